@@ -1,0 +1,101 @@
+"""Load the directory YAML file and turn it into the equivalent `directory.*` events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from monitor.policy import Params, _node_line
+from schemas.directory import Directory
+from schemas.events import Event, parse_event_obj
+
+SOURCE = "directory-file"
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+class DirectoryError(ValueError):
+    """A directory file that cannot be used, with the line and the problem."""
+
+
+def parse_directory(text: str, origin: str = "<directory>") -> Directory:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DirectoryError(f"{origin}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise DirectoryError(f"{origin}:1: the directory is a mapping with organisation, people and accounts")
+    try:
+        directory = Directory.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors(include_url=False):
+            line = _node_line(node, tuple(e["loc"]))
+            where = ".".join(str(p) for p in e["loc"])
+            lines.append(f"{origin}:{line or 1}: {where}: {e['msg']}")
+        raise DirectoryError("\n".join(lines)) from None
+    _check_references(directory, node, origin)
+    return directory
+
+
+def _check_references(d: Directory, node: Any, origin: str) -> None:
+    ids = [p.person_id for p in d.people]
+    seen: set[str] = set()
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            raise DirectoryError(f"{origin}:{_node_line(node, ('people', i))}: person {pid} is listed twice")
+        seen.add(pid)
+    accounts: set[str] = set()
+    for i, acc in enumerate(d.accounts):
+        if acc.account_id in accounts:
+            raise DirectoryError(f"{origin}:{_node_line(node, ('accounts', i))}: account {acc.account_id} is listed twice")
+        accounts.add(acc.account_id)
+
+
+def load_directory(path: str | Path) -> Directory:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DirectoryError(f"{p}: cannot read: {exc.strerror}") from None
+    return parse_directory(text, str(p))
+
+
+def directory_events(d: Directory) -> list[Event]:
+    """The directory.* events equivalent to the file, in a fixed order (people, accounts, roles)."""
+    out: list[dict[str, Any]] = []
+
+    def add(type_: str, id_: str, data: dict[str, Any]) -> None:
+        out.append({"specversion": "1.0", "id": id_, "source": SOURCE, "type": type_, "time": _EPOCH, "data": data})
+
+    for p in d.people:
+        add("directory.person", f"person:{p.person_id}", p.model_dump(exclude_none=True))
+    for a in d.accounts:
+        reg = a.model_dump(exclude={"admins", "manager", "editors"}, exclude_none=True)
+        add("directory.account_registered", f"account:{a.account_id}", reg)
+        roles = [(pid, "admin") for pid in a.admins] + [(pid, "editor") for pid in a.editors]
+        if a.manager:
+            roles.append((a.manager, "manager"))
+        for pid, role in roles:
+            add("directory.admin_assigned", f"role:{a.account_id}:{pid}",
+                {"account_id": a.account_id, "person_id": pid, "role": role})
+    return [parse_event_obj(o) for o in out]
+
+
+def organisation_params(params: Params, d: Directory) -> Params:
+    """The profile's parameters with the organisation's domains and naming rules from the file."""
+    update: dict[str, Any] = {"org_domains": tuple(x.lower() for x in d.organisation.domains)}
+    if d.organisation.handle_prefix is not None:
+        update["handle_prefix"] = d.organisation.handle_prefix
+    if d.organisation.forbidden_abbreviations:
+        update["forbidden_abbreviations"] = tuple(d.organisation.forbidden_abbreviations)
+    return params.model_copy(update=update)
+
+
+def epoch() -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC)

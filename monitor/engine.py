@@ -1,0 +1,424 @@
+"""The engine: folds events into facts, runs the enabled rules in event time, keeps the alerts.
+
+No I/O and no wall clock: time moves only with events and `advance(until)`. Events are processed in
+one total order, (time, source, id), after a reorder buffer of `lateness`, so the same set of events
+gives the same alerts however they arrive (within that lateness), and duplicates change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person
+from monitor.policy import SEVERITIES, Params, Profile, Severity
+from monitor.rules import RULES
+from monitor.rules.base import Context, Grant, Raise, Resolve, RuleSpec, Tick, Wake
+from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+from schemas.events import Event
+
+log = logging.getLogger("monitor.engine")
+
+EVIDENCE_CAP = 50
+LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
+LOCKOUT_NOTIFY = ["account_manager", "it_security", "comms_team"]
+# Events of these types name a person whose HR status reaches every account they can reach.
+PERSON_FANOUT = frozenset({"hr.leaver", "hr.leaver_cancelled", "hr.role_changed"})
+# The person an account event gives reach to, by type.
+_REACH_FIELD = {
+    "directory.admin_assigned": "person_id",
+    "platform.admin_added": "person_id",
+    "credential.shared": "recipient_id",
+    "credential.temporary_access": "recipient_id",
+    "login.succeeded": "person_id",
+    "device.approved": "person_id",
+}
+
+
+def alert_id(control: str, account_id: str | None, person_id: str | None, key: str) -> str:
+    """A stable id from the facts an alert is about: the same facts always give the same id."""
+    raw = "\x1f".join((control, account_id or "", person_id or "", key)).encode()
+    return "al-" + hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+
+@dataclass(slots=True)
+class AlertState:
+    """The mutable record behind an Alert."""
+
+    id: str
+    control: str
+    key: str
+    severity: Severity
+    status: str
+    account_id: str | None
+    person_id: str | None
+    raised_at: datetime
+    updated_at: datetime
+    evidence: list[str]
+    summary: str
+    next_step: str
+    escalate_at: datetime | None = None
+    resolved_by: str | None = None
+    note: str | None = None
+
+    def add_evidence(self, ids: Iterable[str]) -> bool:
+        changed = False
+        for i in ids:
+            if i and i not in self.evidence and len(self.evidence) < EVIDENCE_CAP:
+                self.evidence.append(i)
+                changed = True
+        return changed
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counts for the replay summary and metrics."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    late: int = 0
+    rule_errors: Counter[str] = field(default_factory=Counter)
+
+
+class EngineError(Exception):
+    """A command the engine cannot carry out (unknown alert, bad transition)."""
+
+
+class Engine:
+    """One organisation's monitor state and its rules, under one profile."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        params: Params | None = None,
+        lateness: timedelta = timedelta(0),
+        dedup_horizon: timedelta = timedelta(days=7),
+        on_alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.params = params or profile.parameters
+        self.lateness = lateness
+        self.dedup_horizon = dedup_horizon
+        self.on_alert = on_alert
+        self.people: dict[str, PersonFacts] = {}
+        self.accounts: dict[str, AccountFacts] = {}
+        self.rule_state: dict[tuple[str, str], Any] = {}
+        self.alerts: dict[str, AlertState] = {}
+        self.open_incidents: dict[str, datetime] = {}
+        self.lockouts: list[LockoutCommand] = []
+        self.grants: list[EmergencyGrant] = []
+        self.stats = Stats()
+        self.clock: datetime | None = None
+        self._timers: list[tuple[datetime, int, str, str, str]] = []
+        self._timer_keys: set[tuple[datetime, str, str, str]] = set()
+        self._seq = 0
+        self._buffer: list[tuple[datetime, str, str, Event]] = []
+        self._max_seen: datetime | None = None
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._seen_pruned_at: datetime | None = None
+        self._initial: list[Event] = []
+        enabled = set(profile.enabled())
+        self.rules: list[RuleSpec] = [s for c, s in RULES.items() if c in enabled and s.kind == "alert"]
+        self._dispatch: dict[str, list[RuleSpec]] = {}
+        for spec in self.rules:
+            for t in spec.on:
+                self._dispatch.setdefault(t, []).append(spec)
+        self._sources = {c: list(profile.controls[c].sources) for c in RULES}
+
+    # ----- input -------------------------------------------------------------------------------
+
+    def preload(self, events: Iterable[Event]) -> None:
+        """Register state given at the start of time (the directory file), applied before any event."""
+        self._initial.extend(events)
+
+    def submit(self, ev: Event) -> bool:
+        """Take one event; False when it is a duplicate of one already taken."""
+        key = (ev.source, ev.id)
+        if key in self._seen:
+            self.stats.duplicates += 1
+            return False
+        self._seen[key] = ev.time
+        t = ev.time
+        if self.clock is not None and t < self.clock:
+            self.stats.late += 1  # past the reorder buffer: judged now, at its own event time
+            self._process(ev)
+            return True
+        if self._max_seen is None or t > self._max_seen:
+            self._max_seen = t
+        if not self.lateness and not self._buffer:
+            self._process(ev)
+        else:
+            heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
+            self._drain(self._max_seen - self.lateness)
+        return True
+
+    def advance(self, until: datetime) -> None:
+        """Move event time to `until`: buffered events and deadlines up to it are processed."""
+        self._drain(until)
+        self._start(until)
+        self._fire_timers(until, inclusive=True)
+        if self.clock is None or until > self.clock:
+            self.clock = until
+
+    def flush(self) -> None:
+        """Process every buffered event (end of input)."""
+        if self._buffer:
+            self._drain(max(e[0] for e in self._buffer))
+
+    @property
+    def last_event_time(self) -> datetime | None:
+        return self._max_seen
+
+    # ----- people acting on alerts ----------------------------------------------------------------
+
+    def acknowledge(self, alert_id_: str, by: str, at: datetime) -> Alert:
+        a = self._get(alert_id_)
+        if a.status == "resolved":
+            raise EngineError(f"alert {alert_id_} is resolved; it cannot be acknowledged")
+        if a.status != "acknowledged":
+            a.status, a.updated_at = "acknowledged", max(at, a.updated_at)
+            self._emit(a)
+        return self.alert(a)
+
+    def resolve(self, alert_id_: str, by: str, at: datetime, note: str | None = None) -> Alert:
+        a = self._get(alert_id_)
+        if a.status != "resolved":
+            a.status, a.updated_at, a.resolved_by, a.note = "resolved", max(at, a.updated_at), by, note
+            self._emit(a)
+        return self.alert(a)
+
+    def _get(self, alert_id_: str) -> AlertState:
+        try:
+            return self.alerts[alert_id_]
+        except KeyError:
+            raise EngineError(f"no alert with id {alert_id_}") from None
+
+    # ----- output ---------------------------------------------------------------------------------
+
+    def alert(self, a: AlertState) -> Alert:
+        return Alert(
+            id=a.id,
+            control=a.control,
+            severity=a.severity,
+            status=a.status,  # type: ignore[arg-type]
+            account_id=a.account_id,
+            person_id=a.person_id,
+            raised_at=a.raised_at,
+            updated_at=a.updated_at,
+            policy=self.profile.name,
+            sources=self._sources[a.control],
+            evidence=list(a.evidence),
+            summary=a.summary,
+            next_step=a.next_step,
+            resolved_by=a.resolved_by,
+            note=a.note,
+        )
+
+    def final_alerts(self) -> list[Alert]:
+        """Every alert's current version, sorted by raised_at then id (the replay order)."""
+        return [self.alert(a) for a in sorted(self.alerts.values(), key=lambda a: (a.raised_at, a.id))]
+
+    # ----- processing -----------------------------------------------------------------------------
+
+    def _drain(self, upto: datetime) -> None:
+        buf = self._buffer
+        while buf and buf[0][0] <= upto:
+            self._process(heapq.heappop(buf)[3])
+
+    def _start(self, t: datetime) -> None:
+        """Apply the preloaded register at the first moment the engine sees."""
+        if self.clock is None:
+            self.clock = t
+            initial, self._initial = self._initial, []
+            for ev in initial:
+                self._apply(ev.model_copy(update={"time": t}))
+
+    def _process(self, ev: Event) -> None:
+        t = ev.time
+        self._start(t)
+        self._fire_timers(t, inclusive=False)
+        if self.clock is None or t > self.clock:
+            self.clock = t
+        self._apply(ev)
+        self._prune_seen(t)
+
+    def _apply(self, ev: Event) -> None:
+        etype: str = ev.type  # type: ignore[attr-defined]
+        self.stats.events[etype] += 1
+        d: Any = ev.data
+        if etype in PERSON_FANOUT or etype == "directory.person":
+            person = self._person(d.person_id)
+            apply_person(person, ev)
+            if etype == "directory.person":
+                return
+            for acc in sorted(person.accounts):
+                facts = self._account(acc)
+                apply_account(facts, ev, person)
+                self._run_rules(ev, etype, facts)
+            return
+        if etype == "incident.declared":
+            self.open_incidents.setdefault(d.incident_id, ev.time)
+            return
+        if etype == "incident.closed":
+            self.open_incidents.pop(d.incident_id, None)
+            return
+        facts = self._account(d.account_id)
+        field_name = _REACH_FIELD.get(etype)
+        subject = getattr(d, field_name) if field_name else None
+        apply_account(facts, ev, None)
+        if subject:
+            self._person(subject).accounts.add(facts.account_id)
+        self._run_rules(ev, etype, facts)
+
+    def _person(self, pid: str) -> PersonFacts:
+        p = self.people.get(pid)
+        if p is None:
+            p = self.people[pid] = PersonFacts(pid)
+        return p
+
+    def _account(self, aid: str) -> AccountFacts:
+        a = self.accounts.get(aid)
+        if a is None:
+            a = self.accounts[aid] = AccountFacts(aid)
+        return a
+
+    def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
+        specs = (only,) if only is not None else self._dispatch.get(etype, ())
+        if not specs:
+            return
+        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents)
+        aid = facts.account_id
+        states = self.rule_state
+        for spec in specs:
+            skey = (spec.control, aid)
+            state = states.get(skey)
+            if state is None:
+                state = spec.initial()
+            try:
+                new_state, actions = spec.fn(ev, state, ctx)
+            except Exception:  # a broken rule must not stop the stream
+                self.stats.rule_errors[spec.control] += 1
+                log.exception("rule %s failed on event %s (account %s)", spec.control, ev.id or etype, aid)
+                continue
+            if new_state is None:
+                states.pop(skey, None)
+            else:
+                states[skey] = new_state
+            if actions:
+                self._act(spec, aid, ev, actions)
+
+    def _act(self, spec: RuleSpec, aid: str, ev: Any, actions: Iterable[Any]) -> None:
+        now: datetime = ev.time
+        for act in actions:
+            if isinstance(act, Raise):
+                self._raise(spec, aid, now, act)
+            elif isinstance(act, Resolve):
+                a = self.alerts.get(alert_id(spec.control, aid, act.person_id, act.key))
+                if a is not None and a.status != "resolved":
+                    a.add_evidence(act.evidence)
+                    a.status, a.updated_at, a.resolved_by = "resolved", now, "monitor"
+                    a.escalate_at = None
+                    self._emit(a)
+            elif isinstance(act, Wake):
+                self._schedule(act.at, aid, spec.control, act.key)
+            elif isinstance(act, Grant):
+                gid = "gr-" + hashlib.blake2b(f"{aid}\x1f{act.evidence}".encode(), digest_size=10).hexdigest()
+                self.grants.append(
+                    EmergencyGrant(
+                        id=gid, account_id=aid, requester_id=act.requester_id, reason=act.reason,
+                        granted_at=now, expires_at=act.until, evidence=act.evidence,
+                    )
+                )
+
+    def _raise(self, spec: RuleSpec, aid: str, now: datetime, act: Raise) -> None:
+        aid_ = alert_id(spec.control, aid, act.person_id, act.key)
+        severity = self.profile.severity(spec.control, act.severity or spec.severity or "low")
+        a = self.alerts.get(aid_)
+        if a is None:
+            a = AlertState(
+                id=aid_, control=spec.control, key=act.key, severity=severity, status="open",
+                account_id=aid, person_id=act.person_id, raised_at=now, updated_at=now,
+                evidence=[], summary=act.summary, next_step=act.next_step, escalate_at=act.escalate_at,
+            )
+            a.add_evidence(act.evidence)
+            self.alerts[aid_] = a
+            if act.escalate_at is not None:
+                self._schedule(act.escalate_at, aid, "", aid_)
+            if act.lockout:
+                self._lockout(a, now)
+            self._emit(a)
+            return
+        changed = a.add_evidence(act.evidence)
+        if a.status == "resolved":
+            a.status, a.resolved_by, a.note = "open", None, None
+            changed = True
+            if act.lockout:
+                self._lockout(a, now)
+        if SEVERITIES.index(severity) > SEVERITIES.index(a.severity):
+            a.severity = severity
+            changed = True
+        if changed:
+            a.summary = act.summary
+            a.updated_at = max(now, a.updated_at)
+            self._emit(a)
+
+    def _lockout(self, a: AlertState, now: datetime) -> None:
+        n = sum(1 for x in self.lockouts if x.alert_id == a.id)
+        self.lockouts.append(
+            LockoutCommand(
+                id=f"lk-{a.id[3:]}-{n}", account_id=a.account_id or "", alert_id=a.id, issued_at=now,
+                reason=a.summary, actions=LOCKOUT_ACTIONS, notify=LOCKOUT_NOTIFY,
+            )
+        )
+
+    def _schedule(self, at: datetime, aid: str, control: str, key: str) -> None:
+        tk = (at, aid, control, key)
+        if tk in self._timer_keys:
+            return
+        self._timer_keys.add(tk)
+        self._seq += 1
+        heapq.heappush(self._timers, (at, self._seq, aid, control, key))
+
+    def _fire_timers(self, t: datetime, *, inclusive: bool) -> None:
+        timers = self._timers
+        while timers and (timers[0][0] < t or (inclusive and timers[0][0] == t)):
+            at, _, aid, control, key = heapq.heappop(timers)
+            self._timer_keys.discard((at, aid, control, key))
+            if self.clock is None or at > self.clock:
+                self.clock = at
+            if not control:
+                self._escalate(key, at)
+                continue
+            spec = RULES[control]
+            self._run_rules(Tick(at, key, aid), "tick", self._account(aid), only=spec)
+
+    def _escalate(self, aid_: str, at: datetime) -> None:
+        a = self.alerts.get(aid_)
+        if a is None or a.status == "resolved" or a.escalate_at is None or a.escalate_at > at:
+            return
+        a.escalate_at = None
+        if a.severity != "critical":
+            a.severity, a.updated_at = "critical", at
+            self._emit(a)
+
+    def _emit(self, a: AlertState) -> None:
+        if self.on_alert is not None:
+            self.on_alert(self.alert(a))
+
+    def _prune_seen(self, t: datetime) -> None:
+        """Forget event ids older than the dedup horizon, so memory follows the state, not the input."""
+        if self._seen_pruned_at is None:
+            self._seen_pruned_at = t
+            return
+        if t - self._seen_pruned_at < self.dedup_horizon:
+            return
+        cutoff = t - self.dedup_horizon
+        self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
+        self._seen_pruned_at = t

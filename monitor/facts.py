@@ -1,0 +1,240 @@
+"""What the monitor knows about people and accounts, folded from events (pure, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from schemas.events import Event
+
+DutyKind = Literal["leaver", "mover"]
+
+
+@dataclass(slots=True)
+class PersonFacts:
+    """One person: directory entry, HR status and the accounts they can reach."""
+
+    person_id: str
+    in_directory: bool = False
+    email: str | None = None
+    unit: str | None = None
+    groups: frozenset[str] = frozenset()
+    leaving_at: datetime | None = None
+    leaver_event: str | None = None
+    moved_at: datetime | None = None
+    new_role: str | None = None
+    mover_event: str | None = None
+    accounts: set[str] = field(default_factory=set)
+
+    def left_by(self, t: datetime) -> bool:
+        """True when HR says this person had left at time t."""
+        return self.leaving_at is not None and self.leaving_at <= t
+
+
+@dataclass(slots=True)
+class Duty:
+    """What must happen on one account because a person left or moved (LVR-01, LVR-02, LVR-05)."""
+
+    kind: DutyKind
+    person_id: str
+    due_from: datetime
+    cause: str
+    had_seat: bool
+    knew_credential: bool
+    seat_removed_at: datetime | None = None
+    seat_evidence: str | None = None
+    rotated_at: datetime | None = None
+    rotation_evidence: str | None = None
+    confirmed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        if self.cancelled_at is not None or self.confirmed_at is not None:
+            return True
+        seat_ok = not self.had_seat or self.seat_removed_at is not None
+        cred_ok = not self.knew_credential or self.rotated_at is not None
+        return seat_ok and cred_ok
+
+    def done_at(self) -> datetime | None:
+        """When the last piece of evidence arrived, if the duty is done."""
+        if not self.done:
+            return None
+        times = [t for t in (self.seat_removed_at, self.rotated_at, self.confirmed_at, self.cancelled_at) if t]
+        return max(times) if times else self.due_from
+
+
+@dataclass(slots=True)
+class AccountFacts:
+    """One account: its register entry (what should be) and what the platform and vault said (what is)."""
+
+    account_id: str
+    registered: bool = False
+    registered_at: datetime | None = None
+    retired: bool = False
+    platform: str | None = None
+    handle: str | None = None
+    registration_email: str | None = None
+    credential_model: str | None = None
+    mfa_registered: bool | None = None
+    central: bool = False
+    approved_by: str | None = None
+    naming_exempt: bool = False
+    emergency_access: str | None = None
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    platform_admins: set[str] = field(default_factory=set)
+    holders: dict[str, datetime] = field(default_factory=dict)
+    mfa_on: bool | None = None
+    mfa_changed_by: str | None = None
+    rotated_at: datetime | None = None
+    fingerprint: str | None = None
+    devices: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    last_activity_at: datetime | None = None
+    confirmed: set[str] = field(default_factory=set)
+    logged_in: set[str] = field(default_factory=set)
+    duties: dict[str, Duty] = field(default_factory=dict)
+
+    def holders_of(self, role: str) -> list[str]:
+        """People holding a role in the register, sorted."""
+        return sorted(p for p, r in self.roles.items() if role in r)
+
+    def people(self) -> set[str]:
+        """Everybody who can reach the account: roles, platform seats, credential holders, sign-ins."""
+        return set(self.roles) | self.platform_admins | set(self.holders) | self.logged_in
+
+    def may_administer(self, person_id: str | None) -> bool:
+        """Admins and the manager in the register may change credential, MFA and admins (CRD-05)."""
+        return person_id is not None and bool(self.roles.get(person_id, _NONE) & _ADMIN_ROLES)
+
+    def has_access(self, person_id: str) -> bool:
+        """In the register, holding a platform seat, or in the credential log."""
+        return person_id in self.roles or person_id in self.platform_admins or person_id in self.holders
+
+    def has_seat(self, person_id: str) -> bool:
+        """A login of their own on the platform (not the shared credential)."""
+        if person_id in self.platform_admins:
+            return True
+        return person_id in self.roles and self.credential_model != "shared_credential"
+
+    def knows_credential(self, person_id: str) -> bool:
+        """They were given the shared password, or hold a role on a shared-credential account."""
+        if person_id in self.holders:
+            return True
+        return person_id in self.roles and self.credential_model == "shared_credential"
+
+
+_NONE: frozenset[str] = frozenset()
+_ADMIN_ROLES = frozenset({"admin", "manager"})
+
+_REG_FIELDS = (
+    "platform", "handle", "registration_email", "credential_model", "central",
+    "approved_by", "naming_exempt", "emergency_access",
+)  # fmt: skip
+
+
+def apply_person(p: PersonFacts, ev: Event) -> None:
+    """Fold a person-level event (hr.*, directory.person) into the person's facts."""
+    d: Any = ev.data
+    t = ev.type  # type: ignore[attr-defined]
+    if t == "directory.person":
+        p.in_directory = True
+        p.email = d.email
+        p.unit = d.unit
+        p.groups = frozenset(d.groups)
+    elif t == "hr.leaver":
+        p.leaving_at = d.leaving_at
+        p.leaver_event = ev.id
+    elif t == "hr.leaver_cancelled":
+        p.leaving_at = None
+        p.leaver_event = None
+        p.moved_at = None
+        p.mover_event = None
+    elif t == "hr.role_changed":
+        p.moved_at = d.effective_at
+        p.new_role = d.new_role
+        p.mover_event = ev.id
+
+
+def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
+    """Fold one event into an account's facts; `person` is the event's subject person, if any."""
+    d: Any = ev.data
+    t = ev.type  # type: ignore[attr-defined]
+    now = ev.time
+    if t == "directory.account_registered" or t == "directory.account_updated":
+        if t == "directory.account_registered":
+            a.registered, a.retired = True, False
+            if a.registered_at is None:
+                a.registered_at = now
+        for name in _REG_FIELDS:
+            value = getattr(d, name)
+            if value is not None:
+                setattr(a, name, value)
+        if d.mfa_enabled is not None:
+            a.mfa_registered = d.mfa_enabled
+            if a.mfa_on is None or a.mfa_changed_by is None:
+                a.mfa_on = d.mfa_enabled
+    elif t == "directory.account_retired":
+        a.retired = True
+    elif t == "directory.admin_assigned":
+        a.roles.setdefault(d.person_id, set()).add(d.role)
+    elif t == "directory.admin_unassigned":
+        a.roles.pop(d.person_id, None)
+    elif t == "directory.access_confirmed":
+        a.confirmed.add(d.person_id)
+        duty = a.duties.get(d.person_id)
+        if duty and duty.kind == "mover" and duty.confirmed_at is None:
+            duty.confirmed_at = now
+    elif t == "credential.rotated":
+        a.rotated_at = now
+        if d.fingerprint:
+            a.fingerprint = d.fingerprint
+        a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
+        for duty in a.duties.values():
+            if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:
+                duty.rotated_at, duty.rotation_evidence = now, ev.id
+    elif t in ("credential.shared", "credential.temporary_access"):
+        a.holders[d.recipient_id] = now
+    elif t == "platform.admin_added":
+        a.platform_admins.add(d.person_id)
+    elif t == "platform.admin_removed":
+        a.platform_admins.discard(d.person_id)
+        duty = a.duties.get(d.person_id)
+        if duty and duty.seat_removed_at is None:
+            duty.seat_removed_at, duty.seat_evidence = now, ev.id
+    elif t == "mfa.enabled":
+        a.mfa_on, a.mfa_changed_by = True, d.actor_id
+    elif t == "mfa.disabled":
+        a.mfa_on, a.mfa_changed_by = False, d.actor_id
+    elif t == "device.approved":
+        a.devices[(d.person_id, d.device_id)] = now
+    elif t == "login.succeeded":
+        a.last_activity_at = now
+        if d.person_id:
+            a.logged_in.add(d.person_id)
+    elif t == "post.published":
+        a.last_activity_at = now
+    elif t == "hr.leaver" and person is not None:
+        _open_duty(a, person, "leaver", d.leaving_at, ev.id)
+    elif t == "hr.role_changed" and person is not None:
+        if d.person_id not in a.confirmed:
+            _open_duty(a, person, "mover", d.effective_at, ev.id)
+    elif t == "hr.leaver_cancelled":
+        duty = a.duties.get(d.person_id)
+        if duty and duty.cancelled_at is None:
+            duty.cancelled_at = now
+
+
+def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: datetime, cause: str) -> None:
+    pid = person.person_id
+    old = a.duties.get(pid)
+    if old and old.kind == "leaver" and kind == "mover" and old.cancelled_at is None:
+        return  # leaving outranks moving
+    a.duties[pid] = Duty(
+        kind=kind,
+        person_id=pid,
+        due_from=due_from,
+        cause=cause,
+        had_seat=a.has_seat(pid),
+        knew_credential=a.knows_credential(pid) or a.credential_model == "shared_credential",
+    )

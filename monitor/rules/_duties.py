@@ -1,0 +1,68 @@
+"""Shared logic of LVR-01 (leavers) and LVR-02 (movers): access must go by the deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.facts import Duty, DutyKind
+from monitor.rules.base import Action, Context, Raise, Resolve, Wake
+
+EVIDENCE_TYPES = ("platform.admin_removed", "credential.rotated", "hr.leaver_cancelled", "directory.access_confirmed")
+
+
+def _missing(duty: Duty) -> str:
+    parts = []
+    if duty.had_seat and duty.seat_removed_at is None:
+        parts.append("their admin seat is still on the platform")
+    if duty.knew_credential and duty.rotated_at is None:
+        parts.append("the credential they knew has not been rotated since")
+    return " and ".join(parts) or "access not yet confirmed removed"
+
+
+def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Wake at the deadline of each open duty of this kind; alert if undone; resolve when done.
+
+    State: person_id -> the cause (HR event id) of the duty being watched.
+    """
+    watched = dict(state or {})
+    actions: list[Action] = []
+    p = ctx.params
+    etype = event.type
+    if etype == "tick":
+        duty = ctx.account.duties.get(event.key)
+        if duty is None or duty.kind != kind or watched.get(event.key) != duty.cause or duty.done:
+            return watched or None, ()
+        deadline = duty.due_from + p.leaver_deadline
+        what = "left the organisation" if kind == "leaver" else f"moved to a role that does not need {ctx.account.account_id}"
+        actions.append(
+            Raise(
+                key=duty.cause,
+                person_id=duty.person_id,
+                evidence=(duty.cause,),
+                summary=f"{duty.person_id} {what} at {duty.due_from:%Y-%m-%d %H:%M}Z and by the deadline "
+                f"{deadline:%Y-%m-%d %H:%M}Z {_missing(duty)}",
+                next_step="Remove their admin seat on the platform and rotate the credential; "
+                "both must be recorded (platform.admin_removed, credential.rotated)"
+                + ("" if kind == "leaver" else ", or confirm they keep access (directory.access_confirmed)"),
+                escalate_at=deadline + p.leaver_escalation,
+            )
+        )
+        return watched, actions
+    if etype in ("hr.leaver", "hr.role_changed"):
+        pid = event.data.person_id
+        duty = ctx.account.duties.get(pid)
+        previous = watched.pop(pid, None)
+        if previous is not None and (duty is None or duty.cause != previous):
+            actions.append(Resolve(key=previous, person_id=pid, evidence=(event.id,)))
+        if duty is not None and duty.kind == kind and not duty.done:
+            watched[pid] = duty.cause
+            actions.append(Wake(duty.due_from + p.leaver_deadline, pid))
+        return watched or None, actions
+    # evidence: seat removed, credential rotated, leaver cancelled, access confirmed
+    for pid, cause in list(watched.items()):
+        duty = ctx.account.duties.get(pid)
+        if duty is None or duty.cause != cause or duty.done:
+            del watched[pid]
+            actions.append(Resolve(key=cause, person_id=pid, evidence=(event.id,)))
+    return watched or None, actions

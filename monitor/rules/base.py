@@ -1,0 +1,159 @@
+"""The rule registry: each control is a pure function (event, state, context) -> (state, actions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from monitor.facts import AccountFacts, PersonFacts
+from monitor.policy import Params, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Raise:
+    """Open (or keep open) the alert identified by (control, account, person, key)."""
+
+    key: str
+    summary: str
+    next_step: str
+    person_id: str | None = None
+    evidence: tuple[str, ...] = ()
+    severity: Severity | None = None
+    escalate_at: datetime | None = None
+    lockout: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """Close the alert (control, account, person, key) because the evidence arrived."""
+
+    key: str
+    person_id: str | None = None
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Call this rule again with a Tick for this account at event time `at`."""
+
+    at: datetime
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An emergency access grant the engine records and announces (EMG-02)."""
+
+    requester_id: str
+    until: datetime
+    reason: str
+    evidence: str
+
+
+Action = Raise | Resolve | Wake | Grant
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A wake-up a rule asked for, delivered like an event at its due time."""
+
+    time: datetime
+    key: str
+    account_id: str
+    type: str = "tick"
+    id: str = ""
+
+
+class People(Protocol):
+    def get(self, person_id: str) -> PersonFacts | None: ...
+
+
+@dataclass(slots=True)
+class Context:
+    """What a rule may read besides its own state: facts after the event, parameters, the clock."""
+
+    now: datetime
+    account: AccountFacts
+    people: Mapping[str, PersonFacts]
+    params: Params
+    open_incidents: Mapping[str, datetime]
+
+    def person(self, person_id: str | None) -> PersonFacts | None:
+        return self.people.get(person_id) if person_id else None
+
+
+RuleFn = Callable[[Any, Any, Context], tuple[Any, Sequence[Action]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """An example beside a rule: events (and optionally a directory) that must or must not alert."""
+
+    name: str
+    expect: Literal["alert", "none"]
+    events: tuple[dict[str, Any], ...]
+    directory: dict[str, Any] | None = None
+    until: str | None = None
+    severity: Severity | None = None
+    status: Literal["open", "acknowledged", "resolved"] | None = None
+    profile: str = "default"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A control's implementation and what it claims: severity, the events it reads, its window."""
+
+    control: str
+    title: str
+    severity: Severity | None
+    sources: tuple[str, ...]
+    on: frozenset[str]
+    fn: RuleFn
+    window: timedelta | str | None = None
+    kind: Literal["alert", "report"] = "alert"
+    initial: Callable[[], Any] = lambda: None
+    cases: tuple[Case, ...] = field(default=())
+
+
+RULES: dict[str, RuleSpec] = {}
+
+
+def rule(
+    control: str,
+    *,
+    title: str,
+    severity: Severity | None,
+    sources: Sequence[str],
+    on: Sequence[str],
+    cases: Sequence[Case],
+    window: timedelta | str | None = None,
+    kind: Literal["alert", "report"] = "alert",
+    initial: Callable[[], Any] = lambda: None,
+) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule under its control ID, with its spec and its example cases."""
+
+    def register(fn: RuleFn) -> RuleFn:
+        if control in RULES:
+            raise ValueError(f"control {control} registered twice ({RULES[control].fn.__name__}, {fn.__name__})")
+        RULES[control] = RuleSpec(
+            control=control,
+            title=title,
+            severity=severity,
+            sources=tuple(sources),
+            on=frozenset(on),
+            fn=fn,
+            window=window,
+            kind=kind,
+            initial=initial,
+            cases=tuple(cases),
+        )
+        return fn
+
+    return register
+
+
+def ev(type_: str, time: str, id_: str, source: str = "test", **data: Any) -> dict[str, Any]:
+    """A CloudEvents JSON object for cases and tests, in one line."""
+    return {"specversion": "1.0", "id": id_, "source": source, "type": type_, "time": time, "data": data}

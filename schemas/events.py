@@ -1,0 +1,375 @@
+"""Wire contract v1 (shared/EVENTS.md): CloudEvents 1.0 envelopes with typed `data`."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_EVENT_BYTES = 64 * 1024
+
+Id = Annotated[str, Field(min_length=1, max_length=256)]
+Text = Annotated[str, Field(max_length=4096)]
+
+
+class _Data(BaseModel):
+    """Base of every `data` payload: frozen, strict types, unknown fields ignored."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+
+class Geo(_Data):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    country: str | None = None
+
+
+# People and HR
+
+
+class HrLeaverData(_Data):
+    person_id: Id
+    leaving_at: AwareDatetime
+    reason: Text | None = None
+
+
+class HrLeaverCancelledData(_Data):
+    person_id: Id
+
+
+class HrRoleChangedData(_Data):
+    person_id: Id
+    effective_at: AwareDatetime
+    new_role: Text
+    new_unit: Text | None = None
+
+
+class DirectoryPersonData(_Data):
+    person_id: Id
+    email: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    unit: Text | None = None
+    groups: list[Id]
+
+
+# The register
+
+Platform = Literal["x", "instagram", "facebook", "linkedin", "tiktok", "youtube", "other"]
+CredentialModel = Literal["named_logins", "shared_credential"]
+EmergencyAccess = Literal["backup_admin", "escrow", "none"]
+Role = Literal["admin", "manager", "editor"]
+
+
+class AccountRegisteredData(_Data):
+    account_id: Id
+    platform: Platform
+    handle: Annotated[str, Field(min_length=1, max_length=256)]
+    registration_email: Annotated[str, Field(min_length=3, max_length=320)]
+    credential_model: CredentialModel
+    mfa_enabled: bool
+    central: bool
+    approved_by: Id | None = None
+    naming_exempt: bool | None = None
+    emergency_access: EmergencyAccess
+
+
+class AccountUpdatedData(_Data):
+    account_id: Id
+    platform: Platform | None = None
+    handle: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    registration_email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
+    credential_model: CredentialModel | None = None
+    mfa_enabled: bool | None = None
+    central: bool | None = None
+    approved_by: Id | None = None
+    naming_exempt: bool | None = None
+    emergency_access: EmergencyAccess | None = None
+
+
+class AccountRef(_Data):
+    account_id: Id
+
+
+class AdminAssignedData(_Data):
+    account_id: Id
+    person_id: Id
+    role: Role
+
+
+class AccountPersonData(_Data):
+    account_id: Id
+    person_id: Id
+
+
+# The platform and the vault
+
+
+class CredentialRotatedData(_Data):
+    account_id: Id
+    actor_id: Id
+    fingerprint: Annotated[str, Field(min_length=8, max_length=256)] | None = None
+
+
+class CredentialSharedData(_Data):
+    account_id: Id
+    actor_id: Id
+    recipient_id: Id
+
+
+class TemporaryAccessData(_Data):
+    account_id: Id
+    actor_id: Id
+    recipient_id: Id
+    ends_at: AwareDatetime
+
+
+class PlatformAdminData(_Data):
+    account_id: Id
+    actor_id: Id
+    person_id: Id
+
+
+class MfaChangeData(_Data):
+    account_id: Id
+    actor_id: Id
+
+
+class DeviceApprovedData(_Data):
+    account_id: Id
+    actor_id: Id
+    person_id: Id
+    device_id: Id
+
+
+# Sign-in signals
+
+
+class LoginSucceededData(_Data):
+    account_id: Id
+    person_id: Id | None = None
+    device_id: Id
+    device_managed: bool
+    mfa: bool
+    ip: Annotated[str, Field(min_length=2, max_length=64)]
+    geo: Geo | None = None
+
+
+class LoginFailedData(_Data):
+    account_id: Id
+    person_id: Id | None = None
+    device_id: Id | None = None
+    ip: Annotated[str, Field(min_length=2, max_length=64)]
+    reason: Text | None = None
+
+
+class MfaChallengeData(_Data):
+    account_id: Id
+    person_id: Id
+    result: Literal["approved", "denied", "timeout"]
+
+
+class PostPublishedData(_Data):
+    account_id: Id
+    person_id: Id | None = None
+
+
+# Incidents and emergencies
+
+
+class IncidentData(_Data):
+    incident_id: Id
+
+
+class CompromiseReportedData(_Data):
+    account_id: Id
+    reporter_id: Id
+    detail: Text | None = None
+
+
+class EmergencyRequestData(_Data):
+    account_id: Id
+    requester_id: Id
+    reason: Annotated[str, Field(min_length=1, max_length=4096)]
+    minutes: Annotated[int, Field(gt=0)] | None = None
+
+
+class _Envelope(BaseModel):
+    """CloudEvents 1.0 structured-mode attributes; extension attributes are ignored."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    specversion: Literal["1.0"]
+    id: Id
+    source: Annotated[str, Field(min_length=1, max_length=1024)]
+    time: AwareDatetime
+    subject: str | None = None
+    datacontenttype: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The event's identity: the same (source, id) twice is one event."""
+        return (self.source, self.id)
+
+
+def _event(type_name: str, data_model: type[_Data]) -> type[_Envelope]:
+    """Make the envelope class for one event type."""
+    name = "".join(part.capitalize() for part in re.split(r"[._]", type_name)) + "Event"
+    return type(
+        name,
+        (_Envelope,),
+        {
+            "__annotations__": {"type": Literal[type_name], "data": data_model},  # type: ignore[valid-type]
+            "__module__": __name__,
+            "__doc__": f"The `{type_name}` event.",
+        },
+    )
+
+
+DATA_MODELS: dict[str, type[_Data]] = {
+    "hr.leaver": HrLeaverData,
+    "hr.leaver_cancelled": HrLeaverCancelledData,
+    "hr.role_changed": HrRoleChangedData,
+    "directory.person": DirectoryPersonData,
+    "directory.account_registered": AccountRegisteredData,
+    "directory.account_updated": AccountUpdatedData,
+    "directory.account_retired": AccountRef,
+    "directory.admin_assigned": AdminAssignedData,
+    "directory.admin_unassigned": AccountPersonData,
+    "directory.access_confirmed": AccountPersonData,
+    "credential.rotated": CredentialRotatedData,
+    "credential.shared": CredentialSharedData,
+    "credential.temporary_access": TemporaryAccessData,
+    "platform.admin_added": PlatformAdminData,
+    "platform.admin_removed": PlatformAdminData,
+    "mfa.enabled": MfaChangeData,
+    "mfa.disabled": MfaChangeData,
+    "device.approved": DeviceApprovedData,
+    "login.succeeded": LoginSucceededData,
+    "login.failed": LoginFailedData,
+    "mfa.challenge": MfaChallengeData,
+    "post.published": PostPublishedData,
+    "incident.declared": IncidentData,
+    "incident.closed": IncidentData,
+    "account.compromise_reported": CompromiseReportedData,
+    "emergency.access_requested": EmergencyRequestData,
+}
+
+EVENT_MODELS: dict[str, type[_Envelope]] = {t: _event(t, m) for t, m in DATA_MODELS.items()}
+EVENT_TYPES = frozenset(EVENT_MODELS)
+
+# Every event: a union discriminated on `type`. Typed as Any for mypy (built dynamically).
+Event = _Envelope
+_AnyEvent: Any = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
+EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(_AnyEvent)
+
+
+class Rejected(Exception):
+    """An input that is not a valid event, with the reason a person can act on."""
+
+    def __init__(self, reason: str, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+
+
+# Field names that say they hold a secret. Matched on whole words of the key.
+_SECRET_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "pwd", "secret", "token", "otp", "totp", "hotp",
+     "apikey", "privatekey", "cookie", "pin"}
+)
+_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"),
+                           ("recovery", "code"), ("backup", "code")})
+# Cheap pre-check: only lines containing one of these need the full key scan.
+_SECRET_HINTS = (b"pass", b"pwd", b"secret", b"token", b"otp", b"key", b"cookie", b"pin", b"code")
+_WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def secret_field_name(key: str) -> bool:
+    """True when a field name says it holds a password, secret, token or one-time code."""
+    words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
+    if any(w in _SECRET_WORDS or w.endswith(("password", "secret", "token")) for w in words):
+        return True
+    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
+
+
+def find_secret_field(obj: Any, path: str = "") -> str | None:
+    """The dotted path of the first secret-looking field name in a JSON value, if any."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            here = f"{path}.{k}" if path else str(k)
+            if secret_field_name(str(k)):
+                return here
+            found = find_secret_field(v, here)
+            if found:
+                return found
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            found = find_secret_field(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _reason(err: ValidationError) -> str:
+    """One line naming each bad field and what is wrong with it."""
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = [str(p) for p in e["loc"]]
+        if loc and loc[0] in EVENT_TYPES:  # the union's branch name adds nothing for the reader
+            loc = loc[1:]
+        where = ".".join(loc) or "event"
+        if e["type"] == "union_tag_invalid":
+            tag = (e.get("ctx") or {}).get("tag")
+            parts.append(f"unknown event type {tag!r}")
+        elif e["type"] == "union_tag_not_found":
+            parts.append("missing field 'type'")
+        elif e["type"] == "missing":
+            parts.append(f"missing field '{where}'")
+        elif e["type"] == "json_invalid":
+            parts.append(f"not valid JSON ({e['msg']})")
+        elif e["type"] == "timezone_aware":
+            parts.append(f"'{where}' needs a time zone offset (RFC 3339)")
+        else:
+            parts.append(f"'{where}': {e['msg']}")
+    return "; ".join(parts)
+
+
+def _event_id(raw: bytes) -> str | None:
+    m = re.search(rb'"id"\s*:\s*"([^"\\]{1,256})"', raw)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode one event from JSON, or raise Rejected naming what is wrong."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise Rejected(f"event is {len(raw)} bytes, over the {MAX_EVENT_BYTES}-byte limit", _event_id(raw))
+    lowered = raw.lower()
+    if any(h in lowered for h in _SECRET_HINTS):
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            raise Rejected(f"not valid JSON ({exc})", _event_id(raw)) from None
+        where = find_secret_field(obj)
+        if where:
+            raise Rejected(
+                f"field '{where}' looks like it holds a secret; events must never carry passwords, "
+                "secrets, tokens or one-time codes",
+                obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None,
+            )
+    try:
+        return EVENT_ADAPTER.validate_json(raw)  # type: ignore[no-any-return]
+    except ValidationError as err:
+        raise Rejected(_reason(err), _event_id(raw)) from None
+
+
+def parse_event_obj(obj: dict[str, Any]) -> Event:
+    """Decode one event from an already-parsed JSON object (the same checks as parse_event)."""
+    return parse_event(json.dumps(obj, separators=(",", ":")))
+
+
+def event_time(ev: Event) -> datetime:
+    return ev.time

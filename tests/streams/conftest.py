@@ -1,0 +1,75 @@
+"""Kafka broker for the stream tests.
+
+``kafka_bootstrap`` (session scope) gives "host:port", from the first that works:
+1. env ``KAFKA_BOOTSTRAP`` (an existing broker; nothing is started or stopped);
+2. a testcontainers Kafka container, when a Docker engine answers;
+3. a local KRaft broker from Maven Central jars (deploy/kafka/local_kafka.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+LOCAL_KAFKA = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "local_kafka.py"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kafka: needs a Kafka broker (kafka_bootstrap fixture)")
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        res = subprocess.run(["docker", "info"], check=False, capture_output=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0
+
+
+def _testcontainers_kafka() -> ModuleType | None:
+    """The testcontainers module holding ``KafkaContainer``, if installed."""
+    for name in ("testcontainers.community.kafka", "testcontainers.kafka"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def load_local_kafka() -> ModuleType:
+    """Import deploy/kafka/local_kafka.py by path (deploy/ is not a package)."""
+    if "local_kafka" in sys.modules:
+        return sys.modules["local_kafka"]
+    spec = importlib.util.spec_from_file_location("local_kafka", LOCAL_KAFKA)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {LOCAL_KAFKA}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    env = os.environ.get("KAFKA_BOOTSTRAP")
+    if env:
+        yield env
+        return
+    testcontainers = _testcontainers_kafka() if _docker_engine_answers() else None
+    if testcontainers is not None:
+        with testcontainers.KafkaContainer() as container:
+            yield str(container.get_bootstrap_server())
+        return
+    with load_local_kafka().LocalKafka() as broker:
+        yield str(broker.bootstrap)
