@@ -20,7 +20,7 @@ def parse_duration(text: str) -> timedelta:
 def format_duration(td: timedelta) -> str:
     """The shortest exact form of a duration, e.g. 86400 s -> '1d'."""
     secs = int(td.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        if secs and secs % _UNITS[unit] == 0:
+    for unit in ("d", "h", "m"):
+        if secs and secs % _UNITS[unit] == 0 and (unit != "d" or secs >= 2 * _UNITS["d"]):
             return f"{secs // _UNITS[unit]}{unit}"
     return f"{secs}s"

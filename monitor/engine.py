@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -43,8 +44,8 @@ _REACH_FIELD = {
 
 def alert_id(control: str, account_id: str | None, person_id: str | None, key: str) -> str:
     """A stable id from the facts an alert is about: the same facts always give the same id."""
-    raw = "\x1f".join((control, account_id or "", person_id or "", key)).encode()
-    return "al-" + hashlib.blake2b(raw, digest_size=10).hexdigest()
+    raw = json.dumps([control, account_id, person_id, key], separators=(",", ":")).encode()
+    return "al-" + hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 @dataclass(slots=True)
@@ -112,6 +113,7 @@ class Engine:
         self.rule_state: dict[tuple[str, str], Any] = {}
         self.alerts: dict[str, AlertState] = {}
         self.open_incidents: dict[str, datetime] = {}
+        self.fingerprints: dict[str, set[str]] = {}
         self.lockouts: list[LockoutCommand] = []
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
@@ -272,10 +274,24 @@ class Engine:
         facts = self._account(d.account_id)
         field_name = _REACH_FIELD.get(etype)
         subject = getattr(d, field_name) if field_name else None
+        if etype == "credential.rotated":
+            self._index_fingerprint(facts, d.fingerprint)
         apply_account(facts, ev, None)
         if subject:
             self._person(subject).accounts.add(facts.account_id)
         self._run_rules(ev, etype, facts)
+
+    def _index_fingerprint(self, facts: AccountFacts, new: str | None) -> None:
+        """Keep fingerprint -> accounts current: a rotation replaces the account's old fingerprint."""
+        old = facts.fingerprint
+        if old is not None:
+            holders = self.fingerprints.get(old)
+            if holders is not None:
+                holders.discard(facts.account_id)
+                if not holders:
+                    del self.fingerprints[old]
+        if new is not None:
+            self.fingerprints.setdefault(new, set()).add(facts.account_id)
 
     def _person(self, pid: str) -> PersonFacts:
         p = self.people.get(pid)
@@ -293,7 +309,7 @@ class Engine:
         specs = (only,) if only is not None else self._dispatch.get(etype, ())
         if not specs:
             return
-        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents)
+        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents, self.fingerprints)
         aid = facts.account_id
         states = self.rule_state
         for spec in specs:

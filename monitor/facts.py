@@ -187,8 +187,7 @@ def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> Non
             duty.confirmed_at = now
     elif t == "credential.rotated":
         a.rotated_at = now
-        if d.fingerprint:
-            a.fingerprint = d.fingerprint
+        a.fingerprint = d.fingerprint  # None: the new one is unknown
         a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
         for duty in a.duties.values():
             if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:

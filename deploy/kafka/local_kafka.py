@@ -88,7 +88,10 @@ def _require(tool: str) -> str:
 
 
 def fetch(verbose: bool = True) -> Path:
-    """Copy the broker jars into the cache dir (no-op when already there)."""
+    """Copy the broker jars into the cache dir (no-op when already there).
+
+    Progress of a real download always goes to stderr; ``verbose`` also reports a cache hit.
+    """
     libs = libs_dir()
     done = libs / ".complete"
     jar = f"kafka_2.13-{kafka_version()}.jar"
@@ -100,8 +103,7 @@ def fetch(verbose: bool = True) -> Path:
     mvn = _require("mvn")
     tmp = libs.with_name(f"libs.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    if verbose:
-        print(f"fetching {jar} and dependencies from Maven Central into {libs} ...", flush=True)
+    print(f"fetching {jar} and dependencies from Maven Central into {libs} ...", file=sys.stderr, flush=True)
     cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"]
     t0 = time.monotonic()
     res = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -111,9 +113,8 @@ def fetch(verbose: bool = True) -> Path:
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
     done.touch()
-    if verbose:
-        n = len(list(libs.glob("*.jar")))
-        print(f"fetched {n} jars in {time.monotonic() - t0:.1f}s", flush=True)
+    n = len(list(libs.glob("*.jar")))
+    print(f"fetched {n} jars in {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
     return libs
 
 
@@ -190,12 +191,12 @@ def metadata_ok(bootstrap: str, timeout: float = 5.0) -> bool:
             client_id="local-kafka-probe",
             request_timeout_ms=int(timeout * 1000),
         )
-    except Exception:  # noqa: BLE001 - kafka-python raises many kinds while booting
+    except Exception:  # kafka-python raises many kinds while the broker boots
         return False
     try:
         admin.list_topics()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     finally:
         admin.close()
@@ -331,21 +332,20 @@ class LocalKafka:
         state = {"pid": self._proc.pid, "port": self.port, "controller_port": cport}
         (data / STATE_FILE).write_text(json.dumps(state))
         try:
-            self._wait_ready()
+            self._wait_ready(self._proc, self.port)
         except BaseException:
             self._terminate(self._proc.pid)
             raise
         return self.bootstrap
 
-    def _wait_ready(self) -> None:
-        assert self._proc is not None and self.port is not None
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 raise LocalKafkaError(
-                    f"kafka exited with code {self._proc.returncode} during startup; " + _log_report(self.log_file)
+                    f"kafka exited with code {proc.returncode} during startup; " + _log_report(self.log_file)
                 )
-            if _port_open(self.port) and metadata_ok(self.bootstrap):
+            if _port_open(port) and metadata_ok(self.bootstrap):
                 return
             time.sleep(0.5)
         raise LocalKafkaError(

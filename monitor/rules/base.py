@@ -79,6 +79,7 @@ class Context:
     people: Mapping[str, PersonFacts]
     params: Params
     open_incidents: Mapping[str, datetime]
+    fingerprints: Mapping[str, set[str]]  # credential fingerprint -> accounts whose current one it is (CRD-06)
 
     def person(self, person_id: str | None) -> PersonFacts | None:
         return self.people.get(person_id) if person_id else None

@@ -1,0 +1,235 @@
+"""The `monitor` command line: replay, policies, schemas, reports and the demo organisation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from monitor.directory import DirectoryError, load_directory
+from monitor.durations import parse_duration
+from monitor.engine import Engine
+from monitor.policy import CONTROL_IDS, Profile, ProfileError, builtin_names, load_profile
+from monitor.replay import ReplayResult, build_engine, read_lines, replay, summary, write_alerts
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """A bad argument, policy or directory: reported on stderr with exit status 2."""
+
+
+def _time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time, e.g. 2026-11-30T00:00:00Z") from None
+    if t.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone offset, e.g. 2026-11-30T00:00:00Z")
+    return t
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _profile(name: str) -> Profile:
+    try:
+        return load_profile(name)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    profile = _profile(args.policy)
+    try:
+        directory = load_directory(args.directory) if args.directory else None
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    return build_engine(profile, directory, lateness=args.lateness)
+
+
+def _run_replay(args: argparse.Namespace) -> ReplayResult:
+    engine = _engine(args)
+    with ExitStack() as stack:
+        streams: list[tuple[str, IO[bytes]]] = []
+        for name in args.events:
+            try:
+                streams.append((name, stack.enter_context(open(name, "rb"))))  # noqa: SIM115
+            except OSError as exc:
+                raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
+        if not streams:
+            if sys.stdin.isatty():
+                print("reading events from standard input (JSONL); end with Ctrl-D", file=sys.stderr)
+            streams.append(("<stdin>", sys.stdin.buffer))
+        progress = sys.stderr if sys.stderr.isatty() else None
+        return replay(engine, read_lines(streams), until=args.until, progress=progress)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    result = _run_replay(args)
+    write_alerts(result.engine, sys.stdout)
+    if args.lockouts:
+        with open(args.lockouts, "w", encoding="utf-8") as fh:
+            for cmd in result.engine.lockouts:
+                fh.write(cmd.model_dump_json() + "\n")
+    print(summary(result), file=sys.stderr)
+    return 0
+
+
+def cmd_report_leavers(args: argparse.Namespace) -> int:
+    from monitor.report import format_report, leaver_report
+
+    result = _run_replay(args)
+    rows = leaver_report(result.engine)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.model_dump(mode="json") if hasattr(row, "model_dump") else row.__dict__,
+                             default=str))
+    else:
+        print(format_report(rows))
+    print(summary(result).splitlines()[0], file=sys.stderr)
+    return 0
+
+
+def cmd_policy_list(args: argparse.Namespace) -> int:
+    for name in builtin_names():
+        p = load_profile(name)
+        print(f"{name:16} {len(p.enabled()):2} controls on   {p.title}")
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from monitor.rules import RULES
+
+    p = _profile(args.name)
+    print(f"{p.name}: {p.title}" + (f" (seed {p.seed})" if p.seed else ""))
+    if p.description:
+        print(p.description)
+    print("\nparameters:")
+    for key, value in p.parameters.model_dump(mode="json").items():
+        print(f"  {key:22} {value}")
+    print("\ncontrols:")
+    for cid in CONTROL_IDS:
+        s = p.controls[cid]
+        spec = RULES.get(cid)
+        sev = "-" if spec is None or spec.severity is None else p.severity(cid, spec.severity)
+        title = spec.title if spec else "(not implemented)"
+        print(f"  {cid}  {s.mode:8} {sev:8} {title}")
+        if s.sources:
+            print(f"          cites {'; '.join(s.sources)}")
+        if s.note:
+            print(f"          note: {s.note}")
+    return 0
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    p = _profile(args.file)
+    print(f"{args.file}: ok ({p.name}, {len(p.enabled())} of {len(CONTROL_IDS)} controls on)")
+    return 0
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from monitor.schema_export import export_schemas
+
+    written = export_schemas(Path(args.dir))
+    print(f"wrote {len(written)} JSON Schema files to {args.dir}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import write_demo
+    from monitor.demo_table import alert_table
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"generating the demo organisation (seed {args.seed}, {args.days} days) in {out}", file=sys.stderr)
+    directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
+    engine = build_engine(_profile(args.policy), load_directory(directory_path))
+    with open(events_path, "rb") as fh:
+        result = replay(engine, read_lines([(str(events_path), fh)]), progress=sys.stderr if sys.stderr.isatty() else None)
+    print(alert_table(engine.final_alerts(), limit=args.limit))
+    print()
+    print(summary(result))
+    print(
+        f"\nfiles: {directory_path} and {events_path}\n"
+        f"replay them yourself: monitor replay --policy {args.policy} --directory {directory_path} {events_path}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Security monitor for an organisation's corporate social media accounts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def replay_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--policy", default="default", help="profile name or file (default: %(default)s)")
+        p.add_argument("--directory", metavar="FILE", help="the register as a YAML file")
+        p.add_argument("--until", type=_time, help="advance the clock to this time (default: the last event's)")
+        p.add_argument("--lateness", type=_duration, default=timedelta(0), metavar="DUR",
+                       help="reorder buffer for out-of-order input, e.g. 10m (default: 0s)")
+        p.add_argument("events", nargs="*", metavar="EVENTS.jsonl", help="event files (default: standard input)")
+
+    p = sub.add_parser("replay", help="run events through the engine; final alerts as JSONL on stdout")
+    replay_args(p)
+    p.add_argument("--lockouts", metavar="FILE", help="also write the emergency lockout commands here (JSONL)")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("report", help="reports for HR and auditors")
+    rsub = p.add_subparsers(dest="report", required=True, metavar="REPORT")
+    pl = rsub.add_parser("leavers", help="LVR-05: per leaver and mover, every account, what was done and when")
+    replay_args(pl)
+    pl.add_argument("--json", action="store_true", help="one JSON object per row")
+    pl.set_defaults(func=cmd_report_leavers)
+
+    p = sub.add_parser("policy", help="list, show and validate policy profiles")
+    psub = p.add_subparsers(dest="policy_cmd", required=True, metavar="ACTION")
+    psub.add_parser("list", help="the built-in profiles").set_defaults(func=cmd_policy_list)
+    ps = psub.add_parser("show", help="a profile's controls, parameters and citations")
+    ps.add_argument("name", help="profile name or file")
+    ps.set_defaults(func=cmd_policy_show)
+    pv = psub.add_parser("validate", help="check a profile file; errors name the line")
+    pv.add_argument("file")
+    pv.set_defaults(func=cmd_policy_validate)
+
+    p = sub.add_parser("schema", help="the wire contract as JSON Schema")
+    ssub = p.add_subparsers(dest="schema_cmd", required=True, metavar="ACTION")
+    se = ssub.add_parser("export", help="write one JSON Schema file per event type, plus the alert")
+    se.add_argument("dir")
+    se.set_defaults(func=cmd_schema_export)
+
+    p = sub.add_parser("demo", help="generate a month of a sample university and replay it")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--policy", default="default")
+    p.add_argument("--out", metavar="DIR", help="keep the generated files here (default: a temporary folder)")
+    p.add_argument("--limit", type=int, default=60, help="alerts shown in the table (default: %(default)s)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""A readable terminal table of alerts, most severe first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas.alerts import Alert
+
+_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_STATUS = {"open": 0, "acknowledged": 1, "resolved": 2}
+
+
+def alert_table(alerts: Sequence[Alert], limit: int = 60, width: int = 150) -> str:
+    """Open alerts first, by severity then time; one line each."""
+    rows = sorted(alerts, key=lambda a: (_STATUS[a.status], _RANK[a.severity], a.raised_at, a.id))
+    head = f"{'SEVERITY':9} {'CONTROL':7} {'STATUS':8} {'RAISED (UTC)':16} {'ACCOUNT':9} {'PERSON':7} SUMMARY"
+    lines = [head, "-" * min(width, 150)]
+    for a in rows[:limit]:
+        line = (
+            f"{a.severity:9} {a.control:7} {a.status:8} {a.raised_at:%Y-%m-%d %H:%M} "
+            f"{(a.account_id or '-'):9} {(a.person_id or '-'):7} {a.summary}"
+        )
+        lines.append(line if len(line) <= width else line[: width - 1] + "…")
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more (use --limit, or `monitor replay` for every alert as JSON)")
+    return "\n".join(lines)

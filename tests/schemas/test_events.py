@@ -1,0 +1,103 @@
+"""Decoding events: what is accepted, and every kind of bad input rejected with its reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from schemas.events import MAX_EVENT_BYTES, Rejected, parse_event, secret_field_name
+
+
+def _login(**over: Any) -> dict[str, Any]:
+    e: dict[str, Any] = {
+        "specversion": "1.0", "id": "e-1", "source": "okta", "type": "login.succeeded",
+        "time": "2026-11-02T09:00:00+01:00",
+        "data": {"account_id": "acc-1", "person_id": "p-1", "device_id": "d-1", "device_managed": True,
+                 "mfa": True, "ip": "192.0.2.1", "geo": {"lat": 51.5, "lon": -3.2, "country": "GB"}},
+    }
+    e.update(over)
+    return e
+
+
+def _reject(obj: Any) -> Rejected:
+    raw = obj if isinstance(obj, (str, bytes)) else json.dumps(obj)
+    with pytest.raises(Rejected) as info:
+        parse_event(raw)
+    return info.value
+
+
+def test_valid_event_keeps_its_offset_and_identity() -> None:
+    ev = parse_event(json.dumps(_login()))
+    assert ev.key == ("okta", "e-1")
+    assert ev.time.utcoffset() is not None and ev.time.isoformat() == "2026-11-02T09:00:00+01:00"
+    assert ev.data.geo.country == "GB"  # type: ignore[attr-defined]
+
+
+def test_unknown_fields_in_data_are_ignored_not_fatal() -> None:
+    e = _login()
+    e["data"]["browser"] = "firefox"
+    assert parse_event(json.dumps(e)).type == "login.succeeded"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda e: e.update(type="login.maybe"), "unknown event type 'login.maybe'"),
+        (lambda e: e.pop("type"), "missing field 'type'"),
+        (lambda e: e["data"].pop("device_id"), "missing field 'data.device_id'"),
+        (lambda e: e["data"].update(mfa="yes"), "'data.mfa': Input should be a valid boolean"),
+        (lambda e: e["data"].update(device_managed=1), "'data.device_managed': Input should be a valid boolean"),
+        (lambda e: e.update(time="last tuesday"), "'time': Input should be a valid datetime"),
+        (lambda e: e.update(time="2026-11-02T09:00:00"), "'time' needs a time zone offset"),
+        (lambda e: e.update(specversion="0.3"), "'specversion'"),
+        (lambda e: e.update(id=""), "'id'"),
+        (lambda e: e["data"].update(password="hunter2"), "field 'data.password' looks like it holds a secret"),
+        (lambda e: e["data"].update(apiKey="x"), "field 'data.apiKey' looks like it holds a secret"),
+        (lambda e: e.update(session_token="x"), "field 'session_token' looks like it holds a secret"),
+        (lambda e: e["data"]["geo"].update(otp="123456"), "field 'data.geo.otp' looks like it holds a secret"),
+        (lambda e: e["data"]["geo"].update(lat=123.0), "'data.geo.lat'"),
+    ],
+)
+def test_bad_input_is_rejected_with_its_reason(mutate: Any, reason: str) -> None:
+    e = _login()
+    mutate(e)
+    rej = _reject(e)
+    assert reason in rej.reason
+
+
+def test_rejection_names_the_event_id_when_it_can() -> None:
+    e = _login(type="nope", id="evt-77")
+    assert _reject(e).event_id == "evt-77"
+
+
+def test_over_64_kib_is_rejected_before_parsing() -> None:
+    e = _login()
+    e["data"]["note"] = "x" * MAX_EVENT_BYTES
+    rej = _reject(e)
+    assert "over the 65536-byte limit" in rej.reason
+
+
+def test_not_json() -> None:
+    assert "not valid JSON" in _reject(b"{nope").reason
+    assert "not valid JSON" in _reject(b'{"password": ').reason
+
+
+def test_a_secret_in_a_value_is_not_a_field_name() -> None:
+    e = _login()
+    e["data"]["ip"] = "token-passport-10.0.0.1"
+    assert parse_event(json.dumps(e)).id == "e-1"
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True), ("newPassword", True), ("user_passwd", True), ("client_secret", True),
+        ("accessToken", True), ("otp", True), ("api_key", True), ("recovery-code", True), ("pin", True),
+        ("fingerprint", False), ("person_id", False), ("topic", False), ("keyboard", False),
+        ("credential_model", False), ("photo", False), ("spinner", False), ("device_id", False),
+    ],
+)
+def test_secret_field_names(name: str, secret: bool) -> None:
+    assert secret_field_name(name) is secret
