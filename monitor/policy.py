@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.durations import format_duration, parse_duration
 
@@ -77,6 +86,17 @@ class ControlSetting(BaseModel):
     sources: tuple[str, ...] = ()
     note: str | None = None
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _bare_off(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML reads a bare `off` as false
+
+    @model_validator(mode="after")
+    def _cited(self) -> ControlSetting:
+        if self.mode != "off" and not self.sources:
+            raise ValueError(f"mode is {self.mode} but sources cites no seed section")
+        return self
+
     @field_validator("sources")
     @classmethod
     def _citations(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -110,9 +130,6 @@ class Profile(BaseModel):
         missing = [c for c in CONTROL_IDS if c not in v]
         if missing:
             raise ValueError(f"every control must be listed (mode enforce, advisory or off); missing {', '.join(missing)}")
-        for cid, setting in v.items():
-            if setting.mode != "off" and not setting.sources:
-                raise ValueError(f"{cid} is on but cites no seed section")
         return v
 
     def enabled(self) -> list[str]:
