@@ -64,7 +64,7 @@ def _run_replay(args: argparse.Namespace) -> ReplayResult:
         streams: list[tuple[str, IO[bytes]]] = []
         for name in args.events:
             try:
-                streams.append((name, stack.enter_context(open(name, "rb"))))  # noqa: SIM115
+                streams.append((name, stack.enter_context(open(name, "rb"))))
             except OSError as exc:
                 raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
         if not streams:
@@ -93,8 +93,7 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     rows = leaver_report(result.engine)
     if args.json:
         for row in rows:
-            print(json.dumps(row.model_dump(mode="json") if hasattr(row, "model_dump") else row.__dict__,
-                             default=str))
+            print(json.dumps(row.model_dump(mode="json") if hasattr(row, "model_dump") else row.__dict__, default=str))
     else:
         print(format_report(rows))
     print(summary(result).splitlines()[0], file=sys.stderr)
@@ -156,7 +155,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
     engine = build_engine(_profile(args.policy), load_directory(directory_path))
     with open(events_path, "rb") as fh:
-        result = replay(engine, read_lines([(str(events_path), fh)]), progress=sys.stderr if sys.stderr.isatty() else None)
+        result = replay(
+            engine, read_lines([(str(events_path), fh)]), progress=sys.stderr if sys.stderr.isatty() else None
+        )
     print(alert_table(engine.final_alerts(), limit=args.limit))
     print()
     print(summary(result))
@@ -178,8 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", default="default", help="profile name or file (default: %(default)s)")
         p.add_argument("--directory", metavar="FILE", help="the register as a YAML file")
         p.add_argument("--until", type=_time, help="advance the clock to this time (default: the last event's)")
-        p.add_argument("--lateness", type=_duration, default=timedelta(0), metavar="DUR",
-                       help="reorder buffer for out-of-order input, e.g. 10m (default: 0s)")
+        p.add_argument(
+            "--lateness",
+            type=_duration,
+            default=timedelta(0),
+            metavar="DUR",
+            help="reorder buffer for out-of-order input, e.g. 10m (default: 0s)",
+        )
         p.add_argument("events", nargs="*", metavar="EVENTS.jsonl", help="event files (default: standard input)")
 
     p = sub.add_parser("replay", help="run events through the engine; final alerts as JSONL on stdout")

@@ -27,7 +27,9 @@ def parse_directory(text: str, origin: str = "<directory>") -> Directory:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise DirectoryError(f"{origin}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise DirectoryError(
+            f"{origin}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(data, dict):
         raise DirectoryError(f"{origin}:1: the directory is a mapping with organisation, people and accounts")
     try:
@@ -53,7 +55,9 @@ def _check_references(d: Directory, node: Any, origin: str) -> None:
     accounts: set[str] = set()
     for i, acc in enumerate(d.accounts):
         if acc.account_id in accounts:
-            raise DirectoryError(f"{origin}:{_node_line(node, ('accounts', i))}: account {acc.account_id} is listed twice")
+            raise DirectoryError(
+                f"{origin}:{_node_line(node, ('accounts', i))}: account {acc.account_id} is listed twice"
+            )
         accounts.add(acc.account_id)
 
 
@@ -82,8 +86,11 @@ def directory_events(d: Directory) -> list[Event]:
         if a.manager:
             roles.append((a.manager, "manager"))
         for pid, role in roles:
-            add("directory.admin_assigned", f"role:{a.account_id}:{pid}",
-                {"account_id": a.account_id, "person_id": pid, "role": role})
+            add(
+                "directory.admin_assigned",
+                f"role:{a.account_id}:{pid}",
+                {"account_id": a.account_id, "person_id": pid, "role": role},
+            )
     return [parse_event_obj(o) for o in out]
 
 

@@ -114,7 +114,9 @@ class Engine:
         self.alerts: dict[str, AlertState] = {}
         self.open_incidents: dict[str, datetime] = {}
         self.fingerprints: dict[str, set[str]] = {}
+        self.mailboxes: dict[str, str] = {}
         self.lockouts: list[LockoutCommand] = []
+        self._locked: dict[str, str] = {}  # account -> the alert whose lockout is under way
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
         self.clock: datetime | None = None
@@ -158,7 +160,8 @@ class Engine:
             self._process(ev)
         else:
             heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
-            self._drain(self._max_seen - self.lateness)
+            # Strictly before: an event at exactly max_seen - lateness may still arrive in time.
+            self._drain(self._max_seen - self.lateness, inclusive=False)
         return True
 
     def advance(self, until: datetime) -> None:
@@ -209,7 +212,7 @@ class Engine:
             id=a.id,
             control=a.control,
             severity=a.severity,
-            status=a.status,  # type: ignore[arg-type]
+            status=a.status,
             account_id=a.account_id,
             person_id=a.person_id,
             raised_at=a.raised_at,
@@ -229,9 +232,9 @@ class Engine:
 
     # ----- processing -----------------------------------------------------------------------------
 
-    def _drain(self, upto: datetime) -> None:
+    def _drain(self, upto: datetime, inclusive: bool = True) -> None:
         buf = self._buffer
-        while buf and buf[0][0] <= upto:
+        while buf and (buf[0][0] < upto or (inclusive and buf[0][0] == upto)):
             self._process(heapq.heappop(buf)[3])
 
     def _start(self, t: datetime) -> None:
@@ -252,13 +255,17 @@ class Engine:
         self._prune_seen(t)
 
     def _apply(self, ev: Event) -> None:
-        etype: str = ev.type  # type: ignore[attr-defined]
+        etype: str = ev.type
         self.stats.events[etype] += 1
         d: Any = ev.data
         if etype in PERSON_FANOUT or etype == "directory.person":
             person = self._person(d.person_id)
+            previous_email = person.email
             apply_person(person, ev)
             if etype == "directory.person":
+                if previous_email:
+                    self.mailboxes.pop(previous_email.lower().rpartition("@")[0], None)
+                self.mailboxes[d.email.lower().rpartition("@")[0]] = person.person_id
                 return
             for acc in sorted(person.accounts):
                 facts = self._account(acc)
@@ -309,7 +316,7 @@ class Engine:
         specs = (only,) if only is not None else self._dispatch.get(etype, ())
         if not specs:
             return
-        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents, self.fingerprints)
+        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents, self.fingerprints, self.mailboxes)
         aid = facts.account_id
         states = self.rule_state
         for spec in specs:
@@ -334,9 +341,9 @@ class Engine:
         now: datetime = ev.time
         for act in actions:
             if isinstance(act, Raise):
-                self._raise(spec, aid, now, act)
+                self._raise(spec, act.account_id or aid, now, act)
             elif isinstance(act, Resolve):
-                a = self.alerts.get(alert_id(spec.control, aid, act.person_id, act.key))
+                a = self.alerts.get(alert_id(spec.control, act.account_id or aid, act.person_id, act.key))
                 if a is not None and a.status != "resolved":
                     a.add_evidence(act.evidence)
                     a.status, a.updated_at, a.resolved_by = "resolved", now, "monitor"
@@ -348,8 +355,13 @@ class Engine:
                 gid = "gr-" + hashlib.blake2b(f"{aid}\x1f{act.evidence}".encode(), digest_size=10).hexdigest()
                 self.grants.append(
                     EmergencyGrant(
-                        id=gid, account_id=aid, requester_id=act.requester_id, reason=act.reason,
-                        granted_at=now, expires_at=act.until, evidence=act.evidence,
+                        id=gid,
+                        account_id=aid,
+                        requester_id=act.requester_id,
+                        reason=act.reason,
+                        granted_at=now,
+                        expires_at=act.until,
+                        evidence=act.evidence,
                     )
                 )
 
@@ -359,16 +371,26 @@ class Engine:
         a = self.alerts.get(aid_)
         if a is None:
             a = AlertState(
-                id=aid_, control=spec.control, key=act.key, severity=severity, status="open",
-                account_id=aid, person_id=act.person_id, raised_at=now, updated_at=now,
-                evidence=[], summary=act.summary, next_step=act.next_step, escalate_at=act.escalate_at,
+                id=aid_,
+                control=spec.control,
+                key=act.key,
+                severity=severity,
+                status="open",
+                account_id=aid,
+                person_id=act.person_id,
+                raised_at=now,
+                updated_at=now,
+                evidence=[],
+                summary=act.summary,
+                next_step=act.next_step,
+                escalate_at=act.escalate_at,
             )
             a.add_evidence(act.evidence)
             self.alerts[aid_] = a
             if act.escalate_at is not None:
                 self._schedule(act.escalate_at, aid, "", aid_)
             if act.lockout:
-                self._lockout(a, now)
+                self._lockout(spec, a, now)
             self._emit(a)
             return
         changed = a.add_evidence(act.evidence)
@@ -376,21 +398,33 @@ class Engine:
             a.status, a.resolved_by, a.note = "open", None, None
             changed = True
             if act.lockout:
-                self._lockout(a, now)
+                self._lockout(spec, a, now)
         if SEVERITIES.index(severity) > SEVERITIES.index(a.severity):
             a.severity = severity
             changed = True
         if changed:
-            a.summary = act.summary
+            a.summary, a.next_step = act.summary, act.next_step
             a.updated_at = max(now, a.updated_at)
             self._emit(a)
 
-    def _lockout(self, a: AlertState, now: datetime) -> None:
+    def _lockout(self, spec: RuleSpec, a: AlertState, now: datetime) -> None:
+        """Issue an emergency lockout, unless the control is only advisory or one is already under way."""
+        if self.profile.controls[spec.control].mode != "enforce" or not a.account_id:
+            return
+        issuer = self._locked.get(a.account_id)
+        if issuer is not None and issuer in self.alerts and self.alerts[issuer].status != "resolved":
+            return
+        self._locked[a.account_id] = a.id
         n = sum(1 for x in self.lockouts if x.alert_id == a.id)
         self.lockouts.append(
             LockoutCommand(
-                id=f"lk-{a.id[3:]}-{n}", account_id=a.account_id or "", alert_id=a.id, issued_at=now,
-                reason=a.summary, actions=LOCKOUT_ACTIONS, notify=LOCKOUT_NOTIFY,
+                id=f"lk-{a.id[3:]}-{n}",
+                account_id=a.account_id or "",
+                alert_id=a.id,
+                issued_at=now,
+                reason=a.summary,
+                actions=LOCKOUT_ACTIONS,
+                notify=LOCKOUT_NOTIFY,
             )
         )
 

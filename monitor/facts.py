@@ -91,6 +91,7 @@ class AccountFacts:
     fingerprint: str | None = None
     devices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     last_activity_at: datetime | None = None
+    last_activity_event: str | None = None
     confirmed: set[str] = field(default_factory=set)
     logged_in: set[str] = field(default_factory=set)
     duties: dict[str, Duty] = field(default_factory=dict)
@@ -136,7 +137,7 @@ _REG_FIELDS = (
 def apply_person(p: PersonFacts, ev: Event) -> None:
     """Fold a person-level event (hr.*, directory.person) into the person's facts."""
     d: Any = ev.data
-    t = ev.type  # type: ignore[attr-defined]
+    t = ev.type
     if t == "directory.person":
         p.in_directory = True
         p.email = d.email
@@ -159,7 +160,7 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
     """Fold one event into an account's facts; `person` is the event's subject person, if any."""
     d: Any = ev.data
-    t = ev.type  # type: ignore[attr-defined]
+    t = ev.type
     now = ev.time
     if t == "directory.account_registered" or t == "directory.account_updated":
         if t == "directory.account_registered":
@@ -208,11 +209,11 @@ def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> Non
     elif t == "device.approved":
         a.devices[(d.person_id, d.device_id)] = now
     elif t == "login.succeeded":
-        a.last_activity_at = now
+        a.last_activity_at, a.last_activity_event = now, ev.id
         if d.person_id:
             a.logged_in.add(d.person_id)
     elif t == "post.published":
-        a.last_activity_at = now
+        a.last_activity_at, a.last_activity_event = now, ev.id
     elif t == "hr.leaver" and person is not None:
         _open_duty(a, person, "leaver", d.leaving_at, ev.id)
     elif t == "hr.role_changed" and person is not None:

@@ -74,6 +74,7 @@ class Params(BaseModel):
     handle_prefix: str | None = None
     forbidden_abbreviations: tuple[str, ...] = ()
     org_domains: tuple[str, ...] = ()
+    service_actors: tuple[str, ...] = ()  # e.g. the lockout executor: may rotate credentials and admins
 
 
 class ControlSetting(BaseModel):
@@ -129,7 +130,9 @@ class Profile(BaseModel):
             raise ValueError(f"unknown control {', '.join(unknown)}; known: {', '.join(CONTROL_IDS)}")
         missing = [c for c in CONTROL_IDS if c not in v]
         if missing:
-            raise ValueError(f"every control must be listed (mode enforce, advisory or off); missing {', '.join(missing)}")
+            raise ValueError(
+                f"every control must be listed (mode enforce, advisory or off); missing {', '.join(missing)}"
+            )
         return v
 
     def enabled(self) -> list[str]:

@@ -112,7 +112,10 @@ def summary(result: ReplayResult) -> str:
         + ")",
     ]
     if alerts:
-        out.append("  by severity: " + ", ".join(f"{s} {by_sev[s]}" for s in ("critical", "high", "medium", "low") if by_sev[s]))
+        out.append(
+            "  by severity: "
+            + ", ".join(f"{s} {by_sev[s]}" for s in ("critical", "high", "medium", "low") if by_sev[s])
+        )
         out.append("  by control:  " + ", ".join(f"{c} {n}" for c, n in sorted(by_control.items())))
     if e.lockouts:
         out.append(f"lockout commands: {len(e.lockouts)}")

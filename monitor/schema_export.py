@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.directory import Directory
-from schemas.events import _AnyEvent, EVENT_MODELS
+from schemas.events import EVENT_MODELS, _AnyEvent
 
 SCHEMA_BASE = "https://schemas.social-monitor.invalid/v1/"
 
@@ -27,7 +27,11 @@ def export_schemas(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [_write(out / f"{t}.json", m.model_json_schema(), t) for t, m in sorted(EVENT_MODELS.items())]
     written.append(_write(out / "event.json", TypeAdapter(_AnyEvent).json_schema(), "event"))
-    for name, model in (("alert", Alert), ("lockout", LockoutCommand), ("emergency-grant", EmergencyGrant),
-                        ("directory", Directory)):
+    for name, model in (
+        ("alert", Alert),
+        ("lockout", LockoutCommand),
+        ("emergency-grant", EmergencyGrant),
+        ("directory", Directory),
+    ):
         written.append(_write(out / f"{name}.json", model.model_json_schema(), name))
     return written

@@ -8,6 +8,8 @@ from schemas.events import AccountRegisteredData, DirectoryPersonData
 
 
 class DirectoryPerson(DirectoryPersonData):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
     groups: list[str] = Field(default_factory=list)
 
 

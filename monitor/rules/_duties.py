@@ -34,7 +34,11 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
         if duty is None or duty.kind != kind or watched.get(event.key) != duty.cause or duty.done:
             return watched or None, ()
         deadline = duty.due_from + p.leaver_deadline
-        what = "left the organisation" if kind == "leaver" else f"moved to a role that does not need {ctx.account.account_id}"
+        what = (
+            "left the organisation"
+            if kind == "leaver"
+            else f"moved to a role that does not need {ctx.account.account_id}"
+        )
         actions.append(
             Raise(
                 key=duty.cause,

@@ -23,6 +23,7 @@ class Raise:
     severity: Severity | None = None
     escalate_at: datetime | None = None
     lockout: bool = False
+    account_id: str | None = None  # act on this account instead of the event's (CRD-06: all sharers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Resolve:
     key: str
     person_id: str | None = None
     evidence: tuple[str, ...] = ()
+    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Context:
     params: Params
     open_incidents: Mapping[str, datetime]
     fingerprints: Mapping[str, set[str]]  # credential fingerprint -> accounts whose current one it is (CRD-06)
+    mailboxes: Mapping[str, str]  # a person's email local part, lowercased -> person id (DIR-04)
 
     def person(self, person_id: str | None) -> PersonFacts | None:
         return self.people.get(person_id) if person_id else None

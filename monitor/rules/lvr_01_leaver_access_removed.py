@@ -14,31 +14,71 @@ _DIR = {
         {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
     ],
     "accounts": [
-        {"account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
-         "credential_model": "shared_credential", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-         "emergency_access": "escrow", "admins": ["p-1", "p-2"], "manager": "p-2"},
+        {
+            "account_id": "acc-1",
+            "platform": "x",
+            "handle": "UniNews",
+            "registration_email": "social@uni.example.ac.uk",
+            "credential_model": "shared_credential",
+            "mfa_enabled": True,
+            "central": True,
+            "approved_by": "p-9",
+            "emergency_access": "escrow",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
     ],
     "organisation": {"domains": ["uni.example.ac.uk"]},
 }
 _LEAVER = ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-11-06T17:00:00Z")
 
 CASES = [
-    Case("leaver's credential never rotated: alert after 24 h", "alert", (_LEAVER,), _DIR,
-         until="2026-11-07T18:00:00Z", severity="high", status="open"),
-    Case("still not done two days later: escalates to critical", "alert", (_LEAVER,), _DIR,
-         until="2026-11-10T18:00:00Z", severity="critical"),
-    Case("rotated after leaving, within the deadline: no alert", "none", (
-        _LEAVER, ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
-        _DIR, until="2026-11-09T00:00:00Z"),
-    Case("rotated late: the alert resolves itself", "alert", (
-        _LEAVER, ev("credential.rotated", "2026-11-08T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
-        _DIR, until="2026-11-09T00:00:00Z", status="resolved"),
-    Case("rotated before the leaving time does not count", "alert", (
-        _LEAVER, ev("credential.rotated", "2026-11-05T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
-        _DIR, until="2026-11-08T00:00:00Z"),
-    Case("leaving cancelled: no alert", "none", (
-        _LEAVER, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
-        _DIR, until="2026-11-09T00:00:00Z"),
+    Case(
+        "leaver's credential never rotated: alert after 24 h",
+        "alert",
+        (_LEAVER,),
+        _DIR,
+        until="2026-11-07T18:00:00Z",
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "still not done two days later: escalates to critical",
+        "alert",
+        (_LEAVER,),
+        _DIR,
+        until="2026-11-10T18:00:00Z",
+        severity="critical",
+    ),
+    Case(
+        "rotated after leaving, within the deadline: no alert",
+        "none",
+        (_LEAVER, ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "rotated late: the alert resolves itself",
+        "alert",
+        (_LEAVER, ev("credential.rotated", "2026-11-08T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "rotated before the leaving time does not count",
+        "alert",
+        (_LEAVER, ev("credential.rotated", "2026-11-05T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        _DIR,
+        until="2026-11-08T00:00:00Z",
+    ),
+    Case(
+        "leaving cancelled: no alert",
+        "none",
+        (_LEAVER, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
 ]
 
 

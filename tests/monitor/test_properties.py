@@ -19,22 +19,56 @@ PEOPLE = ["p-1", "p-2", "p-3", "p-4", "p-5", "p-x"]
 BASE = datetime(2026, 11, 2, tzinfo=UTC)
 SPAN = timedelta(days=4)
 
-DIRECTORY = parse_directory(json.dumps({
-    "organisation": {"domains": ["uni.example"], "handle_prefix": "Uni"},
-    "people": [{"person_id": p, "email": f"{p}@uni.example", "groups": ["comms-team"] if p == "p-5" else []}
-               for p in PEOPLE[:5]],
-    "accounts": [
-        {"account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "news@uni.example",
-         "credential_model": "shared_credential", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-         "emergency_access": "escrow", "admins": ["p-1", "p-2"], "manager": "p-2"},
-        {"account_id": "acc-2", "platform": "instagram", "handle": "UniSport", "registration_email": "p-3@gmail.com",
-         "credential_model": "named_logins", "mfa_enabled": False, "central": False,
-         "emergency_access": "none", "admins": ["p-3"]},
-        {"account_id": "acc-3", "platform": "tiktok", "handle": "LMUstuff", "registration_email": "lib@uni.example",
-         "credential_model": "named_logins", "mfa_enabled": True, "central": False, "approved_by": "p-9",
-         "emergency_access": "backup_admin", "admins": ["p-1", "p-4"], "manager": "p-4"},
-    ],
-}))
+DIRECTORY = parse_directory(
+    json.dumps(
+        {
+            "organisation": {"domains": ["uni.example"], "handle_prefix": "Uni"},
+            "people": [
+                {"person_id": p, "email": f"{p}@uni.example", "groups": ["comms-team"] if p == "p-5" else []}
+                for p in PEOPLE[:5]
+            ],
+            "accounts": [
+                {
+                    "account_id": "acc-1",
+                    "platform": "x",
+                    "handle": "UniNews",
+                    "registration_email": "news@uni.example",
+                    "credential_model": "shared_credential",
+                    "mfa_enabled": True,
+                    "central": True,
+                    "approved_by": "p-9",
+                    "emergency_access": "escrow",
+                    "admins": ["p-1", "p-2"],
+                    "manager": "p-2",
+                },
+                {
+                    "account_id": "acc-2",
+                    "platform": "instagram",
+                    "handle": "UniSport",
+                    "registration_email": "p-3@gmail.com",
+                    "credential_model": "named_logins",
+                    "mfa_enabled": False,
+                    "central": False,
+                    "emergency_access": "none",
+                    "admins": ["p-3"],
+                },
+                {
+                    "account_id": "acc-3",
+                    "platform": "tiktok",
+                    "handle": "LMUstuff",
+                    "registration_email": "lib@uni.example",
+                    "credential_model": "named_logins",
+                    "mfa_enabled": True,
+                    "central": False,
+                    "approved_by": "p-9",
+                    "emergency_access": "backup_admin",
+                    "admins": ["p-1", "p-4"],
+                    "manager": "p-4",
+                },
+            ],
+        }
+    )
+)
 
 minutes = st.integers(0, int(SPAN.total_seconds() // 60))
 acc = st.sampled_from(ACCOUNTS)
@@ -48,10 +82,18 @@ def _data(kind: str, draw: Any) -> dict[str, Any]:
         "hr.leaver": {"person_id": p, "leaving_at": t.isoformat()},
         "hr.leaver_cancelled": {"person_id": p},
         "hr.role_changed": {"person_id": p, "effective_at": t.isoformat(), "new_role": "lecturer"},
-        "directory.admin_assigned": {"account_id": a, "person_id": p, "role": draw(st.sampled_from(["admin", "manager"]))},
+        "directory.admin_assigned": {
+            "account_id": a,
+            "person_id": p,
+            "role": draw(st.sampled_from(["admin", "manager"])),
+        },
         "directory.admin_unassigned": {"account_id": a, "person_id": p},
         "directory.access_confirmed": {"account_id": a, "person_id": p},
-        "credential.rotated": {"account_id": a, "actor_id": p, "fingerprint": draw(st.sampled_from(["fp-aaaaaaaa", "fp-bbbbbbbb"]))},
+        "credential.rotated": {
+            "account_id": a,
+            "actor_id": p,
+            "fingerprint": draw(st.sampled_from(["fp-aaaaaaaa", "fp-bbbbbbbb"])),
+        },
         "credential.shared": {"account_id": a, "actor_id": p, "recipient_id": q},
         "credential.temporary_access": {"account_id": a, "actor_id": p, "recipient_id": q, "ends_at": t.isoformat()},
         "platform.admin_added": {"account_id": a, "actor_id": p, "person_id": q},
@@ -59,11 +101,21 @@ def _data(kind: str, draw: Any) -> dict[str, Any]:
         "mfa.disabled": {"account_id": a, "actor_id": p},
         "mfa.enabled": {"account_id": a, "actor_id": p},
         "device.approved": {"account_id": a, "actor_id": p, "person_id": q, "device_id": "d-1"},
-        "login.succeeded": {"account_id": a, "person_id": p, "device_id": draw(st.sampled_from(["d-1", "d-2"])),
-                            "device_managed": draw(st.booleans()), "mfa": draw(st.booleans()), "ip": "192.0.2.1",
-                            "geo": draw(st.sampled_from([{"lat": 51.5, "lon": -3.2}, {"lat": 40.7, "lon": -74.0}]))},
+        "login.succeeded": {
+            "account_id": a,
+            "person_id": p,
+            "device_id": draw(st.sampled_from(["d-1", "d-2"])),
+            "device_managed": draw(st.booleans()),
+            "mfa": draw(st.booleans()),
+            "ip": "192.0.2.1",
+            "geo": draw(st.sampled_from([{"lat": 51.5, "lon": -3.2}, {"lat": 40.7, "lon": -74.0}])),
+        },
         "login.failed": {"account_id": a, "person_id": p, "ip": "192.0.2.9"},
-        "mfa.challenge": {"account_id": a, "person_id": p, "result": draw(st.sampled_from(["approved", "denied", "timeout"]))},
+        "mfa.challenge": {
+            "account_id": a,
+            "person_id": p,
+            "result": draw(st.sampled_from(["approved", "denied", "timeout"])),
+        },
         "post.published": {"account_id": a, "person_id": p},
         "incident.declared": {"incident_id": "inc-1"},
         "incident.closed": {"incident_id": "inc-1"},
@@ -72,11 +124,29 @@ def _data(kind: str, draw: Any) -> dict[str, Any]:
     }[kind]
 
 
-KINDS = ["hr.leaver", "hr.leaver_cancelled", "hr.role_changed", "directory.admin_assigned",
-         "directory.admin_unassigned", "directory.access_confirmed", "credential.rotated", "credential.shared",
-         "credential.temporary_access", "platform.admin_added", "platform.admin_removed", "mfa.disabled",
-         "mfa.enabled", "device.approved", "login.failed", "mfa.challenge", "post.published",
-         "incident.declared", "incident.closed", "account.compromise_reported", "emergency.access_requested"]
+KINDS = [
+    "hr.leaver",
+    "hr.leaver_cancelled",
+    "hr.role_changed",
+    "directory.admin_assigned",
+    "directory.admin_unassigned",
+    "directory.access_confirmed",
+    "credential.rotated",
+    "credential.shared",
+    "credential.temporary_access",
+    "platform.admin_added",
+    "platform.admin_removed",
+    "mfa.disabled",
+    "mfa.enabled",
+    "device.approved",
+    "login.failed",
+    "mfa.challenge",
+    "post.published",
+    "incident.declared",
+    "incident.closed",
+    "account.compromise_reported",
+    "emergency.access_requested",
+]
 KINDS += ["login.succeeded"] * 6 + ["login.failed"] * 3 + ["mfa.challenge"] * 2
 
 
@@ -87,8 +157,16 @@ def streams(draw: Any) -> list[dict[str, Any]]:
     for i in range(n):
         kind = draw(st.sampled_from(KINDS))
         t = BASE + timedelta(minutes=draw(minutes))
-        out.append({"specversion": "1.0", "id": f"e-{i}", "source": draw(st.sampled_from(["okta", "vault"])),
-                    "type": kind, "time": t.isoformat(), "data": _data(kind, draw)})
+        out.append(
+            {
+                "specversion": "1.0",
+                "id": f"e-{i}",
+                "source": draw(st.sampled_from(["okta", "vault"])),
+                "type": kind,
+                "time": t.isoformat(),
+                "data": _data(kind, draw),
+            }
+        )
     return out
 
 
@@ -131,8 +209,12 @@ def test_duplicates_change_nothing(events: list[dict[str, Any]], rnd: Any) -> No
 
 
 @given(
-    st.tuples(st.text(max_size=8), st.none() | st.text(max_size=8), st.none() | st.text(max_size=8), st.text(max_size=8)),
-    st.tuples(st.text(max_size=8), st.none() | st.text(max_size=8), st.none() | st.text(max_size=8), st.text(max_size=8)),
+    st.tuples(
+        st.text(max_size=8), st.none() | st.text(max_size=8), st.none() | st.text(max_size=8), st.text(max_size=8)
+    ),
+    st.tuples(
+        st.text(max_size=8), st.none() | st.text(max_size=8), st.none() | st.text(max_size=8), st.text(max_size=8)
+    ),
 )
 def test_distinct_facts_never_share_an_alert_id(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
     assert (alert_id(*a) == alert_id(*b)) == (a == b)

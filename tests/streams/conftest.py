@@ -28,10 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _docker_engine_answers() -> bool:
-    if shutil.which("docker") is None:
+    docker = shutil.which("docker")
+    if docker is None:
         return False
     try:
-        res = subprocess.run(["docker", "info"], check=False, capture_output=True, timeout=5)
+        res = subprocess.run([docker, "info"], check=False, capture_output=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return res.returncode == 0

@@ -1,0 +1,133 @@
+"""LVR-05: the leaver and mover report for HR and auditors, built from every account's duties."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from monitor.facts import Duty, DutyKind
+
+if TYPE_CHECKING:
+    from monitor.engine import Engine
+
+Status = Literal["done", "pending", "overdue", "cancelled", "kept (confirmed)"]
+
+
+class LeaverRow(BaseModel):
+    """One person on one account: what had to go, what was done, when, and whether it met the deadline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: str
+    kind: DutyKind
+    account_id: str
+    cause: str
+    due_from: datetime
+    deadline: datetime
+    had_seat: bool
+    seat_removed_at: datetime | None
+    seat_evidence: str | None
+    knew_credential: bool
+    rotated_at: datetime | None
+    rotation_evidence: str | None
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    status: Status
+    met_deadline: bool | None
+    done_at: datetime | None
+
+
+def duty_row(account_id: str, duty: Duty, deadline: datetime, now: datetime | None) -> LeaverRow:
+    """The report row of one duty, judged at `now` (the engine's clock)."""
+    done_at: datetime | None = None
+    met: bool | None = None
+    status: Status
+    if duty.cancelled_at is not None:
+        status = "cancelled"
+    elif duty.confirmed_at is not None:
+        status, done_at = "kept (confirmed)", duty.confirmed_at
+        met = done_at <= deadline
+    elif duty.done:
+        status, done_at = "done", duty.done_at()
+        met = done_at is not None and done_at <= deadline
+    elif now is not None and now > deadline:
+        status, met = "overdue", False
+    else:
+        status = "pending"
+    return LeaverRow(
+        person_id=duty.person_id, kind=duty.kind, account_id=account_id, cause=duty.cause,
+        due_from=duty.due_from, deadline=deadline,
+        had_seat=duty.had_seat, seat_removed_at=duty.seat_removed_at, seat_evidence=duty.seat_evidence,
+        knew_credential=duty.knew_credential, rotated_at=duty.rotated_at, rotation_evidence=duty.rotation_evidence,
+        confirmed_at=duty.confirmed_at, cancelled_at=duty.cancelled_at,
+        status=status, met_deadline=met, done_at=done_at,
+    )  # fmt: skip
+
+
+def leaver_report(engine: Engine) -> list[LeaverRow]:
+    """Every leaver's and mover's duty on every account, sorted by person then account."""
+    allowed = engine.params.leaver_deadline
+    rows = [
+        duty_row(acc.account_id, duty, duty.due_from + allowed, engine.clock)
+        for acc in engine.accounts.values()
+        for duty in acc.duties.values()
+    ]
+    return sorted(rows, key=lambda r: (r.person_id, r.account_id, r.due_from))
+
+
+def report_json(rows: Sequence[LeaverRow]) -> str:
+    """The rows as one JSON array, for auditors' tools."""
+    return json.dumps([r.model_dump(mode="json") for r in rows], indent=2)
+
+
+def _t(t: datetime | None) -> str:
+    return f"{t:%Y-%m-%d %H:%M}Z" if t is not None else "-"
+
+
+def _seat(r: LeaverRow) -> str:
+    if not r.had_seat:
+        return "no seat"
+    if r.seat_removed_at:
+        return f"removed {_t(r.seat_removed_at)}"
+    return "kept" if r.status in ("cancelled", "kept (confirmed)") else "STILL ON"
+
+
+def _credential(r: LeaverRow) -> str:
+    if not r.knew_credential:
+        return "not known"
+    if r.rotated_at:
+        return f"rotated {_t(r.rotated_at)}"
+    return "kept" if r.status in ("cancelled", "kept (confirmed)") else "NOT ROTATED"
+
+
+HEADERS = ("person", "kind", "account", "due from", "deadline", "seat", "credential", "status", "in time", "done at")
+
+
+def format_report(rows: Sequence[LeaverRow]) -> str:
+    """A fixed-width text table of the rows for a terminal."""
+    if not rows:
+        return "No leavers or movers on record."
+    met = {True: "yes", False: "NO", None: "-"}
+    table = [HEADERS] + [
+        (
+            r.person_id,
+            r.kind,
+            r.account_id,
+            _t(r.due_from),
+            _t(r.deadline),
+            _seat(r),
+            _credential(r),
+            r.status,
+            met[r.met_deadline],
+            _t(r.done_at),
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

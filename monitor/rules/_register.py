@@ -1,0 +1,120 @@
+"""Shared logic of the register checks (DIR-02..07) and LVR-04: who is current staff, and when to judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.facts import AccountFacts, PersonFacts
+from monitor.rules.base import Action, Context, Raise, Resolve, Wake
+
+# Events that can change who is current staff or who holds a role on an account.
+STAFF_EVENTS = (
+    "directory.admin_assigned", "directory.admin_unassigned", "directory.access_confirmed",
+    "hr.leaver", "hr.leaver_cancelled", "hr.role_changed",
+)  # fmt: skip
+# Events that change the register entry itself.
+REGISTER_EVENTS = ("directory.account_registered", "directory.account_updated", "directory.account_retired", "tick")
+SEEN_CAP = 8
+
+
+def is_current(person: PersonFacts | None, account: AccountFacts, at: datetime) -> bool:
+    """Current staff at `at`: not left, and not a mover past their move unless their access was confirmed."""
+    if person is None:
+        return True
+    if person.leaving_at is not None and person.leaving_at <= at:
+        return False
+    return not (person.moved_at is not None and person.moved_at <= at and person.person_id not in account.confirmed)
+
+
+def not_current_reason(person: PersonFacts | None, at: datetime) -> str:
+    """Why a person is not current staff at `at`, in words for a summary."""
+    if person is not None and person.leaving_at is not None and person.leaving_at <= at:
+        return f"{person.person_id} left at {person.leaving_at:%Y-%m-%d %H:%M}Z"
+    if person is not None and person.moved_at is not None:
+        return f"{person.person_id} moved to {person.new_role or 'another role'} at {person.moved_at:%Y-%m-%d %H:%M}Z"
+    return f"{person.person_id if person else 'someone'} is not current staff"
+
+
+def current_holders(ctx: Context, role: str, at: datetime, exclude: str | None = None) -> list[str]:
+    """The account's holders of `role` in the register who are current staff at `at`, sorted."""
+    acc = ctx.account
+    return [p for p in acc.holders_of(role) if p != exclude and is_current(ctx.person(p), acc, at)]
+
+
+def gone_holders(ctx: Context, role: str, at: datetime) -> list[str]:
+    """Why each holder of `role` in the register is no longer current staff at `at`."""
+    acc = ctx.account
+    gone = [p for p in acc.holders_of(role) if not is_current(ctx.person(p), acc, at)]
+    return [not_current_reason(ctx.person(p), at) for p in gone]
+
+
+def _staff_changes(ctx: Context) -> set[datetime]:
+    """When any role holder of the account leaves or moves, as far as HR has said."""
+    out: set[datetime] = set()
+    for pid in set(ctx.account.roles) | ctx.account.platform_admins:
+        p = ctx.person(pid)
+        if p is not None:
+            out.update(t for t in (p.leaving_at, p.moved_at) if t is not None)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a register check found wrong, for the alert."""
+
+    summary: str
+    next_step: str
+
+
+Check = Callable[[Context], Finding | None]
+
+
+def register_check(
+    event: Any, state: dict[str, Any] | None, ctx: Context, key: str, check: Check, *, staff: bool = False
+) -> tuple[Any, Sequence[Action]]:
+    """Judge `check` from registration + grace on, and after every event given; raise, re-raise on change, resolve.
+
+    Judging happens on a tick, so an answer is given only once every event of an instant is in. With `staff`,
+    each judgement also books a tick at every future leaving or move of a role holder, when "current" changes.
+    State: `due` (when judging starts), `seen` (the latest (time, event id)s, the evidence: the same whatever order
+    an instant's events came in), `raised` (the open summary).
+    """
+    acc = ctx.account
+    etype = event.type
+    now = ctx.now
+    if acc.retired or not acc.registered:
+        if state and state.get("raised"):
+            return None, (Resolve(key, evidence=(event.id,) if event.id else ()),)
+        return None, ()
+    st = dict(state) if state else {}
+    actions: list[Action] = []
+    seen: tuple[tuple[datetime, str], ...] = st.get("seen", ())
+    if etype != "tick" and (now, event.id) not in seen:
+        seen = st["seen"] = tuple(sorted((*seen, (now, event.id))))[-SEEN_CAP:]
+    evidence = tuple(i for _, i in seen)
+    due: datetime | None = st.get("due")
+    if due is None:
+        start = now if etype == "directory.account_registered" else (acc.registered_at or now)
+        due = st["due"] = start + ctx.params.registration_grace
+        if due > now:
+            actions.append(Wake(due, "registered"))
+    if now < due:
+        return st, actions
+    if etype != "tick":
+        actions.append(Wake(now, "changed"))
+        return st, actions
+    if staff:
+        actions.extend(Wake(t, "staff") for t in _staff_changes(ctx) if t > now)
+    finding = check(ctx)
+    raised = st.get("raised")
+    if finding is None:
+        if raised:
+            actions.append(Resolve(key, evidence=evidence[-1:]))
+            st["raised"] = None
+    elif finding.summary != raised:
+        actions.append(Raise(key, finding.summary, finding.next_step, evidence=evidence))
+        st["raised"] = finding.summary
+    return st, actions

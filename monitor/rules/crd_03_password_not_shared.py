@@ -1,0 +1,108 @@
+"""CRD-03: where the profile forbids sharing a password, nobody is given it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "facebook",
+            "handle": "UniLibrary",
+            "registration_email": "library@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "backup_admin",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+_SHARE = ev("credential.shared", "2026-03-10T11:30:00Z", "v-20", account_id="acc-1", actor_id="p-2", recipient_id="p-3")
+
+CASES = [
+    Case(
+        "password shared where the profile forbids it: alert", "alert", (_SHARE,), _DIR, severity="high", status="open"
+    ),
+    Case(
+        "shared, then the credential rotated: the alert resolves itself",
+        "alert",
+        (_SHARE, ev("credential.rotated", "2026-03-10T12:00:00Z", "v-23", account_id="acc-1", actor_id="p-2")),
+        _DIR,
+        status="resolved",
+    ),
+    Case(
+        "password shared where the profile logs sharing (bangor): no alert", "none", (_SHARE,), _DIR, profile="bangor"
+    ),
+    Case(
+        "temporary access is a takeover (CRD-02), not a share: no alert",
+        "none",
+        (
+            ev(
+                "credential.temporary_access",
+                "2026-03-10T11:30:00Z",
+                "v-21",
+                account_id="acc-1",
+                actor_id="p-2",
+                recipient_id="p-3",
+                ends_at="2026-03-10T15:00:00Z",
+            ),
+        ),
+        _DIR,
+    ),
+    Case(
+        "a rotation is not a share: no alert",
+        "none",
+        (ev("credential.rotated", "2026-03-10T11:30:00Z", "v-22", account_id="acc-1", actor_id="p-2"),),
+        _DIR,
+    ),
+]
+
+
+@rule(
+    "CRD-03",
+    title="Password not shared where the profile forbids it",
+    severity="high",
+    sources=["003 §5.4", "004 Section 3", '001 "Account security"'],
+    on=("credential.shared", "credential.rotated"),
+    cases=CASES,
+)
+def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert on every credential share when password_sharing is "forbidden"; under "logged" the facts log it.
+
+    The key is the share's event id: each share is its own breach, raised against the person who shared.
+    A rotation after the share resolves it, since the recipient's copy no longer works. State: share
+    event id -> sharer, for the alerts still open.
+    """
+    if ctx.params.password_sharing != "forbidden":
+        return None, ()
+    d = event.data
+    if event.type == "credential.rotated":
+        if not state:
+            return None, ()
+        return None, [Resolve(key=k, person_id=actor, evidence=(event.id,)) for k, actor in state.items()]
+    a = d.account_id
+    return {**(state or {}), event.id: d.actor_id}, (
+        Raise(
+            key=event.id,
+            person_id=d.actor_id,
+            evidence=(event.id,),
+            summary=f"{d.actor_id} shared the password of {a} with {d.recipient_id} at "
+            f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M}Z; this profile forbids sharing a password",
+            next_step=f"Rotate the credential of {a}, give {d.recipient_id} a named login of their own "
+            f"instead, and remind {d.actor_id} that passwords are not shared",
+        ),
+    )

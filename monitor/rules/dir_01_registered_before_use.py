@@ -1,0 +1,150 @@
+"""DIR-01: a corporate account is in the directory before anyone uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+
+USE_EVENTS = (
+    "login.succeeded", "login.failed", "mfa.challenge", "post.published",
+    "credential.rotated", "credential.shared", "credential.temporary_access",
+    "platform.admin_added", "platform.admin_removed", "mfa.enabled", "mfa.disabled",
+    "device.approved", "emergency.access_requested",
+)  # fmt: skip
+KEY = "unregistered"
+
+_DIR = {
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "x",
+            "handle": "UniNews",
+            "registration_email": "social@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": True,
+            "approved_by": "p-9",
+            "emergency_access": "escrow",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-1",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+
+
+def _login(t: str, id_: str, account: str) -> dict[str, Any]:
+    return ev(
+        "login.succeeded",
+        t,
+        id_,
+        account_id=account,
+        person_id="p-1",
+        device_id="d-1",
+        device_managed=True,
+        mfa=True,
+        ip="192.0.2.1",
+    )
+
+
+_REG_9 = ev(
+    "directory.account_registered",
+    "2026-11-03T09:00:00Z",
+    "reg-9",
+    account_id="acc-9",
+    platform="x",
+    handle="UniSport",
+    registration_email="sport@uni.example.ac.uk",
+    credential_model="named_logins",
+    mfa_enabled=True,
+    central=False,
+    approved_by="p-9",
+    emergency_access="escrow",
+)
+
+CASES = [
+    Case(
+        "login on an account not in the directory: alert",
+        "alert",
+        (_login("2026-11-02T09:00:00Z", "l-1", "acc-9"),),
+        _DIR,
+        severity="medium",
+        status="open",
+    ),
+    Case("login on a registered account: no alert", "none", (_login("2026-11-02T09:00:00Z", "l-1", "acc-1"),), _DIR),
+    Case(
+        "credential shared on an unregistered account: alert",
+        "alert",
+        (
+            ev(
+                "credential.shared",
+                "2026-11-02T09:00:00Z",
+                "v-1",
+                account_id="acc-9",
+                actor_id="p-1",
+                recipient_id="p-2",
+            ),
+        ),
+        _DIR,
+    ),
+    Case(
+        "a post on a retired account: alert",
+        "alert",
+        (
+            ev("directory.account_retired", "2026-11-02T09:00:00Z", "ret-1", account_id="acc-1"),
+            ev("post.published", "2026-11-02T10:00:00Z", "post-1", account_id="acc-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "used, then registered: resolved",
+        "alert",
+        (_login("2026-11-02T09:00:00Z", "l-1", "acc-9"), _login("2026-11-02T10:00:00Z", "l-2", "acc-9"), _REG_9),
+        _DIR,
+        status="resolved",
+    ),
+    Case(
+        "registered before first use: no alert", "none", (_REG_9, _login("2026-11-03T09:00:00Z", "l-1", "acc-9")), None
+    ),
+    Case(
+        "a compromise report alone is not use: no alert",
+        "none",
+        (ev("account.compromise_reported", "2026-11-02T09:00:00Z", "cr-1", account_id="acc-9", reporter_id="p-1"),),
+        _DIR,
+    ),
+]
+
+
+@rule(
+    "DIR-01",
+    title="Every corporate account is registered in the directory before use",
+    severity="medium",
+    sources=["000 §6.1", "000 §6.5", "003 §5.1", "003 §5.3", '001 "Corporate Social Media Accounts"', "004 Section 3"],
+    on=(*USE_EVENTS, "directory.account_registered"),
+    cases=CASES,
+)
+def dir_01_registered_before_use(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert once per account, evidence accumulating, on use while unregistered or retired; resolve on registration."""
+    acc = ctx.account
+    if acc.registered and not acc.retired:
+        if state is None:
+            return None, ()
+        return None, (Resolve(KEY, evidence=(event.id,)),)
+    if event.type == "directory.account_registered":
+        return state, ()
+    what = "retired from" if acc.retired else "not registered in"
+    d = event.data
+    who = getattr(d, "person_id", None) or getattr(d, "actor_id", None) or getattr(d, "requester_id", None)
+    by = f" by {who}" if who else ""
+    return True, (
+        Raise(
+            KEY,
+            summary=f"{acc.account_id} is {what} the directory but was used: {event.type}{by} at "
+            f"{event.time:%Y-%m-%d %H:%M}Z",
+            next_step=f"Find who runs {acc.account_id}; register it in the directory with its admins and manager "
+            "(directory.account_registered), or have it closed on the platform",
+            evidence=(event.id,),
+        ),
+    )

@@ -1,0 +1,222 @@
+"""DIR-02: every account has at least `min_admins` named administrators who are current staff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules._register import (
+    REGISTER_EVENTS,
+    STAFF_EVENTS,
+    Finding,
+    current_holders,
+    gone_holders,
+    register_check,
+)
+from monitor.rules.base import Action, Case, Context, ev, rule
+
+_ACC: dict[str, Any] = {
+        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
+        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
+        "emergency_access": "escrow"}  # fmt: skip
+_PEOPLE = [{"person_id": p, "email": f"{p}@uni.example.ac.uk"} for p in ("p-1", "p-2", "p-3")]
+_ORG = {"domains": ["uni.example.ac.uk"]}
+
+
+def _dir(*admins: str) -> dict[str, Any]:
+    return {"people": _PEOPLE, "accounts": [{**_ACC, "admins": list(admins), "manager": "p-1"}], "organisation": _ORG}
+
+
+_T0 = "2026-11-02T09:00:00Z"
+_START = ev("post.published", _T0, "post-0", account_id="acc-1")
+_REG = ev("directory.account_registered", "2026-11-02T10:00:00Z", "reg-2", **{**_ACC, "account_id": "acc-2"})
+
+
+def _assign(t: str, id_: str, person: str, role: str = "admin") -> dict[str, Any]:
+    return ev("directory.admin_assigned", t, id_, account_id="acc-2", person_id=person, role=role)
+
+
+# p-3, who has already given notice, replaces p-2 (removal first, both in one instant).
+_SWAP = (
+    _START,
+    ev("hr.leaver", "2026-11-02T09:10:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-06T17:00:00Z"),
+    ev("directory.admin_unassigned", "2026-11-03T09:00:00Z", "un-2", account_id="acc-1", person_id="p-2"),
+    ev("directory.admin_assigned", "2026-11-03T09:00:00Z", "as-3", account_id="acc-1", person_id="p-3", role="admin"),
+)
+
+CASES = [
+    Case(
+        "directory lists one admin: alert after the registration grace",
+        "alert",
+        (_START,),
+        _dir("p-1"),
+        until="2026-11-02T10:00:00Z",
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "one admin, still inside the registration grace: no alert yet",
+        "none",
+        (_START,),
+        _dir("p-1"),
+        until="2026-11-02T09:59:00Z",
+    ),
+    Case("two current admins: no alert", "none", (_START,), _dir("p-1", "p-2"), until="2026-11-05T00:00:00Z"),
+    Case(
+        "registered by a series of events within the grace: no alert",
+        "none",
+        (
+            _REG,
+            _assign("2026-11-02T10:05:00Z", "as-1", "p-1"),
+            _assign("2026-11-02T10:20:00Z", "as-2", "p-2"),
+            _assign("2026-11-02T10:30:00Z", "as-3", "p-3", "manager"),
+        ),
+        None,
+        until="2026-11-03T00:00:00Z",
+    ),
+    Case(
+        "second admin assigned only after the grace: alert, then resolved",
+        "alert",
+        (_REG, _assign("2026-11-02T10:05:00Z", "as-1", "p-1"), _assign("2026-11-02T12:00:00Z", "as-2", "p-2")),
+        None,
+        until="2026-11-03T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "an admin leaves: alert at their leaving time",
+        "alert",
+        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z")),
+        _dir("p-1", "p-2"),
+        until="2026-11-06T17:00:00Z",
+        status="open",
+    ),
+    Case(
+        "an admin swapped in at the same instant as one goes: no alert",
+        "none",
+        _SWAP,
+        _dir("p-1", "p-2"),
+        until="2026-11-06T16:59:00Z",
+    ),
+    Case(
+        "the swapped-in admin had given notice: alert at their leaving time",
+        "alert",
+        _SWAP,
+        _dir("p-1", "p-2"),
+        until="2026-11-06T17:00:00Z",
+        status="open",
+    ),
+    Case(
+        "an admin will leave, but has not left yet: no alert",
+        "none",
+        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z")),
+        _dir("p-1", "p-2"),
+        until="2026-11-06T16:59:00Z",
+    ),
+    Case(
+        "a leaver replaced after leaving: resolved",
+        "alert",
+        (
+            _START,
+            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z"),
+            ev(
+                "directory.admin_assigned",
+                "2026-11-07T09:00:00Z",
+                "as-9",
+                account_id="acc-1",
+                person_id="p-3",
+                role="admin",
+            ),
+        ),
+        _dir("p-1", "p-2"),
+        until="2026-11-08T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "an admin moves role without confirmation: alert at the move",
+        "alert",
+        (
+            _START,
+            ev(
+                "hr.role_changed",
+                "2026-11-03T09:00:00Z",
+                "hr-2",
+                person_id="p-2",
+                effective_at="2026-11-04T09:00:00Z",
+                new_role="lecturer",
+            ),
+        ),
+        _dir("p-1", "p-2"),
+        until="2026-11-04T09:00:00Z",
+    ),
+    Case(
+        "a mover whose access is confirmed still counts",
+        "none",
+        (
+            _START,
+            ev("directory.access_confirmed", "2026-11-02T09:30:00Z", "cf-1", account_id="acc-1", person_id="p-2"),
+            ev(
+                "hr.role_changed",
+                "2026-11-03T09:00:00Z",
+                "hr-2",
+                person_id="p-2",
+                effective_at="2026-11-04T09:00:00Z",
+                new_role="lecturer",
+            ),
+        ),
+        _dir("p-1", "p-2"),
+        until="2026-11-05T00:00:00Z",
+    ),
+    Case(
+        "an admin unassigned leaves one: alert",
+        "alert",
+        (_START, ev("directory.admin_unassigned", "2026-11-03T09:00:00Z", "un-1", account_id="acc-1", person_id="p-2")),
+        _dir("p-1", "p-2"),
+        until="2026-11-03T09:00:00Z",
+    ),
+    Case(
+        "retired account: the open alert resolves",
+        "alert",
+        (_START, ev("directory.account_retired", "2026-11-03T09:00:00Z", "ret-1", account_id="acc-1")),
+        _dir("p-1"),
+        until="2026-11-04T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "retired account with one admin: no alert",
+        "none",
+        (_START, ev("directory.account_retired", "2026-11-02T09:10:00Z", "ret-1", account_id="acc-1")),
+        _dir("p-1"),
+        until="2026-11-04T00:00:00Z",
+    ),
+]
+
+
+def _check(ctx: Context) -> Finding | None:
+    need = ctx.params.min_admins
+    current = current_holders(ctx, "admin", ctx.now)
+    if len(current) >= need:
+        return None
+    aid = ctx.account.account_id
+    named = f" ({', '.join(current)})" if current else ""
+    gone = gone_holders(ctx, "admin", ctx.now)
+    return Finding(
+        summary=f"{aid} has {len(current)} named administrator(s) who are current staff{named}, fewer than {need}"
+        + (f"; {'; '.join(gone)}" if gone else ""),
+        next_step=f"Assign another named administrator who is current staff to {aid} in the register "
+        "(directory.admin_assigned, role admin) and remove any who have gone",
+    )
+
+
+@rule(
+    "DIR-02",
+    title="At least two named administrators who are current staff",
+    severity="high",
+    sources=["000 §6.5", "003 §5.2", "003 §5.3", '001 "Corporate Social Media Accounts"'],
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS),
+    window="registration_grace",
+    initial=dict,
+    cases=CASES,
+)
+def dir_02_two_named_admins(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert when an account has fewer than `min_admins` current named admins, after the registration grace."""
+    return register_check(event, state, ctx, "admins", _check, staff=True)

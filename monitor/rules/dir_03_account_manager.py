@@ -1,0 +1,133 @@
+"""DIR-03: where several people have access, the account has one agreed manager who is current staff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules._register import (
+    REGISTER_EVENTS,
+    STAFF_EVENTS,
+    Finding,
+    current_holders,
+    gone_holders,
+    register_check,
+)
+from monitor.rules.base import Action, Case, Context, ev, rule
+
+_ACC = {
+    "account_id": "acc-1",
+    "platform": "x",
+    "handle": "UniNews",
+    "registration_email": "social@uni.example.ac.uk",
+    "credential_model": "named_logins",
+    "mfa_enabled": True,
+    "central": True,
+    "approved_by": "p-9",
+    "emergency_access": "escrow",
+}
+_PEOPLE = [{"person_id": p, "email": f"{p}@uni.example.ac.uk"} for p in ("p-1", "p-2", "p-3")]
+_ORG = {"domains": ["uni.example.ac.uk"]}
+
+
+def _dir(admins: list[str], manager: str | None) -> dict[str, Any]:
+    return {"people": _PEOPLE, "accounts": [{**_ACC, "admins": admins, "manager": manager}], "organisation": _ORG}
+
+
+_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_LATER = "2026-11-03T00:00:00Z"
+
+CASES = [
+    Case(
+        "two admins and no manager: alert after the grace",
+        "alert",
+        (_START,),
+        _dir(["p-1", "p-2"], None),
+        until=_LATER,
+        severity="high",
+        status="open",
+    ),
+    Case("two admins and a current manager: no alert", "none", (_START,), _dir(["p-1", "p-2"], "p-1"), until=_LATER),
+    Case("a single person with access needs no manager", "none", (_START,), _dir(["p-1"], None), until=_LATER),
+    Case(
+        "no manager, still inside the registration grace: no alert",
+        "none",
+        (_START,),
+        _dir(["p-1", "p-2"], None),
+        until="2026-11-02T09:59:59Z",
+    ),
+    Case(
+        "the manager leaves: alert at their leaving time",
+        "alert",
+        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z")),
+        _dir(["p-1", "p-2"], "p-3"),
+        until="2026-11-04T17:00:00Z",
+        status="open",
+    ),
+    Case(
+        "the manager has given notice but not yet left: no alert",
+        "none",
+        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z")),
+        _dir(["p-1", "p-2"], "p-3"),
+        until="2026-11-04T16:59:00Z",
+    ),
+    Case(
+        "a new manager assigned after the old one left: resolved",
+        "alert",
+        (
+            _START,
+            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z"),
+            ev(
+                "directory.admin_assigned",
+                "2026-11-05T09:00:00Z",
+                "as-1",
+                account_id="acc-1",
+                person_id="p-1",
+                role="manager",
+            ),
+        ),
+        _dir(["p-1", "p-2"], "p-3"),
+        until="2026-11-06T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "the manager's leaving is cancelled before the date: no alert",
+        "none",
+        (
+            _START,
+            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z"),
+            ev("hr.leaver_cancelled", "2026-11-04T09:00:00Z", "hr-2", person_id="p-3"),
+        ),
+        _dir(["p-1", "p-2"], "p-3"),
+        until="2026-11-06T00:00:00Z",
+    ),
+]
+
+
+def _check(ctx: Context) -> Finding | None:
+    acc = ctx.account
+    if len(acc.roles) < 2 or current_holders(ctx, "manager", ctx.now):
+        return None
+    aid = acc.account_id
+    gone = gone_holders(ctx, "manager", ctx.now)
+    why = f"its account manager is no longer current staff ({'; '.join(gone)})" if gone else "no account manager"
+    return Finding(
+        summary=f"{aid} has {len(acc.roles)} people in the register ({', '.join(sorted(acc.roles))}) and {why}",
+        next_step=f"Agree one overall account manager for {aid} who is current staff and record them in the register "
+        "(directory.admin_assigned, role manager)",
+    )
+
+
+@rule(
+    "DIR-03",
+    title="One account manager who is current staff where several people have access",
+    severity="high",
+    sources=['001 "Corporate Social Media Account Management"', '001 "Account security"'],
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS),
+    window="registration_grace",
+    initial=dict,
+    cases=CASES,
+)
+def dir_03_account_manager(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert when two or more people hold roles on an account and none is a current manager, after the grace."""
+    return register_check(event, state, ctx, "manager", _check, staff=True)

@@ -1,0 +1,146 @@
+"""DIR-05: the central comms team can get in during an emergency, by a backup admin seat or an escrow record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules._register import REGISTER_EVENTS, STAFF_EVENTS, Finding, is_current, register_check
+from monitor.rules.base import Action, Case, Context, ev, rule
+
+COMMS_GROUP = "comms-team"
+
+_PEOPLE = [
+    {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+    {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+    {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": [COMMS_GROUP]},
+]
+_ORG = {"domains": ["uni.example.ac.uk"]}
+
+
+def _dir(emergency: str, admins: tuple[str, ...] = ("p-1", "p-2")) -> dict[str, Any]:
+    acc = {
+        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
+        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
+        "emergency_access": emergency, "admins": list(admins), "manager": "p-1",
+    }  # fmt: skip
+    return {"people": _PEOPLE, "accounts": [acc], "organisation": _ORG}
+
+
+_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_LATER = "2026-11-03T00:00:00Z"
+
+CASES = [
+    Case(
+        "no emergency access recorded: alert",
+        "alert",
+        (_START,),
+        _dir("none"),
+        until=_LATER,
+        severity="medium",
+        status="open",
+    ),
+    Case("an escrow record: no alert", "none", (_START,), _dir("escrow"), until=_LATER),
+    Case(
+        "backup admin held by a comms-team member: no alert",
+        "none",
+        (_START,),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until=_LATER,
+    ),
+    Case(
+        "backup admin claimed but nobody in the comms team holds a seat: alert",
+        "alert",
+        (_START,),
+        _dir("backup_admin"),
+        until=_LATER,
+    ),
+    Case(
+        "backup admin as a platform seat of a comms-team member: no alert",
+        "none",
+        (
+            _START,
+            ev(
+                "platform.admin_added",
+                "2026-11-02T09:20:00Z",
+                "pa-1",
+                account_id="acc-1",
+                actor_id="p-1",
+                person_id="p-5",
+            ),
+        ),
+        _dir("backup_admin"),
+        until=_LATER,
+    ),
+    Case(
+        "none, still inside the registration grace: no alert",
+        "none",
+        (_START,),
+        _dir("none"),
+        until="2026-11-02T09:59:00Z",
+    ),
+    Case(
+        "escrow recorded by an update: resolved",
+        "alert",
+        (
+            _START,
+            ev(
+                "directory.account_updated",
+                "2026-11-02T12:00:00Z",
+                "up-1",
+                account_id="acc-1",
+                emergency_access="escrow",
+            ),
+        ),
+        _dir("none"),
+        until=_LATER,
+        status="resolved",
+    ),
+    Case(
+        "the comms-team backup admin leaves: alert",
+        "alert",
+        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-5", leaving_at="2026-11-04T09:00:00Z")),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until="2026-11-04T09:00:00Z",
+    ),
+]
+
+
+def _check(ctx: Context) -> Finding | None:
+    acc = ctx.account
+    aid = acc.account_id
+    if acc.emergency_access == "escrow":
+        return None
+    if acc.emergency_access == "backup_admin":
+        seats = {p for p, r in acc.roles.items() if r & {"admin", "manager"}} | acc.platform_admins
+        for pid in seats:
+            person = ctx.person(pid)
+            if person is not None and COMMS_GROUP in person.groups and is_current(person, acc, ctx.now):
+                return None
+        return Finding(
+            summary=f"{aid} records a backup admin seat for emergencies, but no current member of {COMMS_GROUP} "
+            "holds an admin seat on it",
+            next_step=f"Give a {COMMS_GROUP} member an admin seat on {aid} and record it (directory.admin_assigned), "
+            "or record an escrow of the credential (directory.account_updated, emergency_access: escrow)",
+        )
+    return Finding(
+        summary=f"{aid} has no emergency access for the comms team "
+        f"(emergency_access: {acc.emergency_access or 'none'})",
+        next_step=f"Give the {COMMS_GROUP} a backup admin seat on {aid} or record an escrow of its credential, "
+        "then record it (directory.account_updated, emergency_access)",
+    )
+
+
+@rule(
+    "DIR-05",
+    title="Emergency access for the comms team: backup admin seat or escrow record",
+    severity="medium",
+    sources=['001 "Account security"', "003 §5.2"],
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS, "platform.admin_added", "platform.admin_removed"),
+    window="registration_grace",
+    initial=dict,
+    cases=CASES,
+)
+def dir_05_emergency_access(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert when an account has neither an escrow record nor a comms-team backup admin, after the grace."""
+    return register_check(event, state, ctx, "emergency", _check, staff=True)

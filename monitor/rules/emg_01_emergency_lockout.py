@@ -1,0 +1,229 @@
+"""EMG-01: a likely hijack gets one emergency lockout at once, per account and episode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.rules._hijack import (
+    ACTING_TYPES,
+    SELF_TYPES,
+    Grants,
+    acted_after_leaving,
+    hijack_sign,
+    may_change,
+    stamp,
+    with_grant,
+)
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
+        {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": ["comms-team"]},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "facebook",
+            "handle": "UniLibrary",
+            "registration_email": "library@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "backup_admin",
+            "admins": ["p-1"],
+            "manager": "p-2",
+            "editors": ["p-3"],
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+_REPORT = ev(
+    "account.compromise_reported",
+    "2026-07-01T20:00:00Z",
+    "cr-1",
+    account_id="acc-1",
+    reporter_id="p-3",
+    detail="spam posts we did not write",
+)
+
+
+def _rot(time: str, id_: str, actor: str) -> dict[str, Any]:
+    return ev("credential.rotated", time, id_, account_id="acc-1", actor_id=actor)
+
+
+def _mfa_off(time: str, id_: str, actor: str) -> dict[str, Any]:
+    return ev("mfa.disabled", time, id_, account_id="acc-1", actor_id=actor)
+
+
+CASES = [
+    Case("a hack report: critical alert and lockout", "alert", (_REPORT,), _DIR, severity="critical", status="open"),
+    Case(
+        "a leaver signs in after leaving: alert",
+        "alert",
+        (
+            ev("hr.leaver", "2026-07-01T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-07-01T17:00:00Z"),
+            ev(
+                "login.succeeded",
+                "2026-07-02T08:00:00Z",
+                "l-1",
+                account_id="acc-1",
+                person_id="p-1",
+                device_id="d-1",
+                device_managed=True,
+                mfa=True,
+                ip="192.0.2.1",
+            ),
+        ),
+        _DIR,
+    ),
+    Case("an editor disables MFA: alert", "alert", (_mfa_off("2026-07-01T20:00:00Z", "m-1", "p-3"),), _DIR),
+    Case("an admin disables MFA: no EMG-01 alert", "none", (_mfa_off("2026-07-01T20:00:00Z", "m-1", "p-1"),), _DIR),
+    Case(
+        "somebody with no access rotates the credential: alert",
+        "alert",
+        (_rot("2026-07-01T20:00:00Z", "v-1", "p-x"),),
+        _DIR,
+    ),
+    Case(
+        "an editor adds a platform admin: alert",
+        "alert",
+        (
+            ev(
+                "platform.admin_added",
+                "2026-07-01T20:00:00Z",
+                "pa-1",
+                account_id="acc-1",
+                actor_id="p-3",
+                person_id="p-x",
+            ),
+        ),
+        _DIR,
+    ),
+    Case(
+        "ordinary sign-ins, posts and an admin's rotation: no alert",
+        "none",
+        (
+            ev(
+                "login.succeeded",
+                "2026-07-01T08:00:00Z",
+                "l-1",
+                account_id="acc-1",
+                person_id="p-3",
+                device_id="d-1",
+                device_managed=True,
+                mfa=True,
+                ip="192.0.2.1",
+            ),
+            ev("post.published", "2026-07-01T09:00:00Z", "po-1", account_id="acc-1", person_id="p-3"),
+            _rot("2026-07-01T10:00:00Z", "v-1", "p-2"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "the manager rotates the credential after the report: the episode resolves",
+        "alert",
+        (_REPORT, _mfa_off("2026-07-01T20:05:00Z", "m-1", "p-x"), _rot("2026-07-01T21:00:00Z", "v-1", "p-2")),
+        _DIR,
+        status="resolved",
+    ),
+    Case(
+        "a rotation by a stranger does not end the episode",
+        "alert",
+        (_REPORT, _rot("2026-07-01T21:00:00Z", "v-1", "p-x")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "a new sign after the episode ended opens a new one",
+        "alert",
+        (_REPORT, _rot("2026-07-01T21:00:00Z", "v-1", "p-2"), _mfa_off("2026-07-02T03:00:00Z", "m-1", "p-x")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "a comms-team member with an emergency grant disables MFA: no alert",
+        "none",
+        (
+            ev(
+                "emergency.access_requested",
+                "2026-07-01T22:00:00Z",
+                "er-1",
+                account_id="acc-1",
+                requester_id="p-5",
+                reason="hacked out of hours",
+            ),
+            _mfa_off("2026-07-01T22:10:00Z", "m-1", "p-5"),
+        ),
+        _DIR,
+    ),
+]
+
+_NONE: tuple[None, None, None] = (None, None, None)
+
+
+@rule(
+    "EMG-01",
+    title="A likely hijack gets an emergency lockout at once",
+    severity="critical",
+    sources=['001 "Account security"', '001 "Escalating concerns and issues"'],
+    on=(*ACTING_TYPES, "account.compromise_reported", "emergency.access_requested"),
+    cases=CASES,
+)
+def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Lock the account out on the first sign of a hijack, once per episode, so an attacker is cut off at once."""
+    # State: (first sign's event id, its time, emergency grants) or None. An episode starts at the first sign
+    # (a leaver acting, a no-access password change, a CRD-05 change such as MFA disabled by a non-admin, or
+    # a hack report): its id keys the alert and the lockout; later signs add evidence. It ends, and the alert
+    # resolves, when an admin, the manager or a comms-team grant holder rotates the credential at or after
+    # that first sign; the next sign starts a new episode. A sign while a person has resolved the alert but
+    # no such rotation came reopens it and locks out again.
+    if event.type in SELF_TYPES and acted_after_leaving(event, ctx) is None:
+        return state, ()
+    key: str | None
+    since: datetime | None
+    grants: Grants | None
+    key, since, grants = state if state is not None else _NONE
+    if event.type == "emergency.access_requested":
+        return _pack(key, since, with_grant(grants, event, ctx)), ()
+    reason = hijack_sign(event, ctx, grants)
+    if reason is None:
+        if (
+            key is None
+            or since is None
+            or event.type != "credential.rotated"
+            or event.time < since
+            or not may_change(ctx, event.data.actor_id, grants)
+        ):
+            return state, ()
+        return _pack(None, None, grants), (Resolve(key=key, evidence=(event.id,)),)
+    a = ctx.account.account_id
+    summary = f"Likely hijack of {a} at {stamp(event.time)}: {reason}"
+    if key is None or since is None:
+        key, since = event.id, event.time
+        state = (key, since, grants)
+    else:
+        summary += f" (episode open since {stamp(since)}, first sign {key})"
+    return state, (
+        Raise(
+            key=key,
+            evidence=(key, event.id),
+            summary=summary,
+            next_step=f"Emergency lockout issued for {a} (sessions ended, credential rotated, admins not in the "
+            "register removed; manager, IT security and comms team told): confirm the account is back under "
+            "control, then have an admin or the manager rotate the credential, which closes this episode",
+            lockout=True,
+        ),
+    )
+
+
+def _pack(key: str | None, since: datetime | None, grants: Grants | None) -> Any:
+    """The state tuple, or None when there is no episode and no grant to keep."""
+    if key is None and grants is None:
+        return None
+    return (key, since, grants)

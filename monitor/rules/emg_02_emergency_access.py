@@ -1,0 +1,188 @@
+"""EMG-02: urgent access in a hack only for the comms team, time-boxed, and the credential rotated after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.durations import format_duration
+from monitor.rules._hijack import COMMS_TEAM, grant_until, stamp
+from monitor.rules.base import Action, Case, Context, Grant, Raise, Resolve, Wake, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+        {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": ["comms-team"]},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "instagram",
+            "handle": "UniSport",
+            "registration_email": "sport@uni.example.ac.uk",
+            "credential_model": "shared_credential",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "escrow",
+            "admins": ["p-1"],
+            "manager": "p-2",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+
+
+def _request(requester: str, minutes: int | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"account_id": "acc-1", "requester_id": requester, "reason": "account hacked overnight"}
+    if minutes is not None:
+        data["minutes"] = minutes
+    return ev("emergency.access_requested", "2026-08-01T23:00:00Z", "er-1", **data)
+
+
+def _rot(time: str) -> dict[str, Any]:
+    return ev("credential.rotated", time, "v-1", account_id="acc-1", actor_id="p-2")
+
+
+CASES = [
+    Case(
+        "request from outside the comms team: refused, critical alert",
+        "alert",
+        (_request("p-1"),),
+        _DIR,
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "request from a comms-team member, rotated after expiry: no alert",
+        "none",
+        (_request("p-5"), _rot("2026-08-02T04:00:00Z")),
+        _DIR,
+        until="2026-08-05T00:00:00Z",
+    ),
+    Case(
+        "granted, never rotated: alert after expiry and grace",
+        "alert",
+        (_request("p-5"),),
+        _DIR,
+        until="2026-08-03T03:00:00Z",
+        severity="critical",
+    ),
+    Case("granted, grace not yet over: no alert", "none", (_request("p-5"),), _DIR, until="2026-08-03T02:59:00Z"),
+    Case(
+        "rotated during the grant only: alert",
+        "alert",
+        (_request("p-5"), _rot("2026-08-02T01:00:00Z")),
+        _DIR,
+        until="2026-08-03T03:00:00Z",
+    ),
+    Case(
+        "rotated at exactly the end of the grace: in time",
+        "none",
+        (_request("p-5"), _rot("2026-08-03T03:00:00Z")),
+        _DIR,
+        until="2026-08-04T00:00:00Z",
+    ),
+    Case(
+        "a shorter grant asked for: due earlier",
+        "alert",
+        (_request("p-5", minutes=30),),
+        _DIR,
+        until="2026-08-02T23:30:00Z",
+    ),
+    Case(
+        "more than the maximum asked for: capped at 24 h",
+        "alert",
+        (_request("p-5", minutes=48 * 60),),
+        _DIR,
+        until="2026-08-03T23:00:00Z",
+    ),
+    Case(
+        "rotated late: the alert resolves itself",
+        "alert",
+        (_request("p-5"), _rot("2026-08-04T10:00:00Z")),
+        _DIR,
+        until="2026-08-05T00:00:00Z",
+        status="resolved",
+    ),
+]
+
+# request id -> (requester, expiry, alerted) for grants not yet followed by a rotation at or after expiry.
+State = dict[str, tuple[str, datetime, bool]]
+MAX_GRANTS = 64
+
+
+@rule(
+    "EMG-02",
+    title="Emergency access only for the comms team, time-boxed, rotated after",
+    severity="critical",
+    sources=['001 "Account security"', '001 "Social media in an emergency"'],
+    on=("emergency.access_requested", "credential.rotated", "tick"),
+    window="min(minutes or emergency_default, emergency_max), then takeover_grace",
+    cases=CASES,
+)
+def emg_02_emergency_access(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Grant a comms-team member's emergency request for a time box and alert on other requests or no rotation after."""
+    t = event.type
+    if t == "emergency.access_requested":
+        return _request_access(event, state, ctx)
+    if t == "credential.rotated":
+        if not state:
+            return state, ()
+        now = event.time
+        done = [k for k, (_, until, _) in state.items() if until <= now]
+        if not done:
+            return state, ()
+        left = {k: v for k, v in state.items() if k not in done}
+        resolves = [Resolve(key=k, person_id=state[k][0], evidence=(event.id,)) for k in done if state[k][2]]
+        return left or None, resolves
+    watched = (state or {}).get(event.key)
+    if watched is None or watched[2]:
+        return state, ()
+    requester, until, _ = watched
+    a = ctx.account.account_id
+    rotated = ctx.account.rotated_at
+    if rotated is not None and rotated >= until:
+        return {k: v for k, v in (state or {}).items() if k != event.key} or None, ()
+    grace = format_duration(ctx.params.takeover_grace)
+    return {**(state or {}), event.key: (requester, until, True)}, (
+        Raise(
+            key=event.key,
+            person_id=requester,
+            evidence=(event.key,),
+            summary=f"Expired grant without rotation: {requester}'s emergency access to {a} ended at {stamp(until)} "
+            f"and the credential was not rotated within {grace} after",
+            next_step=f"Rotate the credential of {a} now (recorded as credential.rotated) so the password "
+            f"{requester} used stops working",
+        ),
+    )
+
+
+def _request_access(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Grant the request of a current comms-team member, refuse and alert on anyone else's."""
+    d = event.data
+    a = ctx.account.account_id
+    requester = d.requester_id
+    until = grant_until(event, ctx)
+    if until is None:
+        return state, (
+            Raise(
+                key=event.id,
+                person_id=requester,
+                evidence=(event.id,),
+                summary=f"{requester}, who is not a current member of the {COMMS_TEAM} group, asked for emergency "
+                f"access to {a} at {stamp(event.time)} ({d.reason[:200]}): refused",
+                next_step=f"Find out why {requester} asked for emergency access to {a}; if the account is being "
+                f"hacked, a member of the {COMMS_TEAM} group must make the request",
+            ),
+        )
+    watched = dict(state) if state else {}
+    if len(watched) >= MAX_GRANTS:
+        del watched[next(iter(watched))]
+    watched[event.id] = (requester, until, False)
+    return watched, (
+        Grant(requester_id=requester, until=until, reason=d.reason, evidence=event.id),
+        Wake(until + ctx.params.takeover_grace, event.id),
+    )

@@ -1,0 +1,161 @@
+"""LVR-02: when someone moves to a role that no longer needs an account, their access goes by the deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
+from monitor.rules.base import Action, Case, Context, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "x",
+            "handle": "UniNews",
+            "registration_email": "social@uni.example.ac.uk",
+            "credential_model": "shared_credential",
+            "mfa_enabled": True,
+            "central": True,
+            "approved_by": "p-9",
+            "emergency_access": "escrow",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
+        {
+            "account_id": "acc-2",
+            "platform": "instagram",
+            "handle": "UniSport",
+            "registration_email": "sport@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "escrow",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+_MOVE = ev(
+    "hr.role_changed",
+    "2026-11-02T09:00:00Z",
+    "hr-1",
+    person_id="p-1",
+    effective_at="2026-11-06T17:00:00Z",
+    new_role="lecturer",
+)
+
+
+def _rotated(t: str, id_: str) -> dict[str, Any]:
+    return ev("credential.rotated", t, id_, account_id="acc-1", actor_id="p-2")
+
+
+def _seat_removed(t: str, id_: str) -> dict[str, Any]:
+    return ev("platform.admin_removed", t, id_, account_id="acc-2", actor_id="p-2", person_id="p-1")
+
+
+def _confirmed(t: str, id_: str, account: str) -> dict[str, Any]:
+    return ev("directory.access_confirmed", t, id_, account_id=account, person_id="p-1")
+
+
+CASES = [
+    Case(
+        "mover's access left in place past the deadline: alert",
+        "alert",
+        (_MOVE,),
+        _DIR,
+        until="2026-11-07T18:00:00Z",
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "not done two days after the deadline: escalates to critical",
+        "alert",
+        (_MOVE,),
+        _DIR,
+        until="2026-11-10T18:00:00Z",
+        severity="critical",
+    ),
+    Case("before the deadline: no alert yet", "none", (_MOVE,), _DIR, until="2026-11-07T16:59:00Z"),
+    Case(
+        "credential rotated and seat removed by the deadline: no alert",
+        "none",
+        (_MOVE, _rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-07T17:00:00Z", "pa-1")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "access confirmed on both accounts: no alert",
+        "none",
+        (
+            _MOVE,
+            _confirmed("2026-11-03T09:00:00Z", "cf-1", "acc-1"),
+            _confirmed("2026-11-03T09:00:00Z", "cf-2", "acc-2"),
+        ),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "access confirmed before the move: no alert",
+        "none",
+        (
+            _confirmed("2026-11-01T09:00:00Z", "cf-1", "acc-1"),
+            _confirmed("2026-11-01T09:00:00Z", "cf-2", "acc-2"),
+            _MOVE,
+        ),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "confirmed on one account only: the other alerts",
+        "alert",
+        (_MOVE, _confirmed("2026-11-03T09:00:00Z", "cf-1", "acc-1")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "seat removed late: the alert resolves itself",
+        "alert",
+        (_MOVE, _rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-08T10:00:00Z", "pa-1")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "the move then becomes a leaving: LVR-01 takes over, the mover alert resolves",
+        "alert",
+        (_MOVE, ev("hr.leaver", "2026-11-09T09:00:00Z", "hr-2", person_id="p-1", leaving_at="2026-11-20T17:00:00Z")),
+        _DIR,
+        until="2026-11-10T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "move withdrawn: no alert",
+        "none",
+        (_MOVE, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+]
+
+
+@rule(
+    "LVR-02",
+    title="Mover's access removed by the deadline",
+    severity="high",
+    sources=["003 §5.4", "004 Section 3"],
+    on=("hr.role_changed", "hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES),
+    window="leaver_deadline, then leaver_escalation",
+    initial=dict,
+    cases=CASES,
+)
+def lvr_02_mover_access_removed(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert when a mover's seat or known credential outlives the deadline, unless confirmed; escalate; resolve."""
+    return duty_rule("mover", event, state, ctx)

@@ -1,0 +1,104 @@
+"""MFA-02: every successful sign-in passed multi-factor authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from monitor.rules.base import Action, Case, Context, Raise, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "tiktok",
+            "handle": "UniLife",
+            "registration_email": "life@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "backup_admin",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+
+
+def _login(time: str, id_: str, mfa: bool, person: str | None = "p-1", device: str = "d-1") -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "account_id": "acc-1",
+        "device_id": device,
+        "device_managed": True,
+        "mfa": mfa,
+        "ip": "192.0.2.1",
+    }
+    if person is not None:
+        data["person_id"] = person
+    return ev("login.succeeded", time, id_, **data)
+
+
+CASES = [
+    Case(
+        "sign-in without MFA: alert",
+        "alert",
+        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False),),
+        _DIR,
+        severity="high",
+        status="open",
+    ),
+    Case("sign-in with MFA: no alert", "none", (_login("2026-02-01T08:00:00Z", "l-1", mfa=True),), _DIR),
+    Case(
+        "sign-in without MFA by an unidentified person: alert on the device",
+        "alert",
+        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False, person=None),),
+        _DIR,
+    ),
+    Case(
+        "repeated sign-ins without MFA by one person: one alert gathering evidence",
+        "alert",
+        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False), _login("2026-02-02T08:00:00Z", "l-2", mfa=False)),
+        _DIR,
+    ),
+]
+
+
+@rule(
+    "MFA-02",
+    title="Every sign-in passes MFA",
+    severity="high",
+    sources=['001 "Account security"'],
+    on=("login.succeeded",),
+    cases=CASES,
+)
+def mfa_02_login_with_mfa(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert on a successful sign-in that skipped MFA, since the password alone then opened the account.
+
+    Key: the person (or, when the platform cannot tell who, "device:<id>"), so one person's sign-ins
+    without MFA gather as evidence on one alert rather than an alert per sign-in; a sign-in after a
+    person resolved it reopens it. Stateless.
+    """
+    d = event.data
+    if d.mfa:
+        return state, ()
+    pid = d.person_id
+    a = ctx.account.account_id
+    who = pid or "Someone the platform could not identify"
+    return state, (
+        Raise(
+            key="no-mfa" if pid else f"device:{d.device_id}",
+            person_id=pid,
+            evidence=(event.id,),
+            summary=f"{who} signed in to {a} from device {d.device_id} ({d.ip}) at "
+            f"{event.time.astimezone(UTC):%Y-%m-%d %H:%M}Z without passing MFA",
+            next_step=f"Check with {pid or 'the account manager'} that the sign-in was genuine, then require MFA "
+            f"for every login on {a} (platform setting); if nobody recognises it, rotate the credential",
+        ),
+    )

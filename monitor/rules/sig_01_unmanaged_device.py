@@ -1,0 +1,161 @@
+"""SIG-01: the account is signed in to and administered only from managed devices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.rules._hijack import action_text, stamp
+from monitor.rules.base import Action, Case, Context, Raise, ev, rule
+
+_DIR = {
+    "people": [
+        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
+        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
+    ],
+    "accounts": [
+        {
+            "account_id": "acc-1",
+            "platform": "linkedin",
+            "handle": "UniCareers",
+            "registration_email": "careers@uni.example.ac.uk",
+            "credential_model": "named_logins",
+            "mfa_enabled": True,
+            "central": False,
+            "approved_by": "p-9",
+            "emergency_access": "backup_admin",
+            "admins": ["p-1", "p-2"],
+            "manager": "p-2",
+        },
+    ],
+    "organisation": {"domains": ["uni.example.ac.uk"]},
+}
+
+
+def _login(time: str, id_: str, managed: bool, device: str = "d-1", person: str | None = "p-1") -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "account_id": "acc-1",
+        "device_id": device,
+        "device_managed": managed,
+        "mfa": True,
+        "ip": "192.0.2.1",
+    }
+    if person is not None:
+        data["person_id"] = person
+    return ev("login.succeeded", time, id_, **data)
+
+
+_ROTATE = ev("credential.rotated", "2026-04-01T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-1")
+
+CASES = [
+    Case(
+        "sign-in from an unmanaged device: alert",
+        "alert",
+        (_login("2026-04-01T09:00:00Z", "l-1", False),),
+        _DIR,
+        severity="medium",
+        status="open",
+    ),
+    Case("sign-in from a managed device: no alert", "none", (_login("2026-04-01T09:00:00Z", "l-1", True),), _DIR),
+    Case(
+        "unidentified person on an unmanaged device: alert",
+        "alert",
+        (_login("2026-04-01T09:00:00Z", "l-1", False, person=None),),
+        _DIR,
+    ),
+    Case(
+        "rotation right after an unmanaged sign-in: alert",
+        "alert",
+        (_login("2026-04-01T09:00:00Z", "l-1", False), _ROTATE),
+        _DIR,
+    ),
+    Case(
+        "rotation after a managed sign-in: no alert",
+        "none",
+        (_login("2026-04-01T08:00:00Z", "l-0", True), _ROTATE),
+        _DIR,
+    ),
+    Case("an admin action with no sign-in seen: no alert", "none", (_ROTATE,), _DIR),
+    Case(
+        "MFA disabled by the person signed in on an unmanaged device: alert",
+        "alert",
+        (
+            _login("2026-04-01T09:00:00Z", "l-1", False),
+            ev("mfa.disabled", "2026-04-01T09:05:00Z", "m-1", account_id="acc-1", actor_id="p-1"),
+        ),
+        _DIR,
+    ),
+]
+
+MAX_TRACKED = 64
+
+
+@rule(
+    "SIG-01",
+    title="Administration only from managed devices",
+    severity="medium",
+    sources=["004 Section 3"],
+    on=(
+        "login.succeeded",
+        "platform.admin_added",
+        "platform.admin_removed",
+        "mfa.enabled",
+        "mfa.disabled",
+        "credential.rotated",
+        "device.approved",
+    ),
+    cases=CASES,
+)
+def sig_01_unmanaged_device(event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert on a sign-in, or an admin action after a sign-in, from an unmanaged device, which policy does not trust."""
+    # State: person -> device of their latest sign-in here, kept only while that device is unmanaged.
+    d = event.data
+    if event.type == "login.succeeded":
+        pid = d.person_id
+        if d.device_managed:
+            if state is None or pid not in state:
+                return state, ()
+            rest = {p: dev for p, dev in state.items() if p != pid}
+            return rest or None, ()
+        a = ctx.account.account_id
+        device = d.device_id
+        if pid is not None and (state is None or state.get(pid) != device):
+            state = _remember(state, pid, device)
+        who = pid or "an unidentified person"
+        return state, (
+            Raise(
+                key=device,
+                person_id=pid,
+                evidence=(event.id,),
+                summary=f"{who} signed in to {a} from unmanaged device {device} ({d.ip}) at {stamp(event.time)}",
+                next_step=f"Ask {pid} to sign out of {device} and use a managed device for {a}; if they did not sign "
+                "in, rotate the credential"
+                if pid
+                else f"Ask the account manager of {a} who signed in from {device}; if nobody, rotate the credential",
+            ),
+        )
+    actor = d.actor_id
+    device = state.get(actor) if state is not None else None
+    if device is None:
+        return state, ()
+    a = ctx.account.account_id
+    return state, (
+        Raise(
+            key=device,
+            person_id=actor,
+            evidence=(event.id,),
+            summary=f"{actor} {action_text(event)} on {a} at {stamp(event.time)}, signed in from unmanaged device "
+            f"{device}",
+            next_step=f"Confirm with {actor} that they made this change; administration of {a} must be done from a "
+            "managed device",
+        ),
+    )
+
+
+def _remember(state: dict[str, str] | None, pid: str, device: str) -> dict[str, str]:
+    """The state with pid's latest unmanaged device, the earliest-tracked person dropped when full."""
+    new = dict(state) if state else {}
+    if pid not in new and len(new) >= MAX_TRACKED:
+        del new[next(iter(new))]
+    new[pid] = device
+    return new
