@@ -20,7 +20,7 @@ from typing import Any
 from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules.base import Context, Grant, Raise, Resolve, RuleSpec, Tick, Wake
+from monitor.rules.base import Context, _none, Grant, Raise, Resolve, RuleSpec, Tick, Wake
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event
 
@@ -110,13 +110,18 @@ class Engine:
         self.on_alert = on_alert
         self.people: dict[str, PersonFacts] = {}
         self.accounts: dict[str, AccountFacts] = {}
-        self.rule_state: dict[tuple[str, str], Any] = {}
+        self.rule_state: dict[str, dict[str, Any]] = {}  # account -> control -> that rule's state
         self.alerts: dict[str, AlertState] = {}
         self.open_incidents: dict[str, datetime] = {}
         self.fingerprints: dict[str, set[str]] = {}
         self.mailboxes: dict[str, str] = {}
         self.lockouts: list[LockoutCommand] = []
-        self._locked: dict[str, str] = {}  # account -> the alert whose lockout is under way
+        self._locked: dict[str, str] = {}
+        self._ids: dict[tuple[str, str, str | None, str], str] = {}
+        self._ctx = Context(
+            datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
+            self.mailboxes,
+        )  # account -> the alert whose lockout is under way
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
         self.clock: datetime | None = None
@@ -316,24 +321,28 @@ class Engine:
         specs = (only,) if only is not None else self._dispatch.get(etype, ())
         if not specs:
             return
-        ctx = Context(ev.time, facts, self.people, self.params, self.open_incidents, self.fingerprints, self.mailboxes)
+        ctx = self._ctx  # one context, re-aimed per call: rules must not keep it
+        ctx.now, ctx.account = ev.time, facts
         aid = facts.account_id
-        states = self.rule_state
+        states = self.rule_state.get(aid)
+        if states is None:
+            states = self.rule_state[aid] = {}
         for spec in specs:
-            skey = (spec.control, aid)
-            state = states.get(skey)
-            if state is None:
+            control = spec.control
+            stored = state = states.get(control)
+            if state is None and spec.initial is not _none:
                 state = spec.initial()
             try:
                 new_state, actions = spec.fn(ev, state, ctx)
             except Exception:  # a broken rule must not stop the stream
-                self.stats.rule_errors[spec.control] += 1
-                log.exception("rule %s failed on event %s (account %s)", spec.control, ev.id or etype, aid)
+                self.stats.rule_errors[control] += 1
+                log.exception("rule %s failed on event %s (account %s)", control, ev.id or etype, aid)
                 continue
-            if new_state is None:
-                states.pop(skey, None)
-            else:
-                states[skey] = new_state
+            if new_state is not stored:
+                if new_state is None:
+                    states.pop(control, None)
+                else:
+                    states[control] = new_state
             if actions:
                 self._act(spec, aid, ev, actions)
 
@@ -343,7 +352,7 @@ class Engine:
             if isinstance(act, Raise):
                 self._raise(spec, act.account_id or aid, now, act)
             elif isinstance(act, Resolve):
-                a = self.alerts.get(alert_id(spec.control, act.account_id or aid, act.person_id, act.key))
+                a = self.alerts.get(self._alert_id(spec.control, act.account_id or aid, act.person_id, act.key))
                 if a is not None and a.status != "resolved":
                     a.add_evidence(act.evidence)
                     a.status, a.updated_at, a.resolved_by = "resolved", now, "monitor"
@@ -365,8 +374,16 @@ class Engine:
                     )
                 )
 
+    def _alert_id(self, control: str, aid: str, person_id: str | None, key: str) -> str:
+        """alert_id, remembered: rules re-raise the same alert often."""
+        facts = (control, aid, person_id, key)
+        found = self._ids.get(facts)
+        if found is None:
+            found = self._ids[facts] = alert_id(control, aid, person_id, key)
+        return found
+
     def _raise(self, spec: RuleSpec, aid: str, now: datetime, act: Raise) -> None:
-        aid_ = alert_id(spec.control, aid, act.person_id, act.key)
+        aid_ = self._alert_id(spec.control, aid, act.person_id, act.key)
         severity = self.profile.severity(spec.control, act.severity or spec.severity or "low")
         a = self.alerts.get(aid_)
         if a is None:

@@ -393,7 +393,7 @@ def _secret_in_extras(ev: Event) -> str | None:
     data = ev.data
     if not found and data.__pydantic_extra__:
         found = find_secret_field(data.__pydantic_extra__, "data")
-    geo = getattr(data, "geo", None)
+    geo = data.geo if type(data) is LoginSucceededData else None
     if not found and geo is not None and geo.__pydantic_extra__:
         found = find_secret_field(geo.__pydantic_extra__, "data.geo")
     return found

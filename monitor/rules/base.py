@@ -88,6 +88,11 @@ class Context:
         return self.people.get(person_id) if person_id else None
 
 
+def _none() -> None:
+    """The initial state of a rule that starts with nothing."""
+    return None
+
+
 RuleFn = Callable[[Any, Any, Context], tuple[Any, Sequence[Action]]]
 
 
@@ -117,7 +122,7 @@ class RuleSpec:
     fn: RuleFn
     window: timedelta | str | None = None
     kind: Literal["alert", "report"] = "alert"
-    initial: Callable[[], Any] = lambda: None
+    initial: Callable[[], Any] = _none
     cases: tuple[Case, ...] = field(default=())
 
 
@@ -134,7 +139,7 @@ def rule(
     cases: Sequence[Case],
     window: timedelta | str | None = None,
     kind: Literal["alert", "report"] = "alert",
-    initial: Callable[[], Any] = lambda: None,
+    initial: Callable[[], Any] = _none,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule under its control ID, with its spec and its example cases."""
 

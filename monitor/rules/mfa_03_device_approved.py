@@ -107,18 +107,22 @@ def mfa_03_device_approved(event: Any, state: Any, ctx: Context) -> tuple[Any, S
     """Alert on a sign-in from a device not approved for that person, or approved too long ago, so the manager vets it.
 
     Key: the device, with the person as the alert's person; approving that pair resolves it. An approval
-    exactly `device_reapproval` old is still valid. Stateless.
+    exactly `device_reapproval` old is still valid. State: the (person, device) pairs alerted and not yet
+    approved, so repeated sign-ins from the same device do not re-raise.
     """
     d = event.data
     pid = d.person_id
     if pid is None:
         return state, ()
+    pair = (pid, d.device_id)
     if event.type == "device.approved":
-        return state, (Resolve(key=d.device_id, person_id=pid, evidence=(event.id,)),)
-    approved_at = ctx.account.devices.get((pid, d.device_id))
+        rest = state - {pair} if state and pair in state else state
+        return rest or None, (Resolve(key=d.device_id, person_id=pid, evidence=(event.id,)),)
+    approved_at = ctx.account.devices.get(pair)
     limit = ctx.params.device_reapproval
-    if approved_at is not None and event.time - approved_at <= limit:
+    if (approved_at is not None and event.time - approved_at <= limit) or (state and pair in state):
         return state, ()
+    state = (state or frozenset()) | {pair}
     a = ctx.account.account_id
     if approved_at is None:
         why = "a device that was never approved for them"
