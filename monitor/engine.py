@@ -20,7 +20,7 @@ from typing import Any
 from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules.base import Context, _none, Grant, Raise, Resolve, RuleSpec, Tick, Wake
+from monitor.rules.base import Context, Grant, Raise, Resolve, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event
 
@@ -119,7 +119,12 @@ class Engine:
         self._locked: dict[str, str] = {}
         self._ids: dict[tuple[str, str, str | None, str], str] = {}
         self._ctx = Context(
-            datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
+            datetime.min,
+            AccountFacts(""),
+            self.people,
+            self.params,
+            self.open_incidents,
+            self.fingerprints,
             self.mailboxes,
         )  # account -> the alert whose lockout is under way
         self.grants: list[EmergencyGrant] = []
