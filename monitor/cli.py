@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from monitor.directory import DirectoryError, load_directory
 from monitor.durations import parse_duration
@@ -168,6 +169,94 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream_settings(args: argparse.Namespace) -> Any:
+    """StreamSettings from the environment (MONITOR_*), overridden by the flags given."""
+    try:
+        from pydantic import ValidationError
+
+        from streams.settings import StreamSettings
+    except ImportError as exc:
+        raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None
+    given = {k: v for k, v in vars(args).items() if k in StreamSettings.model_fields and v is not None}
+    try:
+        return StreamSettings(**given)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
+        raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.broker and "MONITOR_BROKER" not in os.environ:
+        raise UsageError(
+            "the embedded runtime (no broker) is not built yet; give --broker kafka://HOST:PORT to run a worker "
+            "on Kafka, or use `monitor demo` / `monitor replay` for files"
+        )
+    s = _stream_settings(args)
+    from streams.app import run_worker
+
+    print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
+          f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
+    run_worker(s)
+    return 0
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    s = _stream_settings(args)
+    from streams.topics import create_topics
+
+    for name, state in create_topics(s):
+        print(f"{name:32} {state}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    s = _stream_settings(args)
+    from streams.client import PublishError, publish
+
+    total = 0
+    for name in args.events:
+        try:
+            with open(name, "rb") as fh:
+                n = publish(s, (line.strip() for line in fh if line.strip()), topic=args.topic)
+        except OSError as exc:
+            raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
+        except PublishError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        print(f"{name}: sent {n:,} events", file=sys.stderr)
+        total += n
+    return 0
+
+
+def cmd_publish_directory(args: argparse.Namespace) -> int:
+    s = _stream_settings(args)
+    from monitor.directory import directory_events
+    from streams.client import publish
+
+    try:
+        directory = load_directory(args.file)
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    at = args.time or datetime.now(UTC)
+    lines = [e.model_copy(update={"time": at}).model_dump_json().encode() for e in directory_events(directory)]
+    n = publish(s, lines, topic="directory")
+    print(f"{args.file}: sent {n:,} directory events at {at.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    s = _stream_settings(args)
+    from streams.client import send_advance, wait_routed
+
+    print("waiting until every input event has been routed ...", file=sys.stderr)
+    try:
+        wait_routed(s, timeout=args.wait)
+    except TimeoutError as exc:
+        raise UsageError(str(exc)) from None
+    offsets = send_advance(s, args.until)
+    print(f"event time of {len(offsets)} work partitions advanced to {args.until.isoformat()}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
@@ -215,6 +304,48 @@ def build_parser() -> argparse.ArgumentParser:
     se = ssub.add_parser("export", help="write one JSON Schema file per event type, plus the alert")
     se.add_argument("dir")
     se.set_defaults(func=cmd_schema_export)
+
+    def kafka_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", help="kafka://HOST:PORT (env MONITOR_BROKER)")
+        p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
+        p.add_argument("--partitions", type=int, help="work partitions (env MONITOR_PARTITIONS, default 8)")
+
+    p = sub.add_parser("run", help="run a worker of the live monitor on Kafka")
+    kafka_args(p)
+    p.add_argument("--policy", help="profile name or file (env MONITOR_POLICY)")
+    p.add_argument("--web-port", dest="web_port", type=int, help="health and metrics port (env MONITOR_WEB_PORT)")
+    p.add_argument("--data-dir", dest="data_dir", help="worker data folder (env MONITOR_DATA_DIR)")
+    p.add_argument("--app-id", dest="app_id", help="consumer group and app name (env MONITOR_APP_ID)")
+    p.add_argument("--lateness", help="reorder buffer, e.g. 5m (env MONITOR_LATENESS)")
+    p.add_argument("--tick-seconds", dest="tick_seconds", type=float,
+                   help="wall-clock tick for deadlines, 0 = off (env MONITOR_TICK_SECONDS)")  # fmt: skip
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("topics", help="Kafka topics of the live monitor")
+    tsub = p.add_subparsers(dest="topics_cmd", required=True, metavar="ACTION")
+    tc = tsub.add_parser("create", help="create the topics that do not exist yet")
+    kafka_args(tc)
+    tc.set_defaults(func=cmd_topics_create)
+
+    p = sub.add_parser("publish", help="send events (JSONL files) to the input topics, each by its type")
+    kafka_args(p)
+    p.add_argument("--topic", help="send every line to this input topic instead (hr, signins, ...)")
+    p.add_argument("events", nargs="+", metavar="EVENTS.jsonl")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("directory", help="the register")
+    dsub = p.add_subparsers(dest="directory_cmd", required=True, metavar="ACTION")
+    dp = dsub.add_parser("publish", help="send the directory file as directory.* events")
+    kafka_args(dp)
+    dp.add_argument("file")
+    dp.add_argument("--time", type=_time, help="the events' time (default: now)")
+    dp.set_defaults(func=cmd_publish_directory)
+
+    p = sub.add_parser("advance", help="move the live monitor's event time on, so deadlines up to it fall due")
+    kafka_args(p)
+    p.add_argument("--until", type=_time, required=True)
+    p.add_argument("--wait", type=float, default=300, help="seconds to wait for the input to be routed first")
+    p.set_defaults(func=cmd_advance)
 
     p = sub.add_parser("demo", help="generate a month of a sample university and replay it")
     p.add_argument("--seed", type=int, default=7)

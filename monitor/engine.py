@@ -102,12 +102,17 @@ class Engine:
         lateness: timedelta = timedelta(0),
         dedup_horizon: timedelta = timedelta(days=7),
         on_alert: Callable[[Alert], None] | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.profile = profile
         self.params = params or profile.parameters
         self.lateness = lateness
         self.dedup_horizon = dedup_horizon
         self.on_alert = on_alert
+        # A partition of a larger deployment owns some accounts; of the others it only sees the broadcast
+        # credential rotations, to keep the fingerprint index whole (CRD-06).
+        self.owns = owns
+        self._foreign_fingerprints: dict[str, str | None] = {}
         self.people: dict[str, PersonFacts] = {}
         self.accounts: dict[str, AccountFacts] = {}
         self.rule_state: dict[str, dict[str, Any]] = {}  # account -> control -> that rule's state
@@ -288,27 +293,30 @@ class Engine:
         if etype == "incident.closed":
             self.open_incidents.pop(d.incident_id, None)
             return
+        if self.owns is not None and not self.owns(d.account_id):
+            if etype == "credential.rotated":
+                old = self._foreign_fingerprints.get(d.account_id)
+                self._foreign_fingerprints[d.account_id] = d.fingerprint
+                self._index_fingerprint(d.account_id, old, d.fingerprint)
+            return
         facts = self._account(d.account_id)
         field_name = _REACH_FIELD.get(etype)
         subject = getattr(d, field_name) if field_name else None
         if etype == "credential.rotated":
-            self._index_fingerprint(facts, d.fingerprint)
+            self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
         apply_account(facts, ev, None)
         if subject:
             self._person(subject).accounts.add(facts.account_id)
         self._run_rules(ev, etype, facts)
 
-    def _index_fingerprint(self, facts: AccountFacts, new: str | None) -> None:
+    def _index_fingerprint(self, aid: str, old: str | None, new: str | None) -> None:
         """Keep fingerprint -> accounts current: a rotation replaces the account's old fingerprint."""
-        old = facts.fingerprint
-        if old is not None:
-            holders = self.fingerprints.get(old)
-            if holders is not None:
-                holders.discard(facts.account_id)
-                if not holders:
-                    del self.fingerprints[old]
+        if old is not None and old in self.fingerprints:
+            self.fingerprints[old].discard(aid)
+            if not self.fingerprints[old]:
+                del self.fingerprints[old]
         if new is not None:
-            self.fingerprints.setdefault(new, set()).add(facts.account_id)
+            self.fingerprints.setdefault(new, set()).add(aid)
 
     def _person(self, pid: str) -> PersonFacts:
         p = self.people.get(pid)

@@ -1,0 +1,154 @@
+"""Plain Kafka clients for the CLI: publish events and the directory, send advances, read alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
+
+from streams.routing import advance_message
+from streams.settings import StreamSettings
+from streams.topics import ALERTS, INPUTS, WORK
+
+_TOPIC_BY_PREFIX = {
+    "hr": "hr",
+    "directory": "directory",
+    "credential": "credentials",
+    "platform": "credentials",
+    "device": "credentials",
+    "login": "signins",
+    "post": "signins",
+    "incident": "incidents",
+    "account": "incidents",
+    "emergency": "incidents",
+}
+
+
+def topic_and_key(raw: bytes) -> tuple[str, bytes]:
+    """The input topic a line belongs on, by its type (any topic works; this keeps them tidy), and its key.
+
+    Keys keep one account's events in one partition, in order. On the compacted directory topic the key is
+    the event's identity, so compaction only ever drops a repeat of the same event.
+    """
+    try:
+        obj = json.loads(raw)
+        etype = str(obj.get("type", ""))
+        data = obj.get("data") or {}
+        subject = str(data.get("account_id") or data.get("person_id") or data.get("incident_id") or "")
+        identity = f"{obj.get('source', '')}|{obj.get('id', '')}"
+    except (ValueError, AttributeError):
+        return "signins", raw[:64]
+    if etype in ("mfa.enabled", "mfa.disabled"):
+        return "credentials", subject.encode()
+    if etype == "mfa.challenge":
+        return "signins", subject.encode()
+    topic = _TOPIC_BY_PREFIX.get(etype.split(".", 1)[0], "signins")
+    return topic, (identity if topic == "directory" else subject or identity).encode()
+
+
+def _producer(s: StreamSettings) -> Any:
+    from kafka import KafkaProducer  # type: ignore[import-untyped, unused-ignore]
+
+    return KafkaProducer(bootstrap_servers=s.bootstrap, acks="all", linger_ms=20, client_id=f"{s.app_id}-cli")
+
+
+class PublishError(RuntimeError):
+    """The broker did not take some messages."""
+
+
+def publish(s: StreamSettings, lines: Iterable[bytes], topic: str | None = None) -> int:
+    """Send each line to its input topic (or `topic`), in order; every send is confirmed; returns how many."""
+    producer = _producer(s)
+    pending = []
+    n = 0
+    try:
+        for raw in lines:
+            name, key = topic_and_key(raw)
+            pending.append(producer.send(s.topic(topic or name), key=key, value=raw))
+            n += 1
+            if len(pending) >= 10_000:
+                _confirm(producer, pending)
+        _confirm(producer, pending)
+    finally:
+        producer.close()
+    return n
+
+
+def _confirm(producer: Any, pending: list[Any]) -> None:
+    producer.flush()
+    failed = [f.exception for f in pending if f.failed()]
+    pending.clear()
+    if failed:
+        raise PublishError(f"{len(failed)} messages were not accepted, e.g.: {failed[0]}")
+
+
+def input_backlog(s: StreamSettings) -> int:
+    """Input messages the workers' router has not yet committed (routed to the work topic)."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-offsets")
+    try:
+        list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets  # 3.x, 2.x
+        committed = list_offsets(s.app_id)
+        if committed and isinstance(next(iter(committed)), str):  # 3.x answers {group: {partition: offset}}
+            committed = committed.get(s.app_id, {})
+        names = {s.topic(t) for t in INPUTS}
+        tps = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(tps)
+        return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_routed(s: StreamSettings, timeout: float = 300) -> None:
+    """Wait until every input message has been routed, so an advance cannot overtake an event."""
+    deadline = time.monotonic() + timeout
+    while (backlog := input_backlog(s)) > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{backlog} input messages still not routed after {timeout:.0f}s; is a worker running?")
+        time.sleep(0.5)
+
+
+def send_advance(s: StreamSettings, until: datetime) -> dict[int, int]:
+    """Move every work partition's event time to `until`; partition -> offset of the advance message."""
+    producer = _producer(s)
+    try:
+        futures = {p: producer.send(s.topic(WORK), value=advance_message(until), partition=p)
+                   for p in range(s.partitions)}  # fmt: skip
+        producer.flush()
+        return {p: f.get(timeout=30).offset for p, f in futures.items()}
+    finally:
+        producer.close()
+
+
+def read_alerts(s: StreamSettings, idle_seconds: float = 3.0) -> Iterator[dict[str, Any]]:
+    """Every alert version on the alerts topic, from the beginning until it has been quiet a while."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        s.topic(ALERTS),
+        bootstrap_servers=s.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_seconds * 1000),
+        client_id=f"{s.app_id}-alerts-reader",
+    )
+    try:
+        for rec in consumer:
+            yield json.loads(rec.value)
+    finally:
+        consumer.close()
+
+
+def latest_alerts(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last version of each alert, sorted like replay (raised_at, then id)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for a in versions:
+        latest[a["id"]] = a
+    return sorted(latest.values(), key=lambda a: (datetime.fromisoformat(a["raised_at"]), a["id"]))

@@ -1,0 +1,50 @@
+"""Prometheus metrics of a worker: events in, rejections, alerts, latency, lag, rule errors."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from streams.partition import Outputs
+
+REGISTRY = CollectorRegistry()
+EVENTS = Counter("monitor_events", "Events processed, by type", ["type"], registry=REGISTRY)
+REJECTED = Counter("monitor_events_rejected", "Input messages dead-lettered, by reason", ["reason"], registry=REGISTRY)
+ALERTS = Counter("monitor_alerts", "Alert versions sent, by control and severity", ["control", "severity"],
+                 registry=REGISTRY)  # fmt: skip
+LATENCY = Histogram(
+    "monitor_event_to_alert_seconds",
+    "From the input message's timestamp to the alert it caused being sent",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+LAG = Gauge("monitor_consumer_lag", "Messages behind the end of the work partition", ["topic", "partition"],
+            registry=REGISTRY)  # fmt: skip
+RULE_ERRORS = Counter("monitor_rule_errors", "Rules that raised, by control", ["control"], registry=REGISTRY)
+REBUILDS = Counter("monitor_partition_rebuilds", "Partition engines rebuilt from the work log", registry=REGISTRY)
+
+_REASONS = ("unknown event type", "missing field", "not valid JSON", "looks like it holds a secret", "byte limit",
+            "time zone", "valid datetime")  # fmt: skip
+
+
+def reason_label(reason: str) -> str:
+    """A bounded label for a rejection reason (the full reason goes to the dead-letter topic)."""
+    for r in _REASONS:
+        if r in reason:
+            return r.replace(" ", "_")
+    return "invalid_field"
+
+
+def observe_event(msg: Any, out: Outputs) -> None:
+    """Count one processed work message and what it produced."""
+    if out.event_type:
+        EVENTS.labels(out.event_type).inc()
+    for control, n in out.rule_errors.items():
+        RULE_ERRORS.labels(control).inc(n)
+    if out.alerts and msg.timestamp:
+        LATENCY.observe(max(0.0, time.time() - msg.timestamp))
+    for a in out.alerts:
+        ALERTS.labels(a.control, a.severity).inc()

@@ -1,0 +1,82 @@
+"""From an input message to the work partitions that must see it (pure; no Kafka)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.engine import PERSON_FANOUT
+from schemas.events import Event, Rejected, find_secret_field, parse_event, secret_field_name
+
+# Seen by every partition: people and incidents are needed wherever their accounts are.
+BROADCAST = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.closed"}
+ADVANCE = "monitor.advance"  # internal control message on the work topic: move event time forward
+
+
+def partition_of(account_id: str, partitions: int) -> int:
+    """The work partition owning an account: stable across processes and restarts (not Python's hash)."""
+    return zlib.crc32(account_id.encode("utf-8")) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    key: bytes
+    partitions: tuple[int, ...]
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+    event_id: str | None
+
+
+def route(raw: bytes, partitions: int) -> Routed | DeadLetter:
+    """Decode an input message and say where it goes, or why it is rejected."""
+    try:
+        ev = parse_event(raw)
+    except Rejected as rej:
+        return DeadLetter(rej.reason, rej.event_id)
+    etype = ev.type
+    d: Any = ev.data
+    if etype in BROADCAST:
+        key = str(getattr(d, "person_id", None) or getattr(d, "incident_id", ""))
+        return Routed(key.encode(), tuple(range(partitions)), ev)
+    owner = partition_of(d.account_id, partitions)
+    if etype == "credential.rotated" and d.fingerprint:
+        # every partition keeps the fingerprint index whole (CRD-06); only the owner applies the rest
+        return Routed(d.account_id.encode(), (owner, *(p for p in range(partitions) if p != owner)), ev)
+    return Routed(d.account_id.encode(), (owner,), ev)
+
+
+def redact(raw: bytes) -> bytes:
+    """The original bytes for the dead-letter topic, with the value of every secret-looking field removed."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return raw  # not JSON: nothing in it is a field, so nothing is a secret field
+    if find_secret_field(obj) is None:
+        return raw
+
+    def scrub(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: "[REDACTED]" if secret_field_name(str(k)) else scrub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scrub(x) for x in v]
+        return v
+
+    return json.dumps(scrub(obj), separators=(",", ":")).encode()
+
+
+def advance_message(until: datetime) -> bytes:
+    return json.dumps({"type": ADVANCE, "time": until.isoformat()}).encode()
+
+
+def parse_advance(raw: bytes) -> datetime | None:
+    """The time of an advance control message, or None when the message is an event."""
+    if not raw.startswith(b'{"type": "monitor.advance"'):
+        return None
+    return datetime.fromisoformat(json.loads(raw)["time"])

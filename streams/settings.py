@@ -1,0 +1,51 @@
+"""The live runtime's settings: one object, read from the environment (MONITOR_*) or flags, checked at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.durations import parse_duration
+
+
+def _duration(v: object) -> object:
+    return parse_duration(v) if isinstance(v, str) else v
+
+
+class StreamSettings(BaseSettings):
+    """Where the broker is, what the topics are called, and how a worker behaves."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="forbid", frozen=True)
+
+    broker: str = Field("kafka://127.0.0.1:9092", description="kafka://HOST:PORT[,HOST:PORT]")
+    policy: str = "default"
+    directory: Path | None = Field(None, description="directory file: its organisation section (domains, naming)")
+    topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "monitor"
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 8
+    replication: Annotated[int, Field(ge=1, le=5)] = 1
+    app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "social-monitor"
+    web_host: str = "127.0.0.1"
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
+    data_dir: Path = Path("/var/lib/monitor")
+    lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(minutes=5)
+    tick_seconds: Annotated[float, Field(ge=0)] = 30.0
+    loglevel: str = "info"
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        if not v.startswith("kafka://") or not all(":" in hp for hp in v[len("kafka://") :].split(",")):
+            raise ValueError(f"{v!r} is not a broker URL; write kafka://HOST:PORT (several: comma-separated)")
+        return v
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port[,host:port] for the Kafka clients."""
+        return self.broker[len("kafka://") :]
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"

@@ -1,0 +1,141 @@
+"""Real worker processes on a real broker, for the stream tests: start, feed, wait, read, kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.directory import directory_events, load_directory
+from streams.client import latest_alerts, publish, read_alerts, send_advance, wait_routed
+from streams.settings import StreamSettings
+from streams.topics import create_topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Deployment:
+    """One set of topics and a consumer group of its own, with workers started as real processes."""
+
+    def __init__(self, bootstrap: str, tmp: Path, partitions: int = 4, lateness: str = "0s",
+                 directory: Path | None = None) -> None:  # fmt: skip
+        tag = uuid.uuid4().hex[:8]
+        self.settings = StreamSettings(
+            broker=f"kafka://{bootstrap}",
+            topic_prefix=f"t{tag}",
+            app_id=f"app{tag}",
+            partitions=partitions,
+            data_dir=tmp / "data",
+            lateness=lateness,  # type: ignore[arg-type]
+            tick_seconds=0,
+            directory=directory,
+        )
+        self.tmp = tmp
+        self.workers: dict[int, subprocess.Popen[bytes]] = {}
+        create_topics(self.settings)
+
+    def env(self, port: int) -> dict[str, str]:
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        env.update({
+            "MONITOR_BROKER": s.broker, "MONITOR_TOPIC_PREFIX": s.topic_prefix, "MONITOR_APP_ID": s.app_id,
+            "MONITOR_PARTITIONS": str(s.partitions), "MONITOR_DATA_DIR": str(s.data_dir),
+            "MONITOR_LATENESS": f"{int(s.lateness.total_seconds())}s", "MONITOR_TICK_SECONDS": "0",
+            "MONITOR_WEB_PORT": str(port), "MONITOR_LOGLEVEL": "warning",
+        })  # fmt: skip
+        if s.directory:
+            env["MONITOR_DIRECTORY"] = str(s.directory)
+        return env
+
+    def start_worker(self) -> int:
+        """Start a worker process; returns its web port once /health answers."""
+        port = free_port()
+        log = open(self.tmp / f"worker-{port}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "run"], env=self.env(port), cwd=REPO, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.workers[port] = proc
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited {proc.returncode}: {self.log_tail(port)}")
+            try:
+                self.health(port)
+                return port
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"worker on {port} did not answer /health in 60 s: {self.log_tail(port)}")
+
+    def log_tail(self, port: int, lines: int = 30) -> str:
+        text = (self.tmp / f"worker-{port}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def health(self, port: int) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+            return dict(json.loads(resp.read()))
+
+    def kill(self, port: int, sig: int = signal.SIGKILL) -> None:
+        proc = self.workers.pop(port)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for port in list(self.workers):
+            self.kill(port, signal.SIGTERM)
+
+    def publish_directory(self, path: Path, at: datetime) -> int:
+        lines = [e.model_copy(update={"time": at}).model_dump_json().encode()
+                 for e in directory_events(load_directory(path))]  # fmt: skip
+        return publish(self.settings, lines, topic="directory")
+
+    def publish(self, lines: Iterable[bytes]) -> int:
+        return publish(self.settings, lines)
+
+    def advance_and_wait(self, until: datetime, timeout: float = 240) -> None:
+        """Advance every partition and wait until the workers have processed the advance."""
+        wait_routed(self.settings)
+        targets = send_advance(self.settings, until)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done: dict[int, int] = {}
+            for port, proc in self.workers.items():
+                if proc.poll() is None:
+                    for p, off in self.health(port)["processed"].items():
+                        done[int(p)] = max(done.get(int(p), -1), off)
+            if all(done.get(p, -1) >= off for p, off in targets.items()):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"advance not processed in {timeout}s: want {targets}, have {done}")
+
+    def final_alerts(self) -> list[dict[str, Any]]:
+        return latest_alerts(read_alerts(self.settings))
+
+    def alert_versions(self) -> list[dict[str, Any]]:
+        return list(read_alerts(self.settings))
+
+
+def replay_alerts(directory: Path | None, events: Path, lateness: str, until: datetime | None = None) -> list[Any]:
+    cmd = [sys.executable, "-m", "monitor.cli", "replay", "--lateness", lateness]
+    if directory:
+        cmd += ["--directory", str(directory)]
+    if until:
+        cmd += ["--until", until.isoformat()]
+    out = subprocess.run([*cmd, str(events)], cwd=REPO, capture_output=True, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]

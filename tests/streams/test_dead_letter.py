@@ -1,0 +1,59 @@
+"""Malformed input lands on the dead-letter topic with its reason; the stream goes on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.streams.harness import Deployment
+
+pytestmark = pytest.mark.kafka
+
+
+def _login(i: int, **data: object) -> bytes:
+    body = {"account_id": "acc-1", "person_id": "p-9", "device_id": "d-1", "device_managed": True, "mfa": False,
+            "ip": "192.0.2.1", **data}  # fmt: skip
+    return json.dumps({"specversion": "1.0", "id": f"e-{i}", "source": "okta", "type": "login.succeeded",
+                       "time": f"2026-11-02T09:0{i}:00Z", "data": body}).encode()  # fmt: skip
+
+
+def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from kafka import KafkaConsumer  # type: ignore[import-untyped, unused-ignore]
+
+    d = Deployment(kafka_bootstrap, tmp_path, partitions=2)
+    try:
+        d.start_worker()
+        bad = {
+            b"{not json": "not valid JSON",
+            _login(2).replace(b"login.succeeded", b"login.maybe"): "unknown event type 'login.maybe'",
+            _login(3, password="hunter2"): "looks like it holds a secret",
+            _login(4).replace(b'"ip": "192.0.2.1"', b'"ip": 7'): "'data.ip'",
+        }
+        lines = [_login(1), *bad, _login(5)]
+        d.publish(lines)
+        d.advance_and_wait(datetime.fromisoformat("2026-11-03T00:00:00+00:00"))
+        consumer = KafkaConsumer(
+            d.settings.topic("dead-letter"), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+            consumer_timeout_ms=5000, enable_auto_commit=False,
+        )  # fmt: skip
+        dead = list(consumer)
+        consumer.close()
+        assert len(dead) == len(bad)
+        reasons = {dict(r.headers)["reason"].decode() for r in dead}
+        for expected in bad.values():
+            assert any(expected in r for r in reasons), (expected, reasons)
+        for r in dead:
+            headers = dict(r.headers)
+            assert headers["source-topic"].decode().startswith(d.settings.topic_prefix)
+            assert int(headers["source-offset"]) >= 0
+            assert b"hunter2" not in r.value, "a secret was stored on the dead-letter topic"
+        assert any(b"[REDACTED]" in r.value for r in dead)
+        # the valid sign-ins around the bad ones were processed: their MFA-02 alert holds both
+        alerts = d.final_alerts()
+        mfa = [a for a in alerts if a["control"] == "MFA-02"]
+        assert mfa and set(mfa[0]["evidence"]) >= {"e-1", "e-5"}
+    finally:
+        d.stop_all()

@@ -1,0 +1,75 @@
+"""Routing and partitioned engines without a broker: the same alerts as one engine over everything."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.demo import write_demo
+from monitor.directory import directory_events, load_directory, organisation_params
+from monitor.policy import load_profile
+from monitor.replay import build_engine, read_lines, replay
+from streams.partition import PartitionEngine
+from streams.routing import BROADCAST, DeadLetter, Routed, advance_message, partition_of, redact, route
+
+
+def test_partition_of_is_stable_and_spread() -> None:
+    owners = [partition_of(f"acc-{i:03d}", 8) for i in range(400)]
+    assert owners == [partition_of(f"acc-{i:03d}", 8) for i in range(400)]
+    assert set(owners) == set(range(8))
+
+
+def test_people_and_incidents_go_everywhere_accounts_to_their_owner() -> None:
+    leaver = b'{"specversion":"1.0","id":"h","source":"hr","type":"hr.leaver","time":"2026-11-02T09:00:00Z",' \
+             b'"data":{"person_id":"p-1","leaving_at":"2026-11-06T17:00:00Z"}}'  # fmt: skip
+    r = route(leaver, 4)
+    assert isinstance(r, Routed) and r.partitions == (0, 1, 2, 3) and "hr.leaver" in BROADCAST
+    post = b'{"specversion":"1.0","id":"p","source":"x","type":"post.published","time":"2026-11-02T09:00:00Z",' \
+           b'"data":{"account_id":"acc-7"}}'  # fmt: skip
+    r = route(post, 4)
+    assert isinstance(r, Routed) and r.partitions == (partition_of("acc-7", 4),)
+
+
+def test_bad_input_becomes_a_dead_letter_with_its_reason_and_no_secret() -> None:
+    raw = b'{"specversion":"1.0","id":"p","source":"x","type":"post.published","time":"2026-11-02T09:00:00Z",' \
+          b'"data":{"account_id":"acc-7","api_token":"s3cr3t"}}'  # fmt: skip
+    r = route(raw, 4)
+    assert isinstance(r, DeadLetter) and "looks like it holds a secret" in r.reason and r.event_id == "p"
+    scrubbed = redact(raw)
+    assert b"s3cr3t" not in scrubbed and json.loads(scrubbed)["data"]["api_token"] == "[REDACTED]"
+    assert redact(b"{not json") == b"{not json"
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 8])
+def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, partitions: int) -> None:
+    directory_path, events_path = write_demo(tmp_path, seed=3, days=20)
+    lines = [line for line in events_path.read_bytes().splitlines() if line.strip()]
+    first = datetime.fromisoformat(json.loads(lines[0])["time"])
+    last = datetime.fromisoformat(json.loads(lines[-1])["time"])
+    profile, directory = load_profile("default"), load_directory(directory_path)
+    params = organisation_params(profile.parameters, directory)
+    lateness = timedelta(hours=1)
+    engines = [PartitionEngine(profile, params, p, partitions, lateness) for p in range(partitions)]
+    offsets = [0] * partitions
+    latest = {}
+    register = [e.model_copy(update={"time": first}).model_dump_json().encode() for e in directory_events(directory)]
+    for raw in [*register, *lines]:
+        routed = route(raw, partitions)
+        assert isinstance(routed, Routed)
+        for p in routed.partitions:
+            for a in engines[p].apply(raw, offsets[p]).alerts:
+                latest[a.id] = a
+            offsets[p] += 1
+    for p in range(partitions):
+        for a in engines[p].apply(advance_message(last), offsets[p]).alerts:
+            latest[a.id] = a
+    single = build_engine(profile, directory, lateness=lateness)
+    with open(events_path, "rb") as fh:
+        replay(single, read_lines([("demo", fh)]))
+    expected = [a.model_dump_json() for a in single.final_alerts()]
+    got = [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
+    assert len(expected) > 50
+    assert got == expected
