@@ -168,13 +168,16 @@ def build_app(settings: StreamSettings) -> faust.App:
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
+        """200 while the consumer runs, 503 otherwise: what a liveness probe needs."""
+        state = app.consumer.state if app.consumer else "init"
         return web.json(
             {
-                "status": "ok",
+                "status": "ok" if state == "running" else state,
                 "partitions": sorted(runtime.engines),
                 "processed": {str(p): o for p, o in sorted(runtime.processed.items())},
                 "uptime_seconds": round(time.time() - runtime.started, 1),
-            }
+            },
+            status=200 if state == "running" else 503,
         )
 
     @app.page("/metrics")
