@@ -12,11 +12,7 @@ import yaml
 
 from monitor.policy import CITATION, CONTROL_IDS, SEVERITIES, Params, ProfileError, builtin_names, load_profile
 from monitor.policy import parse_profile as parse
-
-# The repo is /work/main and the shared requirements sit beside it in /work/shared.
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SEEDS = SHARED / "seeds"
+from tests.shared import REPO, SEEDS, SHARED
 
 # Each seed organisation's profile and the seed document it implements (CONTROLS.md).
 SEED_OF = {
