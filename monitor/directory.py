@@ -88,7 +88,7 @@ def directory_events(d: Directory) -> list[Event]:
         for pid, role in roles:
             add(
                 "directory.admin_assigned",
-                f"role:{a.account_id}:{pid}",
+                f"role:{a.account_id}:{pid}:{role}",  # one person may hold two roles: two events
                 {"account_id": a.account_id, "person_id": pid, "role": role},
             )
     return [parse_event_obj(o) for o in out]

@@ -7,13 +7,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.demo import write_demo
-from monitor.directory import directory_events, load_directory, organisation_params
+from monitor.directory import directory_events, load_directory, organisation_params, parse_directory
 from monitor.policy import load_profile
 from monitor.replay import build_engine, read_lines, replay
+from monitor.rules import RULES
+from monitor.rules.base import Case
 from streams.partition import PartitionEngine
 from streams.routing import BROADCAST, DeadLetter, Routed, advance_message, partition_of, redact, route
+from tests.monitor.caserun import run_case
 
 
 def test_partition_of_is_stable_and_spread() -> None:
@@ -73,3 +77,42 @@ def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, parti
     got = [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
     assert len(expected) > 50
     assert got == expected
+
+
+def _partitioned(case: Case, partitions: int) -> list[str]:
+    """A rule case through routing and one engine per partition, as the live runtime runs it."""
+    directory = parse_directory(yaml.safe_dump(case.directory)) if case.directory else None
+    profile = load_profile(case.profile)
+    params = organisation_params(profile.parameters, directory) if directory else profile.parameters
+    engines = [PartitionEngine(profile, params, p, partitions, timedelta(0)) for p in range(partitions)]
+    offsets = [0] * partitions
+    events = [json.dumps(e).encode() for e in case.events]
+    first = min(datetime.fromisoformat(e["time"]) for e in case.events)
+    register = [e.model_copy(update={"time": first}).model_dump_json().encode()
+                for e in directory_events(directory)] if directory else []  # fmt: skip
+    latest = {}
+    for raw in register + events:
+        routed = route(raw, partitions)
+        assert isinstance(routed, Routed), routed
+        for p in routed.partitions:
+            for a in engines[p].apply(raw, offsets[p]).alerts:
+                latest[a.id] = a
+            offsets[p] += 1
+    until = (
+        datetime.fromisoformat(case.until)
+        if case.until
+        else max(datetime.fromisoformat(e["time"]) for e in case.events)
+    )
+    for p in range(partitions):
+        for a in engines[p].apply(advance_message(until), offsets[p]).alerts:
+            latest[a.id] = a
+    return [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
+
+
+@pytest.mark.parametrize(
+    ("control", "case"),
+    [pytest.param(s.control, c, id=f"{s.control}:{c.name}") for s in RULES.values() for c in s.cases],
+)
+def test_every_rule_case_gives_the_same_alerts_partitioned(control: str, case: Case) -> None:
+    alerts, _ = run_case(case)
+    assert _partitioned(case, 3) == [a.model_dump_json() for a in alerts]
