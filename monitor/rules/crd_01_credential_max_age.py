@@ -6,37 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, post, rotated, staff
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(account(credential_model="shared_credential"), people=staff("p-1", "p-2"))
 # The directory is loaded at the first event's time: the credential's age counts from here.
-_START = ev("post.published", "2026-01-01T09:00:00Z", "post-0", account_id="acc-1", person_id="p-1")
-
-
-def _rot(time: str, id_: str) -> dict[str, Any]:
-    return ev("credential.rotated", time, id_, account_id="acc-1", actor_id="p-2")
-
+_START = post("2026-01-01T09:00:00Z", "post-0", person_id="p-1")
 
 CASES = [
     Case(
@@ -59,28 +34,28 @@ CASES = [
     Case(
         "rotated at exactly 90 days: in time",
         "none",
-        (_START, _rot("2026-04-01T09:00:00Z", "v-1")),
+        (_START, rotated("2026-04-01T09:00:00Z", "v-1")),
         _DIR,
         until="2026-06-01T09:00:00Z",
     ),
     Case(
         "rotated at 60 days: the age restarts, no alert 120 days after registration",
         "none",
-        (_START, _rot("2026-03-02T09:00:00Z", "v-1")),
+        (_START, rotated("2026-03-02T09:00:00Z", "v-1")),
         _DIR,
         until="2026-05-01T09:00:00Z",
     ),
     Case(
         "rotated at 60 days, then not again for 90: alert on the new episode",
         "alert",
-        (_START, _rot("2026-03-02T09:00:00Z", "v-1")),
+        (_START, rotated("2026-03-02T09:00:00Z", "v-1")),
         _DIR,
         until="2026-06-01T09:00:00Z",
     ),
     Case(
         "rotated late: the alert resolves itself",
         "alert",
-        (_START, _rot("2026-04-10T09:00:00Z", "v-1")),
+        (_START, rotated("2026-04-10T09:00:00Z", "v-1")),
         _DIR,
         until="2026-04-11T09:00:00Z",
         status="resolved",
@@ -95,7 +70,7 @@ CASES = [
     Case(
         "unregistered account: not this control's business",
         "none",
-        (ev("credential.rotated", "2026-01-01T09:00:00Z", "v-0", account_id="acc-x", actor_id="p-1"),),
+        (rotated("2026-01-01T09:00:00Z", "v-0", account_id="acc-x", actor_id="p-1"),),
         until="2026-06-01T09:00:00Z",
     ),
 ]

@@ -7,45 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.durations import format_duration
-from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, rule
+from monitor.rules._fixtures import directory, rotated, sport_account, staff, temporary_access
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "instagram",
-            "handle": "UniSport",
-            "registration_email": "sport@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_TAKEOVER = ev(
-    "credential.temporary_access",
-    "2026-05-01T09:00:00Z",
-    "v-10",
-    account_id="acc-1",
-    actor_id="p-2",
-    recipient_id="p-3",
-    ends_at="2026-05-03T18:00:00Z",
-)
-
-
-def _rot(time: str, id_: str) -> dict[str, Any]:
-    return ev("credential.rotated", time, id_, account_id="acc-1", actor_id="p-2")
-
+_DIR = directory(sport_account(), people=staff("p-1", "p-2", "p-3"))
+_TAKEOVER = temporary_access("2026-05-01T09:00:00Z", "v-10", "p-3", "2026-05-03T18:00:00Z")
 
 CASES = [
     Case(
@@ -61,35 +27,35 @@ CASES = [
     Case(
         "rotated right after the takeover ended: no alert",
         "none",
-        (_TAKEOVER, _rot("2026-05-03T19:00:00Z", "v-11")),
+        (_TAKEOVER, rotated("2026-05-03T19:00:00Z", "v-11")),
         _DIR,
         until="2026-05-10T00:00:00Z",
     ),
     Case(
         "rotated at exactly the end: counts",
         "none",
-        (_TAKEOVER, _rot("2026-05-03T18:00:00Z", "v-11")),
+        (_TAKEOVER, rotated("2026-05-03T18:00:00Z", "v-11")),
         _DIR,
         until="2026-05-10T00:00:00Z",
     ),
     Case(
         "rotated at exactly the end of the grace period: in time",
         "none",
-        (_TAKEOVER, _rot("2026-05-04T18:00:00Z", "v-11")),
+        (_TAKEOVER, rotated("2026-05-04T18:00:00Z", "v-11")),
         _DIR,
         until="2026-05-10T00:00:00Z",
     ),
     Case(
         "rotated during the takeover, not after it: alert",
         "alert",
-        (_TAKEOVER, _rot("2026-05-02T10:00:00Z", "v-11")),
+        (_TAKEOVER, rotated("2026-05-02T10:00:00Z", "v-11")),
         _DIR,
         until="2026-05-05T00:00:00Z",
     ),
     Case(
         "rotated late: the alert resolves itself",
         "alert",
-        (_TAKEOVER, _rot("2026-05-06T10:00:00Z", "v-11")),
+        (_TAKEOVER, rotated("2026-05-06T10:00:00Z", "v-11")),
         _DIR,
         until="2026-05-07T00:00:00Z",
         status="resolved",

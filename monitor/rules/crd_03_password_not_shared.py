@@ -6,32 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+from monitor.rules._fixtures import directory, library_account, rotated, shared, staff, temporary_access
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "facebook",
-            "handle": "UniLibrary",
-            "registration_email": "library@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_SHARE = ev("credential.shared", "2026-03-10T11:30:00Z", "v-20", account_id="acc-1", actor_id="p-2", recipient_id="p-3")
+_DIR = directory(library_account(), people=staff("p-1", "p-2", "p-3"))
+_SHARE = shared("2026-03-10T11:30:00Z", "v-20", "p-3")
 
 CASES = [
     Case(
@@ -40,7 +19,7 @@ CASES = [
     Case(
         "shared, then the credential rotated: the alert resolves itself",
         "alert",
-        (_SHARE, ev("credential.rotated", "2026-03-10T12:00:00Z", "v-23", account_id="acc-1", actor_id="p-2")),
+        (_SHARE, rotated("2026-03-10T12:00:00Z", "v-23")),
         _DIR,
         status="resolved",
     ),
@@ -50,25 +29,10 @@ CASES = [
     Case(
         "temporary access is a takeover (CRD-02), not a share: no alert",
         "none",
-        (
-            ev(
-                "credential.temporary_access",
-                "2026-03-10T11:30:00Z",
-                "v-21",
-                account_id="acc-1",
-                actor_id="p-2",
-                recipient_id="p-3",
-                ends_at="2026-03-10T15:00:00Z",
-            ),
-        ),
+        (temporary_access("2026-03-10T11:30:00Z", "v-21", "p-3", "2026-03-10T15:00:00Z"),),
         _DIR,
     ),
-    Case(
-        "a rotation is not a share: no alert",
-        "none",
-        (ev("credential.rotated", "2026-03-10T11:30:00Z", "v-22", account_id="acc-1", actor_id="p-2"),),
-        _DIR,
-    ),
+    Case("a rotation is not a share: no alert", "none", (rotated("2026-03-10T11:30:00Z", "v-22"),), _DIR),
 ]
 
 

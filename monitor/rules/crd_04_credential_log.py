@@ -6,68 +6,26 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+from monitor.rules._fixtures import account, directory, login, rotated, shared, staff, temporary_access
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-        {
-            "account_id": "acc-2",
-            "platform": "x",
-            "handle": "UniLab",
-            "registration_email": "lab@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(time: str, id_: str, person: str | None, account: str = "acc-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": account,
-        "device_id": "d-1",
-        "device_managed": True,
-        "mfa": True,
-        "ip": "192.0.2.1",
-    }
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", time, id_, **data)
-
-
-def _share(time: str, id_: str, recipient: str) -> dict[str, Any]:
-    return ev("credential.shared", time, id_, account_id="acc-1", actor_id="p-2", recipient_id=recipient)
-
+_DIR = directory(
+    account(credential_model="shared_credential"),
+    account(
+        "acc-2",
+        handle="UniLab",
+        registration_email="lab@uni.example.ac.uk",
+        central=False,
+        emergency_access="backup_admin",
+    ),
+    people=staff("p-1", "p-2", "p-3"),
+)
 
 CASES = [
     Case(
         "password shared with someone not in the directory: alert",
         "alert",
-        (_share("2026-02-01T10:00:00Z", "v-1", "x-99"),),
+        (shared("2026-02-01T10:00:00Z", "v-1", "x-99"),),
         _DIR,
         severity="high",
         status="open",
@@ -75,72 +33,59 @@ CASES = [
     Case(
         "temporary access for someone not in the directory: alert",
         "alert",
-        (
-            ev(
-                "credential.temporary_access",
-                "2026-02-01T10:00:00Z",
-                "v-1",
-                account_id="acc-1",
-                actor_id="p-2",
-                recipient_id="x-99",
-                ends_at="2026-02-01T12:00:00Z",
-            ),
-        ),
+        (temporary_access("2026-02-01T10:00:00Z", "v-1", "x-99", "2026-02-01T12:00:00Z"),),
         _DIR,
     ),
     Case(
-        "password shared with a known person: no alert", "none", (_share("2026-02-01T10:00:00Z", "v-1", "p-3"),), _DIR
+        "password shared with a known person: no alert", "none", (shared("2026-02-01T10:00:00Z", "v-1", "p-3"),), _DIR
     ),
     Case(
         "login by someone neither in the log nor holding a role: alert",
         "alert",
-        (_login("2026-02-01T10:00:00Z", "l-1", "p-3"),),
+        (login("2026-02-01T10:00:00Z", "l-1", person_id="p-3"),),
         _DIR,
         severity="high",
     ),
     Case(
         "login by a logged holder: no alert",
         "none",
-        (_share("2026-02-01T10:00:00Z", "v-1", "p-3"), _login("2026-02-01T11:00:00Z", "l-1", "p-3")),
+        (shared("2026-02-01T10:00:00Z", "v-1", "p-3"), login("2026-02-01T11:00:00Z", "l-1", person_id="p-3")),
         _DIR,
     ),
-    Case("login by an admin in the register: no alert", "none", (_login("2026-02-01T10:00:00Z", "l-1", "p-1"),), _DIR),
+    Case("login by an admin in the register: no alert", "none", (login("2026-02-01T10:00:00Z", "l-1"),), _DIR),
     Case(
         "login where the platform cannot tell who: no alert",
         "none",
-        (_login("2026-02-01T10:00:00Z", "l-1", None),),
+        (login("2026-02-01T10:00:00Z", "l-1", person_id=None),),
         _DIR,
     ),
     Case(
         "login by someone unlogged on a named-logins account: not this control's business",
         "none",
-        (_login("2026-02-01T10:00:00Z", "l-1", "p-3", account="acc-2"),),
+        (login("2026-02-01T10:00:00Z", "l-1", person_id="p-3", account_id="acc-2"),),
         _DIR,
     ),
     Case(
         "holder dropped from the log by a rotation, then logs in: alert",
         "alert",
         (
-            _share("2026-02-01T10:00:00Z", "v-1", "p-3"),
-            ev("credential.rotated", "2026-02-02T10:00:00Z", "v-2", account_id="acc-1", actor_id="p-2"),
-            _login("2026-02-03T10:00:00Z", "l-1", "p-3"),
+            shared("2026-02-01T10:00:00Z", "v-1", "p-3"),
+            rotated("2026-02-02T10:00:00Z", "v-2"),
+            login("2026-02-03T10:00:00Z", "l-1", person_id="p-3"),
         ),
         _DIR,
     ),
     Case(
         "unlogged login, then the manager logs the share: the alert resolves itself",
         "alert",
-        (_login("2026-02-01T10:00:00Z", "l-1", "p-3"), _share("2026-02-01T11:00:00Z", "v-1", "p-3")),
+        (login("2026-02-01T10:00:00Z", "l-1", person_id="p-3"), shared("2026-02-01T11:00:00Z", "v-1", "p-3")),
         _DIR,
         status="resolved",
     ),
     Case(
         "share to an unknown person, then the credential rotated: the alert resolves itself",
         "alert",
-        (
-            _share("2026-02-01T10:00:00Z", "v-1", "x-99"),
-            ev("credential.rotated", "2026-02-01T12:00:00Z", "v-2", account_id="acc-1", actor_id="p-2"),
-        ),
+        (shared("2026-02-01T10:00:00Z", "v-1", "x-99"), rotated("2026-02-01T12:00:00Z", "v-2")),
         _DIR,
         status="resolved",
     ),

@@ -5,60 +5,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import (
+    directory,
+    emergency_request,
+    person,
+    platform_admin_added,
+    rotated,
+    sport_account,
+    staff,
+)
 from monitor.rules._hijack import CHANGE_TYPES, Grants, action_text, stamp, unauthorised_change, with_grant
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-        {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": ["comms-team"]},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "instagram",
-            "handle": "UniSport",
-            "registration_email": "sport@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1"],
-            "manager": "p-2",
-            "editors": ["p-3"],
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _rot(time: str, id_: str, actor: str) -> dict[str, Any]:
-    return ev("credential.rotated", time, id_, account_id="acc-1", actor_id=actor)
-
-
-_REQUEST = ev(
-    "emergency.access_requested",
-    "2026-06-01T22:00:00Z",
-    "er-1",
-    account_id="acc-1",
-    requester_id="p-5",
-    reason="account hacked, posting spam",
-    minutes=60,
+_DIR = directory(
+    sport_account(admins=["p-1"], editors=["p-3"]),
+    people=[*staff("p-1", "p-2", "p-3"), person("p-5", groups=["comms-team"])],
 )
+_REQUEST = emergency_request("2026-06-01T22:00:00Z", "er-1", "p-5", "account hacked, posting spam", minutes=60)
 
 CASES = [
     Case(
         "an editor rotates the credential: alert",
         "alert",
-        (_rot("2026-06-01T10:00:00Z", "v-1", "p-3"),),
+        (rotated("2026-06-01T10:00:00Z", "v-1", actor_id="p-3"),),
         _DIR,
         severity="high",
         status="open",
     ),
-    Case("the manager rotates it: no alert", "none", (_rot("2026-06-01T10:00:00Z", "v-1", "p-2"),), _DIR),
+    Case("the manager rotates it: no alert", "none", (rotated("2026-06-01T10:00:00Z", "v-1", actor_id="p-2"),), _DIR),
     Case(
         "an admin disables MFA: no CRD-05 alert",
         "none",
@@ -74,34 +48,25 @@ CASES = [
     Case(
         "an editor adds a platform admin: alert",
         "alert",
-        (
-            ev(
-                "platform.admin_added",
-                "2026-06-01T10:00:00Z",
-                "pa-1",
-                account_id="acc-1",
-                actor_id="p-3",
-                person_id="p-x",
-            ),
-        ),
+        (platform_admin_added("2026-06-01T10:00:00Z", "pa-1", "p-x", actor_id="p-3"),),
         _DIR,
     ),
     Case(
         "a comms-team member rotates it inside an emergency grant: no alert",
         "none",
-        (_REQUEST, _rot("2026-06-01T22:30:00Z", "v-1", "p-5")),
+        (_REQUEST, rotated("2026-06-01T22:30:00Z", "v-1", actor_id="p-5")),
         _DIR,
     ),
     Case(
         "a comms-team member rotates it after the grant and its grace: alert",
         "alert",
-        (_REQUEST, _rot("2026-06-03T10:00:00Z", "v-1", "p-5")),
+        (_REQUEST, rotated("2026-06-03T10:00:00Z", "v-1", actor_id="p-5")),
         _DIR,
     ),
     Case(
         "a comms-team member without a grant rotates it: alert",
         "alert",
-        (_rot("2026-06-01T22:30:00Z", "v-1", "p-5"),),
+        (rotated("2026-06-01T22:30:00Z", "v-1", actor_id="p-5"),),
         _DIR,
     ),
 ]

@@ -7,40 +7,28 @@ from dataclasses import fields
 from datetime import UTC
 from typing import Any
 
-from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
+from monitor.rules._fixtures import account, directory, rotated, staff
+from monitor.rules.base import Action, Case, Context, Raise, Resolve, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": f"acc-{n}",
-            "platform": "x",
-            "handle": f"UniDept{n}",
-            "registration_email": f"dept{n}@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        }
+_DIR = directory(
+    *(
+        account(
+            f"acc-{n}",
+            handle=f"UniDept{n}",
+            registration_email=f"dept{n}@uni.example.ac.uk",
+            credential_model="shared_credential",
+            central=False,
+        )
         for n in (1, 2, 3)
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+    ),
+    people=staff("p-1", "p-2"),
+)
 _FP_A = "fp:3f1c9a0b7d2e"
 _FP_B = "fp:8e44d01a96c5"
 
 
-def _rot(time: str, id_: str, account: str, fingerprint: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"account_id": account, "actor_id": "p-2"}
-    if fingerprint is not None:
-        data["fingerprint"] = fingerprint
-    return ev("credential.rotated", time, id_, **data)
+def _rot(time: str, id_: str, account_id: str, fingerprint: str | None) -> dict[str, Any]:
+    return rotated(time, id_, account_id=account_id, fingerprint=fingerprint)
 
 
 CASES = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, login, post, registered, shared
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
 USE_EVENTS = (
@@ -15,78 +16,30 @@ USE_EVENTS = (
 )  # fmt: skip
 KEY = "unregistered"
 
-_DIR = {
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-1",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(t: str, id_: str, account: str) -> dict[str, Any]:
-    return ev(
-        "login.succeeded",
-        t,
-        id_,
-        account_id=account,
-        person_id="p-1",
-        device_id="d-1",
-        device_managed=True,
-        mfa=True,
-        ip="192.0.2.1",
-    )
-
-
-_REG_9 = ev(
-    "directory.account_registered",
+_DIR = directory(account(manager="p-1"))
+_REG_9 = registered(
     "2026-11-03T09:00:00Z",
     "reg-9",
-    account_id="acc-9",
-    platform="x",
+    "acc-9",
     handle="UniSport",
     registration_email="sport@uni.example.ac.uk",
-    credential_model="named_logins",
-    mfa_enabled=True,
     central=False,
-    approved_by="p-9",
-    emergency_access="escrow",
 )
 
 CASES = [
     Case(
         "login on an account not in the directory: alert",
         "alert",
-        (_login("2026-11-02T09:00:00Z", "l-1", "acc-9"),),
+        (login("2026-11-02T09:00:00Z", "l-1", account_id="acc-9"),),
         _DIR,
         severity="medium",
         status="open",
     ),
-    Case("login on a registered account: no alert", "none", (_login("2026-11-02T09:00:00Z", "l-1", "acc-1"),), _DIR),
+    Case("login on a registered account: no alert", "none", (login("2026-11-02T09:00:00Z", "l-1"),), _DIR),
     Case(
         "credential shared on an unregistered account: alert",
         "alert",
-        (
-            ev(
-                "credential.shared",
-                "2026-11-02T09:00:00Z",
-                "v-1",
-                account_id="acc-9",
-                actor_id="p-1",
-                recipient_id="p-2",
-            ),
-        ),
+        (shared("2026-11-02T09:00:00Z", "v-1", "p-2", actor_id="p-1", account_id="acc-9"),),
         _DIR,
     ),
     Case(
@@ -94,19 +47,26 @@ CASES = [
         "alert",
         (
             ev("directory.account_retired", "2026-11-02T09:00:00Z", "ret-1", account_id="acc-1"),
-            ev("post.published", "2026-11-02T10:00:00Z", "post-1", account_id="acc-1"),
+            post("2026-11-02T10:00:00Z", "post-1"),
         ),
         _DIR,
     ),
     Case(
         "used, then registered: resolved",
         "alert",
-        (_login("2026-11-02T09:00:00Z", "l-1", "acc-9"), _login("2026-11-02T10:00:00Z", "l-2", "acc-9"), _REG_9),
+        (
+            login("2026-11-02T09:00:00Z", "l-1", account_id="acc-9"),
+            login("2026-11-02T10:00:00Z", "l-2", account_id="acc-9"),
+            _REG_9,
+        ),
         _DIR,
         status="resolved",
     ),
     Case(
-        "registered before first use: no alert", "none", (_REG_9, _login("2026-11-03T09:00:00Z", "l-1", "acc-9")), None
+        "registered before first use: no alert",
+        "none",
+        (_REG_9, login("2026-11-03T09:00:00Z", "l-1", account_id="acc-9")),
+        None,
     ),
     Case(
         "a compromise report alone is not use: no alert",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, admin_assigned, directory, leaver, person, post, registered, role_changed
 from monitor.rules._register import (
     REGISTER_EVENTS,
     STAFF_EVENTS,
@@ -15,33 +16,28 @@ from monitor.rules._register import (
 )
 from monitor.rules.base import Action, Case, Context, ev, rule
 
-_ACC: dict[str, Any] = {
-        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
-        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-        "emergency_access": "escrow"}  # fmt: skip
-_PEOPLE = [{"person_id": p, "email": f"{p}@uni.example.ac.uk"} for p in ("p-1", "p-2", "p-3")]
-_ORG = {"domains": ["uni.example.ac.uk"]}
+_PEOPLE = [person(p, email=f"{p}@uni.example.ac.uk") for p in ("p-1", "p-2", "p-3")]
 
 
 def _dir(*admins: str) -> dict[str, Any]:
-    return {"people": _PEOPLE, "accounts": [{**_ACC, "admins": list(admins), "manager": "p-1"}], "organisation": _ORG}
+    return directory(account(admins=admins, manager="p-1"), people=_PEOPLE)
 
 
 _T0 = "2026-11-02T09:00:00Z"
-_START = ev("post.published", _T0, "post-0", account_id="acc-1")
-_REG = ev("directory.account_registered", "2026-11-02T10:00:00Z", "reg-2", **{**_ACC, "account_id": "acc-2"})
+_START = post(_T0, "post-0")
+_REG = registered("2026-11-02T10:00:00Z", "reg-2", "acc-2")
 
 
-def _assign(t: str, id_: str, person: str, role: str = "admin") -> dict[str, Any]:
-    return ev("directory.admin_assigned", t, id_, account_id="acc-2", person_id=person, role=role)
+def _assign(t: str, id_: str, person_id: str, role: str = "admin") -> dict[str, Any]:
+    return admin_assigned(t, id_, person_id, role, account_id="acc-2")
 
 
 # p-3, who has already given notice, replaces p-2 (removal first, both in one instant).
 _SWAP = (
     _START,
-    ev("hr.leaver", "2026-11-02T09:10:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-06T17:00:00Z"),
+    leaver("2026-11-02T09:10:00Z", "hr-1", "p-3", "2026-11-06T17:00:00Z"),
     ev("directory.admin_unassigned", "2026-11-03T09:00:00Z", "un-2", account_id="acc-1", person_id="p-2"),
-    ev("directory.admin_assigned", "2026-11-03T09:00:00Z", "as-3", account_id="acc-1", person_id="p-3", role="admin"),
+    admin_assigned("2026-11-03T09:00:00Z", "as-3", "p-3"),
 )
 
 CASES = [
@@ -85,7 +81,7 @@ CASES = [
     Case(
         "an admin leaves: alert at their leaving time",
         "alert",
-        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z")),
+        (_START, leaver("2026-11-03T09:00:00Z", "hr-1", "p-2", "2026-11-06T17:00:00Z")),
         _dir("p-1", "p-2"),
         until="2026-11-06T17:00:00Z",
         status="open",
@@ -108,7 +104,7 @@ CASES = [
     Case(
         "an admin will leave, but has not left yet: no alert",
         "none",
-        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z")),
+        (_START, leaver("2026-11-03T09:00:00Z", "hr-1", "p-2", "2026-11-06T17:00:00Z")),
         _dir("p-1", "p-2"),
         until="2026-11-06T16:59:00Z",
     ),
@@ -117,15 +113,8 @@ CASES = [
         "alert",
         (
             _START,
-            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-2", leaving_at="2026-11-06T17:00:00Z"),
-            ev(
-                "directory.admin_assigned",
-                "2026-11-07T09:00:00Z",
-                "as-9",
-                account_id="acc-1",
-                person_id="p-3",
-                role="admin",
-            ),
+            leaver("2026-11-03T09:00:00Z", "hr-1", "p-2", "2026-11-06T17:00:00Z"),
+            admin_assigned("2026-11-07T09:00:00Z", "as-9", "p-3"),
         ),
         _dir("p-1", "p-2"),
         until="2026-11-08T00:00:00Z",
@@ -134,17 +123,7 @@ CASES = [
     Case(
         "an admin moves role without confirmation: alert at the move",
         "alert",
-        (
-            _START,
-            ev(
-                "hr.role_changed",
-                "2026-11-03T09:00:00Z",
-                "hr-2",
-                person_id="p-2",
-                effective_at="2026-11-04T09:00:00Z",
-                new_role="lecturer",
-            ),
-        ),
+        (_START, role_changed("2026-11-03T09:00:00Z", "hr-2", "p-2", "2026-11-04T09:00:00Z")),
         _dir("p-1", "p-2"),
         until="2026-11-04T09:00:00Z",
     ),
@@ -154,14 +133,7 @@ CASES = [
         (
             _START,
             ev("directory.access_confirmed", "2026-11-02T09:30:00Z", "cf-1", account_id="acc-1", person_id="p-2"),
-            ev(
-                "hr.role_changed",
-                "2026-11-03T09:00:00Z",
-                "hr-2",
-                person_id="p-2",
-                effective_at="2026-11-04T09:00:00Z",
-                new_role="lecturer",
-            ),
+            role_changed("2026-11-03T09:00:00Z", "hr-2", "p-2", "2026-11-04T09:00:00Z"),
         ),
         _dir("p-1", "p-2"),
         until="2026-11-05T00:00:00Z",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, admin_assigned, directory, leaver, person, post
 from monitor.rules._register import (
     REGISTER_EVENTS,
     STAFF_EVENTS,
@@ -15,27 +16,17 @@ from monitor.rules._register import (
 )
 from monitor.rules.base import Action, Case, Context, ev, rule
 
-_ACC = {
-    "account_id": "acc-1",
-    "platform": "x",
-    "handle": "UniNews",
-    "registration_email": "social@uni.example.ac.uk",
-    "credential_model": "named_logins",
-    "mfa_enabled": True,
-    "central": True,
-    "approved_by": "p-9",
-    "emergency_access": "escrow",
-}
-_PEOPLE = [{"person_id": p, "email": f"{p}@uni.example.ac.uk"} for p in ("p-1", "p-2", "p-3")]
-_ORG = {"domains": ["uni.example.ac.uk"]}
+_PEOPLE = [person(p, email=f"{p}@uni.example.ac.uk") for p in ("p-1", "p-2", "p-3")]
 
 
 def _dir(admins: list[str], manager: str | None) -> dict[str, Any]:
-    return {"people": _PEOPLE, "accounts": [{**_ACC, "admins": admins, "manager": manager}], "organisation": _ORG}
+    return directory(account(admins=admins, manager=manager), people=_PEOPLE)
 
 
-_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
+# p-3, the manager, gives notice.
+_NOTICE = leaver("2026-11-03T09:00:00Z", "hr-1", "p-3", "2026-11-04T17:00:00Z")
 
 CASES = [
     Case(
@@ -59,7 +50,7 @@ CASES = [
     Case(
         "the manager leaves: alert at their leaving time",
         "alert",
-        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z")),
+        (_START, _NOTICE),
         _dir(["p-1", "p-2"], "p-3"),
         until="2026-11-04T17:00:00Z",
         status="open",
@@ -67,25 +58,14 @@ CASES = [
     Case(
         "the manager has given notice but not yet left: no alert",
         "none",
-        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z")),
+        (_START, _NOTICE),
         _dir(["p-1", "p-2"], "p-3"),
         until="2026-11-04T16:59:00Z",
     ),
     Case(
         "a new manager assigned after the old one left: resolved",
         "alert",
-        (
-            _START,
-            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z"),
-            ev(
-                "directory.admin_assigned",
-                "2026-11-05T09:00:00Z",
-                "as-1",
-                account_id="acc-1",
-                person_id="p-1",
-                role="manager",
-            ),
-        ),
+        (_START, _NOTICE, admin_assigned("2026-11-05T09:00:00Z", "as-1", "p-1", "manager")),
         _dir(["p-1", "p-2"], "p-3"),
         until="2026-11-06T00:00:00Z",
         status="resolved",
@@ -93,11 +73,7 @@ CASES = [
     Case(
         "the manager's leaving is cancelled before the date: no alert",
         "none",
-        (
-            _START,
-            ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-3", leaving_at="2026-11-04T17:00:00Z"),
-            ev("hr.leaver_cancelled", "2026-11-04T09:00:00Z", "hr-2", person_id="p-3"),
-        ),
+        (_START, _NOTICE, ev("hr.leaver_cancelled", "2026-11-04T09:00:00Z", "hr-2", person_id="p-3")),
         _dir(["p-1", "p-2"], "p-3"),
         until="2026-11-06T00:00:00Z",
     ),

@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, account_updated, directory, person, post, registered
 from monitor.rules._register import REGISTER_EVENTS, Finding, register_check
-from monitor.rules.base import Action, Case, Context, ev, rule
+from monitor.rules.base import Action, Case, Context, rule
 
 FREE_MAIL = frozenset({
     "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk",
@@ -27,48 +28,20 @@ _LOCAL_SPLIT = re.compile(r"[._-]")
 _NAME_TOKEN = re.compile(r"^[a-z]+$")
 _HANDLE_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)")
 
-_PEOPLE = [
-    {"person_id": "p-1", "email": "jane.doe@uni.example.ac.uk"},
-    {"person_id": "p-2", "email": "abc12@uni.example.ac.uk"},
-]
-_ORG = {"domains": ["uni.example.ac.uk"]}
+_PEOPLE = [person("p-1", email="jane.doe@uni.example.ac.uk"), person("p-2", email="abc12@uni.example.ac.uk")]
 
 
 def _dir(email: str) -> dict[str, Any]:
-    acc = {
-        "account_id": "acc-1",
-        "platform": "x",
-        "handle": "UniNews",
-        "registration_email": email,
-        "credential_model": "named_logins",
-        "mfa_enabled": True,
-        "central": True,
-        "approved_by": "p-9",
-        "emergency_access": "escrow",
-        "admins": ["p-1", "p-2"],
-        "manager": "p-1",
-    }
-    return {"people": _PEOPLE, "accounts": [acc], "organisation": _ORG}
+    return directory(account(registration_email=email, manager="p-1"), people=_PEOPLE)
 
 
-_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
 
 
 def _registered(email: str) -> dict[str, Any]:
-    return ev(
-        "directory.account_registered",
-        "2026-11-02T09:00:00Z",
-        "reg-1",
-        account_id="acc-9",
-        platform="x",
-        handle="DeptNews",
-        registration_email=email,
-        credential_model="named_logins",
-        mfa_enabled=True,
-        central=False,
-        approved_by="p-9",
-        emergency_access="escrow",
+    return registered(
+        "2026-11-02T09:00:00Z", "reg-1", "acc-9", handle="DeptNews", registration_email=email, central=False
     )
 
 
@@ -136,13 +109,7 @@ CASES = [
         "alert",
         (
             _START,
-            ev(
-                "directory.account_updated",
-                "2026-11-02T12:00:00Z",
-                "up-1",
-                account_id="acc-1",
-                registration_email="news@uni.example.ac.uk",
-            ),
+            account_updated("2026-11-02T12:00:00Z", "up-1", registration_email="news@uni.example.ac.uk"),
         ),
         _dir("jane.doe@uni.example.ac.uk"),
         until=_LATER,

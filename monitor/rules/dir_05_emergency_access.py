@@ -5,29 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import (
+    account,
+    account_updated,
+    directory,
+    leaver,
+    person,
+    platform_admin_added,
+    post,
+    staff,
+)
 from monitor.rules._register import REGISTER_EVENTS, STAFF_EVENTS, Finding, is_current, register_check
-from monitor.rules.base import Action, Case, Context, ev, rule
+from monitor.rules.base import Action, Case, Context, rule
 
 COMMS_GROUP = "comms-team"
 
-_PEOPLE = [
-    {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-    {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": [COMMS_GROUP]},
-]
-_ORG = {"domains": ["uni.example.ac.uk"]}
+_PEOPLE = [*staff("p-1", "p-2"), person("p-5", groups=[COMMS_GROUP])]
 
 
 def _dir(emergency: str, admins: tuple[str, ...] = ("p-1", "p-2")) -> dict[str, Any]:
-    acc = {
-        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
-        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-        "emergency_access": emergency, "admins": list(admins), "manager": "p-1",
-    }  # fmt: skip
-    return {"people": _PEOPLE, "accounts": [acc], "organisation": _ORG}
+    return directory(account(emergency_access=emergency, admins=admins, manager="p-1"), people=_PEOPLE)
 
 
-_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
 
 CASES = [
@@ -60,14 +60,7 @@ CASES = [
         "none",
         (
             _START,
-            ev(
-                "platform.admin_added",
-                "2026-11-02T09:20:00Z",
-                "pa-1",
-                account_id="acc-1",
-                actor_id="p-1",
-                person_id="p-5",
-            ),
+            platform_admin_added("2026-11-02T09:20:00Z", "pa-1", "p-5", actor_id="p-1"),
         ),
         _dir("backup_admin"),
         until=_LATER,
@@ -84,13 +77,7 @@ CASES = [
         "alert",
         (
             _START,
-            ev(
-                "directory.account_updated",
-                "2026-11-02T12:00:00Z",
-                "up-1",
-                account_id="acc-1",
-                emergency_access="escrow",
-            ),
+            account_updated("2026-11-02T12:00:00Z", "up-1", emergency_access="escrow"),
         ),
         _dir("none"),
         until=_LATER,
@@ -99,7 +86,7 @@ CASES = [
     Case(
         "the comms-team backup admin leaves: alert",
         "alert",
-        (_START, ev("hr.leaver", "2026-11-03T09:00:00Z", "hr-1", person_id="p-5", leaving_at="2026-11-04T09:00:00Z")),
+        (_START, leaver("2026-11-03T09:00:00Z", "hr-1", "p-5", "2026-11-04T09:00:00Z")),
         _dir("backup_admin", ("p-1", "p-2", "p-5")),
         until="2026-11-04T09:00:00Z",
     ),

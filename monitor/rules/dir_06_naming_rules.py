@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, account_updated, directory, post
 from monitor.rules._register import REGISTER_EVENTS, Finding, register_check
-from monitor.rules.base import Action, Case, Context, ev, rule
+from monitor.rules.base import Action, Case, Context, rule
 
 # Split a handle into words: at punctuation, camelCase humps, an acronym before a word, and letters before digits.
 _WORDS = re.compile(
@@ -16,20 +17,14 @@ _WORDS = re.compile(
 
 
 def _dir(handle: str, exempt: bool | None = None, prefix: str | None = "CardiffMet") -> dict[str, Any]:
-    acc: dict[str, Any] = {
-        "account_id": "acc-1", "platform": "x", "handle": handle, "registration_email": "social@uni.example.ac.uk",
-        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-        "emergency_access": "escrow", "admins": ["p-1", "p-2"], "manager": "p-1",
-    }  # fmt: skip
-    if exempt is not None:
-        acc["naming_exempt"] = exempt
-    org: dict[str, Any] = {"domains": ["uni.example.ac.uk"], "forbidden_abbreviations": ["LMU"]}
+    naming: dict[str, Any] = {} if exempt is None else {"naming_exempt": exempt}
+    org: dict[str, Any] = {"forbidden_abbreviations": ["LMU"]}
     if prefix:
         org["handle_prefix"] = prefix
-    return {"accounts": [acc], "organisation": org}
+    return directory(account(handle=handle, manager="p-1", **naming), **org)
 
 
-_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
 
 CASES = [
@@ -78,13 +73,7 @@ CASES = [
         "alert",
         (
             _START,
-            ev(
-                "directory.account_updated",
-                "2026-11-02T12:00:00Z",
-                "up-1",
-                account_id="acc-1",
-                handle="CardiffMetSport",
-            ),
+            account_updated("2026-11-02T12:00:00Z", "up-1", handle="CardiffMetSport"),
         ),
         _dir("UniSport"),
         until=_LATER,
@@ -93,10 +82,7 @@ CASES = [
     Case(
         "exemption recorded later: resolved",
         "alert",
-        (
-            _START,
-            ev("directory.account_updated", "2026-11-02T12:00:00Z", "up-1", account_id="acc-1", naming_exempt=True),
-        ),
+        (_START, account_updated("2026-11-02T12:00:00Z", "up-1", naming_exempt=True)),
         _dir("UniSport"),
         until=_LATER,
         status="resolved",

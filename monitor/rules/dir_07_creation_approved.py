@@ -5,22 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, account_updated, directory, post
 from monitor.rules._register import REGISTER_EVENTS, Finding, register_check
-from monitor.rules.base import Action, Case, Context, ev, rule
+from monitor.rules.base import Action, Case, Context, rule
 
 
 def _dir(approved_by: str | None) -> dict[str, Any]:
-    acc: dict[str, Any] = {
-        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
-        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "emergency_access": "escrow",
-        "admins": ["p-1", "p-2"], "manager": "p-1",
-    }  # fmt: skip
     if approved_by:
-        acc["approved_by"] = approved_by
-    return {"accounts": [acc], "organisation": {"domains": ["uni.example.ac.uk"]}}
+        return directory(account(manager="p-1", approved_by=approved_by))
+    return directory(account(manager="p-1", omit=("approved_by",)))
 
 
-_START = ev("post.published", "2026-11-02T09:00:00Z", "post-0", account_id="acc-1")
+_START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
 
 CASES = [
@@ -44,20 +40,14 @@ CASES = [
     Case(
         "approval recorded within the grace by an update: no alert",
         "none",
-        (
-            _START,
-            ev("directory.account_updated", "2026-11-02T09:30:00Z", "up-1", account_id="acc-1", approved_by="p-9"),
-        ),
+        (_START, account_updated("2026-11-02T09:30:00Z", "up-1", approved_by="p-9")),
         _dir(None),
         until=_LATER,
     ),
     Case(
         "approval recorded late: resolved",
         "alert",
-        (
-            _START,
-            ev("directory.account_updated", "2026-11-02T12:00:00Z", "up-1", account_id="acc-1", approved_by="p-9"),
-        ),
+        (_START, account_updated("2026-11-02T12:00:00Z", "up-1", approved_by="p-9")),
         _dir(None),
         until=_LATER,
         status="resolved",

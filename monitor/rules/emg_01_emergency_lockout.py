@@ -6,6 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.rules._fixtures import (
+    directory,
+    emergency_request,
+    leaver,
+    library_account,
+    login,
+    person,
+    platform_admin_added,
+    post,
+    rotated,
+    staff,
+)
 from monitor.rules._hijack import (
     ACTING_TYPES,
     SELF_TYPES,
@@ -18,31 +30,10 @@ from monitor.rules._hijack import (
 )
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-        {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": ["comms-team"]},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "facebook",
-            "handle": "UniLibrary",
-            "registration_email": "library@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1"],
-            "manager": "p-2",
-            "editors": ["p-3"],
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(
+    library_account(admins=["p-1"], editors=["p-3"]),
+    people=[*staff("p-1", "p-2", "p-3"), person("p-5", groups=["comms-team"])],
+)
 _REPORT = ev(
     "account.compromise_reported",
     "2026-07-01T20:00:00Z",
@@ -53,8 +44,8 @@ _REPORT = ev(
 )
 
 
-def _rot(time: str, id_: str, actor: str) -> dict[str, Any]:
-    return ev("credential.rotated", time, id_, account_id="acc-1", actor_id=actor)
+def _rot(time: str, id_: str, actor_id: str) -> dict[str, Any]:
+    return rotated(time, id_, actor_id=actor_id)
 
 
 def _mfa_off(time: str, id_: str, actor: str) -> dict[str, Any]:
@@ -67,18 +58,8 @@ CASES = [
         "a leaver signs in after leaving: alert",
         "alert",
         (
-            ev("hr.leaver", "2026-07-01T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-07-01T17:00:00Z"),
-            ev(
-                "login.succeeded",
-                "2026-07-02T08:00:00Z",
-                "l-1",
-                account_id="acc-1",
-                person_id="p-1",
-                device_id="d-1",
-                device_managed=True,
-                mfa=True,
-                ip="192.0.2.1",
-            ),
+            leaver("2026-07-01T09:00:00Z", "hr-1", "p-1", "2026-07-01T17:00:00Z"),
+            login("2026-07-02T08:00:00Z", "l-1"),
         ),
         _DIR,
     ),
@@ -93,34 +74,15 @@ CASES = [
     Case(
         "an editor adds a platform admin: alert",
         "alert",
-        (
-            ev(
-                "platform.admin_added",
-                "2026-07-01T20:00:00Z",
-                "pa-1",
-                account_id="acc-1",
-                actor_id="p-3",
-                person_id="p-x",
-            ),
-        ),
+        (platform_admin_added("2026-07-01T20:00:00Z", "pa-1", "p-x", actor_id="p-3"),),
         _DIR,
     ),
     Case(
         "ordinary sign-ins, posts and an admin's rotation: no alert",
         "none",
         (
-            ev(
-                "login.succeeded",
-                "2026-07-01T08:00:00Z",
-                "l-1",
-                account_id="acc-1",
-                person_id="p-3",
-                device_id="d-1",
-                device_managed=True,
-                mfa=True,
-                ip="192.0.2.1",
-            ),
-            ev("post.published", "2026-07-01T09:00:00Z", "po-1", account_id="acc-1", person_id="p-3"),
+            login("2026-07-01T08:00:00Z", "l-1", person_id="p-3"),
+            post("2026-07-01T09:00:00Z", "po-1", person_id="p-3"),
             _rot("2026-07-01T10:00:00Z", "v-1", "p-2"),
         ),
         _DIR,
@@ -150,14 +112,7 @@ CASES = [
         "a comms-team member with an emergency grant disables MFA: no alert",
         "none",
         (
-            ev(
-                "emergency.access_requested",
-                "2026-07-01T22:00:00Z",
-                "er-1",
-                account_id="acc-1",
-                requester_id="p-5",
-                reason="hacked out of hours",
-            ),
+            emergency_request("2026-07-01T22:00:00Z", "er-1", "p-5", "hacked out of hours"),
             _mfa_off("2026-07-01T22:10:00Z", "m-1", "p-5"),
         ),
         _DIR,

@@ -7,43 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.rules._fixtures import directory, emergency_request, person, rotated, sport_account, staff
 from monitor.rules._hijack import COMMS_TEAM, grant_until, stamp
-from monitor.rules.base import Action, Case, Context, Grant, Raise, Resolve, Wake, ev, rule
+from monitor.rules.base import Action, Case, Context, Grant, Raise, Resolve, Wake, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-5", "email": "p5@uni.example.ac.uk", "groups": ["comms-team"]},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "instagram",
-            "handle": "UniSport",
-            "registration_email": "sport@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(
+    sport_account(admins=["p-1"]),
+    people=[*staff("p-1", "p-2"), person("p-5", groups=["comms-team"])],
+)
 
 
 def _request(requester: str, minutes: int | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"account_id": "acc-1", "requester_id": requester, "reason": "account hacked overnight"}
-    if minutes is not None:
-        data["minutes"] = minutes
-    return ev("emergency.access_requested", "2026-08-01T23:00:00Z", "er-1", **data)
+    return emergency_request("2026-08-01T23:00:00Z", "er-1", requester, "account hacked overnight", minutes=minutes)
 
 
 def _rot(time: str) -> dict[str, Any]:
-    return ev("credential.rotated", time, "v-1", account_id="acc-1", actor_id="p-2")
+    return rotated(time, "v-1")
 
 
 CASES = [

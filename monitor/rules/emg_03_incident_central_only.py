@@ -5,50 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, post, staff
 from monitor.rules._hijack import stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-central",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "news@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-        {
-            "account_id": "acc-dept",
-            "platform": "x",
-            "handle": "UniChemistry",
-            "registration_email": "chem@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(
+    account("acc-central", registration_email="news@uni.example.ac.uk", emergency_access="backup_admin"),
+    account(
+        "acc-dept",
+        handle="UniChemistry",
+        registration_email="chem@uni.example.ac.uk",
+        central=False,
+        emergency_access="backup_admin",
+    ),
+    people=staff("p-1", "p-2"),
+)
 _DECLARED = ev("incident.declared", "2026-10-01T12:00:00Z", "inc-ev-1", incident_id="inc-1")
 _CLOSED = ev("incident.closed", "2026-10-01T18:00:00Z", "inc-ev-2", incident_id="inc-1")
 
 
-def _post(time: str, id_: str, account: str = "acc-dept") -> dict[str, Any]:
-    return ev("post.published", time, id_, account_id=account, person_id="p-1")
+def _post(time: str, id_: str, account_id: str = "acc-dept") -> dict[str, Any]:
+    return post(time, id_, account_id=account_id, person_id="p-1")
 
 
 CASES = [

@@ -6,31 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
+from monitor.rules._fixtures import account, directory, leaver, rotated, staff
 from monitor.rules.base import Action, Case, Context, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_LEAVER = ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-11-06T17:00:00Z")
+_DIR = directory(account(credential_model="shared_credential"), people=staff("p-1", "p-2"))
+_LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 
 CASES = [
     Case(
@@ -53,14 +33,14 @@ CASES = [
     Case(
         "rotated after leaving, within the deadline: no alert",
         "none",
-        (_LEAVER, ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        (_LEAVER, rotated("2026-11-06T18:00:00Z", "v-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
     ),
     Case(
         "rotated late: the alert resolves itself",
         "alert",
-        (_LEAVER, ev("credential.rotated", "2026-11-08T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        (_LEAVER, rotated("2026-11-08T10:00:00Z", "v-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
         status="resolved",
@@ -68,7 +48,7 @@ CASES = [
     Case(
         "rotated before the leaving time does not count",
         "alert",
-        (_LEAVER, ev("credential.rotated", "2026-11-05T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        (_LEAVER, rotated("2026-11-05T10:00:00Z", "v-1")),
         _DIR,
         until="2026-11-08T00:00:00Z",
     ),

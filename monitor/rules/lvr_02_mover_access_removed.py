@@ -6,59 +6,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
+from monitor.rules._fixtures import (
+    account,
+    directory,
+    leaver,
+    platform_admin_removed,
+    role_changed,
+    rotated,
+    sport_account,
+    staff,
+)
 from monitor.rules.base import Action, Case, Context, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-        {
-            "account_id": "acc-2",
-            "platform": "instagram",
-            "handle": "UniSport",
-            "registration_email": "sport@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_MOVE = ev(
-    "hr.role_changed",
-    "2026-11-02T09:00:00Z",
-    "hr-1",
-    person_id="p-1",
-    effective_at="2026-11-06T17:00:00Z",
-    new_role="lecturer",
+_DIR = directory(
+    account(credential_model="shared_credential"),
+    sport_account("acc-2", credential_model="named_logins"),
+    people=staff("p-1", "p-2"),
 )
-
-
-def _rotated(t: str, id_: str) -> dict[str, Any]:
-    return ev("credential.rotated", t, id_, account_id="acc-1", actor_id="p-2")
+_MOVE = role_changed("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 
 
 def _seat_removed(t: str, id_: str) -> dict[str, Any]:
-    return ev("platform.admin_removed", t, id_, account_id="acc-2", actor_id="p-2", person_id="p-1")
+    return platform_admin_removed(t, id_, "p-1", actor_id="p-2", account_id="acc-2")
 
 
 def _confirmed(t: str, id_: str, account: str) -> dict[str, Any]:
@@ -87,7 +56,7 @@ CASES = [
     Case(
         "credential rotated and seat removed by the deadline: no alert",
         "none",
-        (_MOVE, _rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-07T17:00:00Z", "pa-1")),
+        (_MOVE, rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-07T17:00:00Z", "pa-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
     ),
@@ -123,7 +92,7 @@ CASES = [
     Case(
         "seat removed late: the alert resolves itself",
         "alert",
-        (_MOVE, _rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-08T10:00:00Z", "pa-1")),
+        (_MOVE, rotated("2026-11-06T18:00:00Z", "v-1"), _seat_removed("2026-11-08T10:00:00Z", "pa-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
         status="resolved",
@@ -131,7 +100,7 @@ CASES = [
     Case(
         "the move then becomes a leaving: LVR-01 takes over, the mover alert resolves",
         "alert",
-        (_MOVE, ev("hr.leaver", "2026-11-09T09:00:00Z", "hr-2", person_id="p-1", leaving_at="2026-11-20T17:00:00Z")),
+        (_MOVE, leaver("2026-11-09T09:00:00Z", "hr-2", "p-1", "2026-11-20T17:00:00Z")),
         _DIR,
         until="2026-11-10T00:00:00Z",
         status="resolved",

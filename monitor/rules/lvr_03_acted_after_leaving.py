@@ -5,61 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, leaver, login, platform_admin_removed, post, staff
 from monitor.rules._hijack import ACTING_TYPES, acted_after_leaving, action_text, left_text, stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_LEAVER = ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-11-06T17:00:00Z")
-
-
-def _login(time: str, id_: str, person: str = "p-1") -> dict[str, Any]:
-    return ev(
-        "login.succeeded",
-        time,
-        id_,
-        account_id="acc-1",
-        person_id=person,
-        device_id="d-1",
-        device_managed=True,
-        mfa=True,
-        ip="192.0.2.1",
-    )
+_DIR = directory(account(), people=staff("p-1", "p-2"))
+_LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 
 
 CASES = [
     Case(
         "leaver signs in after leaving: critical alert",
         "alert",
-        (_LEAVER, _login("2026-11-07T08:00:00Z", "l-1")),
+        (_LEAVER, login("2026-11-07T08:00:00Z", "l-1")),
         _DIR,
         severity="critical",
         status="open",
     ),
-    Case("signs in before the leaving time: no alert", "none", (_LEAVER, _login("2026-11-06T16:59:00Z", "l-1")), _DIR),
-    Case(
-        "signs in at exactly the leaving time: alert", "alert", (_LEAVER, _login("2026-11-06T17:00:00Z", "l-1")), _DIR
-    ),
+    Case("signs in before the leaving time: no alert", "none", (_LEAVER, login("2026-11-06T16:59:00Z", "l-1")), _DIR),
+    Case("signs in at exactly the leaving time: alert", "alert", (_LEAVER, login("2026-11-06T17:00:00Z", "l-1")), _DIR),
     Case(
         "leaver disables MFA after leaving: alert",
         "alert",
@@ -87,7 +51,7 @@ CASES = [
     Case(
         "leaver posts after leaving: alert",
         "alert",
-        (_LEAVER, ev("post.published", "2026-11-08T10:00:00Z", "po-1", account_id="acc-1", person_id="p-1")),
+        (_LEAVER, post("2026-11-08T10:00:00Z", "po-1", person_id="p-1")),
         _DIR,
     ),
     Case(
@@ -96,14 +60,14 @@ CASES = [
         (
             _LEAVER,
             ev("hr.leaver_cancelled", "2026-11-05T10:00:00Z", "hr-2", person_id="p-1"),
-            _login("2026-11-07T08:00:00Z", "l-1"),
+            login("2026-11-07T08:00:00Z", "l-1"),
         ),
         _DIR,
     ),
     Case(
         "a colleague who stays signs in: no alert",
         "none",
-        (_LEAVER, _login("2026-11-07T08:00:00Z", "l-1", "p-2")),
+        (_LEAVER, login("2026-11-07T08:00:00Z", "l-1", person_id="p-2")),
         _DIR,
     ),
     Case(
@@ -111,14 +75,7 @@ CASES = [
         "none",
         (
             _LEAVER,
-            ev(
-                "platform.admin_removed",
-                "2026-11-07T08:00:00Z",
-                "pa-1",
-                account_id="acc-1",
-                actor_id="p-2",
-                person_id="p-1",
-            ),
+            platform_admin_removed("2026-11-07T08:00:00Z", "pa-1", "p-1", actor_id="p-2"),
         ),
         _DIR,
     ),

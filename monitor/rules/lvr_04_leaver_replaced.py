@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.rules._fixtures import account, admin_assigned, directory, leaver, person
 from monitor.rules._register import current_holders
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, rule
 
@@ -16,25 +17,16 @@ ON = (
 )  # fmt: skip
 Entry = tuple[str, tuple[str, ...], bool, str]  # (leaver event id, roles to replace, alert open, latest evidence)
 
-_PEOPLE = [{"person_id": p, "email": f"{p}@uni.example.ac.uk"} for p in ("p-1", "p-2", "p-3", "p-4")]
+_PEOPLE = [person(p, email=f"{p}@uni.example.ac.uk") for p in ("p-1", "p-2", "p-3", "p-4")]
 
 
 def _dir(admins: list[str], manager: str | None = "p-4", editors: list[str] | None = None) -> dict[str, Any]:
-    acc = {
-        "account_id": "acc-1", "platform": "x", "handle": "UniNews", "registration_email": "social@uni.example.ac.uk",
-        "credential_model": "named_logins", "mfa_enabled": True, "central": True, "approved_by": "p-9",
-        "emergency_access": "escrow", "admins": admins, "manager": manager, "editors": editors or [],
-    }  # fmt: skip
-    return {"people": _PEOPLE, "accounts": [acc], "organisation": {"domains": ["uni.example.ac.uk"]}}
+    return directory(account(admins=admins, manager=manager, editors=editors or []), people=_PEOPLE)
 
 
 # p-1 gives notice on 1 Nov, leaving 1 Dec: the 14-day window opens 17 Nov 17:00.
-_NOTICE = ev("hr.leaver", "2026-11-01T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-12-01T17:00:00Z")
+_NOTICE = leaver("2026-11-01T09:00:00Z", "hr-1", "p-1", "2026-12-01T17:00:00Z")
 _OPEN = "2026-11-17T17:00:00Z"
-
-
-def _assign(t: str, id_: str, person: str, role: str = "admin") -> dict[str, Any]:
-    return ev("directory.admin_assigned", t, id_, account_id="acc-1", person_id=person, role=role)
 
 
 CASES = [
@@ -57,14 +49,14 @@ CASES = [
     Case(
         "a replacement admin assigned before the window: no alert",
         "none",
-        (_NOTICE, _assign("2026-11-10T09:00:00Z", "as-1", "p-3")),
+        (_NOTICE, admin_assigned("2026-11-10T09:00:00Z", "as-1", "p-3")),
         _dir(["p-1", "p-2"]),
         until="2026-12-01T00:00:00Z",
     ),
     Case(
         "a replacement assigned inside the window: resolved",
         "alert",
-        (_NOTICE, _assign("2026-11-20T09:00:00Z", "as-1", "p-3")),
+        (_NOTICE, admin_assigned("2026-11-20T09:00:00Z", "as-1", "p-3")),
         _dir(["p-1", "p-2"]),
         until="2026-11-21T00:00:00Z",
         status="resolved",
@@ -79,14 +71,14 @@ CASES = [
     Case(
         "three admins, but another leaves first: alert",
         "alert",
-        (_NOTICE, ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-2", person_id="p-3", leaving_at="2026-11-25T17:00:00Z")),
+        (_NOTICE, leaver("2026-11-02T09:00:00Z", "hr-2", "p-3", "2026-11-25T17:00:00Z")),
         _dir(["p-1", "p-2", "p-3"]),
         until=_OPEN,
     ),
     Case(
         "notice given already inside the window: alert at once",
         "alert",
-        (ev("hr.leaver", "2026-11-25T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-12-01T17:00:00Z"),),
+        (leaver("2026-11-25T09:00:00Z", "hr-1", "p-1", "2026-12-01T17:00:00Z"),),
         _dir(["p-1", "p-2"]),
         until="2026-11-25T09:00:00Z",
     ),
@@ -108,14 +100,14 @@ CASES = [
     Case(
         "the only manager leaving: alert",
         "alert",
-        (ev("hr.leaver", "2026-11-01T09:00:00Z", "hr-4", person_id="p-4", leaving_at="2026-12-01T17:00:00Z"),),
+        (leaver("2026-11-01T09:00:00Z", "hr-4", "p-4", "2026-12-01T17:00:00Z"),),
         _dir(["p-1", "p-2"]),
         until=_OPEN,
     ),
     Case(
         "an editor leaving needs no replacement",
         "none",
-        (ev("hr.leaver", "2026-11-01T09:00:00Z", "hr-5", person_id="p-3", leaving_at="2026-12-01T17:00:00Z"),),
+        (leaver("2026-11-01T09:00:00Z", "hr-5", "p-3", "2026-12-01T17:00:00Z"),),
         _dir(["p-1", "p-2"], editors=["p-3"]),
         until="2026-12-02T00:00:00Z",
     ),
@@ -136,7 +128,7 @@ CASES = [
         (
             _NOTICE,
             ev("directory.admin_unassigned", "2026-11-20T09:00:00Z", "un-1", account_id="acc-1", person_id="p-1"),
-            _assign("2026-11-20T10:00:00Z", "as-1", "p-3"),
+            admin_assigned("2026-11-20T10:00:00Z", "as-1", "p-3"),
         ),
         _dir(["p-1", "p-2"]),
         until="2026-11-21T00:00:00Z",
@@ -156,7 +148,7 @@ CASES = [
     Case(
         "leaving date already past: not a notice, no alert",
         "none",
-        (ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-11-01T17:00:00Z"),),
+        (leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-01T17:00:00Z"),),
         _dir(["p-1", "p-2"]),
         until="2026-11-03T00:00:00Z",
     ),

@@ -5,32 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, leaver, role_changed, rotated, staff
 from monitor.rules.base import Action, Case, Context, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-7", "email": "p7@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-_LEAVER = ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-1", person_id="p-1", leaving_at="2026-11-06T17:00:00Z")
+_DIR = directory(account(credential_model="shared_credential"), people=staff("p-1", "p-2", "p-7"))
+_LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
+# p-2 moves to another role.
+_MOVE = role_changed("2026-11-02T09:00:00Z", "hr-3", "p-2", "2026-11-03T09:00:00Z")
 
 # "alert" here means: the report has a row for the person of the case's first hr.* event; "none": it has none.
 CASES = [
@@ -38,7 +19,7 @@ CASES = [
     Case(
         "a leaver whose credential was rotated: a row",
         "alert",
-        (_LEAVER, ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-2")),
+        (_LEAVER, rotated("2026-11-06T18:00:00Z", "v-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
     ),
@@ -52,23 +33,14 @@ CASES = [
     Case(
         "a mover with access: a row",
         "alert",
-        (
-            ev(
-                "hr.role_changed",
-                "2026-11-02T09:00:00Z",
-                "hr-3",
-                person_id="p-2",
-                effective_at="2026-11-03T09:00:00Z",
-                new_role="lecturer",
-            ),
-        ),
+        (_MOVE,),
         _DIR,
         until="2026-11-05T00:00:00Z",
     ),
     Case(
         "a leaver who could reach no account: no row",
         "none",
-        (ev("hr.leaver", "2026-11-02T09:00:00Z", "hr-4", person_id="p-7", leaving_at="2026-11-06T17:00:00Z"),),
+        (leaver("2026-11-02T09:00:00Z", "hr-4", "p-7", "2026-11-06T17:00:00Z"),),
         _DIR,
         until="2026-11-09T00:00:00Z",
     ),
@@ -77,14 +49,7 @@ CASES = [
         "none",
         (
             ev("directory.access_confirmed", "2026-11-01T09:00:00Z", "cf-1", account_id="acc-1", person_id="p-2"),
-            ev(
-                "hr.role_changed",
-                "2026-11-02T09:00:00Z",
-                "hr-3",
-                person_id="p-2",
-                effective_at="2026-11-03T09:00:00Z",
-                new_role="lecturer",
-            ),
+            _MOVE,
         ),
         _DIR,
         until="2026-11-05T00:00:00Z",

@@ -7,36 +7,26 @@ from datetime import UTC
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.rules._fixtures import account, account_updated, directory, post, staff
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, rule
 
 
 def _directory(mfa: bool) -> dict[str, Any]:
-    return {
-        "people": [
-            {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-            {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        ],
-        "accounts": [
-            {
-                "account_id": "acc-1",
-                "platform": "linkedin",
-                "handle": "UniCareers",
-                "registration_email": "careers@uni.example.ac.uk",
-                "credential_model": "named_logins",
-                "mfa_enabled": mfa,
-                "central": False,
-                "approved_by": "p-9",
-                "emergency_access": "backup_admin",
-                "admins": ["p-1", "p-2"],
-                "manager": "p-2",
-            },
-        ],
-        "organisation": {"domains": ["uni.example.ac.uk"]},
-    }
+    return directory(
+        account(
+            platform="linkedin",
+            handle="UniCareers",
+            registration_email="careers@uni.example.ac.uk",
+            mfa_enabled=mfa,
+            central=False,
+            emergency_access="backup_admin",
+        ),
+        people=staff("p-1", "p-2"),
+    )
 
 
 _OFF, _ON = _directory(False), _directory(True)
-_START = ev("post.published", "2026-01-05T09:00:00Z", "post-0", account_id="acc-1", person_id="p-1")
+_START = post("2026-01-05T09:00:00Z", "post-0", person_id="p-1")
 
 
 def _mfa(kind: str, time: str, id_: str) -> dict[str, Any]:
@@ -44,7 +34,7 @@ def _mfa(kind: str, time: str, id_: str) -> dict[str, Any]:
 
 
 def _update(time: str, id_: str, mfa: bool) -> dict[str, Any]:
-    return ev("directory.account_updated", time, id_, account_id="acc-1", mfa_enabled=mfa)
+    return account_updated(time, id_, mfa_enabled=mfa)
 
 
 CASES = [
@@ -111,7 +101,7 @@ CASES = [
     Case(
         "a directory update that does not mention MFA: no alert",
         "none",
-        (_START, ev("directory.account_updated", "2026-01-06T09:00:00Z", "d-1", account_id="acc-1", handle="UniJobs")),
+        (_START, account_updated("2026-01-06T09:00:00Z", "d-1", handle="UniJobs")),
         _ON,
     ),
     Case(

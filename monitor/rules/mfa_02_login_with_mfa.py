@@ -6,65 +6,41 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from monitor.rules.base import Action, Case, Context, Raise, ev, rule
+from monitor.rules._fixtures import account, directory, login, staff
+from monitor.rules.base import Action, Case, Context, Raise, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "tiktok",
-            "handle": "UniLife",
-            "registration_email": "life@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(time: str, id_: str, mfa: bool, person: str | None = "p-1", device: str = "d-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": "acc-1",
-        "device_id": device,
-        "device_managed": True,
-        "mfa": mfa,
-        "ip": "192.0.2.1",
-    }
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", time, id_, **data)
+_DIR = directory(
+    account(
+        platform="tiktok",
+        handle="UniLife",
+        registration_email="life@uni.example.ac.uk",
+        central=False,
+        emergency_access="backup_admin",
+    ),
+    people=staff("p-1", "p-2"),
+)
 
 
 CASES = [
     Case(
         "sign-in without MFA: alert",
         "alert",
-        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False),),
+        (login("2026-02-01T08:00:00Z", "l-1", mfa=False),),
         _DIR,
         severity="high",
         status="open",
     ),
-    Case("sign-in with MFA: no alert", "none", (_login("2026-02-01T08:00:00Z", "l-1", mfa=True),), _DIR),
+    Case("sign-in with MFA: no alert", "none", (login("2026-02-01T08:00:00Z", "l-1", mfa=True),), _DIR),
     Case(
         "sign-in without MFA by an unidentified person: alert on the device",
         "alert",
-        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False, person=None),),
+        (login("2026-02-01T08:00:00Z", "l-1", mfa=False, person_id=None),),
         _DIR,
     ),
     Case(
         "repeated sign-ins without MFA by one person: one alert gathering evidence",
         "alert",
-        (_login("2026-02-01T08:00:00Z", "l-1", mfa=False), _login("2026-02-02T08:00:00Z", "l-2", mfa=False)),
+        (login("2026-02-01T08:00:00Z", "l-1", mfa=False), login("2026-02-02T08:00:00Z", "l-2", mfa=False)),
         _DIR,
     ),
 ]

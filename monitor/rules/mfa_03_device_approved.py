@@ -7,43 +7,15 @@ from datetime import UTC
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.rules._fixtures import account, directory, login, staff
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "youtube",
-            "handle": "UniTV",
-            "registration_email": "tv@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(time: str, id_: str, person: str | None = "p-1", device: str = "d-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": "acc-1",
-        "device_id": device,
-        "device_managed": True,
-        "mfa": True,
-        "ip": "192.0.2.1",
-    }
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", time, id_, **data)
+_DIR = directory(
+    account(
+        platform="youtube", handle="UniTV", registration_email="tv@uni.example.ac.uk", emergency_access="backup_admin"
+    ),
+    people=staff("p-1", "p-2"),
+)
 
 
 def _approve(time: str, id_: str, person: str = "p-1", device: str = "d-1") -> dict[str, Any]:
@@ -56,39 +28,37 @@ CASES = [
     Case(
         "sign-in from a device never approved: alert",
         "alert",
-        (_login("2026-02-01T08:00:00Z", "l-1"),),
+        (login("2026-02-01T08:00:00Z", "l-1"),),
         _DIR,
         severity="medium",
         status="open",
     ),
-    Case("sign-in from an approved device: no alert", "none", (_APPROVED, _login("2026-02-01T08:00:00Z", "l-1")), _DIR),
+    Case("sign-in from an approved device: no alert", "none", (_APPROVED, login("2026-02-01T08:00:00Z", "l-1")), _DIR),
     Case(
         "device approved for someone else: alert",
         "alert",
-        (_approve("2026-01-01T09:00:00Z", "a-1", person="p-2"), _login("2026-02-01T08:00:00Z", "l-1")),
+        (_approve("2026-01-01T09:00:00Z", "a-1", person="p-2"), login("2026-02-01T08:00:00Z", "l-1")),
         _DIR,
     ),
-    Case(
-        "approval exactly 180 days old: still valid", "none", (_APPROVED, _login("2026-06-30T09:00:00Z", "l-1")), _DIR
-    ),
+    Case("approval exactly 180 days old: still valid", "none", (_APPROVED, login("2026-06-30T09:00:00Z", "l-1")), _DIR),
     Case(
         "approval 180 days and a minute old: lapsed, alert",
         "alert",
-        (_APPROVED, _login("2026-06-30T09:01:00Z", "l-1")),
+        (_APPROVED, login("2026-06-30T09:01:00Z", "l-1")),
         _DIR,
         severity="medium",
     ),
     Case(
         "unapproved sign-in, then the device approved: resolves",
         "alert",
-        (_login("2026-02-01T08:00:00Z", "l-1"), _approve("2026-02-01T09:00:00Z", "a-1")),
+        (login("2026-02-01T08:00:00Z", "l-1"), _approve("2026-02-01T09:00:00Z", "a-1")),
         _DIR,
         status="resolved",
     ),
     Case(
         "sign-in where the platform cannot tell who: no alert",
         "none",
-        (_login("2026-02-01T08:00:00Z", "l-1", person=None),),
+        (login("2026-02-01T08:00:00Z", "l-1", person_id=None),),
         _DIR,
     ),
 ]

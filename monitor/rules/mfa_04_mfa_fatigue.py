@@ -7,30 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.rules._fixtures import account, directory, staff
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(account(emergency_access="backup_admin"), people=staff("p-1", "p-2"))
 
 
 def _prompt(minute: float, result: str = "denied", person: str = "p-1") -> dict[str, Any]:

@@ -5,74 +5,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, login, rotated, staff
 from monitor.rules._hijack import action_text, stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "linkedin",
-            "handle": "UniCareers",
-            "registration_email": "careers@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(time: str, id_: str, managed: bool, device: str = "d-1", person: str | None = "p-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": "acc-1",
-        "device_id": device,
-        "device_managed": managed,
-        "mfa": True,
-        "ip": "192.0.2.1",
-    }
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", time, id_, **data)
-
-
-_ROTATE = ev("credential.rotated", "2026-04-01T10:00:00Z", "v-1", account_id="acc-1", actor_id="p-1")
+_DIR = directory(
+    account(
+        platform="linkedin",
+        handle="UniCareers",
+        registration_email="careers@uni.example.ac.uk",
+        central=False,
+        emergency_access="backup_admin",
+    ),
+    people=staff("p-1", "p-2"),
+)
+_ROTATE = rotated("2026-04-01T10:00:00Z", "v-1", actor_id="p-1")
 
 CASES = [
     Case(
         "sign-in from an unmanaged device: alert",
         "alert",
-        (_login("2026-04-01T09:00:00Z", "l-1", False),),
+        (login("2026-04-01T09:00:00Z", "l-1", managed=False),),
         _DIR,
         severity="medium",
         status="open",
     ),
-    Case("sign-in from a managed device: no alert", "none", (_login("2026-04-01T09:00:00Z", "l-1", True),), _DIR),
+    Case("sign-in from a managed device: no alert", "none", (login("2026-04-01T09:00:00Z", "l-1"),), _DIR),
     Case(
         "unidentified person on an unmanaged device: alert",
         "alert",
-        (_login("2026-04-01T09:00:00Z", "l-1", False, person=None),),
+        (login("2026-04-01T09:00:00Z", "l-1", managed=False, person_id=None),),
         _DIR,
     ),
     Case(
         "rotation right after an unmanaged sign-in: alert",
         "alert",
-        (_login("2026-04-01T09:00:00Z", "l-1", False), _ROTATE),
+        (login("2026-04-01T09:00:00Z", "l-1", managed=False), _ROTATE),
         _DIR,
     ),
     Case(
         "rotation after a managed sign-in: no alert",
         "none",
-        (_login("2026-04-01T08:00:00Z", "l-0", True), _ROTATE),
+        (login("2026-04-01T08:00:00Z", "l-0"), _ROTATE),
         _DIR,
     ),
     Case("an admin action with no sign-in seen: no alert", "none", (_ROTATE,), _DIR),
@@ -80,7 +54,7 @@ CASES = [
         "MFA disabled by the person signed in on an unmanaged device: alert",
         "alert",
         (
-            _login("2026-04-01T09:00:00Z", "l-1", False),
+            login("2026-04-01T09:00:00Z", "l-1", managed=False),
             ev("mfa.disabled", "2026-04-01T09:05:00Z", "m-1", account_id="acc-1", actor_id="p-1"),
         ),
         _DIR,

@@ -5,71 +5,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, login, platform_admin_added, shared, staff
 from monitor.rules._hijack import stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-        {"person_id": "p-3", "email": "p3@uni.example.ac.uk"},
-        {"person_id": "p-4", "email": "p4@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "instagram",
-            "handle": "UniArts",
-            "registration_email": "arts@uni.example.ac.uk",
-            "credential_model": "shared_credential",
-            "mfa_enabled": True,
-            "central": False,
-            "approved_by": "p-9",
-            "emergency_access": "escrow",
-            "admins": ["p-1"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
-
-
-def _login(time: str, id_: str, person: str | None, account: str = "acc-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": account,
-        "device_id": "d-1",
-        "device_managed": True,
-        "mfa": True,
-        "ip": "192.0.2.1",
-    }
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", time, id_, **data)
+_DIR = directory(
+    account(
+        platform="instagram",
+        handle="UniArts",
+        registration_email="arts@uni.example.ac.uk",
+        credential_model="shared_credential",
+        central=False,
+        admins=["p-1"],
+    ),
+    people=staff("p-1", "p-2", "p-3", "p-4"),
+)
 
 
 CASES = [
     Case(
         "a person with no access signs in: alert",
         "alert",
-        (_login("2026-03-01T09:00:00Z", "l-1", "p-3"),),
+        (login("2026-03-01T09:00:00Z", "l-1", person_id="p-3"),),
         _DIR,
         severity="high",
         status="open",
     ),
-    Case("an admin signs in: no alert", "none", (_login("2026-03-01T09:00:00Z", "l-1", "p-1"),), _DIR),
+    Case("an admin signs in: no alert", "none", (login("2026-03-01T09:00:00Z", "l-1"),), _DIR),
     Case(
         "someone given the password in the log signs in: no alert",
         "none",
         (
-            ev(
-                "credential.shared",
-                "2026-03-01T08:00:00Z",
-                "v-1",
-                account_id="acc-1",
-                actor_id="p-2",
-                recipient_id="p-3",
-            ),
-            _login("2026-03-01T09:00:00Z", "l-1", "p-3"),
+            shared("2026-03-01T08:00:00Z", "v-1", "p-3"),
+            login("2026-03-01T09:00:00Z", "l-1", person_id="p-3"),
         ),
         _DIR,
     ),
@@ -77,15 +45,8 @@ CASES = [
         "someone given a platform seat signs in: no alert",
         "none",
         (
-            ev(
-                "platform.admin_added",
-                "2026-03-01T08:00:00Z",
-                "pa-1",
-                account_id="acc-1",
-                actor_id="p-2",
-                person_id="p-4",
-            ),
-            _login("2026-03-01T09:00:00Z", "l-1", "p-4"),
+            platform_admin_added("2026-03-01T08:00:00Z", "pa-1", "p-4", actor_id="p-2"),
+            login("2026-03-01T09:00:00Z", "l-1", person_id="p-4"),
         ),
         _DIR,
     ),
@@ -94,17 +55,20 @@ CASES = [
         "alert",
         (
             ev("directory.admin_unassigned", "2026-03-01T08:00:00Z", "d-1", account_id="acc-1", person_id="p-1"),
-            _login("2026-03-01T09:00:00Z", "l-1", "p-1"),
+            login("2026-03-01T09:00:00Z", "l-1"),
         ),
         _DIR,
     ),
     Case(
-        "the platform cannot tell who signed in: no alert", "none", (_login("2026-03-01T09:00:00Z", "l-1", None),), _DIR
+        "the platform cannot tell who signed in: no alert",
+        "none",
+        (login("2026-03-01T09:00:00Z", "l-1", person_id=None),),
+        _DIR,
     ),
     Case(
         "an account not in the register (DIR-01's concern): no alert",
         "none",
-        (_login("2026-03-01T09:00:00Z", "l-1", "p-3", account="acc-9"),),
+        (login("2026-03-01T09:00:00Z", "l-1", person_id="p-3", account_id="acc-9"),),
         _DIR,
     ),
 ]

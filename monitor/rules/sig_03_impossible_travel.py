@@ -7,49 +7,19 @@ from datetime import datetime
 from math import asin, cos, radians, sin, sqrt
 from typing import Any
 
+from monitor.rules._fixtures import account, directory, login, staff
 from monitor.rules._hijack import stamp
-from monitor.rules.base import Action, Case, Context, Raise, ev, rule
+from monitor.rules.base import Action, Case, Context, Raise, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(account(emergency_access="backup_admin"), people=staff("p-1", "p-2"))
 _CARDIFF = {"lat": 51.48, "lon": -3.18, "country": "GB"}
 _BANGOR = {"lat": 53.23, "lon": -4.13, "country": "GB"}
 _NEW_YORK = {"lat": 40.71, "lon": -74.01, "country": "US"}
 _SYDNEY = {"lat": -33.87, "lon": 151.21, "country": "AU"}
 
 
-def _login(time: str, id_: str, geo: dict[str, Any] | None, person: str = "p-1") -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "account_id": "acc-1",
-        "person_id": person,
-        "device_id": "d-1",
-        "device_managed": True,
-        "mfa": True,
-        "ip": "192.0.2.1",
-    }
-    if geo is not None:
-        data["geo"] = geo
-    return ev("login.succeeded", time, id_, **data)
+def _login(time: str, id_: str, geo: dict[str, Any] | None, person_id: str = "p-1") -> dict[str, Any]:
+    return login(time, id_, person_id=person_id, geo=geo)
 
 
 CASES = [

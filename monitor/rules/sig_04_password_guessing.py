@@ -7,31 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.rules._fixtures import account, directory, login, staff
 from monitor.rules._hijack import stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
-_DIR = {
-    "people": [
-        {"person_id": "p-1", "email": "p1@uni.example.ac.uk"},
-        {"person_id": "p-2", "email": "p2@uni.example.ac.uk"},
-    ],
-    "accounts": [
-        {
-            "account_id": "acc-1",
-            "platform": "x",
-            "handle": "UniNews",
-            "registration_email": "social@uni.example.ac.uk",
-            "credential_model": "named_logins",
-            "mfa_enabled": True,
-            "central": True,
-            "approved_by": "p-9",
-            "emergency_access": "backup_admin",
-            "admins": ["p-1", "p-2"],
-            "manager": "p-2",
-        },
-    ],
-    "organisation": {"domains": ["uni.example.ac.uk"]},
-}
+_DIR = directory(account(emergency_access="backup_admin"), people=staff("p-1", "p-2"))
 
 
 def _fail(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7") -> dict[str, Any]:
@@ -42,10 +22,7 @@ def _fail(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7") -> d
 
 
 def _ok(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7") -> dict[str, Any]:
-    data: dict[str, Any] = {"account_id": "acc-1", "device_id": "d-9", "device_managed": True, "mfa": True, "ip": ip}
-    if person is not None:
-        data["person_id"] = person
-    return ev("login.succeeded", f"2026-09-01T03:{minute:02d}:00Z", f"ok-{minute}", **data)
+    return login(f"2026-09-01T03:{minute:02d}:00Z", f"ok-{minute}", person_id=person, device_id="d-9", ip=ip)
 
 
 CASES = [
