@@ -1,0 +1,712 @@
+"""Benchmark the live runtime (one worker) through a real Kafka broker, beside a raw aiokafka passthrough.
+
+    PYTHONPATH=. .venv/bin/python bench/kafka_bench.py                      # 200k-event mix, 3 runs each
+    PYTHONPATH=. .venv/bin/python bench/kafka_bench.py --events 100000 --runs 3
+    KAFKA_BOOTSTRAP=127.0.0.1:9092 PYTHONPATH=. .venv/bin/python bench/kafka_bench.py   # an existing broker
+
+Broker: $KAFKA_BOOTSTRAP when set (nothing is started or stopped), else a local KRaft broker
+(deploy/kafka/local_kafka.py) on 127.0.0.1, stopped at the end.
+
+Input: the load-test register (`mix_directory(1000 accounts, 3000 people)`) and `mix_lines(N)` (90% sign-ins).
+
+Throughput, one worker (median of --runs, a fresh deployment each: its own topics, 8 partitions, lateness 5m,
+no ticks): the register and all N events are published first (a backlog), then one worker process is started;
+the clock runs from its /health answering until every input message is routed (streams.client.input_backlog
+is 0) and every work partition's processed offset (/health "processed") is the work topic's end offset - 1.
+events/s = N / that time.
+
+Baseline, in the same run and interleaved with the worker runs: a raw aiokafka passthrough in its own process.
+An AIOKafkaConsumer (a new group, earliest) over a fresh 8-partition topic holding the same N lines produces
+every message unchanged to another topic with an AIOKafkaProducer (acks=all, like the worker); the clock runs
+from both clients being started until all N are consumed and the producer is flushed. Median of --runs.
+
+Latency: a fresh deployment and one worker; the register is published and processed, then a paced kafka-python
+producer sends mix lines at about half the median worker throughput for --latency-seconds, in small batches on
+a 50 ms schedule, each message's timestamp set by the producer at send time. When the worker has drained, its
+/metrics histogram `monitor_event_to_alert_seconds` gives p50, p99 and the highest non-empty bucket, estimated
+from the bucket counts (linear interpolation within a bucket, as Prometheus' histogram_quantile does). Alongside,
+from the alerts topic: for each alert version, the time from the publication of the first event at or after its
+`updated_at` (event time) to the alert message's broker timestamp; exact, not bucket-based. The histogram
+measures from the timestamp of the work message whose processing *released* the alert, which with a reorder
+buffer (lateness) is a later message than the one that caused it; the alerts-topic figure includes that wait.
+
+Workers run at --loglevel (default info, the runtime's own default; the test harness's `warning` makes Faust
+set the root logger to DEBUG for its terminal spinner, which costs the worker about 15%).
+
+Caveats: the throughput figure includes the register (about 25k work messages: each person is broadcast to every
+partition) and every alert the worker sends. With a backlog and 5m of lateness, the router may read sign-ins
+more than 5 minutes of event time ahead of the register, so the worker raises alerts replay would not (DIR-01
+for accounts it has not yet seen registered); the per-control counts are in the JSON. The machine's other load
+skews everything: the load average at the start and the end is recorded.
+
+Results go to bench/results/kafka.json. Every wait has a timeout; every worker is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+LOCAL_KAFKA = ROOT / "deploy" / "kafka" / "local_kafka.py"
+PARTITIONS = 8
+LATENESS = "5m"
+ACCOUNTS, PEOPLE = 1000, 3000
+POLL_S = 0.1  # /health polling once the input is routed
+BACKLOG_POLL_S = 0.5  # input_backlog opens two clients per call (~0.2 s): poll it less often
+STALL_S = 120.0  # a worker whose processed offsets do not move for this long while behind is reported stalled
+PACE_INTERVAL_S = 0.05  # the paced producer sends one small batch every 50 ms
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be completed (worker died or stalled, timeout)."""
+
+
+# ----- machine and broker ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu, "cores": cores}
+
+
+def load_local_kafka() -> ModuleType:
+    """Import deploy/kafka/local_kafka.py by path (deploy/ is not a package), as tests/streams/conftest.py does."""
+    if "local_kafka" in sys.modules:
+        return sys.modules["local_kafka"]
+    spec = importlib.util.spec_from_file_location("local_kafka", LOCAL_KAFKA)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {LOCAL_KAFKA}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[tuple[str, str]]:
+    """(bootstrap, description): $KAFKA_BOOTSTRAP, or a local KRaft broker started here and stopped after."""
+    env = os.environ.get("KAFKA_BOOTSTRAP")
+    if env:
+        yield env, f"KAFKA_BOOTSTRAP={env} (external)"
+        return
+    lk = load_local_kafka()
+    started = time.monotonic()
+    kafka = lk.LocalKafka(startup_timeout=120.0)
+    try:
+        kafka.start()
+        took = time.monotonic() - started
+        log(f"local KRaft broker {lk.kafka_version()} up on {kafka.bootstrap} in {took:.1f}s")
+        yield str(kafka.bootstrap), f"local KRaft broker, Kafka {lk.kafka_version()}, {kafka.bootstrap}"
+    finally:
+        kafka.stop()
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----- Kafka helpers --------------------------------------------------------------------------------------------
+
+
+def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka-bench-admin", request_timeout_ms=30_000)
+    try:
+        admin.create_topics([NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in names])
+    finally:
+        admin.close()
+
+
+def publish_fast(bootstrap: str, messages: Sequence[tuple[str, bytes, bytes]], timeout: float) -> None:
+    """Send (topic, key, value) in order with aiokafka (acks=all) and wait for every ack. Not timed: setup only.
+
+    streams.client.publish (kafka-python) does the same about seven times slower; the backlog only has to be there.
+    """
+    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024,
+            client_id="kafka-bench-publisher", request_timeout_ms=60_000,
+        )  # fmt: skip
+        await producer.start()
+        try:
+            pending = []
+            for topic, key, value in messages:
+                pending.append(await producer.send(topic, key=key, value=value))
+                if len(pending) >= 20_000:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+
+    asyncio.run(asyncio.wait_for(run(), timeout))
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="kafka-bench-offsets", request_timeout_ms=30_000)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return {tp.partition: int(off) for tp, off in ends.items()}
+    finally:
+        consumer.close()
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def proc_stats(pid: int) -> dict[str, float]:
+    """CPU seconds (user+system) and peak RSS of a process, from /proc (Linux); empty elsewhere."""
+    out: dict[str, float] = {}
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["cpu_seconds"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                out["peak_rss_mib"] = int(line.split()[1]) / 1024
+    return out
+
+
+# ----- the deployment under test --------------------------------------------------------------------------------
+
+
+class Bench:
+    """Shared inputs: the register file, the N lines and where each goes."""
+
+    def __init__(self, bootstrap: str, tmp: Path, events: int, timeout: float, loglevel: str = "info") -> None:
+        import yaml
+
+        from monitor.demo import mix_directory, mix_lines
+        from streams.client import topic_and_key
+
+        self.bootstrap, self.tmp, self.timeout, self.loglevel = bootstrap, tmp, timeout, loglevel
+        self.directory = tmp / "mix-directory.yaml"
+        self.directory.write_text(yaml.safe_dump(mix_directory(accounts=ACCOUNTS, people=PEOPLE), sort_keys=False))
+        self.lines = list(mix_lines(events, accounts=ACCOUNTS, people=PEOPLE))
+        self.routes = [topic_and_key(raw) for raw in self.lines]  # (input topic name, key)
+        self.first_time = datetime.fromisoformat(json.loads(self.lines[0])["time"])
+        self._n = 0
+
+    def deployment(self) -> Any:
+        from tests.streams.harness import Deployment
+
+        loglevel = self.loglevel
+
+        class Leveled(Deployment):
+            def env(self, port: int) -> dict[str, str]:
+                env = dict(super().env(port))
+                env["MONITOR_LOGLEVEL"] = loglevel
+                return env
+
+        self._n += 1
+        tmp = self.tmp / f"deployment-{self._n}"
+        tmp.mkdir()
+        return Leveled(self.bootstrap, tmp, partitions=PARTITIONS, lateness=LATENESS, directory=self.directory)
+
+    def wait_drained(self, d: Any, port: int, started: float, what: str) -> dict[str, Any]:
+        """Wait until every input message is routed and every work partition processed to its end offset - 1.
+
+        Returns the time it was seen done and the work topic's end offsets. Raises BenchError on a timeout, a
+        worker that exits, or one whose processed offsets stop moving while it is behind.
+        """
+        from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
+
+        from streams.client import input_backlog
+        from streams.topics import WORK
+
+        s = d.settings
+        proc = d.workers[port]
+        deadline = started + self.timeout
+        ends: dict[int, int] | None = None
+        backlog: int | None = None
+        last_progress, last_sum = time.perf_counter(), -1
+        next_backlog = 0.0
+        have: dict[str, int] = {}
+        while True:
+            now = time.perf_counter()
+            if now > deadline:
+                raise BenchError(f"{what}: not drained in {self.timeout:.0f}s (input backlog {backlog}, "
+                                 f"work ends {ends}, processed {have})\n{d.log_tail(port)}")  # fmt: skip
+            if proc.poll() is not None:
+                raise BenchError(f"{what}: worker exited {proc.returncode}\n{d.log_tail(port)}")
+            if ends is None and now >= next_backlog:
+                next_backlog = now + BACKLOG_POLL_S
+                try:
+                    backlog = input_backlog(s)
+                except KafkaError as exc:  # e.g. the group coordinator not there yet on a fresh broker
+                    log(f"  {what}: input_backlog: {exc!r}; retrying")
+                    backlog = None
+                if backlog == 0:
+                    ends = end_offsets(self.bootstrap, s.topic(WORK))
+            try:
+                have = d.health(port)["processed"]
+            except OSError as exc:
+                log(f"  {what}: /health: {exc!r}")
+                time.sleep(POLL_S)
+                continue
+            total = sum(have.values())
+            if total != last_sum:
+                last_sum, last_progress = total, time.perf_counter()
+            done_at = time.perf_counter()
+            if ends is not None and all(have.get(str(p), -1) >= end - 1 for p, end in ends.items() if end > 0):
+                return {"done_at": done_at, "work_ends": ends}
+            if done_at - last_progress > STALL_S:
+                raise BenchError(f"{what}: worker stalled: processed {have} unchanged for {STALL_S:.0f}s "
+                                 f"(input backlog {backlog}, work ends {ends})\n{d.log_tail(port)}")  # fmt: skip
+            time.sleep(POLL_S)
+
+    def worker_run(self, i: int) -> dict[str, Any]:
+        """One throughput measurement of one worker over a pre-published backlog."""
+        from streams.topics import ALERTS
+
+        d = self.deployment()
+        try:
+            d.publish_directory(self.directory, self.first_time)
+            s = d.settings
+            started = time.perf_counter()
+            backlog = [(s.topic(t), k, v) for (t, k), v in zip(self.routes, self.lines, strict=True)]
+            publish_fast(self.bootstrap, backlog, self.timeout)
+            log(f"  worker run {i}: published {len(self.lines):,} events in {time.perf_counter() - started:.1f}s")
+            spawned = time.perf_counter()
+            port = d.start_worker()
+            t0 = time.perf_counter()
+            done = self.wait_drained(d, port, t0, f"worker run {i}")
+            seconds = done["done_at"] - t0
+            text = scrape(port)
+            stats = proc_stats(d.workers[port].pid)
+            alert_msgs = sum(end_offsets(self.bootstrap, s.topic(ALERTS)).values())
+            problems = log_problems(d, port)
+        finally:
+            d.stop_all()
+        n = len(self.lines)
+        return {
+            "seconds": seconds,
+            "events_per_s": n / seconds,
+            "startup_seconds": t0 - spawned,
+            "work_messages": sum(done["work_ends"].values()),
+            "alert_messages": alert_msgs,
+            "alert_versions_metric": metric_sum(text, "monitor_alerts"),
+            "alerts_by_control": by_label(text, "monitor_alerts", "control"),
+            "events_metric": metric_sum(text, "monitor_events"),
+            "rejected_metric": metric_sum(text, "monitor_events_rejected"),
+            "rule_errors_metric": metric_sum(text, "monitor_rule_errors"),
+            "rebuilds_metric": metric_sum(text, "monitor_partition_rebuilds"),
+            "worker": stats,
+            "log_problems": problems,
+        }
+
+    def passthrough_run(self, i: int) -> dict[str, Any]:
+        """One raw aiokafka passthrough measurement, in its own process, over a fresh 8-partition topic."""
+        tag = uuid.uuid4().hex[:8]
+        src, dst = f"pt{tag}.in", f"pt{tag}.out"
+        create_topics(self.bootstrap, [src, dst], PARTITIONS)
+        started = time.perf_counter()
+        publish_fast(self.bootstrap, [(src, k, v) for (_, k), v in zip(self.routes, self.lines, strict=True)],
+                     self.timeout)  # fmt: skip
+        log(f"  passthrough run {i}: published {len(self.lines):,} events in {time.perf_counter() - started:.1f}s")
+        cmd = [sys.executable, __file__, "--passthrough", self.bootstrap, src, dst, str(len(self.lines)),
+               str(self.timeout)]  # fmt: skip
+        try:
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, timeout=self.timeout + 60)
+        except subprocess.CalledProcessError as exc:
+            raise BenchError(f"passthrough run {i} failed: {exc.stderr[-2000:]}") from None
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"passthrough run {i} did not finish in {self.timeout + 60:.0f}s") from None
+        r = dict(json.loads(out.stdout))
+        r["events_per_s"] = r["consumed"] / r["seconds"]
+        r["produced_end_offsets"] = sum(end_offsets(self.bootstrap, dst).values())
+        return r
+
+    def latency_run(self, rate: int, seconds: float) -> dict[str, Any]:
+        """A paced feed at `rate` events/s for `seconds` into one running worker; the latency it saw."""
+        from kafka import KafkaProducer
+
+        from monitor.demo import mix_lines
+        from streams.client import topic_and_key
+        from streams.topics import ALERTS
+
+        total = max(1, int(rate * seconds))
+        lines = list(mix_lines(total, accounts=ACCOUNTS, people=PEOPLE))
+        routes = [topic_and_key(raw) for raw in lines]
+        times = [datetime.fromisoformat(json.loads(raw)["time"]) for raw in lines]
+        d = self.deployment()
+        try:
+            s = d.settings
+            d.publish_directory(self.directory, times[0] - timedelta(seconds=1))  # its alerts: before the feed
+            port = d.start_worker()
+            self.wait_drained(d, port, time.perf_counter(), "latency: register")
+            per_batch = max(1, round(rate * PACE_INTERVAL_S))
+            producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                     client_id="kafka-bench-paced")  # fmt: skip
+            sent_wall: list[float] = []  # wall time (epoch s) each line was handed to the producer
+            behind = 0  # batches sent late (the producer could not keep the schedule)
+            try:
+                t0 = time.perf_counter()
+                for b, start in enumerate(range(0, total, per_batch)):
+                    due = t0 + b * PACE_INTERVAL_S
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    elif wait < -PACE_INTERVAL_S:
+                        behind += 1
+                    for j in range(start, min(start + per_batch, total)):
+                        now = time.time()
+                        name, key = routes[j]
+                        producer.send(s.topic(name), key=key, value=lines[j], timestamp_ms=int(now * 1000))
+                        sent_wall.append(now)
+                    if time.perf_counter() - t0 > self.timeout:
+                        raise BenchError("latency: the paced producer ran past the timeout")
+                producer.flush(timeout=60)
+                fed = time.perf_counter() - t0
+            finally:
+                producer.close(timeout=10)
+            log(f"  latency: sent {total:,} events in {fed:.1f}s ({total / fed:,.0f}/s, target {rate:,}/s)")
+            self.wait_drained(d, port, time.perf_counter(), "latency: feed")
+            text = scrape(port)
+            stats = proc_stats(d.workers[port].pid)
+            problems = log_problems(d, port)
+            e2e = alerts_end_to_end(self.bootstrap, s.topic(ALERTS), times, sent_wall)
+        finally:
+            d.stop_all()
+        buckets = histogram(text, "monitor_event_to_alert_seconds")
+        return {
+            "target_rate": rate,
+            "events": total,
+            "feed_seconds": fed,
+            "achieved_rate": total / fed,
+            "late_batches": behind,
+            "batch": per_batch,
+            "histogram": {
+                "basis": "bucket-based: linear interpolation within Prometheus buckets",
+                "observations": buckets[-1][1] if buckets else 0,
+                "p50": quantile(buckets, 0.50),
+                "p99": quantile(buckets, 0.99),
+                "max_bucket_le": max_bucket(buckets),
+                "buckets": [[le, n] for le, n in buckets],
+            },
+            "alert_versions_metric": metric_sum(text, "monitor_alerts"),
+            "alerts_by_control": by_label(text, "monitor_alerts", "control"),
+            "alerts_topic_end_to_end": e2e,
+            "worker": stats,
+            "log_problems": problems,
+        }
+
+
+def log_problems(d: Any, port: int, limit: int = 12) -> list[str]:
+    """Warning/error lines of a worker's log (it runs at loglevel warning), the first few."""
+    path = d.tmp / f"worker-{port}.log"
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    keys = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Exception")
+    return [ln[:300] for ln in text if any(k in ln for k in keys)][:limit]
+
+
+# ----- Prometheus text ------------------------------------------------------------------------------------------
+
+
+def metric_sum(text: str, family: str) -> float:
+    """Sum of a counter family's samples (all label sets) in a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for fam in text_string_to_metric_families(text):
+        if fam.name == family:
+            total += sum(s.value for s in fam.samples if s.name in (family, f"{family}_total"))
+    return total
+
+
+def by_label(text: str, family: str, label: str) -> dict[str, float]:
+    """A counter family's samples summed by one label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        if fam.name == family:
+            for s in fam.samples:
+                if s.name in (family, f"{family}_total"):
+                    key = s.labels.get(label, "")
+                    out[key] = out.get(key, 0.0) + s.value
+    return dict(sorted(out.items()))
+
+
+def histogram(text: str, family: str) -> list[tuple[float, float]]:
+    """Cumulative buckets (le, count) of a histogram, +Inf last."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        if fam.name == family:
+            out = [(float(s.labels["le"]), s.value) for s in fam.samples if s.name == f"{family}_bucket"]
+            return sorted(out)
+    return []
+
+
+def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Like histogram_quantile: linear within the bucket holding rank q*count; the top finite bound for +Inf."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for le, cum in buckets:
+        if cum >= rank:
+            if le == float("inf"):
+                return lower
+            in_bucket = cum - below
+            return lower + (le - lower) * ((rank - below) / in_bucket if in_bucket else 1.0)
+        lower, below = le, cum
+    return lower
+
+
+def max_bucket(buckets: list[tuple[float, float]]) -> float | None:
+    """Upper bound of the highest non-empty bucket (inf when some observation is above every finite bound)."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    return next(le for le, cum in buckets if cum >= buckets[-1][1])
+
+
+def alerts_end_to_end(bootstrap: str, topic: str, times: list[datetime], sent: list[float]) -> dict[str, Any]:
+    """Per alert version: broker timestamp of the alert minus the wall time the first event at or after its
+    updated_at (event time) was sent. Versions dated before the first paced event (the register's) are skipped.
+    """
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+        consumer_timeout_ms=3000, client_id="kafka-bench-alerts",
+    )  # fmt: skip
+    delays: list[float] = []
+    skipped = 0
+    ids: set[str] = set()
+    deadline = time.monotonic() + 120
+    try:
+        for rec in consumer:
+            alert = json.loads(rec.value)
+            ids.add(alert["id"])
+            at = datetime.fromisoformat(alert["updated_at"])
+            i = bisect.bisect_left(times, at)
+            if at < times[0] or i >= len(times):
+                skipped += 1
+            else:
+                delays.append(rec.timestamp / 1000 - sent[i])
+            if time.monotonic() > deadline:
+                break
+    finally:
+        consumer.close()
+    if not delays:
+        return {"alert_versions": 0, "skipped_register_or_after_feed": skipped, "distinct_alerts": len(ids)}
+    delays.sort()
+
+    def pick(q: float) -> float:
+        return delays[min(len(delays) - 1, int(q * len(delays)))]
+
+    return {
+        "basis": "exact: alert message timestamp - send time of the first event at or after the alert's updated_at",
+        "alert_versions": len(delays),
+        "skipped_register_or_after_feed": skipped,
+        "distinct_alerts": len(ids),
+        "p50": pick(0.50),
+        "p99": pick(0.99),
+        "max": delays[-1],
+    }
+
+
+# ----- the passthrough baseline (runs in its own process) -------------------------------------------------------
+
+
+def passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async def run() -> dict[str, Any]:
+        consumer = AIOKafkaConsumer(
+            src, bootstrap_servers=bootstrap, group_id=f"passthrough-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest", client_id="kafka-bench-passthrough",
+        )  # fmt: skip
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="kafka-bench-passthrough")
+        await producer.start()
+        await consumer.start()
+        t0 = time.perf_counter()
+        consumed = 0
+        try:
+            while consumed < n:
+                if time.perf_counter() - t0 > timeout:
+                    raise TimeoutError(f"passthrough consumed {consumed} of {n} in {timeout:.0f}s")
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for r in records:
+                        await producer.send(dst, key=r.key, value=r.value, timestamp_ms=r.timestamp,
+                                            headers=list(r.headers or ()))  # fmt: skip
+                    consumed += len(records)
+            await asyncio.wait_for(producer.flush(), timeout)
+            seconds = time.perf_counter() - t0
+        finally:
+            await consumer.stop()
+            await producer.stop()
+        return {"seconds": seconds, "consumed": consumed}
+
+    return asyncio.run(run())
+
+
+# ----- main -----------------------------------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    vals = [r[key] for r in runs if "error" not in r]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v: float | None, spec: str = ",.0f", unit: str = "") -> str:
+    return "n/a" if v is None else f"{v:{spec}}{unit}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--passthrough", nargs=5, metavar=("BOOTSTRAP", "SRC", "DST", "N", "TIMEOUT"),
+                    help=argparse.SUPPRESS)  # fmt: skip
+    ap.add_argument("--events", type=int, default=200_000, help="events in the mix (default: 200000)")
+    ap.add_argument("--runs", type=int, default=3, help="throughput runs of each kind (default: 3)")
+    ap.add_argument("--latency-seconds", type=float, default=30.0, help="length of the paced feed (default: 30)")
+    ap.add_argument("--rate", type=int, help="paced feed rate, events/s (default: half the median worker rate)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="limit on each wait, seconds (default: 900)")
+    ap.add_argument("--loglevel", default="info",
+                    help="workers' MONITOR_LOGLEVEL (default: info, the runtime's default; the test harness uses "
+                         "warning, which makes Faust route every debug record to its terminal spinner)")  # fmt: skip
+    args = ap.parse_args()
+    if args.passthrough:
+        b, src, dst, n, timeout = args.passthrough
+        print(json.dumps(passthrough(b, src, dst, int(n), float(timeout))))
+        return 0
+    if args.events < 1 or args.runs < 1:
+        ap.error("--events and --runs must be at least 1")
+
+    wall = time.perf_counter()
+    # other processes on the machine skew every figure: say how busy it was
+    load_start = os.getloadavg()
+    results: dict[str, Any] = {"machine": machine(), "events": args.events, "runs": args.runs,
+                               "partitions": PARTITIONS, "lateness": LATENESS, "loglevel": args.loglevel,
+                               "loadavg_start": load_start}  # fmt: skip
+    with broker() as (bootstrap, where), tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp:
+        results["broker"] = where
+        log(f"generating mix_lines({args.events:,}) over mix_directory({ACCOUNTS}, {PEOPLE}) ...")
+        bench = Bench(bootstrap, Path(tmp), args.events, args.timeout, args.loglevel)
+        workers: list[dict[str, Any]] = []
+        passes: list[dict[str, Any]] = []
+        for i in range(1, args.runs + 1):  # interleaved, so both see the same machine conditions
+            for kind, runs, fn in (
+                ("worker", workers, bench.worker_run),
+                ("passthrough", passes, bench.passthrough_run),
+            ):
+                try:
+                    r = fn(i)
+                except (BenchError, TimeoutError, OSError) as exc:
+                    log(f"  {kind} run {i} FAILED: {exc}")
+                    r = {"error": str(exc)[-4000:]}
+                runs.append(r)
+                if "error" not in r:
+                    log(f"  {kind} run {i}/{args.runs}: {r['seconds']:.2f}s = {r['events_per_s']:,.0f} events/s")
+        results["worker_runs"], results["passthrough_runs"] = workers, passes
+        w, p = median_of(workers, "seconds"), median_of(passes, "seconds")
+        results["worker_seconds"], results["passthrough_seconds"] = w, p
+        results["worker_events_per_s"] = args.events / w if w else None
+        results["passthrough_events_per_s"] = args.events / p if p else None
+        results["worker_vs_passthrough"] = (args.events / w) / (args.events / p) if w and p else None
+
+        rate = args.rate or (int(results["worker_events_per_s"] / 2) if results["worker_events_per_s"] else 0)
+        if rate > 0:
+            log(f"latency: paced feed at {rate:,} events/s for {args.latency_seconds:.0f}s ...")
+            try:
+                results["latency"] = bench.latency_run(rate, args.latency_seconds)
+            except (BenchError, TimeoutError, OSError) as exc:
+                log(f"  latency FAILED: {exc}")
+                results["latency"] = {"error": str(exc)[-4000:]}
+    results["wall_seconds"] = time.perf_counter() - wall
+    results["loadavg_end"] = os.getloadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "kafka.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
+    return 0 if all("error" not in r for r in (*workers, *passes, results.get("latency", {}))) else 1
+
+
+def report(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}; {m['platform']}")
+    print(f"broker:  {r['broker']}")
+    print(f"input:   mix_lines({r['events']:,}) (90% sign-ins) over {ACCOUNTS} accounts / {PEOPLE} people; "
+          f"{r['partitions']} partitions, lateness {r['lateness']}, worker loglevel {r['loglevel']}; "
+          f"median of {r['runs']} runs")  # fmt: skip
+    print()
+    print(f"{'throughput (backlog)':34} {'seconds':>9} {'events/s':>10}   runs (s)")
+    for name, key in (("one worker (route + engine)", "worker"), ("aiokafka passthrough (baseline)", "passthrough")):
+        runs = " ".join("FAIL" if "error" in x else f"{x['seconds']:.2f}" for x in r[f"{key}_runs"])
+        print(f"{name:34} {fmt(r[f'{key}_seconds'], '.2f'):>9} {fmt(r[f'{key}_events_per_s']):>10}   {runs}")
+    print(f"{'worker / passthrough':34} {'':>9} {fmt(r['worker_vs_passthrough'], '.3f'):>10}")
+    ok = [x for x in r["worker_runs"] if "error" not in x]
+    if ok:
+        x = ok[len(ok) // 2]
+        wk = x["worker"]
+        print(f"  worker: {x['work_messages']:,} work messages, {x['alert_messages']:,} alert messages, "
+              f"startup to /health {x['startup_seconds']:.1f}s, cpu {fmt(wk.get('cpu_seconds'), '.1f', 's')}, "
+              f"peak RSS {fmt(wk.get('peak_rss_mib'), '.0f', ' MiB')}")  # fmt: skip
+    lat = r.get("latency")
+    if lat is None:
+        print("\nlatency: not measured (no worker throughput)")
+    elif "error" in lat:
+        print(f"\nlatency: FAILED: {lat['error'][:500]}")
+    else:
+        h, e = lat["histogram"], lat["alerts_topic_end_to_end"]
+        print()
+        print(f"latency: paced feed {lat['events']:,} events at {lat['target_rate']:,}/s target, "
+              f"{lat['achieved_rate']:,.0f}/s achieved over {lat['feed_seconds']:.1f}s "
+              f"({lat['late_batches']} late batches of {lat['batch']})")  # fmt: skip
+        print(f"  monitor_event_to_alert_seconds (bucket-based): p50 {fmt(h['p50'], '.3f', 's')}, "
+              f"p99 {fmt(h['p99'], '.3f', 's')}, max bucket le={fmt(h['max_bucket_le'], 'g', 's')}, "
+              f"{h['observations']:,.0f} observations")  # fmt: skip
+        print(f"  alerts produced: {lat['alert_versions_metric']:,.0f} alert versions (monitor_alerts), "
+              f"{e.get('distinct_alerts', 0):,} distinct alert ids on the alerts topic")  # fmt: skip
+        if e.get("alert_versions"):
+            print(f"  alerts topic end to end (exact, includes the {r['lateness']} reorder buffer): "
+                  f"p50 {e['p50']:.3f}s, p99 {e['p99']:.3f}s, max {e['max']:.3f}s over {e['alert_versions']:,} "
+                  f"versions ({e['skipped_register_or_after_feed']} skipped)")  # fmt: skip
+    la, lb = r["loadavg_start"], r["loadavg_end"]
+    print(f"\nwall time {r['wall_seconds']:.0f}s; load average {la[0]:.2f} at start, {lb[0]:.2f} at end; "
+          f"results in {RESULTS / 'kafka.json'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
