@@ -140,7 +140,7 @@ class Engine:
         self._seq = 0
         self._buffer: list[tuple[datetime, str, str, Event]] = []
         self._max_seen: datetime | None = None
-        self._seen: dict[tuple[str, str], datetime] = {}
+        self._seen: dict[bytes, datetime] = {}  # 128-bit digest of (source, id) -> event time
         self._seen_pruned_at: datetime | None = None
         self._initial: list[Event] = []
         enabled = set(profile.enabled())
@@ -159,7 +159,7 @@ class Engine:
 
     def submit(self, ev: Event) -> bool:
         """Take one event; False when it is a duplicate of one already taken."""
-        key = (ev.source, ev.id)
+        key = hashlib.blake2b(f"{len(ev.source)}:{ev.source}{ev.id}".encode(), digest_size=16).digest()
         if key in self._seen:
             self.stats.duplicates += 1
             return False
