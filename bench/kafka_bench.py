@@ -48,10 +48,8 @@ import argparse
 import asyncio
 import bisect
 import contextlib
-import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -62,12 +60,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-LOCAL_KAFKA = ROOT / "deploy" / "kafka" / "local_kafka.py"
 PARTITIONS = 8
 LATENESS = "5m"
 ACCOUNTS, PEOPLE = 1000, 3000
@@ -79,36 +75,15 @@ PACE_INTERVAL_S = 0.05  # the paced producer sends one small batch every 50 ms
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.replay_bench import machine  # noqa: E402  (the repo root is on the path only from here)
+from tests.streams.harness import load_local_kafka  # noqa: E402
+
 
 class BenchError(RuntimeError):
     """A measurement could not be completed (worker died or stalled, timeout)."""
 
 
 # ----- machine and broker ---------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu, "cores": cores}
-
-
-def load_local_kafka() -> ModuleType:
-    """Import deploy/kafka/local_kafka.py by path (deploy/ is not a package), as tests/streams/conftest.py does."""
-    if "local_kafka" in sys.modules:
-        return sys.modules["local_kafka"]
-    spec = importlib.util.spec_from_file_location("local_kafka", LOCAL_KAFKA)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {LOCAL_KAFKA}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.contextmanager

@@ -13,14 +13,12 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-LOCAL_KAFKA = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "local_kafka.py"
+from tests.streams.harness import load_local_kafka
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,19 +44,6 @@ def _testcontainers_kafka() -> ModuleType | None:
         except ImportError:
             continue
     return None
-
-
-def load_local_kafka() -> ModuleType:
-    """Import deploy/kafka/local_kafka.py by path (deploy/ is not a package)."""
-    if "local_kafka" in sys.modules:
-        return sys.modules["local_kafka"]
-    spec = importlib.util.spec_from_file_location("local_kafka", LOCAL_KAFKA)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {LOCAL_KAFKA}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

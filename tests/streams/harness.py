@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from monitor.directory import directory_events, load_directory
@@ -22,6 +24,20 @@ from streams.settings import StreamSettings
 from streams.topics import create_topics
 
 REPO = Path(__file__).resolve().parents[2]
+LOCAL_KAFKA = REPO / "deploy" / "kafka" / "local_kafka.py"
+
+
+def load_local_kafka() -> ModuleType:
+    """Import deploy/kafka/local_kafka.py by path (deploy/ is not a package)."""
+    if "local_kafka" in sys.modules:
+        return sys.modules["local_kafka"]
+    spec = importlib.util.spec_from_file_location("local_kafka", LOCAL_KAFKA)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {LOCAL_KAFKA}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:
