@@ -143,6 +143,7 @@ class Engine:
         self._seen: dict[bytes, datetime] = {}  # 128-bit digest of (source, id) -> event time
         self._seen_pruned_at: datetime | None = None
         self._initial: list[Event] = []
+        self.current: Event | None = None  # the event being processed (None while deadlines fire)
         enabled = set(profile.enabled())
         self.rules: list[RuleSpec] = [s for c, s in RULES.items() if c in enabled and s.kind == "alert"]
         self._dispatch: dict[str, list[RuleSpec]] = {}
@@ -263,9 +264,11 @@ class Engine:
     def _process(self, ev: Event) -> None:
         t = ev.time
         self._start(t)
+        self.current = None
         self._fire_timers(t, inclusive=False)
         if self.clock is None or t > self.clock:
             self.clock = t
+        self.current = ev
         self._apply(ev)
         self._prune_seen(t)
 

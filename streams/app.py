@@ -142,7 +142,7 @@ def build_app(settings: StreamSettings) -> faust.App:
         async for event in stream.events():
             msg = event.message
             pe = await runtime.engine_for(msg.partition, msg.offset)
-            out = pe.apply(msg.value, msg.offset)
+            out = pe.apply(msg.value, msg.offset, msg.timestamp)
             runtime.processed[msg.partition] = msg.offset
             metrics.observe_event(msg, out)
             hw = app.consumer.highwater(event.message.tp)

@@ -44,7 +44,8 @@ def observe_event(msg: Any, out: Outputs) -> None:
         EVENTS.labels(out.event_type).inc()
     for control, n in out.rule_errors.items():
         RULE_ERRORS.labels(control).inc(n)
-    if out.alerts and msg.timestamp:
-        LATENCY.observe(max(0.0, time.time() - msg.timestamp))
+    now = time.time()
+    for sent_at in out.caused_at:  # from the causing event's input message, through the reorder buffer
+        LATENCY.observe(max(0.0, now - sent_at))
     for a in out.alerts:
         ALERTS.labels(a.control, a.severity).inc()

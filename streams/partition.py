@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from monitor.engine import Engine
 from monitor.policy import Params, Profile
@@ -19,6 +19,7 @@ class Outputs:
     lockouts: list[LockoutCommand] = field(default_factory=list)
     event_type: str | None = None
     rule_errors: dict[str, int] = field(default_factory=dict)
+    caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
 
 
 class PartitionEngine:
@@ -27,17 +28,26 @@ class PartitionEngine:
     def __init__(self, profile: Profile, params: Params, partition: int, partitions: int, lateness: timedelta) -> None:
         self.partition = partition
         self._pending: Outputs = Outputs()
+        self._stamps: dict[tuple[str, str], tuple[float, datetime]] = {}  # buffered events: sent at, event time
         self.engine = Engine(
             profile,
             params=params,
             lateness=lateness,
-            on_alert=self._pending.alerts.append,
+            on_alert=self._collect,
             owns=lambda aid: partition_of(aid, partitions) == partition,
         )
         self._lockouts_sent = 0
         self.next_offset = 0  # the offset of the next message this engine expects
 
-    def apply(self, raw: bytes, offset: int) -> Outputs:
+    def _collect(self, alert: Alert) -> None:
+        self._pending.alerts.append(alert)
+        cause = self.engine.current
+        if cause is not None:
+            stamp = self._stamps.get((cause.source, cause.id))
+            if stamp is not None:
+                self._pending.caused_at.append(stamp[0])
+
+    def apply(self, raw: bytes, offset: int, sent_at: float | None = None) -> Outputs:
         """Fold one work message (an event or an advance) and return what it produced."""
         stats = self.engine.stats
         errors_before = dict(stats.rule_errors) if stats.rule_errors else None
@@ -48,7 +58,12 @@ class PartitionEngine:
         else:
             ev = parse_event(raw)
             out.event_type = ev.type
+            if sent_at:
+                self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
             self.engine.submit(ev)
+            if len(self._stamps) > 10_000 and self.engine.clock is not None:
+                clock = self.engine.clock  # events at or before the clock have been processed
+                self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}
         if stats.rule_errors and stats.rule_errors != errors_before:
             before = errors_before or {}
             out.rule_errors = {c: n - before.get(c, 0) for c, n in stats.rule_errors.items() if n != before.get(c, 0)}
@@ -56,7 +71,6 @@ class PartitionEngine:
         out.lockouts.extend(self.engine.lockouts[self._lockouts_sent :])
         self._lockouts_sent = len(self.engine.lockouts)
         self._pending = Outputs()
-        self.engine.on_alert = self._pending.alerts.append
         return out
 
     def rebuild(self, messages: Iterable[tuple[int, bytes]]) -> int:

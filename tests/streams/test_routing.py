@@ -116,3 +116,20 @@ def _partitioned(case: Case, partitions: int) -> list[str]:
 def test_every_rule_case_gives_the_same_alerts_partitioned(control: str, case: Case) -> None:
     alerts, _ = run_case(case)
     assert _partitioned(case, 3) == [a.model_dump_json() for a in alerts]
+
+
+def test_alert_latency_is_measured_from_the_causing_event_through_the_reorder_buffer() -> None:
+    profile = load_profile("default")
+    pe = PartitionEngine(profile, profile.parameters, 0, 1, timedelta(minutes=5))
+
+    def login(i: int, minute: int) -> bytes:
+        return json.dumps({"specversion": "1.0", "id": f"l-{i}", "source": "okta", "type": "login.succeeded",
+                           "time": f"2026-11-02T09:{minute:02d}:00Z",
+                           "data": {"account_id": "acc-9", "person_id": "p-1", "device_id": "d-1",
+                                    "device_managed": True, "mfa": True, "ip": "192.0.2.1"}}).encode()  # fmt: skip
+
+    first = pe.apply(login(1, 0), 0, sent_at=1000.0)
+    assert first.alerts == []  # held in the reorder buffer
+    released = pe.apply(login(2, 10), 1, sent_at=2000.0)  # moves the watermark past the first sign-in
+    assert released.alerts, "the first sign-in on an unregistered account raises DIR-01 once released"
+    assert released.caused_at and set(released.caused_at) == {1000.0}
