@@ -1,0 +1,105 @@
+"""The `monitor` command as a user runs it: output, summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from monitor.rules import RULES
+from tests.shared import REPO
+
+DIRECTORY = """\
+organisation: {domains: [uni.example.ac.uk]}
+people:
+  - {person_id: p-1, email: p1@uni.example.ac.uk}
+  - {person_id: p-2, email: p2@uni.example.ac.uk}
+accounts:
+  - {account_id: acc-1, platform: x, handle: UniNews, registration_email: social@uni.example.ac.uk,
+     credential_model: shared_credential, mfa_enabled: true, central: true, approved_by: p-9,
+     emergency_access: escrow, admins: [p-1, p-2], manager: p-2}
+"""
+LEAVER = {"specversion": "1.0", "id": "hr-1", "source": "hr", "type": "hr.leaver", "time": "2026-11-02T09:00:00Z",
+          "data": {"person_id": "p-1", "leaving_at": "2026-11-06T17:00:00Z"}}  # fmt: skip
+
+
+def monitor(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], input=stdin, capture_output=True, cwd=REPO,
+                          timeout=120)  # fmt: skip
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    directory = tmp_path / "register.yaml"
+    directory.write_text(DIRECTORY)
+    events = tmp_path / "events.jsonl"
+    bad_type = dict(LEAVER, id="hr-2", type="hr.sacked")
+    secret = dict(LEAVER, id="hr-3", data={"person_id": "p-2", "leaving_at": "2026-11-06T17:00:00Z", "pin": "1"})
+    events.write_text("\n".join([json.dumps(LEAVER), json.dumps(bad_type), "", "{oops", json.dumps(secret)]) + "\n")
+    return directory, events
+
+
+def test_replay_writes_alerts_and_a_summary_naming_each_rejected_line(tmp_path: Path) -> None:
+    directory, events = _files(tmp_path)
+    run = monitor("replay", "--directory", str(directory), "--until", "2026-11-08T00:00:00Z", str(events))
+    assert run.returncode == 0, run.stderr
+    alerts = [json.loads(line) for line in run.stdout.splitlines()]
+    # p-1 left: access not removed (LVR-01), not replaced before going (LVR-04), one admin left (DIR-02)
+    assert sorted(a["control"] for a in alerts) == ["DIR-02", "LVR-01", "LVR-04"]
+    lvr = next(a for a in alerts if a["control"] == "LVR-01")
+    assert lvr["person_id"] == "p-1" and lvr["policy"] == "default" and lvr["evidence"] == ["hr-1"]
+    err = run.stderr.decode()
+    assert "3 rejected" in err
+    assert f"rejected {events}:2 (id hr-2): unknown event type 'hr.sacked'" in err
+    assert f"rejected {events}:4: not valid JSON" in err
+    assert f"rejected {events}:5 (id hr-3): field 'data.pin' looks like it holds a secret" in err
+    assert "LVR-01 1" in err
+
+
+def test_replay_reads_standard_input_and_sorts_by_raised_at_then_id(tmp_path: Path) -> None:
+    directory, events = _files(tmp_path)
+    run = monitor("replay", "--directory", str(directory), "--until", "2026-12-30T00:00:00Z", stdin=events.read_bytes())
+    assert run.returncode == 0
+    alerts = [json.loads(line) for line in run.stdout.splitlines()]
+    keys = [(a["raised_at"], a["id"]) for a in alerts]
+    assert keys == sorted(keys) and len(alerts) >= 1
+
+
+def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path) -> None:
+    _, events = _files(tmp_path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(DIRECTORY.replace("mfa_enabled: true", "mfa_enabled: maybe"))
+    cases = [
+        (("replay", "--policy", "nope", str(events)), "no profile named 'nope'"),
+        (("replay", "--directory", str(broken), str(events)), f"{broken}:7: accounts.0.mfa_enabled"),
+        (("replay", "--until", "tomorrow", str(events)), "is not an RFC 3339 time"),
+        (("replay", "--until", "2026-11-08T00:00:00", str(events)), "needs a time zone offset"),
+        (("replay", str(tmp_path / "missing.jsonl")), "missing.jsonl: cannot read"),
+        (("policy", "validate", str(broken)), "broken.yaml:1:"),
+    ]
+    for args, reason in cases:
+        run = monitor(*args)
+        assert run.returncode == 2, (args, run.stderr)
+        assert reason in run.stderr.decode(), (args, run.stderr)
+
+
+def test_leaver_report_policy_and_schema_commands(tmp_path: Path) -> None:
+    directory, events = _files(tmp_path)
+    report = monitor("report", "leavers", "--directory", str(directory), "--until", "2026-11-08T00:00:00Z", str(events))
+    assert report.returncode == 0 and b"p-1" in report.stdout and b"acc-1" in report.stdout
+    assert b"overdue" in report.stdout
+    listing = monitor("policy", "list")
+    assert listing.returncode == 0 and all(n.encode() in listing.stdout for n in ("default", "london-met", "bangor"))
+    shown = monitor("policy", "show", "london-met")
+    assert shown.returncode == 0 and b"LVR-01" in shown.stdout and b"003 \xc2\xa75.4" in shown.stdout
+    out = tmp_path / "schemas"
+    assert monitor("schema", "export", str(out)).returncode == 0
+    assert json.loads((out / "hr.leaver.json").read_text())["properties"]["type"]["const"] == "hr.leaver"
+    assert len(list(out.glob("*.json"))) == 31
+
+
+def test_readme_controls_table_matches_the_rules() -> None:
+    readme = (REPO / "README.md").read_text()
+    for cid, spec in RULES.items():
+        row = f"| {cid} | {spec.severity or 'report'} | {spec.title} |"
+        assert row in readme, f"README's controls table is out of date for {cid}: want {row!r}"
