@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -94,7 +93,7 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     rows = leaver_report(result.engine)
     if args.json:
         for row in rows:
-            print(json.dumps(row.model_dump(mode="json") if hasattr(row, "model_dump") else row.__dict__, default=str))
+            print(row.model_dump_json())
     else:
         print(format_report(rows))
     print(summary(result).splitlines()[0], file=sys.stderr)
@@ -237,7 +236,7 @@ def cmd_publish_directory(args: argparse.Namespace) -> int:
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
     at = args.time or datetime.now(UTC)
-    lines = [e.model_copy(update={"time": at}).model_dump_json().encode() for e in directory_events(directory)]
+    lines = [e.model_dump_json().encode() for e in directory_events(directory, at)]
     n = publish(s, lines, topic="directory")
     print(f"{args.file}: sent {n:,} directory events at {at.isoformat()}", file=sys.stderr)
     return 0

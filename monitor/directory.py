@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,16 @@ def load_directory(path: str | Path) -> Directory:
     return parse_directory(text, str(p))
 
 
-def directory_events(d: Directory) -> list[Event]:
-    """The directory.* events equivalent to the file, in a fixed order (people, accounts, roles)."""
+def directory_events(d: Directory, at: datetime | None = None) -> list[Event]:
+    """The directory.* events equivalent to the file, in a fixed order (people, accounts, roles), at time `at`.
+
+    Without `at` they carry a placeholder time; the engine gives preloaded events the start of time.
+    """
+    stamp = at.isoformat() if at is not None else _EPOCH
     out: list[dict[str, Any]] = []
 
     def add(type_: str, id_: str, data: dict[str, Any]) -> None:
-        out.append({"specversion": "1.0", "id": id_, "source": SOURCE, "type": type_, "time": _EPOCH, "data": data})
+        out.append({"specversion": "1.0", "id": id_, "source": SOURCE, "type": type_, "time": stamp, "data": data})
 
     for p in d.people:
         add("directory.person", f"person:{p.person_id}", p.model_dump(exclude_none=True))
@@ -102,7 +106,3 @@ def organisation_params(params: Params, d: Directory) -> Params:
     if d.organisation.forbidden_abbreviations:
         update["forbidden_abbreviations"] = tuple(d.organisation.forbidden_abbreviations)
     return params.model_copy(update=update)
-
-
-def epoch() -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC)

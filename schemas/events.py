@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -402,7 +402,3 @@ def _secret_in_extras(ev: Event) -> str | None:
 def parse_event_obj(obj: dict[str, Any]) -> Event:
     """Decode one event from an already-parsed JSON object (the same checks as parse_event)."""
     return parse_event(json.dumps(obj, separators=(",", ":")))
-
-
-def event_time(ev: Event) -> datetime:
-    return ev.time

@@ -117,8 +117,7 @@ class Deployment:
             self.kill(port, signal.SIGTERM)
 
     def publish_directory(self, path: Path, at: datetime) -> int:
-        lines = [e.model_copy(update={"time": at}).model_dump_json().encode()
-                 for e in directory_events(load_directory(path))]  # fmt: skip
+        lines = [e.model_dump_json().encode() for e in directory_events(load_directory(path), at)]
         return publish(self.settings, lines, topic="directory")
 
     def publish(self, lines: Iterable[bytes]) -> int:

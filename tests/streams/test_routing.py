@@ -11,10 +11,11 @@ import yaml
 
 from monitor.demo import write_demo
 from monitor.directory import directory_events, load_directory, organisation_params, parse_directory
-from monitor.policy import load_profile
+from monitor.policy import Profile, load_profile
 from monitor.replay import build_engine, read_lines, replay
 from monitor.rules import RULES
 from monitor.rules.base import Case
+from schemas.directory import Directory
 from streams.partition import PartitionEngine
 from streams.routing import BROADCAST, DeadLetter, Routed, advance_message, partition_of, redact, route
 from tests.monitor.caserun import run_case
@@ -47,66 +48,47 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_no_secret() -> None
     assert redact(b"{not json") == b"{not json"
 
 
-@pytest.mark.parametrize("partitions", [1, 3, 8])
-def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, partitions: int) -> None:
-    directory_path, events_path = write_demo(tmp_path, seed=3, days=20)
-    lines = [line for line in events_path.read_bytes().splitlines() if line.strip()]
-    first = datetime.fromisoformat(json.loads(lines[0])["time"])
-    last = datetime.fromisoformat(json.loads(lines[-1])["time"])
-    profile, directory = load_profile("default"), load_directory(directory_path)
-    params = organisation_params(profile.parameters, directory)
-    lateness = timedelta(hours=1)
+def run_partitioned(
+    lines: list[bytes],
+    profile: Profile,
+    directory: Directory | None,
+    until: datetime,
+    partitions: int,
+    lateness: timedelta = timedelta(0),
+) -> list[str]:
+    """Events through routing and one engine per partition, as the live runtime runs them; final alerts."""
+    params = organisation_params(profile.parameters, directory) if directory else profile.parameters
     engines = [PartitionEngine(profile, params, p, partitions, lateness) for p in range(partitions)]
     offsets = [0] * partitions
+    first = min(datetime.fromisoformat(json.loads(raw)["time"]) for raw in lines)
+    register = [e.model_dump_json().encode() for e in directory_events(directory, first)] if directory else []
     latest = {}
-    register = [e.model_copy(update={"time": first}).model_dump_json().encode() for e in directory_events(directory)]
     for raw in [*register, *lines]:
-        routed = route(raw, partitions)
-        assert isinstance(routed, Routed)
-        for p in routed.partitions:
-            for a in engines[p].apply(raw, offsets[p]).alerts:
-                latest[a.id] = a
-            offsets[p] += 1
-    for p in range(partitions):
-        for a in engines[p].apply(advance_message(last), offsets[p]).alerts:
-            latest[a.id] = a
-    single = build_engine(profile, directory, lateness=lateness)
-    with open(events_path, "rb") as fh:
-        replay(single, read_lines([("demo", fh)]))
-    expected = [a.model_dump_json() for a in single.final_alerts()]
-    got = [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
-    assert len(expected) > 50
-    assert got == expected
-
-
-def _partitioned(case: Case, partitions: int) -> list[str]:
-    """A rule case through routing and one engine per partition, as the live runtime runs it."""
-    directory = parse_directory(yaml.safe_dump(case.directory)) if case.directory else None
-    profile = load_profile(case.profile)
-    params = organisation_params(profile.parameters, directory) if directory else profile.parameters
-    engines = [PartitionEngine(profile, params, p, partitions, timedelta(0)) for p in range(partitions)]
-    offsets = [0] * partitions
-    events = [json.dumps(e).encode() for e in case.events]
-    first = min(datetime.fromisoformat(e["time"]) for e in case.events)
-    register = [e.model_copy(update={"time": first}).model_dump_json().encode()
-                for e in directory_events(directory)] if directory else []  # fmt: skip
-    latest = {}
-    for raw in register + events:
         routed = route(raw, partitions)
         assert isinstance(routed, Routed), routed
         for p in routed.partitions:
             for a in engines[p].apply(raw, offsets[p]).alerts:
                 latest[a.id] = a
             offsets[p] += 1
-    until = (
-        datetime.fromisoformat(case.until)
-        if case.until
-        else max(datetime.fromisoformat(e["time"]) for e in case.events)
-    )
     for p in range(partitions):
         for a in engines[p].apply(advance_message(until), offsets[p]).alerts:
             latest[a.id] = a
     return [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 8])
+def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, partitions: int) -> None:
+    directory_path, events_path = write_demo(tmp_path, seed=3, days=20)
+    lines = [line for line in events_path.read_bytes().splitlines() if line.strip()]
+    last = datetime.fromisoformat(json.loads(lines[-1])["time"])
+    profile, directory = load_profile("default"), load_directory(directory_path)
+    lateness = timedelta(hours=1)
+    single = build_engine(profile, directory, lateness=lateness)
+    with open(events_path, "rb") as fh:
+        replay(single, read_lines([("demo", fh)]))
+    expected = [a.model_dump_json() for a in single.final_alerts()]
+    assert len(expected) > 50
+    assert run_partitioned(lines, profile, directory, last, partitions, lateness) == expected
 
 
 @pytest.mark.parametrize(
@@ -115,7 +97,11 @@ def _partitioned(case: Case, partitions: int) -> list[str]:
 )
 def test_every_rule_case_gives_the_same_alerts_partitioned(control: str, case: Case) -> None:
     alerts, _ = run_case(case)
-    assert _partitioned(case, 3) == [a.model_dump_json() for a in alerts]
+    directory = parse_directory(yaml.safe_dump(case.directory)) if case.directory else None
+    lines = [json.dumps(e).encode() for e in case.events]
+    until = datetime.fromisoformat(case.until or max(e["time"] for e in case.events))
+    got = run_partitioned(lines, load_profile(case.profile), directory, until, partitions=3)
+    assert got == [a.model_dump_json() for a in alerts]
 
 
 def test_alert_latency_is_measured_from_the_causing_event_through_the_reorder_buffer() -> None:
