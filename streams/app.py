@@ -43,7 +43,6 @@ class Runtime:
             else self.profile.parameters
         )
         self.engines: dict[int, PartitionEngine] = {}
-        self.processed: dict[int, int] = {}  # partition -> last offset processed (for /health and tests)
         self.started = time.time()
 
     async def engine_for(self, partition: int, offset: int) -> PartitionEngine:
@@ -143,8 +142,7 @@ def build_app(settings: StreamSettings) -> faust.App:
             msg = event.message
             pe = await runtime.engine_for(msg.partition, msg.offset)
             out = pe.apply(msg.value, msg.offset, msg.timestamp)
-            runtime.processed[msg.partition] = msg.offset
-            metrics.observe_event(msg, out)
+            metrics.observe_event(out)
             hw = app.consumer.highwater(event.message.tp)
             if hw is not None:
                 metrics.LAG.labels(msg.topic, str(msg.partition)).set(max(0, hw - msg.offset - 1))
@@ -174,7 +172,8 @@ def build_app(settings: StreamSettings) -> faust.App:
             {
                 "status": "ok" if state == "running" else state,
                 "partitions": sorted(runtime.engines),
-                "processed": {str(p): o for p, o in sorted(runtime.processed.items())},
+                # partition -> last offset folded, for the partitions this worker holds now
+                "processed": {str(p): pe.next_offset - 1 for p, pe in sorted(runtime.engines.items())},
                 "uptime_seconds": round(time.time() - runtime.started, 1),
             },
             status=200 if state == "running" else 503,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -38,7 +38,7 @@ def reason_label(reason: str) -> str:
     return "invalid_field"
 
 
-def observe_event(msg: Any, out: Outputs) -> None:
+def observe_event(out: Outputs) -> None:
     """Count one processed work message and what it produced."""
     if out.event_type:
         EVENTS.labels(out.event_type).inc()
