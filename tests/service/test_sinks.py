@@ -1,0 +1,235 @@
+"""Sink configuration, routing by control/severity/status, and the payload each sink kind gets."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.alerts import Alert
+from service.sinks import SinkConfig, SinkConfigError, alert_version, load_sinks, matching, payload, slack_escape
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def make_alert(**over: Any) -> Alert:
+    """A valid alert with overridable fields."""
+    base: dict[str, Any] = {
+        "id": "alr-0001",
+        "control": "LVR-01",
+        "severity": "high",
+        "status": "open",
+        "account_id": "acc-x-main",
+        "person_id": "p-42",
+        "raised_at": T0,
+        "updated_at": T0 + timedelta(minutes=5),
+        "policy": "london-met",
+        "sources": ["leavers-policy §3"],
+        "evidence": ["e-1", "e-2"],
+        "summary": "Leaver p-42 still administers acc-x-main",
+        "next_step": "Remove p-42 from acc-x-main and rotate the password",
+    }
+    return Alert(**{**base, **over})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """A sinks.yaml in tmp_path holding text."""
+    p = tmp_path / "sinks.yaml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """\
+sinks:
+  - name: secops-slack
+    kind: slack
+    url_env: SLACK_SECOPS_URL
+    controls: ["LVR-*", "MFA-01"]
+    min_severity: medium
+  - name: pager
+    kind: teams
+    url_env: TEAMS_PAGER_URL
+    min_severity: critical
+    statuses: [open]
+  - name: siem
+    kind: webhook
+    url_env: SIEM_WEBHOOK_URL
+"""
+
+
+def test_load_good_file_with_defaults(tmp_path: Path) -> None:
+    sinks = load_sinks(write(tmp_path, GOOD))
+    assert [s.name for s in sinks] == ["secops-slack", "pager", "siem"]
+    siem = sinks[2]
+    assert (siem.kind, siem.url_env, siem.controls, siem.min_severity) == ("webhook", "SIEM_WEBHOOK_URL", ["*"], "low")
+    assert siem.statuses == ["open", "acknowledged", "resolved"]
+    assert sinks[0].controls == ["LVR-*", "MFA-01"]
+    assert load_sinks(write(tmp_path, "sinks: []\n")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A}\n"
+            "  - {name: pager, kind: teams, url_env: B, min_severity: urgent}\n",
+            "sinks[1] (pager): min_severity: Input should be 'low', 'medium', 'high' or 'critical'",
+        ),
+        (
+            "sinks:\n  - {name: a, kind: email, url_env: A}\n",
+            "sinks[0] (a): kind: Input should be 'webhook', 'slack' or 'teams'",
+        ),
+        (
+            "sinks:\n  - {name: Bad Name, kind: slack, url_env: A}\n",
+            "sinks[0] (Bad Name): name: String should match pattern",
+        ),
+        ("sinks:\n  - {kind: slack, url_env: A}\n", "sinks[0]: name: Field required"),
+        ("sinks:\n  - {name: a, kind: slack}\n", "sinks[0] (a): url_env: Field required"),
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A, colour: red}\n",
+            "sinks[0] (a): colour: Extra inputs are not permitted",
+        ),
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A, statuses: [open, closed]}\n",
+            "sinks[0] (a): statuses[1]: Input should be 'open', 'acknowledged' or 'resolved'",
+        ),
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A, controls: []}\n",
+            "sinks[0] (a): controls: List should have at least 1",
+        ),
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A}\n  - {name: b, kind: teams, url_env: B}\n"
+            "  - {name: a, kind: webhook, url_env: C}\n",
+            "sinks[2] (a): name: duplicate of sinks[0]",
+        ),
+        ("sinks:\n  - just-a-string\n", "sinks[0]: expected a mapping"),
+        ("sinks: {name: a}\n", "sinks: expected a list of sinks"),
+        ("- {name: a}\n", "expected a mapping with a 'sinks' list"),
+        ("sinks: []\nextra: 1\n", "unknown key 'extra'"),
+        ("sinks: [\n", "not valid YAML at line"),
+    ],
+)
+def test_bad_files_name_file_sink_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(SinkConfigError) as info:
+        load_sinks(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SinkConfigError, match=r"nope\.yaml: cannot read"):
+        load_sinks(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("key", ["url", "webhook_url", "token", "password", "secret", "api_key", "webhookUrl"])
+def test_secret_looking_keys_refused_with_url_env_hint(tmp_path: Path, key: str) -> None:
+    value = "https://hooks.slack.com/services/T000/B000/SECRETVALUE"
+    path = write(tmp_path, f"sinks:\n  - {{name: s, kind: slack, url_env: A, {key}: '{value}'}}\n")
+    with pytest.raises(SinkConfigError) as info:
+        load_sinks(path)
+    msg = str(info.value)
+    assert f"{path}: sinks[0] (s): {key}: looks like it holds a URL or secret" in msg
+    assert "url_env" in msg
+    assert "SECRETVALUE" not in msg
+
+
+def test_url_in_url_env_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "sinks:\n  - {name: s, kind: slack, url_env: 'https://hooks.slack.com/T000/SECRETVALUE'}\n")
+    with pytest.raises(SinkConfigError) as info:
+        load_sinks(path)
+    assert "sinks[0] (s): url_env: must be the name of an environment variable" in str(info.value)
+    assert "SECRETVALUE" not in str(info.value)
+
+
+def test_routing_by_control_severity_and_status(tmp_path: Path) -> None:
+    sinks = load_sinks(write(tmp_path, GOOD))
+
+    def names(**over: Any) -> list[str]:
+        return [s.name for s in matching(sinks, make_alert(**over))]
+
+    assert names(control="LVR-01", severity="high") == ["secops-slack", "siem"]
+    assert names(control="LVR-03", severity="low") == ["siem"]  # below the Slack floor
+    assert names(control="MFA-01", severity="medium") == ["secops-slack", "siem"]
+    assert names(control="MFA-02", severity="critical") == ["pager", "siem"]  # not a Slack control
+    assert names(control="LVR-01", severity="critical", status="resolved") == [
+        "secops-slack",
+        "siem",
+    ]  # pager: open only
+    assert names(control="LVR-01", severity="critical", status="open") == ["secops-slack", "pager", "siem"]
+    # Patterns are case-sensitive, whole-id matches.
+    only = [SinkConfig(name="x", kind="webhook", url_env="X", controls=["lvr-*", "LVR-0"])]
+    assert matching(only, make_alert(control="LVR-01")) == []
+
+
+def test_webhook_payload_carries_alert_and_delivery_id() -> None:
+    a = make_alert(updated_at=datetime(2026, 11, 2, 10, 5, tzinfo=timezone(timedelta(hours=1))))
+    body = payload("webhook", a, console_url="https://monitor.example")
+    assert body["alert"] == json.loads(a.model_dump_json())
+    assert body["alert"]["id"] == "alr-0001"
+    assert body["delivery_id"] == "alr-0001:2026-11-02T09:05:00+00:00"  # the version, normalised to UTC
+    assert body["delivery_id"] == f"{a.id}:{alert_version(a)}"
+    json.dumps(body)  # JSON-ready
+
+
+def test_slack_payload_blocks_and_escaping() -> None:
+    a = make_alert(
+        summary="Leaver <@U123> & <!channel> kept access > 24h", next_step="Revoke <https://x|here> & rotate"
+    )
+    body = payload("slack", a, console_url="https://monitor.example/")
+    text = json.dumps(body)
+    assert "<@U123>" not in text and "<!channel>" not in text and "<https://x|here>" not in text
+    assert body["text"] == "[HIGH] LVR-01 open: Leaver &lt;@U123&gt; &amp; &lt;!channel&gt; kept access &gt; 24h"
+    blocks = body["blocks"]
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "HIGH LVR-01 (open)"}}
+    assert blocks[1]["text"] == {
+        "type": "mrkdwn",
+        "text": "Leaver &lt;@U123&gt; &amp; &lt;!channel&gt; kept access &gt; 24h",
+    }
+    fields = [f["text"] for f in blocks[2]["fields"]]
+    assert fields == ["*Severity:*\nHIGH", "*Control:*\nLVR-01", "*Status:*\nopen", "*Account:*\nacc-x-main",
+                      "*Person:*\np-42"]  # fmt: skip
+    assert blocks[3]["text"]["text"] == "*Next step:* Revoke &lt;https://x|here&gt; &amp; rotate"
+    assert blocks[4]["text"]["text"] == "<https://monitor.example/console/alerts/alr-0001|Open in the console>"
+    assert "alr-0001" in blocks[5]["elements"][0]["text"]
+    assert slack_escape("a&b<c>d") == "a&amp;b&lt;c&gt;d"
+    # No console URL: no link block.
+    assert not any("Open in the console" in json.dumps(b) for b in payload("slack", a)["blocks"])
+
+
+def test_slack_long_summary_is_clipped_within_limits() -> None:
+    body = payload("slack", make_alert(summary="x" * 5000))
+    assert len(body["blocks"][1]["text"]["text"]) <= 3000
+    assert len(body["text"]) <= 3000
+
+
+def test_teams_message_card_fields() -> None:
+    a = make_alert(severity="critical", summary="Account <acc> & hijack suspected", person_id=None)
+    card = payload("teams", a, console_url="https://monitor.example")
+    assert card["@type"] == "MessageCard"
+    assert card["@context"] == "https://schema.org/extensions"
+    assert card["themeColor"] == "C62828"
+    assert card["title"] == "CRITICAL LVR-01 (open)"
+    assert card["summary"] == "CRITICAL LVR-01: Account <acc> & hijack suspected"  # no HTML escaping
+    facts = {f["name"]: f["value"] for f in card["sections"][0]["facts"]}
+    assert facts["Severity"] == "CRITICAL"
+    assert facts["Control"] == "LVR-01"
+    assert facts["Status"] == "open"
+    assert facts["Account"] == "acc-x-main"
+    assert facts["Person"] == "-"
+    assert facts["Alert id"] == "alr-0001"
+    assert facts["Next step"] == a.next_step
+    (action,) = card["potentialAction"]
+    assert action["@type"] == "OpenUri"
+    assert action["targets"] == [{"os": "default", "uri": "https://monitor.example/console/alerts/alr-0001"}]
+    assert "potentialAction" not in payload("teams", a)
+    colours = {sev: payload("teams", make_alert(severity=sev))["themeColor"] for sev in ("low", "medium", "high")}
+    assert len(set(colours.values()) | {"C62828"}) == 4
+
+
+def test_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="unknown sink kind 'email'"):
+        payload("email", make_alert())
