@@ -29,6 +29,7 @@ log = logging.getLogger("monitor.engine")
 EVIDENCE_CAP = 50
 LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
 LOCKOUT_NOTIFY = ["account_manager", "it_security", "comms_team"]
+GRANT_NOTIFY = ["account_manager", "it_security", "requester"]  # EMG-02: a grant is told to both
 # Events of these types name a person whose HR status reaches every account they can reach.
 PERSON_FANOUT = frozenset({"hr.leaver", "hr.leaver_cancelled", "hr.role_changed"})
 # The person an account event gives reach to, by type.
@@ -387,6 +388,20 @@ class Engine:
                         granted_at=now,
                         expires_at=act.until,
                         evidence=act.evidence,
+                    )
+                )
+                # Taking the account back from a hijacker: the executor ends sessions, rotates the credential
+                # (handing the new one to the requester through the vault) and removes unregistered admins.
+                self.lockouts.append(
+                    LockoutCommand(
+                        id=f"lk-{gid[3:]}-0",
+                        account_id=aid,
+                        alert_id=gid,
+                        issued_at=now,
+                        reason=f"emergency access granted to {act.requester_id} until {act.until.isoformat()}: "
+                        f"{act.reason[:200]}",
+                        actions=LOCKOUT_ACTIONS,
+                        notify=GRANT_NOTIFY,
                     )
                 )
 

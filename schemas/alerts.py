@@ -40,7 +40,7 @@ class LockoutCommand(BaseModel):
 
     id: str
     account_id: str
-    alert_id: str
+    alert_id: str  # the alert that called for it, or the emergency grant (gr-...) that took the account back
     issued_at: datetime
     reason: str
     actions: list[str]
