@@ -168,6 +168,140 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> Any:
+    from service.client import Client, ClientError, token_from
+
+    try:
+        return Client(args.url, token_from(args.token_file))
+    except ClientError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _call(args: argparse.Namespace, fn: Any) -> Any:
+    """Run an API call, turning refusals and network errors into a clear message and exit status 2."""
+    from service.client import ClientError
+
+    client = _client(args)
+    try:
+        return fn(client)
+    except ClientError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        client.close()
+
+
+def _cli_event(type_: str, source: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event typed at the command line; its id derives from its content, so running it twice is one event."""
+    import hashlib
+    import json
+
+    digest = hashlib.blake2b(json.dumps([type_, data], sort_keys=True).encode(), digest_size=8).hexdigest()
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": now, "data": data}
+
+
+def _print_submit(out: Any) -> int:
+    print(f"accepted {out['accepted']}, duplicates {out['duplicates']}, alerts now {len(out['alerts'])}")
+    for r in out["rejected"]:
+        print(f"rejected: {r['reason']}", file=sys.stderr)
+    return EXIT_BAD_INPUT if out["rejected"] else 0
+
+
+def cmd_hr_leaver(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {"person_id": args.person, "leaving_at": args.leaving_at.isoformat()}
+    if args.reason:
+        data["reason"] = args.reason
+    ev = _cli_event("hr.leaver", "hr/monitor-cli", data)
+    return _print_submit(_call(args, lambda c: c.submit([ev])))
+
+
+def cmd_hr_mover(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {
+        "person_id": args.person,
+        "effective_at": args.effective_at.isoformat(),
+        "new_role": args.new_role,
+    }
+    if args.new_unit:
+        data["new_unit"] = args.new_unit
+    ev = _cli_event("hr.role_changed", "hr/monitor-cli", data)
+    return _print_submit(_call(args, lambda c: c.submit([ev])))
+
+
+def cmd_emergency_request(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"account_id": args.account, "reason": args.reason}
+    if args.minutes:
+        body["minutes"] = args.minutes
+    out = _call(args, lambda c: c.call("POST", "/api/emergency-requests", json=body))
+    g = out["grant"]
+    print(f"request {out['request_id']}: {out['status']}")
+    if g:
+        print(f"  access to {g['account_id']} for {g['requester_id']} until {g['expires_at']}")
+    for cmd in out["lockouts"]:
+        print(f"  lockout {cmd['id']}: {', '.join(cmd['actions'])}; notify {', '.join(cmd['notify'])}")
+    return 0
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    import json
+
+    params: dict[str, Any] = {"limit": args.limit}
+    for name in ("status", "control", "severity"):
+        if getattr(args, name):
+            params[name] = getattr(args, name)
+    if args.account:
+        params["account_id"] = args.account
+    if args.person:
+        params["person_id"] = args.person
+    out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
+    if args.json:
+        for a in out["alerts"]:
+            print(json.dumps(a, separators=(",", ":")))
+        return 0
+    from monitor.demo_table import alert_table
+    from schemas.alerts import Alert
+
+    print(alert_table([Alert.model_validate(a) for a in out["alerts"]], limit=args.limit))
+    print(f"\n{len(out['alerts'])} of {out['total']} alerts")
+    return 0
+
+
+def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    body = {"note": args.note} if args.note else None
+    out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/acknowledge", json=body))
+    print(f"{out['id']} {out['control']} {out['status']}")
+    return 0
+
+
+def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/resolve", json={"note": args.note}))
+    print(f"{out['id']} {out['control']} {out['status']}")
+    return 0
+
+
+def cmd_directory_import(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.file).read_bytes()
+        load_directory(args.file)  # a bad file fails here, with its line, before anything is sent
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    params = {"retire_missing": "true"} if args.retire_missing else {}
+    out = _call(args, lambda c: c.call("POST", "/api/register/import", content=text, params=params))
+    print(f"{out['events']} changes: {out['accepted']} taken, {out['duplicates']} already known")
+    return 0
+
+
+def cmd_directory_export(args: argparse.Namespace) -> int:
+    text = _call(args, lambda c: c.call("GET", "/api/register/export"))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _stream_settings(args: argparse.Namespace) -> Any:
     """StreamSettings from the environment (MONITOR_*), overridden by the flags given."""
     try:
@@ -185,17 +319,89 @@ def _stream_settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if not args.broker and "MONITOR_BROKER" not in os.environ:
-        raise UsageError(
-            "the embedded runtime (no broker) is not built yet; give --broker kafka://HOST:PORT to run a worker "
-            "on Kafka, or use `monitor demo` / `monitor replay` for files"
-        )
-    s = _stream_settings(args)
-    from streams.app import run_worker
+    if args.broker or "MONITOR_BROKER" in os.environ:
+        if args.demo:
+            raise UsageError("--demo runs the embedded monitor; leave out --broker (and MONITOR_BROKER)")
+        s = _stream_settings(args)
+        from streams.app import run_worker
 
-    print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
-          f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
-    run_worker(s)
+        print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
+              f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
+        run_worker(s)
+        return 0
+    return _run_embedded(args)
+
+
+def _service_settings(args: argparse.Namespace) -> Any:
+    """ServiceSettings from the environment (MONITOR_*), overridden by the flags given."""
+    from pydantic import ValidationError
+
+    from service.settings import ServiceSettings
+
+    given = {k: v for k, v in vars(args).items() if k in ServiceSettings.model_fields and v is not None}
+    try:
+        return ServiceSettings(**given)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
+        raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
+
+
+def _run_embedded(args: argparse.Namespace) -> int:
+    import logging
+
+    from service.embedded import StateMismatch
+    from service.runner import prepare_demo, serve
+    from service.sinks import SinkConfigError
+
+    s = _service_settings(args)
+    logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.demo:
+            s = prepare_demo(s, sys.stderr)
+        serve(s, sys.stderr)
+    except (StateMismatch, SinkConfigError, DirectoryError, ProfileError) as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _token_store(args: argparse.Namespace) -> Any:
+    from service.store import Store, connect
+
+    s = _service_settings(args)
+    return Store(connect(s.db_path)), s
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from service.auth import create_token
+
+    store, s = _token_store(args)
+    try:
+        token = create_token(store, args.name, args.role, datetime.now(UTC))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(token)
+    print(f"token for {args.name} ({args.role}) in {s.db_path}: shown once, stored only as a hash", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from service.auth import list_tokens
+
+    store, _ = _token_store(args)
+    for t in list_tokens(store):
+        state = f"revoked {t['revoked_at']}" if t["revoked_at"] else "live"
+        print(f"{t['name']:24} {t['role']:10} created {t['created_at']}  {state}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from service.auth import revoke_tokens
+
+    store, _ = _token_store(args)
+    n = revoke_tokens(store, args.name, datetime.now(UTC))
+    if not n:
+        raise UsageError(f"{args.name} has no live token")
+    print(f"revoked {n} token(s) of {args.name}")
     return 0
 
 
@@ -309,16 +515,46 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
         p.add_argument("--partitions", type=int, help="work partitions (env MONITOR_PARTITIONS, default 8)")
 
-    p = sub.add_parser("run", help="run a worker of the live monitor on Kafka")
+    p = sub.add_parser(
+        "run",
+        help="run the live monitor: embedded (API, console, drop folder) or, with --broker, a Kafka worker",
+        description="Without --broker: the embedded monitor in this process, state in DATA_DIR/monitor.db, "
+        "events from the API and the drop folder DATA_DIR/inbox, the console on http://HOST:PORT/console. "
+        "With --broker (or MONITOR_BROKER): a worker of the Kafka runtime.",
+    )
     kafka_args(p)
+    p.add_argument("--demo", action="store_true", help="embedded, with the demo university and its last month")
     p.add_argument("--policy", help="profile name or file (env MONITOR_POLICY)")
-    p.add_argument("--web-port", dest="web_port", type=int, help="health and metrics port (env MONITOR_WEB_PORT)")
-    p.add_argument("--data-dir", dest="data_dir", help="worker data folder (env MONITOR_DATA_DIR)")
-    p.add_argument("--app-id", dest="app_id", help="consumer group and app name (env MONITOR_APP_ID)")
-    p.add_argument("--lateness", help="reorder buffer, e.g. 5m (env MONITOR_LATENESS)")
+    p.add_argument(
+        "--directory", type=Path, help="the register as a YAML file, first start only (env MONITOR_DIRECTORY)"
+    )
+    p.add_argument("--web-host", dest="web_host", help="address to listen on (env MONITOR_WEB_HOST, default 127.0.0.1)")
+    p.add_argument("--web-port", dest="web_port", type=int,
+                   help="API/console port, embedded default 8080; health and metrics port of a worker, default 6066 "
+                   "(env MONITOR_WEB_PORT)")  # fmt: skip
+    p.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    p.add_argument("--inbox", type=Path, help="drop folder of JSONL files (env MONITOR_INBOX, default DATA_DIR/inbox)")
+    p.add_argument("--sinks", type=Path, help="alert delivery routes, YAML (env MONITOR_SINKS)")
+    p.add_argument("--app-id", dest="app_id", help="Kafka: consumer group and app name (env MONITOR_APP_ID)")
+    p.add_argument("--lateness", help="reorder buffer, e.g. 30s or 5m (env MONITOR_LATENESS)")
     p.add_argument("--tick-seconds", dest="tick_seconds", type=float,
                    help="wall-clock tick for deadlines, 0 = off (env MONITOR_TICK_SECONDS)")  # fmt: skip
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("token", help="API tokens of the embedded monitor (per person, one role each)")
+    tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")
+    tc = tsub.add_parser("create", help="make a token and print it once (it is stored only as a hash)")
+    tc.add_argument("name", help="the person id in the register (or a system's name)")
+    tc.add_argument("--role", required=True, choices=["security", "hr", "comms", "registrar", "admin"])
+    tc.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tc.set_defaults(func=cmd_token_create)
+    tl = tsub.add_parser("list", help="who has tokens, with which role; never the tokens")
+    tl.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tl.set_defaults(func=cmd_token_list)
+    tr = tsub.add_parser("revoke", help="revoke every token of a person")
+    tr.add_argument("name")
+    tr.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tr.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("topics", help="Kafka topics of the live monitor")
     tsub = p.add_subparsers(dest="topics_cmd", required=True, metavar="ACTION")
@@ -332,8 +568,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("events", nargs="+", metavar="EVENTS.jsonl")
     p.set_defaults(func=cmd_publish)
 
+    def api_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help="the monitor's address (env MONITOR_URL, default http://127.0.0.1:8080)")
+        p.add_argument("--token-file", dest="token_file", help="file holding your token (default: env MONITOR_TOKEN)")
+
+    p = sub.add_parser("hr", help="HR: report leavers and movers to the running monitor")
+    hsub = p.add_subparsers(dest="hr_cmd", required=True, metavar="ACTION")
+    hl = hsub.add_parser("leaver", help="someone leaves (hr.leaver): their access must go by the deadline")
+    hl.add_argument("person", help="person id in the register")
+    hl.add_argument("--leaving-at", dest="leaving_at", type=_time, required=True, help="RFC 3339, may be future")
+    hl.add_argument("--reason")
+    api_args(hl)
+    hl.set_defaults(func=cmd_hr_leaver)
+    hm = hsub.add_parser("mover", help="someone changes role (hr.role_changed)")
+    hm.add_argument("person")
+    hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True)
+    hm.add_argument("--new-role", dest="new_role", required=True)
+    hm.add_argument("--new-unit", dest="new_unit")
+    api_args(hm)
+    hm.set_defaults(func=cmd_hr_mover)
+
+    p = sub.add_parser("emergency", help="comms: emergency access during a hack (EMG-02)")
+    esub = p.add_subparsers(dest="emergency_cmd", required=True, metavar="ACTION")
+    er = esub.add_parser("request", help="ask for time-boxed access to an account, as your token's person")
+    er.add_argument("account")
+    er.add_argument("--reason", required=True)
+    er.add_argument("--minutes", type=int, help="how long (default and maximum: the policy's)")
+    api_args(er)
+    er.set_defaults(func=cmd_emergency_request)
+
+    p = sub.add_parser("alerts", help="IT security: list, acknowledge and resolve alerts on the running monitor")
+    asub = p.add_subparsers(dest="alerts_cmd", required=True, metavar="ACTION")
+    al = asub.add_parser("list", help="alerts, newest first")
+    al.add_argument("--status", action="append", choices=["open", "acknowledged", "resolved"])
+    al.add_argument("--control", action="append", help="e.g. LVR-01 (repeatable)")
+    al.add_argument("--severity", action="append", choices=["low", "medium", "high", "critical"])
+    al.add_argument("--account")
+    al.add_argument("--person")
+    al.add_argument("--limit", type=int, default=50)
+    al.add_argument("--json", action="store_true", help="one JSON object per alert")
+    api_args(al)
+    al.set_defaults(func=cmd_alerts_list)
+    aa = asub.add_parser("ack", help="acknowledge: someone is on it")
+    aa.add_argument("id")
+    aa.add_argument("--note")
+    api_args(aa)
+    aa.set_defaults(func=cmd_alerts_ack)
+    ar = asub.add_parser("resolve", help="resolve, saying what was done")
+    ar.add_argument("id")
+    ar.add_argument("--note", required=True)
+    api_args(ar)
+    ar.set_defaults(func=cmd_alerts_resolve)
+
     p = sub.add_parser("directory", help="the register")
     dsub = p.add_subparsers(dest="directory_cmd", required=True, metavar="ACTION")
+    di = dsub.add_parser("import", help="make the running monitor's register match a directory file")
+    di.add_argument("file")
+    di.add_argument("--retire-missing", dest="retire_missing", action="store_true",
+                    help="retire registered accounts the file does not list")  # fmt: skip
+    api_args(di)
+    di.set_defaults(func=cmd_directory_import)
+    dx = dsub.add_parser("export", help="the running monitor's register as a directory file")
+    dx.add_argument("-o", "--output", help="write here (default: standard output)")
+    api_args(dx)
+    dx.set_defaults(func=cmd_directory_export)
     dp = dsub.add_parser("publish", help="send the directory file as directory.* events")
     kafka_args(dp)
     dp.add_argument("file")

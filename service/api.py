@@ -1,0 +1,525 @@
+"""The HTTP API (JSON, OpenAPI at /openapi.json, docs at /docs) over the embedded monitor.
+
+FastAPI because it turns the pydantic models we already have into the OpenAPI document and validates
+request bodies against them; writing that by hand would be a second copy of the schemas to keep in step.
+Handlers are thin: authenticate, authorize, call the monitor, shape the answer.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitor.engine import EngineError
+from monitor.report import LeaverRow
+from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+from service import auth, metrics, register
+from service.auth import AuthError, Principal
+from service.embedded import EmbeddedMonitor, StepResult
+
+ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
+MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB (EVENTS.md)
+
+
+class SizeLimit:
+    """Refuse request bodies over `limit` bytes with 413, counting what arrives (Content-Length may be absent)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    body = json.dumps({"detail": f"request body over the {limit}-byte limit"}).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ----- request and response bodies ----------------------------------------------------------------
+
+
+class RejectedItem(BaseModel):
+    line: int | None = Field(None, description="1-based position in the array or JSONL body")
+    event_id: str | None
+    reason: str
+
+
+class SubmitResponse(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedItem]
+    alerts: list[str] = Field(description="ids of alert versions this submission produced")
+
+
+class AlertPage(BaseModel):
+    total: int
+    alerts: list[Alert]
+
+
+class AuditItem(BaseModel):
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    detail: str | None
+
+
+class AlertDetail(BaseModel):
+    alert: Alert
+    versions: list[Alert]
+    audit: list[AuditItem]
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class EmergencyRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: Annotated[str, Field(min_length=1, max_length=256)]
+    reason: Annotated[str, Field(min_length=1, max_length=4096)]
+    minutes: Annotated[int, Field(gt=0, le=7 * 24 * 60)] | None = None
+
+
+class EmergencyStatus(BaseModel):
+    request_id: str
+    account_id: str
+    requester_id: str
+    requested_at: str
+    reason: str
+    status: Literal["granted", "refused", "pending"]
+    grant: EmergencyGrant | None
+    alerts: list[Alert]
+    lockouts: list[LockoutCommand]
+
+
+class AdvanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime
+
+
+class ImportResponse(BaseModel):
+    events: int
+    accepted: int
+    duplicates: int
+
+
+class Health(BaseModel):
+    status: str
+    clock: str | None
+    log_entries: int
+    alerts: dict[str, int]
+    outbox: dict[str, Any]
+
+
+# ----- the app ------------------------------------------------------------------------------------
+
+
+def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
+    """The FastAPI app serving the API (and the console pages, unless `console` is False)."""
+    app = FastAPI(
+        title="Social account monitor",
+        version="1",
+        description="Alerts, the register, leavers and emergency access for an organisation's social accounts. "
+        "Every /api route takes 'Authorization: Bearer TOKEN' (create one with `monitor token create`).",
+    )
+    app.add_middleware(SizeLimit)
+    app.state.monitor = monitor
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        metrics.HTTP_DENIED.labels(str(exc.status)).inc()
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(request: Request, exc: EngineError) -> JSONResponse:
+        status = 404 if str(exc).startswith("no alert") else 409
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if header and scheme.lower() != "bearer":
+            raise AuthError(401, "the Authorization header must be 'Bearer TOKEN'")
+        found = monitor.read(lambda _, s: auth.authenticate(s, token.strip() or None))
+        request.state.principal = found
+        return found
+
+    def needs(permission: str) -> Callable[[Principal], Principal]:
+        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            auth.authorize(who, permission)
+            return who
+
+        return check
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    # ----- health and metrics (no token: probes and Prometheus scrape them) --------------------
+
+    @app.get("/health", response_model=Health, tags=["operations"])
+    def health() -> Health:
+        def read(engine: Any, store: Any) -> Health:
+            return Health(
+                status="ok",
+                clock=engine.clock.isoformat() if engine.clock else None,
+                log_entries=store.log_size(),
+                alerts=store.alert_counts(),
+                outbox=_outbox_status(store),
+            )
+
+        return monitor.read(read)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics_page() -> Response:
+        metrics.refresh(monitor)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    # ----- events --------------------------------------------------------------------------------
+
+    @app.post(
+        "/api/events",
+        response_model=SubmitResponse,
+        status_code=202,
+        tags=["events"],
+        responses={422: {"model": SubmitResponse, "description": "some events rejected; the valid ones were taken"}},
+    )
+    async def submit_events(request: Request, who: Who) -> JSONResponse:
+        """Submit events (EVENTS.md): one JSON object, a JSON array, or JSONL (Content-Type application/x-ndjson).
+
+        Each event is checked; rejected ones are listed with their position and reason and the valid ones
+        are taken all the same. 202 when all were taken, 422 when any was rejected.
+        """
+        body = await request.body()
+        items = _split_events(body, request.headers.get("content-type", ""))
+        for _, obj in items:
+            etype = obj.get("type") if isinstance(obj, dict) else None
+            if isinstance(etype, str):
+                auth.authorize(who, auth.event_permission(etype))
+        lines = [(f"api:{who.name}", n, raw) for n, raw in ((n, _to_bytes(o)) for n, o in items)]
+        result = monitor.submit(lines, actor=who.name)
+        metrics.observe_step(result)
+        out = _submit_response(result)
+        return JSONResponse(out.model_dump(), status_code=422 if out.rejected else 202)
+
+    # ----- alerts --------------------------------------------------------------------------------
+
+    @app.get("/api/alerts", response_model=AlertPage, tags=["alerts"])
+    def list_alerts(
+        who: Annotated[Principal, Depends(needs("alerts:read"))],
+        status: Annotated[list[Literal["open", "acknowledged", "resolved"]], Query()] = [],  # noqa: B006
+        control: Annotated[list[ControlId], Query()] = [],  # noqa: B006
+        severity: Annotated[list[Literal["low", "medium", "high", "critical"]], Query()] = [],  # noqa: B006
+        account_id: str | None = None,
+        person_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> AlertPage:
+        """Alerts, newest first, filtered by any of status, control, severity, account and person."""
+        total, page = monitor.read(
+            lambda _, s: s.alerts(
+                status=status,
+                control=control,
+                severity=severity,
+                account_id=account_id,
+                person_id=person_id,
+                limit=limit,
+                offset=offset,
+            )
+        )
+        return AlertPage(total=total, alerts=page)
+
+    @app.get("/api/alerts/{alert_id}", response_model=AlertDetail, tags=["alerts"])
+    def alert_detail(alert_id: str, who: Annotated[Principal, Depends(needs("alerts:read"))]) -> AlertDetail:
+        """One alert with every version it went through and its audit trail."""
+        return _detail(monitor, alert_id)
+
+    @app.post("/api/alerts/{alert_id}/acknowledge", response_model=Alert, tags=["alerts"])
+    def acknowledge(
+        alert_id: str, who: Annotated[Principal, Depends(needs("alerts:manage"))], body: Note | None = None
+    ) -> Alert:
+        """Say someone is on it. A resolved alert cannot be acknowledged (409)."""
+        return monitor.acknowledge(alert_id, who.name, body.note if body else None)
+
+    @app.post("/api/alerts/{alert_id}/resolve", response_model=Alert, tags=["alerts"])
+    def resolve(alert_id: str, body: ResolveBody, who: Annotated[Principal, Depends(needs("alerts:manage"))]) -> Alert:
+        """Close an alert with a note saying what was done. It reopens if its cause is seen again."""
+        return monitor.resolve(alert_id, who.name, body.note)
+
+    @app.get("/api/audit", response_model=list[AuditItem], tags=["alerts"])
+    def audit_trail(
+        who: Annotated[Principal, Depends(needs("audit:read"))],
+        target: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[AuditItem]:
+        """Who did what and when: newest first, or everything about one target (alert, request, person)."""
+        entries = monitor.read(lambda _, s: s.audit_trail(target, limit))
+        return [AuditItem(**_entry(e)) for e in entries]
+
+    # ----- leavers -------------------------------------------------------------------------------
+
+    @app.get("/api/leavers", response_model=list[LeaverRow], tags=["hr"])
+    def leavers(who: Annotated[Principal, Depends(needs("leavers:read"))]) -> list[LeaverRow]:
+        """LVR-05: per leaver and mover, per account, what had to go, what was done and when."""
+        return monitor.leaver_report()
+
+    # ----- the register --------------------------------------------------------------------------
+
+    @app.get("/api/register/accounts", response_model=list[register.AccountView], tags=["register"])
+    def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.AccountView]:
+        """Every account the monitor knows, with its admins, manager and the controls it fails now."""
+        return monitor.read(register.accounts)
+
+    @app.get("/api/register/accounts/{account_id}", response_model=register.AccountView, tags=["register"])
+    def account(
+        account_id: str, who: Annotated[Principal, Depends(needs("register:read"))]
+    ) -> register.AccountView | JSONResponse:
+        found = [a for a in monitor.read(register.accounts) if a.account_id == account_id]
+        if not found:
+            return JSONResponse({"detail": f"no account with id {account_id}"}, status_code=404)
+        return found[0]
+
+    @app.get("/api/register/people", response_model=list[register.PersonView], tags=["register"])
+    def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.PersonView]:
+        return monitor.read(register.people)
+
+    @app.get("/api/register/export", tags=["register"], response_class=PlainTextResponse)
+    def export_register(who: Annotated[Principal, Depends(needs("register:read"))]) -> Response:
+        """The register as the directory YAML file (EVENTS.md, "The directory file")."""
+        text = monitor.read(lambda e, _: register.export_yaml(e, monitor.directory))
+        return Response(text, media_type="application/yaml")
+
+    @app.post("/api/register/import", response_model=ImportResponse, tags=["register"])
+    async def import_register(
+        request: Request,
+        who: Annotated[Principal, Depends(needs("register:edit"))],
+        retire_missing: bool = False,
+    ) -> ImportResponse:
+        """Replace the register with a directory YAML file: only the differences become directory.* events."""
+        text = (await request.body()).decode("utf-8", "replace")
+        events = monitor.read(lambda e, _: register.import_events(e, text, monitor.clock(), retire_missing))
+        result = monitor.submit_events(events, who.name, action="register.imported")
+        metrics.observe_step(result)
+        return ImportResponse(events=len(events), accepted=result.accepted, duplicates=result.duplicates)
+
+    # ----- emergencies ---------------------------------------------------------------------------
+
+    @app.post("/api/emergency-requests", response_model=EmergencyStatus, status_code=202, tags=["emergency"])
+    def request_emergency(body: EmergencyRequestBody, who: Who) -> EmergencyStatus | JSONResponse:
+        """Ask for time-boxed emergency access to an account during a hack (EMG-02), as the token's person.
+
+        Granted (202) only to a comms token held by a current member of the register's comms-team group.
+        Anyone else is refused with 403; a request from outside the comms team is also recorded, so IT
+        security get a critical EMG-02 alert about it.
+        """
+        role_ok = auth.allowed(who.role, "emergency:request")
+        member = monitor.read(lambda e, _: register.is_comms_member(e, who.name, monitor.clock()))
+        if not role_ok and member:
+            monitor.audit(who.name, "emergency.denied", body.account_id, {"role": who.role})
+            raise AuthError(403, f"role {who.role!r} may not request emergency access: use your comms token")
+        rid, result = monitor.request_emergency(body.account_id, who.name, body.reason, body.minutes, who.name)
+        metrics.observe_step(result)
+        status = _emergency(monitor, rid)
+        if status.status != "granted":
+            detail = (
+                f"refused: {who.name} is not a current member of the comms-team group in the register; "
+                f"request {rid} was recorded and IT security alerted"
+            )
+            return JSONResponse(
+                {"detail": detail, "request_id": rid, "alerts": [a.id for a in status.alerts]}, status_code=403
+            )
+        return status
+
+    @app.get("/api/emergency-requests", response_model=list[EmergencyStatus], tags=["emergency"])
+    def emergency_requests(who: Annotated[Principal, Depends(needs("emergency:read"))]) -> list[EmergencyStatus]:
+        ids = monitor.read(
+            lambda _, s: [
+                r[0]
+                for r in s.conn.execute(
+                    "SELECT target FROM audit WHERE action = 'emergency.requested' ORDER BY id DESC LIMIT 200"
+                )
+            ]
+        )
+        return [_emergency(monitor, rid) for rid in ids]
+
+    @app.get("/api/emergency-requests/{request_id}", response_model=EmergencyStatus, tags=["emergency"])
+    def emergency_request(
+        request_id: str, who: Annotated[Principal, Depends(needs("emergency:read"))]
+    ) -> EmergencyStatus:
+        return _emergency(monitor, request_id)
+
+    @app.get("/api/lockouts", response_model=list[LockoutCommand], tags=["emergency"])
+    def lockouts(
+        who: Annotated[Principal, Depends(needs("emergency:read"))], account_id: str | None = None
+    ) -> list[LockoutCommand]:
+        """Emergency lockout commands issued (CONTROLS.md, Emergencies)."""
+        return monitor.read(lambda _, s: s.lockouts(account_id))
+
+    # ----- operations ----------------------------------------------------------------------------
+
+    @app.post("/api/clock/advance", response_model=SubmitResponse, tags=["operations"])
+    def advance(body: AdvanceBody, who: Annotated[Principal, Depends(needs("clock:advance"))]) -> SubmitResponse:
+        """Move event time on (admin): deadlines up to `until` fall due now."""
+        result = monitor.advance(body.until)
+        metrics.observe_step(result)
+        monitor.audit(who.name, "clock.advanced", None, {"until": body.until.isoformat()})
+        return _submit_response(result)
+
+    if console:
+        from service import console as console_pages
+
+        console_pages.mount(app, monitor)
+    return app
+
+
+# ----- helpers ------------------------------------------------------------------------------------
+
+
+def _entry(e: Any) -> dict[str, Any]:
+    return {"at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail}
+
+
+def _split_events(body: bytes, content_type: str) -> list[tuple[int, Any]]:
+    """(position, parsed JSON or the raw line) for each event in the body."""
+    if "ndjson" in content_type or "jsonl" in content_type:
+        out: list[tuple[int, Any]] = []
+        for n, line in enumerate(body.splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append((n, json.loads(line)))
+                except ValueError:
+                    out.append((n, line))
+        return out
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return [(1, body)]
+    if isinstance(parsed, list):
+        return list(enumerate(parsed, 1))
+    return [(1, parsed)]
+
+
+def _to_bytes(obj: Any) -> bytes:
+    if isinstance(obj, bytes):
+        return obj
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _submit_response(result: StepResult) -> SubmitResponse:
+    return SubmitResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[RejectedItem(line=r.line, event_id=r.event_id, reason=r.reason) for r in result.rejected],
+        alerts=[a.id for a in result.alerts],
+    )
+
+
+def _detail(monitor: EmbeddedMonitor, alert_id: str) -> AlertDetail:
+    def read(_: Any, store: Any) -> AlertDetail:
+        found = store.alert(alert_id)
+        if found is None:
+            raise EngineError(f"no alert with id {alert_id}")
+        return AlertDetail(
+            alert=found,
+            versions=store.versions(alert_id),
+            audit=[AuditItem(**_entry(e)) for e in store.audit_trail(alert_id)],
+        )
+
+    return monitor.read(read)
+
+
+def _emergency(monitor: EmbeddedMonitor, request_id: str) -> EmergencyStatus:
+    def read(_: Any, store: Any) -> EmergencyStatus:
+        row = store.conn.execute(
+            "SELECT at, actor, detail FROM audit WHERE action = 'emergency.requested' AND target = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            raise EngineError(f"no alert with id {request_id}")  # 404 through the same handler
+        detail = json.loads(row[2])
+        grant = store.grant_for(request_id)
+        alerts = [
+            a
+            for a in store.alerts(control=["EMG-02", "EMG-01"], account_id=detail["account_id"], limit=1000)[1]
+            if request_id in a.evidence or (grant is not None and grant.id in a.evidence)
+        ]
+        refused = any(a.control == "EMG-02" and request_id in a.evidence and not grant for a in alerts)
+        status: Literal["granted", "refused", "pending"] = "granted" if grant else "refused" if refused else "pending"
+        return EmergencyStatus(
+            request_id=request_id,
+            account_id=detail["account_id"],
+            requester_id=row[1],
+            requested_at=row[0],
+            reason=detail["reason"],
+            status=status,
+            grant=grant,
+            alerts=alerts,
+            lockouts=[c for c in store.lockouts(detail["account_id"]) if c.issued_at >= _t(row[0])],
+        )
+
+    return monitor.read(read)
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _outbox_status(store: Any) -> dict[str, Any]:
+    from service import outbox
+
+    try:
+        return dict(outbox.status(store.conn))
+    except Exception:
+        return {"error": "outbox unreadable"}
+
+
+Handler = Callable[[Request], Awaitable[Response]]

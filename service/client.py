@@ -1,0 +1,62 @@
+"""A small client of the monitor's HTTP API (httpx), for the CLI and scripts.
+
+The token comes from MONITOR_TOKEN or a file, never from a flag: flags end up in shell history and `ps`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ClientError(Exception):
+    """The API refused or could not be reached; the message says why."""
+
+
+def token_from(token_file: str | None = None) -> str:
+    if token_file:
+        try:
+            return Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ClientError(f"{token_file}: cannot read: {exc.strerror}") from None
+    token = os.environ.get("MONITOR_TOKEN", "").strip()
+    if not token:
+        raise ClientError(
+            "no token: set MONITOR_TOKEN (or give --token-file FILE); make one with `monitor token create`"
+        )
+    return token
+
+
+class Client:
+    """Calls to the API as one token's holder."""
+
+    def __init__(self, url: str | None = None, token: str = "", timeout: float = 30.0) -> None:
+        self.url = (url or os.environ.get("MONITOR_URL") or DEFAULT_URL).rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, trust_env=False
+        )
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach the monitor at {self.url}: {type(exc).__name__}") from None
+        if r.status_code >= 400 and r.status_code != 422:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise ClientError(f"{r.status_code}: {detail}")
+        ctype = r.headers.get("content-type", "")
+        return r.json() if ctype.startswith("application/json") else r.text
+
+    def submit(self, events: list[dict[str, Any]]) -> Any:
+        return self.call("POST", "/api/events", json=events)
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,112 @@
+"""A watched folder of JSONL files: each file's events are taken in batches, then the file moves to done/.
+
+Progress through a file is committed with each batch, so after a crash the file is picked up at the first
+line not yet taken. Rejected lines are listed (line number and reason, never the line itself, which may
+hold the very secret it was rejected for) in rejected/NAME.errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from service.embedded import EmbeddedMonitor
+
+log = logging.getLogger("service.dropfolder")
+BATCH = 2000
+SETTLE_SECONDS = 1.0  # a file changed more recently than this may still be being written
+
+
+class DropFolder:
+    """Takes `*.jsonl` files put in `inbox`, oldest name first."""
+
+    def __init__(self, monitor: EmbeddedMonitor, inbox: Path, actor: str = "drop-folder") -> None:
+        self.monitor = monitor
+        self.inbox = inbox
+        self.done = inbox / "done"
+        self.rejected = inbox / "rejected"
+        self.actor = actor
+        for d in (inbox, self.done, self.rejected):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def ready(self, now: float | None = None) -> list[Path]:
+        now = time.time() if now is None else now
+        return sorted(
+            p for p in self.inbox.glob("*.jsonl") if p.is_file() and now - p.stat().st_mtime >= SETTLE_SECONDS
+        )
+
+    def poll(self, now: float | None = None) -> int:
+        """Take every ready file; the number of files taken."""
+        files = self.ready(now)
+        for path in files:
+            self.take(path)
+        return len(files)
+
+    def take(self, path: Path) -> None:
+        st = path.stat()
+        key = f"inbox:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+        start = int(self.monitor.progress(key) or 0)
+        started = time.perf_counter()
+        accepted = duplicates = 0
+        errors: list[str] = []
+        origin = path.name
+        if start:
+            log.info("%s: resuming after line %d", origin, start)
+        with path.open("rb") as fh:
+            batch: list[tuple[str, int | None, bytes]] = []
+            last = start
+            for n, raw in enumerate(fh, 1):
+                last = n
+                if n <= start:
+                    continue
+                line = raw.strip()
+                if line:
+                    batch.append((origin, n, line))
+                if len(batch) >= BATCH:
+                    a, d, e = self._submit(batch, key, n)
+                    accepted, duplicates = accepted + a, duplicates + d
+                    errors.extend(e)
+                    batch = []
+                    log.info("%s: %d lines taken (%.0f/s)", origin, n, (n - start) / (time.perf_counter() - started))
+            a, d, e = self._submit(batch, key, last)
+            accepted, duplicates = accepted + a, duplicates + d
+            errors.extend(e)
+        if errors:
+            with (self.rejected / f"{path.name}.errors").open("a", encoding="utf-8") as out:
+                out.writelines(f"{e}\n" for e in errors)
+        target = self.done / path.name
+        if target.exists():
+            target = self.done / f"{path.stem}.{int(time.time())}{path.suffix}"
+        path.replace(target)
+        log.info(
+            "%s: %d events taken, %d duplicates, %d rejected%s; moved to %s",
+            origin,
+            accepted,
+            duplicates,
+            len(errors),
+            f" (reasons in {self.rejected / (path.name + '.errors')})" if errors else "",
+            target,
+        )
+
+    def _submit(self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int) -> tuple[int, int, list[str]]:
+        result = self.monitor.submit(batch, self.actor, mark=(key, str(upto)))
+        from service import metrics
+
+        metrics.observe_step(result)
+        return (
+            result.accepted,
+            result.duplicates,
+            [f"line {r.line}: {r.reason}" + (f" (event {r.event_id})" if r.event_id else "") for r in result.rejected],
+        )
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Poll until `stop` is set; an error on one file is logged and the folder is tried again later."""
+        while not stop.is_set():
+            try:
+                self.poll()
+            except Exception:
+                log.exception("drop folder %s: taking a file failed; retrying in %.0fs", self.inbox, interval * 10)
+                stop.wait(interval * 10)
+            stop.wait(interval)

@@ -1,0 +1,365 @@
+"""The embedded runtime: the engine in one process, its input log and outputs in SQLite, no broker.
+
+Every step (a batch of events, a clock advance, someone acknowledging an alert) runs under one lock and
+commits its log rows together with everything it produced. On start the engine is rebuilt by folding the
+log, so a restart, even after kill -9, loses nothing and repeats nothing: an event whose batch committed is
+in the log and is a duplicate if sent again; one whose batch did not commit was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from monitor.directory import organisation_params, parse_directory
+from monitor.engine import Engine, EngineError
+from monitor.policy import Profile
+from monitor.replay import build_engine
+from monitor.report import LeaverRow, leaver_report
+from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+from schemas.directory import Directory
+from schemas.events import Event, Rejected, parse_event, parse_event_obj
+from service import outbox
+from service.sinks import SinkConfig
+from service.store import Store, connect
+
+log = logging.getLogger("service.embedded")
+T = TypeVar("T")
+API_SOURCE = "monitor/api"
+
+
+class StateMismatch(Exception):
+    """The data directory was started with another policy, directory or lateness."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    origin: str
+    line: int | None
+    event_id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one step took and made."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    lockouts: list[LockoutCommand] = field(default_factory=list)
+    grants: list[EmergencyGrant] = field(default_factory=list)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmbeddedMonitor:
+    """One organisation's monitor over one SQLite file; safe to call from several threads."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        profile: Profile,
+        directory_text: str | None = None,
+        *,
+        lateness: timedelta = timedelta(0),
+        sinks: Sequence[SinkConfig] = (),
+        console_url: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db_path = db_path
+        self.profile = profile
+        self.lateness = lateness
+        self.sinks = list(sinks)
+        self.console_url = console_url
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.store = Store(connect(db_path))
+        outbox.create_tables(self.store.conn)
+        self.directory_text = self._pin_settings(directory_text)
+        self.directory: Directory | None = (
+            parse_directory(self.directory_text, "directory") if self.directory_text else None
+        )
+        self._collected: dict[str, Alert] = {}
+        self.engine = self._rebuild()
+
+    # ----- start ---------------------------------------------------------------------------------
+
+    def _pin_settings(self, directory_text: str | None) -> str | None:
+        """The first start fixes policy, directory and lateness; later starts must agree (the log depends on them)."""
+        s = self.store
+        wanted = {
+            "policy": self.profile.name,
+            "lateness": str(self.lateness.total_seconds()),
+        }
+        found = {k: s.meta(k) for k in wanted}
+        stored_dir = s.meta("directory")
+        if all(v is None for v in found.values()):
+            s.begin()
+            for k, v in wanted.items():
+                s.set_meta(k, v)
+            s.set_meta("directory", directory_text or "")
+            s.commit()
+            return directory_text
+        for k, v in wanted.items():
+            if found[k] != v:
+                raise StateMismatch(
+                    f"{self.db_path} was started with {k} {found[k]!r}, not {v!r}: use the same {k}, "
+                    "or a new --data-dir for a new monitor"
+                )
+        if directory_text is not None and directory_text != stored_dir:
+            raise StateMismatch(
+                f"{self.db_path} was started with another directory file; the register is now kept in the "
+                "monitor: change it with `monitor directory import` (or a new --data-dir for a new monitor)"
+            )
+        return stored_dir or None
+
+    def _new_engine(self) -> Engine:
+        engine = build_engine(self.profile, self.directory, lateness=self.lateness)
+        return engine
+
+    def _rebuild(self) -> Engine:
+        """Fold the whole log into a new engine, emitting nothing (the outputs were committed with it)."""
+        started = time.perf_counter()
+        engine = self._new_engine()
+        n = 0
+        for _, kind, body in self.store.log():
+            _apply(engine, kind, body)
+            n += 1
+        engine.on_alert = self._collect
+        if n:
+            log.info("rebuilt the engine from %d log entries in %.2fs", n, time.perf_counter() - started)
+        return engine
+
+    # ----- steps ---------------------------------------------------------------------------------
+
+    def _collect(self, a: Alert) -> None:
+        self._collected[a.id] = a
+
+    def _step(self, work: Callable[[StepResult], T]) -> tuple[T, StepResult]:
+        """Run `work` against the engine and commit its log rows and outputs together, or neither."""
+        with self._lock:
+            engine = self.engine
+            result = StepResult()
+            n_lockouts, n_grants = len(engine.lockouts), len(engine.grants)
+            self._collected = {}
+            self.store.begin()
+            try:
+                value = work(result)
+                now = time.time()
+                for a in self._collected.values():
+                    self.store.put_alert(a)
+                    outbox.enqueue(self.store.conn, self.sinks, a, now=now, console_url=self.console_url)
+                for cmd in engine.lockouts[n_lockouts:]:
+                    self.store.put_lockout(cmd)
+                    self.store.audit(cmd.issued_at.isoformat(), "monitor", "lockout.issued", cmd.account_id, cmd.id)
+                for g in engine.grants[n_grants:]:
+                    self.store.put_grant(g)
+                    self.store.audit(
+                        g.granted_at.isoformat(),
+                        "monitor",
+                        "emergency.granted",
+                        g.evidence,
+                        {"account_id": g.account_id, "requester_id": g.requester_id, "until": g.expires_at.isoformat()},
+                    )
+                self.store.commit()
+            except EngineError:
+                self.store.rollback()  # raised before the engine changed anything
+                raise
+            except BaseException:
+                self.store.rollback()
+                self.engine = self._rebuild()  # the engine may hold half a step: fold the committed log again
+                raise
+            result.alerts = list(self._collected.values())
+            result.lockouts = engine.lockouts[n_lockouts:]
+            result.grants = engine.grants[n_grants:]
+            self._collected = {}
+            return value, result
+
+    def submit(
+        self, lines: Iterable[tuple[str, int | None, bytes]], actor: str, mark: tuple[str, str] | None = None
+    ) -> StepResult:
+        """Validate and take raw events (origin, line, bytes); bad ones are recorded with their reason.
+
+        `mark` (key, value) is stored in the same transaction: a reader's progress through a file.
+        """
+
+        def work(result: StepResult) -> None:
+            if mark is not None:
+                self.store.set_meta(*mark)
+            at = self.clock().isoformat()
+            for origin, line, raw in lines:
+                try:
+                    ev = parse_event(raw)
+                except Rejected as rej:
+                    result.rejected.append(Rejection(origin, line, rej.event_id, rej.reason))
+                    self.store.reject(at, origin, line, rej.event_id, rej.reason)
+                    continue
+                self._take(ev, raw, result)
+            if result.accepted or result.rejected:
+                detail = {
+                    "accepted": result.accepted,
+                    "duplicates": result.duplicates,
+                    "rejected": len(result.rejected),
+                }
+                self.store.audit(at, actor, "events.submitted", None, detail)
+
+        return self._step(work)[1]
+
+    def submit_events(self, events: Sequence[Event], actor: str, action: str = "events.submitted") -> StepResult:
+        """Take events built by the monitor itself (API forms, directory import)."""
+
+        def work(result: StepResult) -> None:
+            for ev in events:
+                self._take(ev, ev.model_dump_json(exclude_none=True).encode(), result)
+            at = self.clock().isoformat()
+            self.store.audit(at, actor, action, None, {"accepted": result.accepted, "duplicates": result.duplicates})
+
+        return self._step(work)[1]
+
+    def _take(self, ev: Event, raw: bytes, result: StepResult) -> None:
+        # The engine forgets ids after a week of event time (its memory follows the state); the log does not.
+        key = event_key(ev)
+        if not self.store.has_event(key) and self.engine.submit(ev):
+            self.store.append("event", raw, key)
+            result.accepted += 1
+        else:
+            result.duplicates += 1
+
+    def advance(self, until: datetime) -> StepResult:
+        """Move event time to `until` (the wall clock less the lateness, or an operator's command)."""
+
+        def work(result: StepResult) -> None:
+            clock = self.engine.clock
+            if clock is not None and until < clock:
+                return
+            self.engine.advance(until)
+            self.store.append("advance", until.isoformat().encode())
+
+        return self._step(work)[1]
+
+    def tick(self) -> StepResult:
+        """Advance to the wall clock less the lateness, so a quiet stream still meets its deadlines."""
+        return self.advance(self.clock() - self.lateness)
+
+    def acknowledge(self, alert_id: str, actor: str, note: str | None = None) -> Alert:
+        return self._act_on_alert("ack", alert_id, actor, note)
+
+    def resolve(self, alert_id: str, actor: str, note: str | None = None) -> Alert:
+        return self._act_on_alert("resolve", alert_id, actor, note)
+
+    def _act_on_alert(self, kind: str, alert_id: str, actor: str, note: str | None) -> Alert:
+        def work(result: StepResult) -> Alert:
+            at = self.clock()
+            body = {"alert_id": alert_id, "by": actor, "at": at.isoformat(), "note": note}
+            a = _apply_command(self.engine, kind, body)
+            self.store.append(kind, json.dumps(body).encode())
+            action = "alert.acknowledged" if kind == "ack" else "alert.resolved"
+            self.store.audit(at.isoformat(), actor, action, alert_id, {"note": note} if note else None)
+            return a
+
+        return self._step(work)[0]
+
+    def request_emergency(
+        self, account_id: str, requester_id: str, reason: str, minutes: int | None, actor: str
+    ) -> tuple[str, StepResult]:
+        """File an emergency.access_requested event for the requester; EMG-02 grants or refuses it."""
+        now = self.clock()
+        rid = (
+            "er-"
+            + hashlib.blake2b(
+                f"{requester_id}\x1f{account_id}\x1f{now.isoformat()}".encode(), digest_size=8
+            ).hexdigest()
+        )
+        data: dict[str, Any] = {"account_id": account_id, "requester_id": requester_id, "reason": reason}
+        if minutes is not None:
+            data["minutes"] = minutes
+        ev = parse_event_obj(
+            {
+                "specversion": "1.0",
+                "id": rid,
+                "source": API_SOURCE,
+                "type": "emergency.access_requested",
+                "time": now.isoformat(),
+                "data": data,
+            }
+        )
+
+        def work(result: StepResult) -> None:
+            self._take(ev, ev.model_dump_json(exclude_none=True).encode(), result)
+            self.store.audit(
+                now.isoformat(), actor, "emergency.requested", rid, {"account_id": account_id, "reason": reason}
+            )
+            # the request is judged at its own time: let the engine reach it even with a lateness
+            self.engine.advance(now)
+            self.store.append("advance", now.isoformat().encode())
+
+        return rid, self._step(work)[1]
+
+    def progress(self, key: str) -> str | None:
+        """A reader's committed progress mark (see `submit`)."""
+        return self.read(lambda _, s: s.meta(key))
+
+    def audit(self, actor: str, action: str, target: str | None = None, detail: Any = None) -> None:
+        """Record something a person did that is not an event (token use is not recorded: it is every request)."""
+        with self._lock:
+            self.store.begin()
+            self.store.audit(self.clock().isoformat(), actor, action, target, detail)
+            self.store.commit()
+
+    # ----- reads ---------------------------------------------------------------------------------
+
+    def read(self, fn: Callable[[Engine, Store], T]) -> T:
+        """Run a read against the engine and store under the lock."""
+        with self._lock:
+            return fn(self.engine, self.store)
+
+    def leaver_report(self) -> list[LeaverRow]:
+        return self.read(lambda e, _: leaver_report(e))
+
+    def final_alerts(self) -> list[Alert]:
+        return self.read(lambda _, s: s.all_alerts())
+
+    def params_for_directory(self) -> Any:
+        return organisation_params(self.profile.parameters, self.directory) if self.directory else None
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.conn.close()
+
+
+def event_key(ev: Event) -> bytes:
+    """An event's identity, (source, id), as 16 bytes."""
+    return hashlib.blake2b(f"{len(ev.source)}:{ev.source}{ev.id}".encode(), digest_size=16).digest()
+
+
+def _apply(engine: Engine, kind: str, body: bytes) -> None:
+    """Fold one log row into the engine (the rebuild path)."""
+    if kind == "event":
+        engine.submit(parse_event(body))
+    elif kind == "advance":
+        engine.advance(datetime.fromisoformat(body.decode()))
+    elif kind in ("ack", "resolve"):
+        with contextlib.suppress(EngineError):  # refused live too: the log keeps what was asked
+            _apply_command(engine, kind, json.loads(body))
+    else:
+        raise ValueError(f"unknown log entry kind {kind!r}")
+
+
+def _apply_command(engine: Engine, kind: str, body: dict[str, Any]) -> Alert:
+    at = datetime.fromisoformat(body["at"])
+    if kind == "ack":
+        return engine.acknowledge(body["alert_id"], body["by"], at)
+    return engine.resolve(body["alert_id"], body["by"], at, body.get("note"))

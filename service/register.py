@@ -1,0 +1,227 @@
+"""The register as the comms team see it: views of accounts and people, YAML export, and import as a diff."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from monitor.directory import DirectoryError, parse_directory
+from monitor.engine import Engine
+from monitor.facts import AccountFacts
+from monitor.rules._hijack import COMMS_TEAM
+from schemas.directory import Directory
+from schemas.events import Event, parse_event_obj
+from service.store import Store
+
+IMPORT_SOURCE = "monitor/register-import"
+_FIELDS = (
+    "platform", "handle", "registration_email", "credential_model", "central",
+    "approved_by", "naming_exempt", "emergency_access",
+)  # fmt: skip
+
+
+class AccountView(BaseModel):
+    account_id: str
+    platform: str | None
+    handle: str | None
+    registered: bool
+    retired: bool
+    central: bool
+    credential_model: str | None
+    mfa_registered: bool | None
+    mfa_on: bool | None
+    emergency_access: str | None
+    admins: list[str]
+    managers: list[str]
+    editors: list[str]
+    failing: list[str]
+    open_alerts: int
+    compliant: bool
+
+
+class PersonView(BaseModel):
+    person_id: str
+    email: str | None
+    unit: str | None
+    groups: list[str]
+    leaving_at: datetime | None
+    accounts: list[str]
+
+
+def accounts(engine: Engine, store: Store) -> list[AccountView]:
+    """Every account the monitor has seen, with the controls it fails now (its open or acknowledged alerts)."""
+    failing: dict[str, set[str]] = defaultdict(set)
+    counts: dict[str, int] = defaultdict(int)
+    for aid, control in store.conn.execute(
+        "SELECT account_id, control FROM alerts WHERE status != 'resolved' AND account_id IS NOT NULL"
+    ):
+        failing[aid].add(control)
+        counts[aid] += 1
+    return [
+        _account_view(a, sorted(failing[a.account_id]), counts[a.account_id])
+        for _, a in sorted(engine.accounts.items())
+    ]
+
+
+def _account_view(a: AccountFacts, failing: list[str], open_alerts: int) -> AccountView:
+    return AccountView(
+        account_id=a.account_id,
+        platform=a.platform,
+        handle=a.handle,
+        registered=a.registered,
+        retired=a.retired,
+        central=a.central,
+        credential_model=a.credential_model,
+        mfa_registered=a.mfa_registered,
+        mfa_on=a.mfa_on,
+        emergency_access=a.emergency_access,
+        admins=a.holders_of("admin"),
+        managers=a.holders_of("manager"),
+        editors=a.holders_of("editor"),
+        failing=failing,
+        open_alerts=open_alerts,
+        compliant=not failing,
+    )
+
+
+def people(engine: Engine, store: Store) -> list[PersonView]:
+    return [
+        PersonView(
+            person_id=p.person_id,
+            email=p.email,
+            unit=p.unit,
+            groups=sorted(p.groups),
+            leaving_at=p.leaving_at,
+            accounts=sorted(p.accounts),
+        )
+        for _, p in sorted(engine.people.items())
+        if p.in_directory
+    ]
+
+
+def is_comms_member(engine: Engine, person_id: str, now: datetime) -> bool:
+    """A current member of the comms-team group in the register (who EMG-02 lets in during a hack)."""
+    p = engine.people.get(person_id)
+    return p is not None and COMMS_TEAM in p.groups and not p.left_by(now)
+
+
+def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
+    """The register now, in the directory file's shape."""
+    organisation = (
+        directory.organisation.model_dump(exclude_none=True, exclude_defaults=True)
+        if directory
+        else {"domains": list(engine.params.org_domains)}
+    )
+    people_out = []
+    for _, p in sorted(engine.people.items()):
+        if not p.in_directory:
+            continue
+        entry: dict[str, Any] = {"person_id": p.person_id, "email": p.email}
+        if p.unit:
+            entry["unit"] = p.unit
+        entry["groups"] = sorted(p.groups)
+        people_out.append(entry)
+    accounts_out = []
+    for _, a in sorted(engine.accounts.items()):
+        if not a.registered or a.retired:
+            continue
+        acc: dict[str, Any] = {"account_id": a.account_id}
+        for name in _FIELDS:
+            value = getattr(a, name)
+            if value is not None and not (name == "naming_exempt" and value is False):
+                acc[name] = value
+        acc["mfa_enabled"] = bool(a.mfa_registered)
+        acc["admins"] = a.holders_of("admin")
+        managers = a.holders_of("manager")
+        if managers:
+            acc["manager"] = managers[0]
+        if a.holders_of("editor"):
+            acc["editors"] = a.holders_of("editor")
+        accounts_out.append(acc)
+    return {"organisation": organisation, "people": people_out, "accounts": accounts_out}
+
+
+def export_yaml(engine: Engine, directory: Directory | None) -> str:
+    return yaml.safe_dump(export(engine, directory), sort_keys=False, allow_unicode=True)
+
+
+def import_events(engine: Engine, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
+    """The directory.* events that turn the register as it is into the file `text` (only the differences).
+
+    Raises DirectoryError naming the line for a bad file.
+    """
+    d = parse_directory(text, "import")
+    digest = hashlib.blake2b(f"{now.isoformat()}\x1f{text}".encode(), digest_size=8).hexdigest()
+    out: list[dict[str, Any]] = []
+
+    def add(type_: str, data: dict[str, Any]) -> None:
+        out.append(
+            {
+                "specversion": "1.0",
+                "id": f"import-{digest}-{len(out) + 1}",
+                "source": IMPORT_SOURCE,
+                "type": type_,
+                "time": now.isoformat(),
+                "data": data,
+            }
+        )
+
+    for p in d.people:
+        known = engine.people.get(p.person_id)
+        if (
+            known is None
+            or not known.in_directory
+            or known.email != p.email
+            or known.unit != p.unit
+            or known.groups != frozenset(p.groups)
+        ):
+            add("directory.person", p.model_dump(exclude_none=True))
+    listed = set()
+    for a in d.accounts:
+        listed.add(a.account_id)
+        facts = engine.accounts.get(a.account_id)
+        reg = a.model_dump(exclude={"admins", "manager", "editors"}, exclude_none=True)
+        if facts is None or not facts.registered or facts.retired:
+            add("directory.account_registered", reg)
+            current: dict[str, set[str]] = {} if facts is None else {k: set(v) for k, v in facts.roles.items()}
+        else:
+            changed = {k: v for k, v in reg.items() if k != "account_id" and _current(facts, k) != v}
+            if changed:
+                add("directory.account_updated", {"account_id": a.account_id, **changed})
+            current = {k: set(v) for k, v in facts.roles.items()}
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for pid in a.admins:
+            wanted[pid].add("admin")
+        for pid in a.editors:
+            wanted[pid].add("editor")
+        if a.manager:
+            wanted[a.manager].add("manager")
+        for pid in sorted(set(current) | set(wanted)):
+            have, want = current.get(pid, set()), wanted.get(pid, set())
+            if have == want:
+                continue
+            if have - want:  # directory.admin_unassigned takes every role; give back the ones kept
+                add("directory.admin_unassigned", {"account_id": a.account_id, "person_id": pid})
+                have = set()
+            for role in sorted(want - have):
+                add("directory.admin_assigned", {"account_id": a.account_id, "person_id": pid, "role": role})
+    if retire_missing:
+        for aid, facts in sorted(engine.accounts.items()):
+            if facts.registered and not facts.retired and aid not in listed:
+                add("directory.account_retired", {"account_id": aid})
+    return [parse_event_obj(o) for o in out]
+
+
+def _current(facts: AccountFacts, name: str) -> Any:
+    if name == "mfa_enabled":
+        return facts.mfa_registered
+    value = getattr(facts, name)
+    return False if name == "naming_exempt" and value is None else value
+
+
+__all__ = ["DirectoryError", "accounts", "export_yaml", "import_events", "is_comms_member", "people"]

@@ -1,0 +1,144 @@
+"""`monitor run` without a broker: the embedded monitor, its drop folder, clock, deliveries and web server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor.directory import load_directory
+from monitor.policy import Profile, load_profile
+from service import auth, metrics
+from service.dropfolder import DropFolder
+from service.embedded import EmbeddedMonitor, utcnow
+from service.settings import ServiceSettings
+from service.sinks import SinkConfig, load_sinks
+
+log = logging.getLogger("service")
+_TIME_FIELDS = ("leaving_at", "effective_at", "ends_at")
+
+
+def open_monitor(s: ServiceSettings, profile: Profile | None = None) -> EmbeddedMonitor:
+    """The embedded monitor over the settings' data folder (the directory file is read on the first start only)."""
+    directory_text = None
+    if s.directory is not None:
+        load_directory(s.directory)  # fails with file:line before anything is written
+        directory_text = s.directory.read_text(encoding="utf-8")
+    sinks: list[SinkConfig] = load_sinks(s.sinks) if s.sinks else []
+    return EmbeddedMonitor(
+        s.db_path,
+        profile or load_profile(s.policy),
+        directory_text,
+        lateness=s.lateness,
+        sinks=sinks,
+        console_url=s.base_url,
+    )
+
+
+def shift_demo(events: Path, out: Path, now: datetime) -> int:
+    """Copy the demo month into `out` moved on by whole weeks so that it ends in the week before `now`."""
+    lines = events.read_text(encoding="utf-8").splitlines()
+    objs = [json.loads(x) for x in lines if x.strip()]
+    last = max(datetime.fromisoformat(o["time"]) for o in objs)
+    weeks = max(0, (now - last) // timedelta(weeks=1))
+    delta = timedelta(weeks=weeks)
+
+    def moved(text: str) -> str:
+        return (datetime.fromisoformat(text) + delta).isoformat().replace("+00:00", "Z")
+
+    with out.open("w", encoding="utf-8") as fh:
+        for o in objs:
+            o["time"] = moved(o["time"])
+            for k in _TIME_FIELDS:
+                if isinstance(o["data"].get(k), str):
+                    o["data"][k] = moved(o["data"][k])
+            fh.write(json.dumps(o, separators=(",", ":")) + "\n")
+    return len(objs)
+
+
+DEMO_TOKENS = (("security-desk", "security"), ("hr-desk", "hr"), ("registrar", "registrar"), ("admin", "admin"))
+
+
+def prepare_demo(s: ServiceSettings, out: TextIO) -> ServiceSettings:
+    """On the first start, the demo university's register, its month in the drop folder and a token per role."""
+    from monitor.demo import write_demo
+
+    demo_dir = s.data_dir / "demo"
+    first = not s.db_path.exists()
+    if first:
+        _, events_path = write_demo(demo_dir)
+        s.inbox_dir.mkdir(parents=True, exist_ok=True)
+        staged = s.inbox_dir / "demo-month.jsonl.part"
+        n = shift_demo(events_path, staged, utcnow())
+        staged.replace(s.inbox_dir / "demo-month.jsonl")
+        print(
+            f"demo: the register of Aberwen University and {n:,} events of its last month are in {demo_dir}", file=out
+        )
+    s = s.model_copy(update={"directory": demo_dir / "directory.yaml"})
+    if first:
+        monitor = open_monitor(s)
+        try:
+            comms = _comms_member(demo_dir / "directory.yaml")
+            print("demo: API tokens (shown once; make more with `monitor token create NAME --role ROLE`):", file=out)
+            for name, role in (*DEMO_TOKENS, (comms, "comms")):
+                token = auth.create_token(monitor.store, name, role, utcnow())
+                print(f"  {role:10} {name:14} {token}", file=out)
+        finally:
+            monitor.close()
+    return s
+
+
+def _comms_member(path: Path) -> str:
+    d = load_directory(path)
+    for p in d.people:
+        if "comms-team" in p.groups:
+            return p.person_id
+    raise RuntimeError("the demo register has no comms-team member")
+
+
+def serve(s: ServiceSettings, out: TextIO) -> None:
+    """Run until interrupted: the API and console, the drop folder and the clock, and alert delivery."""
+    import uvicorn
+
+    from service.api import build_api
+    from service.outbox import Deliverer
+
+    monitor = open_monitor(s)
+    stop = threading.Event()
+    folder = DropFolder(monitor, s.inbox_dir)
+
+    def ingest() -> None:
+        # One thread takes the drop folder, then moves the clock: a tick never overtakes a file being read.
+        while not stop.is_set():
+            try:
+                folder.poll()
+                if s.tick_seconds > 0:
+                    metrics.observe_step(monitor.tick())
+            except Exception:
+                log.exception("ingest loop failed; retrying")
+            stop.wait(s.tick_seconds if s.tick_seconds > 0 else 1.0)
+
+    threads = [threading.Thread(target=ingest, name="ingest", daemon=True)]
+    if monitor.sinks:
+        deliverer = Deliverer(s.db_path, monitor.sinks)
+        threads.append(threading.Thread(target=deliverer.run_forever, args=(stop,), name="deliver", daemon=True))
+    for t in threads:
+        t.start()
+    print(
+        f"monitor: embedded, state in {s.db_path}, drop folder {s.inbox_dir}\n"
+        f"monitor: console {s.base_url}/console  API {s.base_url}/docs  health {s.base_url}/health",
+        file=out,
+        flush=True,
+    )
+    app = build_api(monitor)
+    config: dict[str, Any] = {"host": s.web_host, "port": s.web_port, "log_level": s.loglevel, "access_log": False}
+    try:
+        uvicorn.run(app, **config)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        monitor.close()

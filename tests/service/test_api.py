@@ -1,0 +1,309 @@
+"""The HTTP API: every role against every endpoint, tokens, bad bodies, the emergency flow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from monitor.policy import load_profile
+from service import auth
+from service.api import build_api
+from service.embedded import EmbeddedMonitor
+from tests.service.conftest import NOW, demo_lines
+
+ROLES = ("security", "hr", "comms", "registrar", "admin")
+# Who may do what, written out here (not read from service.auth) so that a change there must be made twice.
+EXPECTED = {
+    "alerts:read": {"security", "comms", "admin"},
+    "alerts:manage": {"security", "admin"},
+    "audit:read": {"security", "admin"},
+    "leavers:read": {"hr", "security", "admin"},
+    "register:read": {"security", "hr", "comms", "registrar", "admin"},
+    "register:edit": {"comms", "registrar", "admin"},
+    "emergency:read": {"comms", "security", "admin"},
+    "clock:advance": {"admin"},
+    "events:hr": {"hr", "admin"},
+    "events:directory": {"comms", "registrar", "admin"},
+    "events:signals": {"security", "admin"},
+}
+
+
+def _event(type_: str, id_: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": id_, "source": "test", "type": type_, "time": "2026-10-31T10:00:00Z",
+            "data": data}  # fmt: skip
+
+
+ENDPOINTS: list[tuple[str, str, Any, str]] = [
+    ("GET", "/api/alerts", None, "alerts:read"),
+    ("GET", "/api/alerts/{alert}", None, "alerts:read"),
+    ("POST", "/api/alerts/{alert}/acknowledge", {"note": "looking"}, "alerts:manage"),
+    ("POST", "/api/alerts/{alert}/resolve", {"note": "removed the admin"}, "alerts:manage"),
+    ("GET", "/api/audit", None, "audit:read"),
+    ("GET", "/api/leavers", None, "leavers:read"),
+    ("GET", "/api/register/accounts", None, "register:read"),
+    ("GET", "/api/register/accounts/{account}", None, "register:read"),
+    ("GET", "/api/register/people", None, "register:read"),
+    ("GET", "/api/register/export", None, "register:read"),
+    ("POST", "/api/register/import", "EXPORT", "register:edit"),
+    ("GET", "/api/emergency-requests", None, "emergency:read"),
+    ("GET", "/api/emergency-requests/{request}", None, "emergency:read"),
+    ("GET", "/api/lockouts", None, "emergency:read"),
+    ("POST", "/api/clock/advance", {"until": "2026-10-01T00:00:00Z"}, "clock:advance"),
+    (
+        "POST",
+        "/api/events",
+        [_event("hr.leaver", "t-hr", {"person_id": "p-0399", "leaving_at": "2026-12-31T17:00:00Z"})],
+        "events:hr",
+    ),
+    (
+        "POST",
+        "/api/events",
+        [_event("directory.access_confirmed", "t-dir", {"account_id": "acc-001", "person_id": "p-0001"})],
+        "events:directory",
+    ),
+    (
+        "POST",
+        "/api/events",
+        [_event("post.published", "t-sig", {"account_id": "acc-001", "person_id": "p-0001"})],
+        "events:signals",
+    ),
+]
+
+
+class World:
+    """One embedded monitor with the demo month taken, a token per role and a client."""
+
+    def __init__(self, tmp: Path, demo_files: tuple[Path, Path]) -> None:
+        self.monitor = EmbeddedMonitor(
+            tmp / "m.db", load_profile("default"), demo_files[0].read_text(), clock=lambda: NOW
+        )
+        self.monitor.submit(demo_lines(demo_files[1]), "test")
+        self.monitor.advance(datetime(2026, 10, 31, tzinfo=UTC))
+        d = self.monitor.directory
+        assert d is not None
+        self.comms_member = next(p.person_id for p in d.people if "comms-team" in p.groups)
+        self.tokens = {
+            role: auth.create_token(
+                self.monitor.store, self.comms_member if role == "comms" else f"{role}-1", role, NOW
+            )
+            for role in ROLES
+        }
+        self.client = TestClient(build_api(self.monitor, console=False))
+        _, alerts = self.monitor.store.alerts(status=["open"], limit=1)
+        self.alert = alerts[0].id
+        self.account = alerts[0].account_id or "acc-001"
+        self.request, _ = self.monitor.request_emergency("acc-001", self.comms_member, "test", 30, "test")
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, demo_files: tuple[Path, Path]) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("api"), demo_files)
+    yield w
+    w.monitor.close()
+
+
+def _call(w: World, role: str | None, method: str, path: str, body: Any) -> Any:
+    path = path.format(alert=w.alert, account=w.account, request=w.request)
+    headers = w.as_(role) if role else {}
+    if body == "EXPORT":
+        text = w.client.get("/api/register/export", headers=w.as_("admin")).text
+        return w.client.request(method, path, headers=headers, content=text.encode())
+    return w.client.request(method, path, headers=headers, json=body)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path", "body", "permission"), ENDPOINTS, ids=lambda x: str(x)[:40])
+def test_every_role_against_every_endpoint(
+    world: World, role: str, method: str, path: str, body: Any, permission: str
+) -> None:
+    r = _call(world, role, method, path, body)
+    if role in EXPECTED[permission]:
+        assert r.status_code not in (401, 403), (role, path, r.text)
+        assert r.status_code < 500
+    else:
+        assert r.status_code == 403, (role, path, r.status_code, r.text)
+        detail = r.json()["detail"]
+        assert f"role {role!r} may not" in detail
+        for allowed in EXPECTED[permission]:
+            assert allowed in detail  # the refusal names who may
+
+
+def test_the_matrix_covers_every_route_of_the_api(world: World) -> None:
+    spec = world.client.get("/openapi.json").json()
+    routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    covered = {(m, p.replace("{alert}", "{alert_id}").replace("{account}", "{account_id}")
+                .replace("{request}", "{request_id}")) for m, p, _, _ in ENDPOINTS}  # fmt: skip
+    unauthenticated = {("GET", "/health"), ("GET", "/metrics")}
+    special = {("POST", "/api/emergency-requests")}  # its own test below: everyone may ask, few are granted
+    assert routes - covered - unauthenticated - special == set()
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "no token"),
+        ("Basic abc", "must be 'Bearer TOKEN'"),
+        ("Bearer nonsense", "malformed token"),
+        ("Bearer smon_" + "A" * 43, "unknown token"),
+    ],
+)
+def test_no_or_bad_token_is_401_with_the_reason(world: World, header: str | None, reason: str) -> None:
+    headers = {"Authorization": header} if header else {}
+    r = world.client.get("/api/alerts", headers=headers)
+    assert r.status_code == 401
+    assert reason in r.json()["detail"]
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_revoked_token_is_refused(world: World) -> None:
+    token = auth.create_token(world.monitor.store, "leaving-analyst", "security", NOW)
+    assert world.client.get("/api/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert auth.revoke_tokens(world.monitor.store, "leaving-analyst", NOW) == 1
+    r = world.client.get("/api/alerts", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert "revoked" in r.json()["detail"]
+
+
+def test_tokens_are_stored_only_as_hashes(world: World) -> None:
+    rows = world.monitor.store.conn.execute("SELECT hash, name, role FROM tokens").fetchall()
+    stored = json.dumps(rows)
+    for token in world.tokens.values():
+        assert token not in stored
+        assert token[5:] not in stored
+
+
+def test_metrics_and_health_need_no_token(world: World) -> None:
+    h = world.client.get("/health").json()
+    assert h["status"] == "ok"
+    assert h["log_entries"] > 25_000
+    text = world.client.get("/metrics").text
+    assert 'monitor_alerts_current{status="open"}' in text
+
+
+def test_an_oversized_body_is_413(world: World) -> None:
+    r = world.client.post("/api/events", headers=world.as_("admin"), content=b"[" + b" " * (2 << 20) + b"]")
+    assert r.status_code == 413
+    assert "byte limit" in r.json()["detail"]
+
+
+def test_bad_events_are_listed_and_the_good_ones_taken(world: World) -> None:
+    good = _event("post.published", "t-good-1", {"account_id": "acc-002", "person_id": "p-0001"})
+    secret = _event("post.published", "t-secret", {"account_id": "acc-002", "password": "hunter2"})
+    body = [good, {"specversion": "1.0"}, secret]
+    r = world.client.post("/api/events", headers=world.as_("security"), json=body)
+    assert r.status_code == 422
+    out = r.json()
+    assert out["accepted"] == 1
+    assert [x["line"] for x in out["rejected"]] == [2, 3]
+    assert "looks like it holds a secret" in out["rejected"][1]["reason"]
+    assert "hunter2" not in r.text
+    rows = world.monitor.store.conn.execute("SELECT reason FROM rejections").fetchall()
+    assert all("hunter2" not in r[0] for r in rows)
+
+
+def test_jsonl_bodies_are_taken_line_by_line(world: World) -> None:
+    lines = [
+        _event("post.published", f"t-jsonl-{i}", {"account_id": "acc-003", "person_id": "p-0001"}) for i in range(3)
+    ]
+    body = "\n".join(json.dumps(x) for x in lines).encode() + b"\nnot json\n"
+    r = world.client.post(
+        "/api/events", headers={**world.as_("security"), "Content-Type": "application/x-ndjson"}, content=body
+    )
+    assert r.status_code == 422
+    assert r.json()["accepted"] == 3
+    assert r.json()["rejected"][0]["line"] == 4
+
+
+def test_acknowledge_and_resolve_keep_an_audit_trail(world: World) -> None:
+    _, alerts = world.monitor.store.alerts(status=["open"], control=["MFA-02"], limit=1)
+    aid = alerts[0].id
+    sec = world.as_("security")
+    assert (
+        world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec, json={"note": "calling"}).json()["status"]
+        == "acknowledged"
+    )
+    r = world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={"note": "MFA enforced"})
+    assert r.json()["status"] == "resolved"
+    assert r.json()["note"] == "MFA enforced"
+    detail = world.client.get(f"/api/alerts/{aid}", headers=sec).json()
+    assert [v["status"] for v in detail["versions"]][-2:] == ["acknowledged", "resolved"]
+    assert [(a["actor"], a["action"]) for a in detail["audit"]] == [
+        ("security-1", "alert.acknowledged"),
+        ("security-1", "alert.resolved"),
+    ]
+    again = world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec)
+    assert again.status_code == 409
+    assert "resolved" in again.json()["detail"]
+    assert world.client.post("/api/alerts/al-nope/resolve", headers=sec, json={"note": "x"}).status_code == 404
+    assert world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={}).status_code == 422
+
+
+def test_alert_filters(world: World) -> None:
+    sec = world.as_("security")
+    page = world.client.get("/api/alerts", headers=sec, params={"control": "LVR-01", "limit": 1000}).json()
+    assert page["total"] == len(page["alerts"]) > 0
+    assert {a["control"] for a in page["alerts"]} == {"LVR-01"}
+    crit = world.client.get("/api/alerts", headers=sec, params=[("severity", "critical"), ("status", "open")]).json()
+    assert all(a["severity"] == "critical" and a["status"] == "open" for a in crit["alerts"])
+    bad = world.client.get("/api/alerts", headers=sec, params={"control": "nope"})
+    assert bad.status_code == 422
+    assert "control" in bad.json()["detail"]
+
+
+class TestEmergency:
+    def test_a_comms_team_member_is_granted_with_a_lockout(self, world: World) -> None:
+        r = world.client.post(
+            "/api/emergency-requests",
+            headers=world.as_("comms"),
+            json={"account_id": "acc-010", "reason": "hacked: posts we did not write", "minutes": 60},
+        )
+        assert r.status_code == 202, r.text
+        out = r.json()
+        assert out["status"] == "granted"
+        assert out["grant"]["requester_id"] == world.comms_member
+        assert out["grant"]["expires_at"].startswith("2026-11-02T10:00:00")
+        assert [c["notify"] for c in out["lockouts"]] == [["account_manager", "it_security", "requester"]]
+        trail = world.client.get("/api/audit", headers=world.as_("security"), params={"target": out["request_id"]})
+        assert [e["action"] for e in trail.json()] == ["emergency.requested", "emergency.granted"]
+
+    def test_someone_outside_the_comms_team_is_refused_and_security_alerted(self, world: World) -> None:
+        r = world.client.post(
+            "/api/emergency-requests",
+            headers=world.as_("hr"),
+            json={"account_id": "acc-011", "reason": "let me in"},
+        )
+        assert r.status_code == 403
+        out = r.json()
+        assert "IT security alerted" in out["detail"]
+        alert = world.client.get(f"/api/alerts/{out['alerts'][0]}", headers=world.as_("security")).json()["alert"]
+        assert (alert["control"], alert["severity"], alert["person_id"]) == ("EMG-02", "critical", "hr-1")
+
+    def test_a_comms_token_of_someone_not_in_the_team_is_refused(self, world: World) -> None:
+        token = auth.create_token(world.monitor.store, "p-0399", "comms", NOW)
+        r = world.client.post(
+            "/api/emergency-requests",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"account_id": "acc-012", "reason": "urgent"},
+        )
+        assert r.status_code == 403
+        assert "not a current member of the comms-team group" in r.json()["detail"]
+
+    def test_a_team_member_with_another_role_s_token_is_refused_without_a_request(self, world: World) -> None:
+        token = auth.create_token(world.monitor.store, world.comms_member, "hr", NOW)
+        r = world.client.post(
+            "/api/emergency-requests",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"account_id": "acc-013", "reason": "urgent"},
+        )
+        assert r.status_code == 403
+        assert "use your comms token" in r.json()["detail"]
+        assert world.monitor.store.grants()[-1].account_id != "acc-013"

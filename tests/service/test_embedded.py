@@ -1,0 +1,235 @@
+"""The embedded runtime gives replay's alerts: in batches, across restarts, after a failed step, after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.directory import load_directory
+from monitor.policy import load_profile
+from monitor.replay import build_engine, read_lines, replay
+from schemas.alerts import Alert
+from service.dropfolder import DropFolder
+from service.embedded import EmbeddedMonitor, StateMismatch
+from service.store import Store, connect
+from tests.service.conftest import demo_lines
+
+END = datetime(2026, 10, 31, tzinfo=UTC)
+LATENESS = timedelta(hours=1)
+
+
+def replayed(demo_files: tuple[Path, Path], lateness: timedelta = LATENESS) -> list[Alert]:
+    engine = build_engine(load_profile("default"), load_directory(demo_files[0]), lateness=lateness)
+    with demo_files[1].open("rb") as fh:
+        replay(engine, read_lines([("events", fh)]), until=END)
+    return engine.final_alerts()
+
+
+def as_json(alerts: list[Alert]) -> list[str]:
+    return [a.model_dump_json() for a in alerts]
+
+
+def test_batches_give_replay_s_alerts(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    m = make_monitor(lateness=LATENESS)
+    lines = demo_lines(demo_files[1])
+    for i in range(0, len(lines), 997):
+        m.submit(lines[i : i + 997], "test")
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+
+
+def test_a_restart_folds_the_log_and_repeats_nothing(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    lines = demo_lines(demo_files[1])
+    half = len(lines) // 2
+    m = make_monitor(lateness=LATENESS)
+    m.submit(lines[:half], "test")
+    before = m.store.conn.execute("SELECT COUNT(*) FROM alert_versions").fetchone()[0]
+    m.close()
+    m = make_monitor(lateness=LATENESS)
+    assert m.store.conn.execute("SELECT COUNT(*) FROM alert_versions").fetchone()[0] == before  # nothing re-emitted
+    again = m.submit(lines[: half + 10], "test")  # a sender retrying what it is not sure of
+    assert (again.accepted, again.duplicates) == (10, half)
+    m.submit(lines[half + 10 :], "test")
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+
+
+def test_a_failed_step_leaves_no_trace(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = demo_lines(demo_files[1])
+    m = make_monitor()
+    m.submit(lines[:20_000], "test")
+    log_size = m.store.log_size()
+    real = Store.put_alert
+    calls = 0
+
+    def failing(self: Store, a: Alert) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("disk full")
+        real(self, a)
+
+    monkeypatch.setattr(Store, "put_alert", failing)
+    with pytest.raises(OSError, match="disk full"):
+        m.submit(lines[20_000:], "test")
+    monkeypatch.setattr(Store, "put_alert", real)
+    assert m.store.log_size() == log_size  # the whole batch rolled back...
+    m.submit(lines[20_000:], "test")  # ...and the engine too: the same batch again is new, not duplicates
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files, timedelta(0)))
+
+
+def test_another_policy_on_the_same_state_is_refused(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, demo_files: tuple[Path, Path]
+) -> None:
+    make_monitor().close()
+    with pytest.raises(StateMismatch, match="was started with policy 'default', not 'bangor'"):
+        EmbeddedMonitor(tmp_path / "monitor.db", load_profile("bangor"), demo_files[0].read_text())
+
+
+def test_the_drop_folder_takes_files_lists_bad_lines_and_resumes(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, demo_files: tuple[Path, Path]
+) -> None:
+    m = make_monitor(lateness=LATENESS)
+    inbox = tmp_path / "inbox"
+    folder = DropFolder(m, inbox)
+    raw = demo_files[1].read_bytes().splitlines(keepends=True)
+    cut = len(raw) // 3
+    bad = (
+        b'{"specversion":"1.0","id":"x1","source":"s","type":"post.published","time":"2026-10-10T10:00:00Z",'
+        b'"data":{"account_id":"acc-001","password":"hunter2"}}\n'
+    )
+    (inbox / "a.jsonl").write_bytes(b"".join(raw[:cut]) + bad + b"not json\n")
+    (inbox / "b.jsonl").write_bytes(b"".join(raw[cut:]))
+    assert folder.poll(now=time.time() + 5) == 2
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a.jsonl", "b.jsonl"]
+    errors = (inbox / "rejected" / "a.jsonl.errors").read_text()
+    assert errors.splitlines()[0].startswith(f"line {cut + 1}: field 'data.password' looks like it holds a secret")
+    assert errors.splitlines()[1].startswith(f"line {cut + 2}: not valid JSON")
+    assert "hunter2" not in errors
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+
+
+def test_a_file_half_taken_before_a_crash_resumes_after_the_last_committed_line(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, demo_files: tuple[Path, Path]
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "month.jsonl"
+    path.write_bytes(demo_files[1].read_bytes())
+    m = make_monitor(lateness=LATENESS)
+    st = path.stat()
+    lines = demo_lines(path)
+    key = f"inbox:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+    m.submit(lines[:4000], "drop-folder", mark=(key, "4000"))  # what the folder had committed when it died
+    m.close()
+    m = make_monitor(lateness=LATENESS)
+    DropFolder(m, inbox).poll(now=time.time() + 5)
+    assert m.store.log_size() == len(lines)
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+
+
+# ----- the real process, killed ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(data: Path, directory: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "monitor.cli", "run", "--data-dir", str(data), "--directory", str(directory),
+           "--lateness", "1h", "--tick-seconds", "0.2", "--web-port", str(port)]  # fmt: skip
+    env = {**os.environ, "MONITOR_LOGLEVEL": "warning"}
+    env.pop("MONITOR_BROKER", None)
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _health(port: int) -> dict[str, object] | None:
+    try:
+        return dict(httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json())
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def test_kill_9_mid_stream_loses_and_repeats_nothing(tmp_path: Path, demo_files: tuple[Path, Path]) -> None:
+    """The real `monitor run`, killed with SIGKILL three times while it takes the month from its drop folder."""
+    data, log = tmp_path / "data", tmp_path / "monitor.log"
+    inbox = data / "inbox"
+    inbox.mkdir(parents=True)
+    raw = demo_files[1].read_bytes().splitlines(keepends=True)
+    step = len(raw) // 6 + 1
+    for i in range(6):
+        part = inbox / f"part-{i}.jsonl"
+        part.write_bytes(b"".join(raw[i * step : (i + 1) * step]))
+        os.utime(part, (time.time() - 60, time.time() - 60))  # settled: taken before the first tick
+    port = _free_port()
+    kills = 0
+    deadline = time.monotonic() + 120
+    while True:
+        proc = _start(data, demo_files[0], port, log)
+        try:
+            target = (kills + 1) * len(raw) // 4
+            while time.monotonic() < deadline:
+                h = _health(port)
+                if h is not None and (kills == 3 or int(h["log_entries"]) >= target):  # type: ignore[call-overload]
+                    break
+                if proc.poll() is not None:
+                    pytest.fail(f"monitor exited with {proc.returncode}: {log.read_text()[-2000:]}")
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"monitor did not get going: {log.read_text()[-2000:]}")
+            if kills == 3:
+                break
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            kills += 1
+        except BaseException:
+            proc.kill()
+            raise
+    try:
+        while time.monotonic() < deadline and list(inbox.glob("*.jsonl")):
+            time.sleep(0.1)
+        assert not list(inbox.glob("*.jsonl")), "the drop folder was not emptied"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    store = Store(connect(data / "monitor.db"))
+    assert store.log_size() >= len(raw)
+    events = [r for r in store.log() if r[1] == "event"]
+    assert len(events) == len(raw)  # each event once: nothing lost, nothing taken twice
+    got = {a.id: a for a in store.all_alerts()}
+    versions = store.conn.execute("SELECT alert_id, updated_at, status, COUNT(*) FROM alert_versions GROUP BY 1, 2, 3")
+    assert all(n == 1 for *_, n in versions)  # no alert version written twice
+    # Live, the clock ran on to now (less the lateness): replay the same events to the same instant.
+    clock = max(datetime.fromisoformat(b.decode()) for _, kind, b in store.log() if kind == "advance")
+    engine = build_engine(load_profile("default"), load_directory(demo_files[0]), lateness=LATENESS)
+    with demo_files[1].open("rb") as fh:
+        replay(engine, read_lines([("events", fh)]), until=END)
+    engine.advance(clock)
+    want = {a.id: a for a in engine.final_alerts()}
+    assert sorted(got) == sorted(want)
+    assert [json.loads(got[k].model_dump_json()) for k in sorted(got)] == [
+        json.loads(want[k].model_dump_json()) for k in sorted(want)
+    ]
