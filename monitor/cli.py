@@ -288,7 +288,7 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     params = {"retire_missing": "true"} if args.retire_missing else {}
     out = _call(args, lambda c: c.call("POST", "/api/register/import", content=text, params=params))
-    print(f"{out['events']} changes: {out['accepted']} taken, {out['duplicates']} already known")
+    print(f"{out['events']} change(s): {out['accepted']} taken, {out['duplicates']} already known")
     return 0
 
 

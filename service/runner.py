@@ -78,17 +78,45 @@ def prepare_demo(s: ServiceSettings, out: TextIO) -> ServiceSettings:
             f"demo: the register of Aberwen University and {n:,} events of its last month are in {demo_dir}", file=out
         )
     s = s.model_copy(update={"directory": demo_dir / "directory.yaml"})
-    if first:
-        monitor = open_monitor(s)
-        try:
-            comms = _comms_member(demo_dir / "directory.yaml")
-            print("demo: API tokens (shown once; make more with `monitor token create NAME --role ROLE`):", file=out)
-            for name, role in (*DEMO_TOKENS, (comms, "comms")):
-                token = auth.create_token(monitor.store, name, role, utcnow())
-                print(f"  {role:10} {name:14} {token}", file=out)
-        finally:
-            monitor.close()
+    if not first:
+        print(f"demo: carrying on with {s.db_path} (its tokens were shown at its first start: `monitor token "
+              f"create NAME --role ROLE --data-dir {s.data_dir}` makes new ones)", file=out)  # fmt: skip
+        return s
+    monitor = open_monitor(s)
+    try:
+        comms = _comms_member(demo_dir / "directory.yaml")
+        print("demo: API tokens (shown once; make more with `monitor token create NAME --role ROLE`):", file=out)
+        for name, role in (*DEMO_TOKENS, (comms, "comms")):
+            token = auth.create_token(monitor.store, name, role, utcnow())
+            print(f"  {role:10} {name:14} {token}", file=out)
+    finally:
+        monitor.close()
+    leaver, account = demo_suggestion(demo_dir / "directory.yaml", s.inbox_dir / "demo-month.jsonl")
+    two_days_ago = (utcnow() - timedelta(days=2)).strftime("%Y-%m-%dT17:00:00Z")
+    print(
+        "demo: try (in another terminal, with the token of the role named):\n"
+        f"  MONITOR_TOKEN=<hr token> .venv/bin/monitor hr leaver {leaver} --leaving-at {two_days_ago}\n"
+        f"  MONITOR_TOKEN=<security token> .venv/bin/monitor alerts list --person {leaver}\n"
+        "  MONITOR_TOKEN=<security token> .venv/bin/monitor alerts ack ALERT_ID --note 'on it'\n"
+        f"  MONITOR_TOKEN=<comms token> .venv/bin/monitor emergency request {account} --reason 'hacked'",
+        file=out,
+    )
     return s
+
+
+def demo_suggestion(directory: Path, events: Path) -> tuple[str, str]:
+    """A person to report as a leaver (an admin somewhere, not in the month's HR news) and an account."""
+    d = load_directory(directory)
+    in_news = set()
+    with events.open("rb") as fh:
+        for line in fh:
+            if b'"type":"hr.' in line:
+                in_news.add(json.loads(line)["data"]["person_id"])
+    for a in d.accounts:
+        for pid in a.admins:
+            if pid not in in_news:
+                return pid, a.account_id
+    raise RuntimeError("the demo register has no admin without HR news")
 
 
 def _comms_member(path: Path) -> str:

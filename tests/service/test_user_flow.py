@@ -1,0 +1,137 @@
+"""The README's walk-through on a real `monitor run --demo`: report a leaver, see the alert, acknowledge it,
+file an emergency request, export and re-import the register; each step with the CLI as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.service.test_embedded import _free_port, _health
+
+
+@dataclass
+class Running:
+    url: str
+    tokens: dict[str, str]
+    banner: str
+    data: Path
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    data = tmp_path_factory.mktemp("flow") / "state"
+    port = _free_port()
+    log = data.parent / "monitor.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_BROKER", "MONITOR_TOKEN")}
+    cmd = [sys.executable, "-m", "monitor.cli", "run", "--demo", "--data-dir", str(data), "--web-port", str(port),
+           "--tick-seconds", "0.5", "--lateness", "1s"]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            h = _health(port)
+            if h is not None and int(h["log_entries"]) > 25_952:  # type: ignore[call-overload]
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"monitor run --demo exited with {proc.returncode}:\n{log.read_text()}")
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"monitor run --demo did not take its month in 90 s:\n{log.read_text()}")
+        banner = log.read_text()
+        tokens = {role: tok for role, tok in re.findall(r"^  (\w+) +\S+ +(smon_\S+)$", banner, re.M)}
+        yield Running(f"http://127.0.0.1:{port}", tokens, banner, data)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def monitor(r: Running, role: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MONITOR_URL": r.url, "MONITOR_TOKEN": r.tokens[role]}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_the_banner_says_where_the_console_is_and_what_to_try(running: Running) -> None:
+    assert f"console {running.url}/console" in running.banner
+    assert set(running.tokens) == {"security", "hr", "registrar", "admin", "comms"}
+    assert "monitor hr leaver" in running.banner
+
+
+def test_report_a_leaver_see_the_alert_acknowledge_it(running: Running) -> None:
+    leaver = re.search(r"monitor hr leaver (\S+)", running.banner)
+    assert leaver is not None
+    person = leaver.group(1)
+    left = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT17:00:00Z")
+    out = monitor(running, "hr", "hr", "leaver", person, "--leaving-at", left)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("accepted 1, duplicates 0")
+    found: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not found:
+        listed = monitor(running, "security", "alerts", "list", "--person", person, "--control", "LVR-01", "--json")
+        assert listed.returncode == 0, listed.stderr
+        found = [json.loads(x) for x in listed.stdout.splitlines()]
+        time.sleep(0.5)
+    assert found, "no LVR-01 alert for the leaver within 30 s"
+    alert = found[0]
+    assert (alert["person_id"], alert["status"]) == (person, "open")
+    ack = monitor(running, "security", "alerts", "ack", str(alert["id"]), "--note", "calling their manager")
+    assert ack.returncode == 0, ack.stderr
+    assert ack.stdout.split() == [alert["id"], "LVR-01", "acknowledged"]
+    again = monitor(running, "hr", "hr", "leaver", person, "--leaving-at", left)
+    assert again.stdout.startswith("accepted 0, duplicates 1")  # the same report twice is one event
+
+
+def test_hr_may_not_acknowledge(running: Running) -> None:
+    out = monitor(running, "hr", "alerts", "list")
+    assert out.returncode == 2
+    assert "403: role 'hr' may not read alerts" in out.stderr
+
+
+def test_file_an_emergency_request(running: Running) -> None:
+    account = re.search(r"monitor emergency request (\S+)", running.banner)
+    assert account is not None
+    out = monitor(running, "comms", "emergency", "request", account.group(1), "--reason", "posts we did not write")
+    assert out.returncode == 0, out.stderr
+    assert re.match(r"request er-\w+: granted\n  access to \S+ for \S+ until ", out.stdout)
+    assert "end_all_sessions, rotate_credential, remove_unregistered_admins" in out.stdout
+    refused = monitor(running, "security", "emergency", "request", account.group(1), "--reason", "me too")
+    assert refused.returncode == 2
+    assert "IT security alerted" in refused.stderr
+
+
+def test_export_and_import_the_register(running: Running, tmp_path: Path) -> None:
+    path = tmp_path / "register.yaml"
+    out = monitor(running, "registrar", "directory", "export", "-o", str(path))
+    assert out.returncode == 0, out.stderr
+    register = yaml.safe_load(path.read_text())
+    assert len(register["accounts"]) > 100
+    same = monitor(running, "registrar", "directory", "import", str(path))
+    assert same.stdout.strip() == "0 change(s): 0 taken, 0 already known"
+    acc = register["accounts"][0]
+    acc["admins"] = acc["admins"][:1]  # take an admin away
+    path.write_text(yaml.safe_dump(register, sort_keys=False))
+    changed = monitor(running, "registrar", "directory", "import", str(path))
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.strip() == "1 change(s): 1 taken, 0 already known"
+    after = yaml.safe_load(monitor(running, "registrar", "directory", "export").stdout)
+    assert after["accounts"][0]["admins"] == acc["admins"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("people: [\n")
+    refused = monitor(running, "registrar", "directory", "import", str(bad))
+    assert refused.returncode == 2
+    assert "bad.yaml" in refused.stderr
