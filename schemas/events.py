@@ -304,8 +304,12 @@ _SECRET_WORDS = frozenset(
     }
 )
 _SECRET_PAIRS = frozenset(
-    {("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("recovery", "code"), ("backup", "code")}
-)
+    {
+        ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("recovery", "code"),
+        ("backup", "code"), ("mfa", "code"), ("auth", "code"), ("verification", "code"), ("security", "code"),
+        ("sms", "code"), ("login", "code"), ("one", "time"), ("session", "id"),
+    }
+)  # fmt: skip
 _WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.directory import DirectoryError
 from monitor.engine import EngineError
 from monitor.report import LeaverRow
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
@@ -181,6 +182,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     async def _engine_error(request: Request, exc: EngineError) -> JSONResponse:
         status = 404 if str(exc).startswith("no alert") else 409
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(DirectoryError)
+    async def _bad_directory(request: Request, exc: DirectoryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -437,12 +442,12 @@ def _split_events(body: bytes, content_type: str) -> list[tuple[int, Any]]:
             if line.strip():
                 try:
                     out.append((n, json.loads(line)))
-                except ValueError:
+                except (ValueError, RecursionError):  # the decoder gives the reason
                     out.append((n, line))
         return out
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # the decoder gives the reason
         return [(1, body)]
     if isinstance(parsed, list):
         return list(enumerate(parsed, 1))

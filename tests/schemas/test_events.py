@@ -111,6 +111,11 @@ def test_a_secret_in_a_value_is_not_a_field_name() -> None:
         ("otp", True),
         ("api_key", True),
         ("recovery-code", True),
+        ("mfa_code", True),  # found by the fuzz test
+        ("authCode", True),
+        ("one_time_passcode", True),
+        ("session_id", True),
+        ("reason_code", False),
         ("pin", True),
         ("fingerprint", False),
         ("person_id", False),
