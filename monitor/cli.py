@@ -357,7 +357,7 @@ def _run_embedded(args: argparse.Namespace) -> int:
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.demo:
-            s = prepare_demo(s, sys.stderr)
+            s = prepare_demo(s, sys.stdout)  # the tokens, once, on standard output; logs go to standard error
         serve(s, sys.stderr)
     except (StateMismatch, SinkConfigError, DirectoryError, ProfileError) as exc:
         raise UsageError(str(exc)) from None

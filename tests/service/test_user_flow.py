@@ -27,18 +27,19 @@ class Running:
     tokens: dict[str, str]
     banner: str
     data: Path
+    logs: str = ""
 
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     data = tmp_path_factory.mktemp("flow") / "state"
     port = _free_port()
-    log = data.parent / "monitor.log"
+    log, shown = data.parent / "monitor.log", data.parent / "monitor.out"
     env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_BROKER", "MONITOR_TOKEN")}
     cmd = [sys.executable, "-m", "monitor.cli", "run", "--demo", "--data-dir", str(data), "--web-port", str(port),
            "--tick-seconds", "0.5", "--lateness", "1s"]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    with log.open("wb") as err, shown.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -50,9 +51,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             time.sleep(0.2)
         else:
             pytest.fail(f"monitor run --demo did not take its month in 90 s:\n{log.read_text()}")
-        banner = log.read_text()
+        banner = shown.read_text() + log.read_text()
         tokens = {role: tok for role, tok in re.findall(r"^  (\w+) +\S+ +(smon_\S+)$", banner, re.M)}
-        yield Running(f"http://127.0.0.1:{port}", tokens, banner, data)
+        yield Running(f"http://127.0.0.1:{port}", tokens, banner, data, log.read_text())
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
@@ -67,6 +68,7 @@ def monitor(r: Running, role: str, *args: str) -> subprocess.CompletedProcess[st
 
 def test_the_banner_says_where_the_console_is_and_what_to_try(running: Running) -> None:
     assert f"console {running.url}/console" in running.banner
+    assert "smon_" not in running.logs  # tokens are shown on standard output, never in the log
     assert set(running.tokens) == {"security", "hr", "registrar", "admin", "comms"}
     assert "monitor hr leaver" in running.banner
 
