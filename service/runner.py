@@ -151,7 +151,7 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
 
     threads = [threading.Thread(target=ingest, name="ingest", daemon=True)]
     if monitor.sinks:
-        deliverer = Deliverer(s.db_path, monitor.sinks)
+        deliverer = Deliverer(s.db_path, monitor.sinks, max_backoff=s.delivery_max_backoff)
         threads.append(threading.Thread(target=deliverer.run_forever, args=(stop,), name="deliver", daemon=True))
     for t in threads:
         t.start()

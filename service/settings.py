@@ -30,6 +30,7 @@ class ServiceSettings(BaseSettings):
     lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(seconds=30)
     tick_seconds: Annotated[float, Field(ge=0)] = 5.0
     sinks: Path | None = Field(None, description="alert delivery routes (YAML); URLs come from the environment")
+    delivery_max_backoff: Annotated[float, Field(gt=0, le=3600)] = 300.0
     console_url: str | None = Field(None, description="public base URL of the console, for links in alerts")
     loglevel: str = "info"
 
