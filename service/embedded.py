@@ -128,6 +128,8 @@ class EmbeddedMonitor:
 
     def _new_engine(self) -> Engine:
         engine = build_engine(self.profile, self.directory, lateness=self.lateness)
+        # The log holds every event id for good (see _take); the engine need only remember the recent ones.
+        engine.dedup_horizon = self.lateness + timedelta(hours=1)
         return engine
 
     def _rebuild(self) -> Engine:
