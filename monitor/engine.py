@@ -11,6 +11,7 @@ import hashlib
 import heapq
 import json
 import logging
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
 from monitor.rules.base import Context, Grant, Raise, Resolve, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
-from schemas.events import Event
+from schemas.events import Event, parse_event
 
 log = logging.getLogger("monitor.engine")
 
@@ -47,6 +48,14 @@ def alert_id(control: str, account_id: str | None, person_id: str | None, key: s
     """A stable id from the facts an alert is about: the same facts always give the same id."""
     raw = json.dumps([control, account_id, person_id, key], separators=(",", ":")).encode()
     return "al-" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+# Everything an engine folds from its input; a snapshot holds exactly these.
+_STATE = (
+    "people", "accounts", "rule_state", "alerts", "open_incidents", "fingerprints", "mailboxes", "lockouts",
+    "_locked", "_ids", "grants", "stats", "clock", "_timers", "_timer_keys", "_seq", "_buffer", "_max_seen",
+    "_seen", "_seen_pruned_at", "_initial", "_foreign_fingerprints",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -152,6 +161,35 @@ class Engine:
             for t in spec.on:
                 self._dispatch.setdefault(t, []).append(spec)
         self._sources = {c: list(profile.controls[c].sources) for c in RULES}
+
+    # ----- snapshots -----------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The engine's whole folded state as bytes, so a restart can restore it instead of folding its input again.
+
+        Pickle, so only for the engine's own store: restore only what this code wrote (the caller keys
+        snapshots by a hash of the code).
+        """
+        state = {k: getattr(self, k) for k in _STATE}
+        # event models are made per type at import, so they travel as their JSON
+        state["_buffer"] = [(t, s, i, ev.model_dump_json()) for t, s, i, ev in self._buffer]
+        state["_initial"] = [ev.model_dump_json() for ev in self._initial]
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, blob: bytes) -> None:
+        """Take the state of `snapshot()`; profile, parameters and callbacks stay this engine's own."""
+        state = pickle.loads(blob)  # only ever what snapshot() wrote to the engine's own store
+        missing = set(_STATE) - set(state)
+        if missing:
+            raise ValueError(f"snapshot lacks {sorted(missing)}")
+        state["_buffer"] = [(t, s, i, parse_event(raw)) for t, s, i, raw in state["_buffer"]]
+        state["_initial"] = [parse_event(raw) for raw in state["_initial"]]
+        for k in _STATE:
+            setattr(self, k, state[k])
+        self._ctx = Context(
+            datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
+            self.mailboxes,
+        )  # fmt: skip
 
     # ----- input -------------------------------------------------------------------------------
 

@@ -33,6 +33,23 @@ from service.sinks import SinkConfig
 from service.store import Store, connect
 
 log = logging.getLogger("service.embedded")
+
+
+def _code_version() -> str:
+    """A hash of the engine's code: a snapshot is restored only by the code that wrote it."""
+    import monitor
+    import schemas
+
+    h = hashlib.blake2b(digest_size=12)
+    for pkg in (monitor, schemas):
+        root = Path(pkg.__file__ or "").parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+CODE_VERSION = _code_version()
 T = TypeVar("T")
 API_SOURCE = "monitor/api"
 
@@ -78,8 +95,11 @@ class EmbeddedMonitor:
         sinks: Sequence[SinkConfig] = (),
         console_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        snapshot_every: int = 50_000,
     ) -> None:
         self.db_path = db_path
+        self.snapshot_every = snapshot_every
+        self._snapshot_seq = 0
         self.profile = profile
         self.lateness = lateness
         self.sinks = list(sinks)
@@ -133,17 +153,42 @@ class EmbeddedMonitor:
         return engine
 
     def _rebuild(self) -> Engine:
-        """Fold the whole log into a new engine, emitting nothing (the outputs were committed with it)."""
+        """Restore the last snapshot and fold the log after it, emitting nothing (the outputs were committed)."""
         started = time.perf_counter()
         engine = self._new_engine()
+        after = 0
+        snap = self.store.get_snapshot()
+        if snap is not None and snap[1] == CODE_VERSION:
+            engine.restore(snap[2])
+            after = snap[0]
+        elif snap is not None:
+            log.info("the snapshot was written by other code; folding the whole log instead")
         n = 0
-        for _, kind, body in self.store.log():
+        for _, kind, body in self.store.log_from(after):
             _apply(engine, kind, body)
             n += 1
+        self._snapshot_seq = after
         engine.on_alert = self._collect
-        if n:
-            log.info("rebuilt the engine from %d log entries in %.2fs", n, time.perf_counter() - started)
+        if n or after:
+            log.info(
+                "rebuilt the engine from %s and %d log entries in %.2fs",
+                f"a snapshot at entry {after}" if after else "nothing",
+                n,
+                time.perf_counter() - started,
+            )
         return engine
+
+    def snapshot(self) -> None:
+        """Save the engine's state beside the log, so the next start folds only what came after."""
+        with self._lock:
+            seq = self.store.last_seq()
+            if seq == self._snapshot_seq:
+                return
+            blob = self.engine.snapshot()
+            self.store.begin()
+            self.store.put_snapshot(seq, CODE_VERSION, blob)
+            self.store.commit()
+            self._snapshot_seq = seq
 
     # ----- steps ---------------------------------------------------------------------------------
 
@@ -177,6 +222,7 @@ class EmbeddedMonitor:
                         {"account_id": g.account_id, "requester_id": g.requester_id, "until": g.expires_at.isoformat()},
                     )
                 self.store.commit()
+                due = self.snapshot_every and self.store.last_seq() - self._snapshot_seq >= self.snapshot_every
             except EngineError:
                 self.store.rollback()  # raised before the engine changed anything
                 raise
@@ -188,6 +234,8 @@ class EmbeddedMonitor:
             result.lockouts = engine.lockouts[n_lockouts:]
             result.grants = engine.grants[n_grants:]
             self._collected = {}
+            if due:
+                self.snapshot()
             return value, result
 
     def submit(
@@ -337,8 +385,14 @@ class EmbeddedMonitor:
     def params_for_directory(self) -> Any:
         return organisation_params(self.profile.parameters, self.directory) if self.directory else None
 
-    def close(self) -> None:
+    def close(self, snapshot: bool = True) -> None:
+        """Save a snapshot (a quick next start) and close the database."""
         with self._lock:
+            if snapshot:
+                try:
+                    self.snapshot()
+                except Exception:  # a failed snapshot costs only start-up time: the log is the truth
+                    log.exception("could not save a snapshot on closing")
             self.store.conn.close()
 
 

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS grants (
     expires_at TEXT NOT NULL, evidence TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejections (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, origin TEXT NOT NULL, line INTEGER, event_id TEXT, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,
+    code TEXT NOT NULL, blob BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT);
 """
@@ -103,7 +105,11 @@ class Store:
 
     def log(self, batch: int = 5000) -> Iterator[tuple[int, str, bytes]]:
         """Every log row in order, read in batches so a long log does not sit in memory twice."""
-        last = 0
+        return self.log_from(0, batch)
+
+    def log_from(self, after: int, batch: int = 5000) -> Iterator[tuple[int, str, bytes]]:
+        """Log rows after `after`, in order."""
+        last = after
         while True:
             rows = self.conn.execute(
                 "SELECT seq, kind, body FROM log WHERE seq > ? ORDER BY seq LIMIT ?", (last, batch)
@@ -113,6 +119,19 @@ class Store:
             for seq, kind, body in rows:
                 yield int(seq), str(kind), bytes(body)
             last = rows[-1][0]
+
+    def last_seq(self) -> int:
+        row = self.conn.execute("SELECT MAX(seq) FROM log").fetchone()
+        return int(row[0] or 0)
+
+    def put_snapshot(self, seq: int, code: str, blob: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO snapshot (id, seq, code, blob) VALUES (1, ?, ?, ?)", (seq, code, blob)
+        )
+
+    def get_snapshot(self) -> tuple[int, str, bytes] | None:
+        row = self.conn.execute("SELECT seq, code, blob FROM snapshot WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), bytes(row[2]))
 
     def log_size(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM log").fetchone()[0])

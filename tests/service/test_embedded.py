@@ -233,3 +233,36 @@ def test_kill_9_mid_stream_loses_and_repeats_nothing(tmp_path: Path, demo_files:
     assert [json.loads(got[k].model_dump_json()) for k in sorted(got)] == [
         json.loads(want[k].model_dump_json()) for k in sorted(want)
     ]
+
+
+def test_a_start_restores_the_snapshot_and_folds_only_the_log_after_it(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    lines = demo_lines(demo_files[1])
+    m = make_monitor(lateness=LATENESS, snapshot_every=5000)
+    for i in range(0, len(lines), 1000):
+        m.submit(lines[i : i + 1000], "test")
+    snap = m.store.get_snapshot()
+    assert snap is not None and 20_000 <= snap[0] < len(lines)
+    m.close(snapshot=False)  # as a crash would: the snapshot is behind the log
+    m = make_monitor(lateness=LATENESS, snapshot_every=5000)
+    assert m._snapshot_seq == snap[0]
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+    assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
+
+
+def test_a_snapshot_from_other_code_is_ignored(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    m = make_monitor(lateness=LATENESS)
+    m.submit(demo_lines(demo_files[1]), "test")
+    m.close()
+    store = Store(connect(m.db_path))
+    seq, _, _ = store.get_snapshot() or (0, "", b"")
+    store.put_snapshot(seq, "written-by-other-code", b"not a pickle")
+    store.conn.close()
+    m = make_monitor(lateness=LATENESS)
+    assert m._snapshot_seq == 0
+    m.advance(END)
+    assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
