@@ -201,7 +201,7 @@ def _cli_event(type_: str, source: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_submit(out: Any) -> int:
-    print(f"accepted {out['accepted']}, duplicates {out['duplicates']}, alerts now {len(out['alerts'])}")
+    print(f"accepted {out['accepted']}, duplicates {out['duplicates']}, alert versions made {len(out['alerts'])}")
     for r in out["rejected"]:
         print(f"rejected: {r['reason']}", file=sys.stderr)
     return EXIT_BAD_INPUT if out["rejected"] else 0
@@ -302,20 +302,25 @@ def cmd_directory_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream_settings(args: argparse.Namespace) -> Any:
-    """StreamSettings from the environment (MONITOR_*), overridden by the flags given."""
-    try:
-        from pydantic import ValidationError
+def _settings(cls: Any, args: argparse.Namespace) -> Any:
+    """A settings object from the environment (MONITOR_*), overridden by the flags given; UsageError if bad."""
+    from pydantic import ValidationError
 
-        from streams.settings import StreamSettings
-    except ImportError as exc:
-        raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None
-    given = {k: v for k, v in vars(args).items() if k in StreamSettings.model_fields and v is not None}
+    given = {k: v for k, v in vars(args).items() if k in cls.model_fields and v is not None}
     try:
-        return StreamSettings(**given)
+        return cls(**given)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
         raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
+
+
+def _stream_settings(args: argparse.Namespace) -> Any:
+    """The Kafka runtime's settings."""
+    try:
+        from streams.settings import StreamSettings
+    except ImportError as exc:
+        raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None
+    return _settings(StreamSettings, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -333,17 +338,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _service_settings(args: argparse.Namespace) -> Any:
-    """ServiceSettings from the environment (MONITOR_*), overridden by the flags given."""
-    from pydantic import ValidationError
-
+    """The embedded monitor's settings."""
     from service.settings import ServiceSettings
 
-    given = {k: v for k, v in vars(args).items() if k in ServiceSettings.model_fields and v is not None}
-    try:
-        return ServiceSettings(**given)
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
-        raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
+    return _settings(ServiceSettings, args)
 
 
 def _run_embedded(args: argparse.Namespace) -> int:
