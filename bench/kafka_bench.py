@@ -33,10 +33,12 @@ buffer (lateness) is a later message than the one that caused it; the alerts-top
 Workers run at --loglevel (default info, the runtime's own default; the test harness's `warning` makes Faust
 set the root logger to DEBUG for its terminal spinner, which costs the worker about 15%).
 
+Replay parity (run 1 only, not timed): the worker is advanced to the last event's time and its final alerts are
+compared with `monitor replay --lateness 5m --until LAST` of the same register and events: alerts only one side
+has, by control, and alerts with the same id but different content.
+
 Caveats: the throughput figure includes the register (about 25k work messages: each person is broadcast to every
-partition) and every alert the worker sends. With a backlog and 5m of lateness, the router may read sign-ins
-more than 5 minutes of event time ahead of the register, so the worker raises alerts replay would not (DIR-01
-for accounts it has not yet seen registered); the per-control counts are in the JSON. The machine's other load
+partition) and every alert the worker sends. The machine's other load
 skews everything: the load average at the start and the end is recorded.
 
 Results go to bench/results/kafka.json. Every wait has a timeout; every worker is stopped at the end.
@@ -287,10 +289,12 @@ class Bench:
             stats = proc_stats(d.workers[port].pid)
             alert_msgs = sum(end_offsets(self.bootstrap, s.topic(ALERTS)).values())
             problems = log_problems(d, port)
+            parity = self.parity(d) if i == 1 else None
         finally:
             d.stop_all()
         n = len(self.lines)
         return {
+            "replay_parity": parity,
             "seconds": seconds,
             "events_per_s": n / seconds,
             "startup_seconds": t0 - spawned,
@@ -304,6 +308,35 @@ class Bench:
             "rebuilds_metric": metric_sum(text, "monitor_partition_rebuilds"),
             "worker": stats,
             "log_problems": problems,
+        }
+
+    def parity(self, d: Any) -> dict[str, Any]:
+        """Not timed: advance the worker to the last event and compare its final alerts with `monitor replay`'s."""
+        from tests.streams.harness import replay_alerts
+
+        last = datetime.fromisoformat(json.loads(self.lines[-1])["time"])
+        events = self.tmp / "mix-events.jsonl"
+        if not events.exists():
+            events.write_bytes(b"\n".join(self.lines) + b"\n")
+        d.advance_and_wait(last, timeout=self.timeout)
+        live = {a["id"]: a for a in d.final_alerts()}
+        replayed = {a["id"]: a for a in replay_alerts(self.directory, events, LATENESS, until=last)}
+        only_live, only_replay = set(live) - set(replayed), set(replayed) - set(live)
+        changed = [k for k in set(live) & set(replayed) if live[k] != replayed[k]]
+
+        def controls(ids: Any, alerts: dict[str, Any]) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for k in ids:
+                out[alerts[k]["control"]] = out.get(alerts[k]["control"], 0) + 1
+            return dict(sorted(out.items()))
+
+        return {
+            "live_alerts": len(live),
+            "replay_alerts": len(replayed),
+            "only_live": controls(only_live, live),
+            "only_replay": controls(only_replay, replayed),
+            "same_id_different_content": len(changed),
+            "differ": len(only_live) + len(only_replay) + len(changed),
         }
 
     def passthrough_run(self, i: int) -> dict[str, Any]:
@@ -658,6 +691,12 @@ def report(r: dict[str, Any]) -> None:
         print(f"  worker: {x['work_messages']:,} work messages, {x['alert_messages']:,} alert messages, "
               f"startup to /health {x['startup_seconds']:.1f}s, cpu {fmt(wk.get('cpu_seconds'), '.1f', 's')}, "
               f"peak RSS {fmt(wk.get('peak_rss_mib'), '.0f', ' MiB')}")  # fmt: skip
+    for x in r["worker_runs"]:
+        par = x.get("replay_parity")
+        if par:
+            print(f"  replay parity (run 1, lateness {r['lateness']}): {par['live_alerts']:,} live alerts, "
+                  f"{par['replay_alerts']:,} from replay, {par['differ']} differ (only live {par['only_live']}, "
+                  f"only replay {par['only_replay']}, {par['same_id_different_content']} changed)")  # fmt: skip
     lat = r.get("latency")
     if lat is None:
         print("\nlatency: not measured (no worker throughput)")

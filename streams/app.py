@@ -5,6 +5,11 @@ A partition's engine state is the fold of its work-topic messages: a worker that
 restart, rebalance) rebuilds the engine by reading that partition from the beginning up to the first offset
 it is handed, emitting nothing; alert ids derive from the facts, so anything re-emitted after a crash carries
 the same ids and the compacted alerts topic keeps one alert per id.
+
+The router merges its input partitions by event time (streams/alignment.py): a message is held, unacked, until
+no input partition that may still yield is behind it, and partitions running ahead are paused, so a backlog
+read from several topics reaches the engines within their lateness. Exact for one worker; several workers each
+align only the input partitions they hold.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Set
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,12 +28,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.directory import load_directory, organisation_params
 from monitor.policy import load_profile
 from streams import metrics
+from streams.alignment import UNKNOWN, Aligner, plan
 from streams.partition import PartitionEngine
-from streams.routing import DeadLetter, advance_message, redact, route
+from streams.routing import DeadLetter, Routed, advance_message, redact, route
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 
 log = logging.getLogger("streams")
+
+ALIGN_INTERVAL_S = 0.5  # how often the router looks at idle input partitions (high-water marks, start offsets)
+EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
 
 
 class Runtime:
@@ -86,6 +96,123 @@ class Runtime:
             self.engines.pop(p, None)
 
 
+class _Router:
+    """Applies the aligner to the Faust consumer: high-water marks, start offsets, pausing, forwarding, acks.
+
+    Everything that changes the aligner runs under `lock` (the agent and the timer share it), so messages are
+    forwarded in one order, one at a time.
+    """
+
+    def __init__(self, app: faust.App, aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]],
+                 topics: set[str]) -> None:  # fmt: skip
+        self.app, self.aligner, self.topics = app, aligner, topics
+        self.lock = asyncio.Lock()
+        self.paused: set[Any] = set()  # input partitions this router paused
+        self.earliest: dict[Any, tuple[float, int]] = {}  # tp -> (when asked, earliest offset)
+        self.stream: Any = None
+        self.forward: Any = None
+
+    def highwater(self, tp: Any) -> int | None:
+        try:
+            hw = self.app.consumer.highwater(tp)
+        except Exception:  # not assigned (any more), or no fetch response yet
+            return None
+        return int(hw) if hw is not None else None
+
+    def sync_assignment(self) -> None:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:
+            return
+        self.assigned({tp for tp in assignment if tp.topic in self.topics})
+
+    def assigned(self, tps: set[Any], fresh: bool = False) -> None:
+        self.aligner.assign(tps)
+        # a new assignment comes with fresh partition states in the client: nothing is paused there any more
+        self.paused = set() if fresh else self.paused & tps
+        self.earliest = {tp: v for tp, v in self.earliest.items() if tp in tps}
+
+    def revoked(self, tps: set[Any]) -> None:
+        """Held messages of revoked partitions are dropped unacked: their next owner reads them again."""
+        self.assigned({tp for tp in self.aligner.lanes if tp not in tps})
+
+    async def _pause(self, pause: Set[Any], resume: Set[Any]) -> None:
+        """Pause and resume fetching in the Kafka client itself.
+
+        Not Faust's pause_partitions: it drops the rest of a fetched batch of a partition paused mid-batch while
+        the client's position has already moved past it (Faust then takes the hole for a gap and commits past
+        it). aiokafka's pause discards only records it has not handed over yet and fetches them again on resume.
+        The client lives in Faust's consumer thread, so it is called there.
+        """
+        thread = self.app.consumer._thread  # type: ignore[attr-defined]
+        client = thread._ensure_consumer()
+        assigned = client.assignment()
+
+        def tps(which: Set[Any]) -> list[TopicPartition]:
+            return [TopicPartition(tp.topic, tp.partition) for tp in which if tp in assigned]
+
+        async def apply() -> None:
+            client.pause(*tps(pause))
+            client.resume(*tps(resume))
+
+        await thread.call_thread(apply)
+
+    async def ack(self, event: Any) -> None:
+        await self.stream.ack(event)
+
+    async def release(self) -> None:
+        """Forward what may go now and pause or resume input partitions to match."""
+        for event, outcome in self.aligner.release():
+            await self.forward(event, outcome)
+        pause = self.aligner.pause()
+        if pause != self.paused:
+            await self._pause(pause - self.paused, self.paused - pause)
+            self.paused = set(pause)
+        metrics.HELD.set(self.aligner.held())
+        metrics.PAUSED.set(len(self.paused))
+
+    def state(self) -> dict[str, Any]:
+        """What the router holds back and why: for /health."""
+        p = plan(self.aligner.lanes, self.aligner.margin)
+        behind = sorted(f"{tp.topic}:{tp.partition}" for tp, lane in self.aligner.lanes.items() if lane.may_yield())
+        return {
+            "held": self.aligner.held(),
+            "paused": len(self.paused),
+            "limit": None if p.limit is None else ("unknown" if p.limit == UNKNOWN else p.limit.isoformat()),
+            "behind": behind[:20],
+        }
+
+    async def refresh(self) -> None:
+        """High-water marks of every input partition; where nothing was read yet, the offset reading starts at."""
+        if self.stream is None or self.forward is None or self.lock.locked():
+            return  # not started, or the agent is at work: it moves things on itself
+        self.sync_assignment()
+        lanes = self.aligner.lanes
+        unread = [tp for tp, lane in lanes.items() if lane.read is None and self.highwater(tp) is not None]
+        now = time.monotonic()
+        stale = [tp for tp in unread if now - self.earliest.get(tp, (-1e9, 0))[0] > EARLIEST_REFRESH_S]
+        if stale:
+            try:
+                got = await self.app.consumer.earliest_offsets(*stale)
+            except Exception as exc:  # a broker hiccup: try again next time
+                log.debug("earliest offsets: %r", exc)
+                got = {}
+            for tp, off in got.items():
+                self.earliest[tp] = (now, int(off or 0))
+        committed = getattr(self.app.consumer, "_committed_offset", {})  # filled when partitions are assigned
+        async with self.lock:
+            for tp, lane in lanes.items():
+                end = self.highwater(tp)
+                if end is not None:
+                    lane.end = end
+            for tp in unread:
+                held = lanes.get(tp)
+                if held is not None and held.read is None and tp in self.earliest:
+                    # where the consumer starts: its group's committed offset, else (or if trimmed) the earliest
+                    held.start = max(committed.get(tp) or 0, self.earliest[tp][1])
+            await self.release()
+
+
 def build_app(settings: StreamSettings) -> faust.App:
     """A Faust app wired to the settings' broker and topics."""
     s = settings
@@ -105,6 +232,10 @@ def build_app(settings: StreamSettings) -> faust.App:
         producer_acks=-1,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # The router holds aligned messages unacked in memory; waiting for every message to be acked before a
+        # rebalance or a stop would wait for ever. Offsets of what was forwarded are committed as usual; what is
+        # read again after a rebalance is a duplicate the engines drop.
+        stream_wait_empty=False,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
     inputs = app.topic(*[s.topic(t) for t in INPUTS], **raw)
@@ -115,25 +246,53 @@ def build_app(settings: StreamSettings) -> faust.App:
     runtime = Runtime(s)
     app.monitor_runtime = runtime  # type: ignore[attr-defined]
 
+    # Event-time alignment of the input partitions (streams/alignment.py): messages are held in memory, unacked,
+    # until no input partition that may still yield is behind them; partitions ahead are paused.
+    input_names = {s.topic(t) for t in INPUTS}
+    aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner()
+    router = _Router(app, aligner, input_names)
+
+    async def forward(event: Any, outcome: Routed | DeadLetter) -> None:
+        msg = event.message
+        if isinstance(outcome, DeadLetter):
+            metrics.REJECTED.labels(metrics.reason_label(outcome.reason)).inc()
+            headers = [
+                ("reason", outcome.reason.encode()),
+                ("source-topic", msg.topic.encode()),
+                ("source-partition", str(msg.partition).encode()),
+                ("source-offset", str(msg.offset).encode()),
+            ]
+            await dead.send(key=msg.key, value=redact(msg.value), headers=headers)
+        else:
+            for p in outcome.partitions:
+                await work.send(key=outcome.key, value=msg.value, partition=p, timestamp=msg.timestamp)
+        # acked only once forwarded, in offset order per partition: the committed offset never passes a held one
+        await router.ack(event)
+
+    router.forward = forward
+
     @app.agent(inputs, concurrency=1)
     async def route_events(stream: Any) -> None:
-        """Decode each input message; dead-letter what is invalid; send the rest to its partitions."""
-        async for event in stream.events():
+        """Decode each input message; dead-letter what is invalid; send the rest to its partitions, aligned."""
+        manual = stream.noack()
+        router.stream = manual
+        async for event in manual.events():
             msg = event.message
-            value: bytes = msg.value
-            outcome = route(value, s.partitions)
-            if isinstance(outcome, DeadLetter):
-                metrics.REJECTED.labels(metrics.reason_label(outcome.reason)).inc()
-                headers = [
-                    ("reason", outcome.reason.encode()),
-                    ("source-topic", msg.topic.encode()),
-                    ("source-partition", str(msg.partition).encode()),
-                    ("source-offset", str(msg.offset).encode()),
-                ]
-                await dead.send(key=msg.key, value=redact(value), headers=headers)
-                continue
-            for p in outcome.partitions:
-                await work.send(key=outcome.key, value=value, partition=p, timestamp=msg.timestamp)
+            outcome = route(msg.value, s.partitions)
+            async with router.lock:
+                if msg.tp not in aligner.lanes:
+                    router.sync_assignment()
+                aligner.read(msg.tp, msg.offset, outcome.event.time if isinstance(outcome, Routed) else None,
+                             (event, outcome))  # fmt: skip
+                end = router.highwater(msg.tp)
+                if end is not None:
+                    aligner.lanes[msg.tp].end = end
+                await router.release()
+
+    @app.timer(interval=ALIGN_INTERVAL_S)
+    async def align() -> None:
+        """Learn the high-water marks and starting offsets of idle input partitions; forward what that frees."""
+        await router.refresh()
 
     @app.agent(work, concurrency=1)
     async def process(stream: Any) -> None:
@@ -154,6 +313,11 @@ def build_app(settings: StreamSettings) -> faust.App:
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         runtime.forget({tp.partition for tp in revoked if tp.topic == s.topic(WORK)})
+        router.revoked(set(revoked))
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        router.assigned({tp for tp in assigned if tp.topic in input_names}, fresh=True)
 
     if s.tick_seconds > 0:
 
@@ -175,6 +339,7 @@ def build_app(settings: StreamSettings) -> faust.App:
                 # partition -> last offset folded, for the partitions this worker holds now
                 "processed": {str(p): pe.next_offset - 1 for p, pe in sorted(runtime.engines.items())},
                 "uptime_seconds": round(time.time() - runtime.started, 1),
+                "router": router.state(),
             },
             status=200 if state == "running" else 503,
         )

@@ -24,6 +24,10 @@ LATENCY = Histogram(
 LAG = Gauge("monitor_consumer_lag", "Messages behind the end of the work partition", ["topic", "partition"],
             registry=REGISTRY)  # fmt: skip
 RULE_ERRORS = Counter("monitor_rule_errors", "Rules that raised, by control", ["control"], registry=REGISTRY)
+HELD = Gauge("monitor_router_held", "Input messages the router holds until the other inputs catch up in event time",
+             registry=REGISTRY)  # fmt: skip
+PAUSED = Gauge("monitor_router_paused_partitions", "Input partitions paused for running ahead in event time",
+               registry=REGISTRY)  # fmt: skip
 REBUILDS = Counter("monitor_partition_rebuilds", "Partition engines rebuilt from the work log", registry=REGISTRY)
 
 _REASONS = ("unknown event type", "missing field", "not valid JSON", "looks like it holds a secret", "byte limit",

@@ -1,0 +1,144 @@
+"""Event-time alignment of the input partitions (pure; no Kafka).
+
+When a worker reads a backlog, one input partition can run days of event time ahead of another (sign-ins
+produced first, the register later; a sparse topic read in one fetch). The engines only keep their exact
+order while the events they are fed are out of order by less than the lateness, so the router merges its
+input partitions ("lanes") by event time before it forwards anything:
+
+- every message read is held in its lane, in offset order;
+- the *floor* is the lowest event time read so far among the lanes that may still yield a message: those
+  holding messages, and those not yet read to their high-water mark; a lane that may yield but whose time is
+  unknown (nothing read yet, or its high-water mark not known yet) makes the floor unknown, and nothing is
+  forwarded. A lane read to its end (idle) does not hold the others back;
+- a message is forwarded once it is at the head of its lane and its time is at most floor + margin, in event
+  time order across lanes; a message without an event time (a dead letter) goes as soon as it is at the head;
+- lanes still holding messages, or read beyond floor + margin, should not be fetched from (paused): what is
+  held in memory is only what was already fetched.
+
+Why this is exact: when an event at time T is forwarded, every lane X that may still yield has read some
+event at or after T - margin. A later event f from X is then no earlier than that minus X's own disorder (how
+far an event of X comes before one read earlier from X; for events published in time order that is 0). So f
+is no earlier than T - (margin + disorder): within the engine's reorder buffer when margin + disorder is at
+most the lateness. With margin 0 that is the condition `monitor replay` needs of the same events in a file
+(each lane is a subsequence of the file, so its disorder is at most the file's). Not covered: a lane that was
+idle and receives new events later than others (a live feed's own skew: the lateness is there for that).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+UNKNOWN = datetime.min.replace(tzinfo=UTC)  # the floor when a lane that may yield has no known time
+
+
+@dataclass(slots=True)
+class Lane(Generic[T]):
+    """One input partition as the router sees it."""
+
+    start: int | None = None  # offset reading starts from (committed or earliest), while nothing is read
+    read: int | None = None  # offset after the last message read
+    end: int | None = None  # high-water mark: offset after the last message in the partition
+    time: datetime | None = None  # latest event time read
+    held: deque[tuple[datetime | None, T]] = field(default_factory=deque)
+
+    def may_yield(self) -> bool:
+        """True while the lane holds messages or is not known to be read to its end."""
+        if self.held:
+            return True
+        position = self.read if self.read is not None else self.start
+        return position is None or self.end is None or position < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[K]):
+    limit: datetime | None  # the latest event time that may be forwarded now; None: any
+    pause: frozenset[K]  # lanes not to fetch from
+
+
+def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0)) -> Plan[K]:
+    """How far events may be forwarded now, and which lanes to pause."""
+    floor: datetime | None = None
+    for lane in lanes.values():
+        if lane.may_yield():
+            t = lane.time if lane.time is not None else UNKNOWN
+            if floor is None or t < floor:
+                floor = t
+    if floor is None:  # every lane is read to its end
+        return Plan(None, frozenset(k for k, lane in lanes.items() if lane.held))
+    limit = floor if floor == UNKNOWN else floor + margin
+    pause = frozenset(
+        k for k, lane in lanes.items() if lane.held or (lane.time is not None and lane.time > limit)
+    )  # fmt: skip
+    return Plan(limit, pause)
+
+
+class Aligner(Generic[K, T]):
+    """The lanes of the input partitions held now, their held messages, and what may be forwarded."""
+
+    def __init__(self, margin: timedelta = timedelta(0)) -> None:
+        self.margin = margin
+        self.lanes: dict[K, Lane[T]] = {}
+
+    def assign(self, keys: Iterable[K]) -> None:
+        """The partitions held now: new ones start unknown, ones no longer held are dropped with what they held."""
+        keys = set(keys)
+        for k in [k for k in self.lanes if k not in keys]:
+            del self.lanes[k]
+        for k in keys:
+            self.lanes.setdefault(k, Lane())
+
+    def read(self, key: K, offset: int, time: datetime | None, item: T) -> None:
+        """A message read from a lane (time None: it has no event time; it does not move the lane's time)."""
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = Lane()
+        lane.held.append((time, item))
+        lane.read = offset + 1
+        if time is not None and (lane.time is None or time > lane.time):
+            lane.time = time
+
+    def held(self) -> int:
+        return sum(len(lane.held) for lane in self.lanes.values())
+
+    def release(self) -> list[T]:
+        """The held messages that may be forwarded now, in event time order across lanes, offset order within."""
+        out: list[T] = []
+        while True:  # forwarding a lane's last held message may lift the floor: go again until nothing moves
+            more = self._release_once(plan(self.lanes, self.margin).limit)
+            if not more:
+                return out
+            out.extend(more)
+
+    def _release_once(self, limit: datetime | None) -> list[T]:
+        heads: list[tuple[datetime, int, K]] = []
+        n = 0
+        for k, lane in self.lanes.items():
+            if lane.held:
+                heads.append((lane.held[0][0] or UNKNOWN, n, k))
+                n += 1
+        heapq.heapify(heads)
+        out: list[T] = []
+        while heads:
+            t, _, k = heads[0]
+            if limit is not None and t > limit:
+                break  # every other head is at or after it
+            held = self.lanes[k].held
+            out.append(held.popleft()[1])
+            if held:
+                heapq.heapreplace(heads, (held[0][0] or UNKNOWN, n, k))
+                n += 1
+            else:
+                heapq.heappop(heads)
+        return out
+
+    def pause(self) -> frozenset[K]:
+        """Lanes not to fetch from now."""
+        return plan(self.lanes, self.margin).pause

@@ -1,0 +1,142 @@
+"""Event-time alignment of the input partitions, without a broker."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.alignment import UNKNOWN, Aligner, Lane, plan
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def lane(time: float | None, read: int | None = 5, end: int | None = 10, held: int = 0) -> Lane[str]:
+    ln: Lane[str] = Lane(read=read, end=end, time=None if time is None else at(time))
+    for i in range(held):
+        ln.held.append((ln.time, f"h{i}"))
+    return ln
+
+
+def test_lanes_ahead_of_the_slowest_unread_lane_are_paused() -> None:
+    p = plan({"signins": lane(600), "directory": lane(1), "hr": lane(3)}, margin=timedelta(minutes=2))
+    assert p.limit == at(3)
+    assert p.pause == {"signins"}  # hr is within the margin
+
+
+def test_margin_zero_pauses_every_lane_ahead_of_the_floor() -> None:
+    p = plan({"a": lane(10), "b": lane(1), "c": lane(1)})
+    assert p.limit == at(1) and p.pause == {"a"}
+
+
+def test_an_idle_lane_does_not_hold_the_others_back() -> None:
+    lanes = {"signins": lane(600), "directory": lane(1, read=10, end=10)}
+    p = plan(lanes)
+    assert p.limit == at(600) and p.pause == set()
+    assert plan({"a": lane(1, read=3, end=3), "b": lane(2, read=4, end=4)}).limit is None  # all read to the end
+
+
+def test_an_idle_lane_still_holding_messages_counts_as_behind() -> None:
+    p = plan({"signins": lane(600), "directory": lane(1, read=10, end=10, held=1)})
+    assert p.limit == at(1) and p.pause == {"signins", "directory"}
+
+
+def test_a_lane_with_unknown_position_or_end_stops_everything() -> None:
+    # nothing read and no start offset known yet: it may hold the earliest event of all
+    p = plan({"signins": lane(600), "hr": lane(None, read=None, end=None)})
+    assert p.limit == UNKNOWN and p.pause == {"signins"}
+    # its high-water mark not known yet
+    assert plan({"signins": lane(600), "hr": lane(None, read=None, end=None)}).limit == UNKNOWN
+    # an empty lane: reading starts at its end, so it is idle
+    empty: Lane[str] = Lane(start=7, end=7)
+    assert plan({"signins": lane(600), "hr": empty}).limit == at(600)
+    # a lane with messages before its end, none read yet
+    assert plan({"signins": lane(600), "hr": Lane(start=3, end=7)}).limit == UNKNOWN
+
+
+def test_a_held_lane_is_not_unpaused_by_a_low_floor_elsewhere_until_its_messages_go() -> None:
+    p = plan({"a": lane(1, held=1), "b": lane(5)})
+    assert p.pause == {"a", "b"}  # a is the floor, but holds a message until it is released
+
+
+def test_release_merges_lanes_in_event_time_and_holds_what_is_ahead() -> None:
+    al: Aligner[str, str] = Aligner()
+    al.assign(["signins", "directory"])
+    for i, m in enumerate([0, 10, 20, 30]):
+        al.read("signins", i, at(m), f"s{m}")
+    assert al.release() == []  # directory may hold anything: nothing is known of it
+    assert al.pause() == {"signins"}
+    al.read("directory", 0, at(5), "d5")
+    al.lanes["directory"].end = 3  # more to come from the directory
+    al.lanes["signins"].end = 4
+    assert al.release() == ["s0", "d5"]
+    assert al.pause() == {"signins"}
+    al.read("directory", 1, at(15), "d15")
+    assert al.release() == ["s10", "d15"]
+    al.read("directory", 2, at(25), "d25")  # the directory's last message: it is read to its end
+    assert al.release() == ["s20", "d25", "s30"]
+    assert al.pause() == set() and al.held() == 0
+
+
+def test_messages_without_event_time_go_at_the_head_of_their_lane_but_keep_its_order() -> None:
+    al: Aligner[str, str] = Aligner()
+    al.assign(["a", "b"])
+    al.lanes["a"].end = al.lanes["b"].end = 100
+    al.read("a", 0, at(50), "a50")
+    al.read("a", 1, None, "dead")
+    al.read("b", 0, None, "dead-b")
+    assert al.release() == ["dead-b"]  # b's time is unknown: nothing with a time can go
+    al.read("b", 1, at(60), "b60")
+    assert al.release() == ["a50", "dead"]
+    assert al.lanes["a"].time == at(50)
+
+
+def test_unassigned_lanes_are_dropped_with_what_they_held() -> None:
+    al: Aligner[str, str] = Aligner()
+    al.assign(["a", "b"])
+    al.read("a", 0, at(1), "a1")
+    al.assign(["b"])
+    assert set(al.lanes) == {"b"} and al.held() == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_no_event_is_forwarded_more_than_the_margin_after_a_later_one(seed: int) -> None:
+    """Random skewed lanes, each in time order, read in random order: what is forwarded is never out of order by
+    more than the margin (the property the engines' reorder buffer needs), and everything is forwarded."""
+    rng = random.Random(seed)
+    margin = timedelta(minutes=rng.choice([0, 1, 5]))
+    lanes: dict[str, list[tuple[datetime, str]]] = {}
+    for k in range(rng.randint(2, 6)):
+        n = rng.randint(0, 40)
+        step = rng.choice([0.1, 1, 30, 600])
+        times = sorted(at(rng.uniform(0, step * max(n, 1))) for _ in range(n))
+        lanes[f"l{k}"] = [(t, f"l{k}-{i}") for i, t in enumerate(times)]
+    al: Aligner[str, tuple[datetime, str]] = Aligner(margin)
+    al.assign(lanes)
+    for k, msgs in lanes.items():
+        al.lanes[k].start, al.lanes[k].end = 0, len(msgs)
+    pos = dict.fromkeys(lanes, 0)
+    out: list[tuple[datetime, str]] = []
+    while any(pos[k] < len(m) for k, m in lanes.items()):
+        paused = al.pause()
+        choices = [k for k, m in lanes.items() if pos[k] < len(m) and k not in paused]
+        assert choices, "deadlock: every lane with messages left is paused"
+        k = rng.choice(choices)
+        for _ in range(rng.randint(1, 5)):  # a fetch may deliver several before the pause applies
+            if pos[k] < len(lanes[k]):
+                t, name = lanes[k][pos[k]]
+                al.read(k, pos[k], t, (t, name))
+                pos[k] += 1
+        out.extend(al.release())
+    out.extend(al.release())
+    assert sorted(x[1] for x in out) == sorted(x[1] for m in lanes.values() for x in m)
+    high = None
+    for t, _ in out:
+        if high is not None:
+            assert t >= high - margin
+        high = t if high is None or t > high else high
