@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.codeversion import code_version
 from monitor.directory import organisation_params, parse_directory
 from monitor.engine import Engine, EngineError
 from monitor.policy import Profile
@@ -35,21 +36,7 @@ from service.store import Store, connect
 log = logging.getLogger("service.embedded")
 
 
-def _code_version() -> str:
-    """A hash of the engine's code: a snapshot is restored only by the code that wrote it."""
-    import monitor
-    import schemas
-
-    h = hashlib.blake2b(digest_size=12)
-    for pkg in (monitor, schemas):
-        root = Path(pkg.__file__ or "").parent
-        for f in sorted(root.rglob("*.py")):
-            h.update(f.relative_to(root).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-CODE_VERSION = _code_version()
+CODE_VERSION = code_version()
 T = TypeVar("T")
 API_SOURCE = "monitor/api"
 
