@@ -198,6 +198,7 @@ class EmbeddedMonitor:
                     outbox.enqueue(self.store.conn, self.sinks, a, now=now, console_url=self.console_url)
                 for cmd in engine.lockouts[n_lockouts:]:
                     self.store.put_lockout(cmd)
+                    outbox.enqueue_lockout(self.store.conn, self.sinks, cmd, now=now, console_url=self.console_url)
                     self.store.audit(cmd.issued_at.isoformat(), "monitor", "lockout.issued", cmd.account_id, cmd.id)
                 for g in engine.grants[n_grants:]:
                     self.store.put_grant(g)

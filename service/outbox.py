@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from schemas.alerts import Alert
-from service.sinks import SinkConfig, alert_version, matching, payload
+from schemas.alerts import Alert, LockoutCommand
+from service.sinks import SinkConfig, alert_version, lockout_payload, matching, payload
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,29 @@ def enqueue(
             "INSERT OR IGNORE INTO outbox (sink, alert_id, version, payload, created_at, attempts, next_at)"
             " VALUES (?, ?, ?, ?, ?, 0, ?)",
             (sink.name, alert.id, version, body, now, now),
+        )
+        added += cur.rowcount
+    return added
+
+
+def enqueue_lockout(
+    conn: sqlite3.Connection,
+    sinks: Sequence[SinkConfig],
+    cmd: LockoutCommand,
+    *,
+    now: float,
+    console_url: str | None = None,
+) -> int:
+    """Queue an emergency lockout command for every sink that takes lockouts; the caller commits it with the step."""
+    added = 0
+    for sink in sinks:
+        if not sink.lockouts:
+            continue
+        body = json.dumps(lockout_payload(sink.kind, cmd, console_url), separators=(",", ":"), ensure_ascii=False)
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO outbox (sink, alert_id, version, payload, created_at, attempts, next_at)"
+            " VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (sink.name, cmd.id, "lockout", body, now, now),
         )
         added += cur.rowcount
     return added

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from schemas.alerts import Alert, Severity, Status
+from schemas.alerts import Alert, LockoutCommand, Severity, Status
 from schemas.events import secret_field_name
 
 SinkKind = Literal["webhook", "slack", "teams"]
@@ -52,6 +52,7 @@ class SinkConfig(BaseModel):
     controls: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     min_severity: Severity = "low"
     statuses: list[Status] = Field(default_factory=lambda: list(ALL_STATUSES), min_length=1)
+    lockouts: bool = True  # also the emergency lockout commands (EMG-01 lockouts, EMG-02 grants)
 
     @field_validator("url_env")
     @classmethod
@@ -238,4 +239,64 @@ def payload(kind: str, alert: Alert, console_url: str | None = None) -> dict[str
         return _slack(alert, console_url)
     if kind == "teams":
         return _teams(alert, console_url)
+    raise ValueError(f"unknown sink kind {kind!r}")
+
+
+def _lockout_link(console_url: str, cmd: LockoutCommand) -> str:
+    """The console page behind a lockout: its alert, or the emergency page for a grant."""
+    base = console_url.rstrip("/")
+    if cmd.alert_id.startswith("al-"):
+        return f"{base}/console/alerts/{quote(cmd.alert_id, safe='')}"
+    return f"{base}/console/emergency"
+
+
+def lockout_payload(kind: str, cmd: LockoutCommand, console_url: str | None = None) -> dict[str, Any]:
+    """The JSON body a sink of this kind expects for an emergency lockout command (who must act, on what)."""
+    actions, notify = ", ".join(cmd.actions), ", ".join(cmd.notify)
+    title = f"EMERGENCY LOCKOUT of {cmd.account_id}"
+    if kind == "webhook":
+        return {"lockout": cmd.model_dump(mode="json"), "delivery_id": f"{cmd.id}:lockout"}
+    if kind == "slack":
+        e = slack_escape
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": _clip(title, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(e(cmd.reason), _SLACK_TEXT_LIMIT)}},
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": _clip(f"*Actions:*\n{e(actions)}", _SLACK_FIELD_LIMIT)},
+                    {"type": "mrkdwn", "text": _clip(f"*Notify:*\n{e(notify)}", _SLACK_FIELD_LIMIT)},
+                ],
+            },
+        ]
+        if console_url:
+            link = _lockout_link(console_url, cmd)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open in the console>"}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": e(f"{cmd.id} · {cmd.alert_id}")}]})
+        return {"text": _clip(f"{e(title)}: {e(cmd.reason)}", _SLACK_TEXT_LIMIT), "blocks": blocks}
+    if kind == "teams":
+        card: dict[str, Any] = {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "themeColor": _TEAMS_COLOUR["critical"],
+            "summary": _clip(f"{title}: {cmd.reason}", 200),
+            "title": title,
+            "sections": [
+                {
+                    "activityTitle": cmd.reason,
+                    "facts": [
+                        {"name": "Actions", "value": actions},
+                        {"name": "Notify", "value": notify},
+                        {"name": "Because of", "value": cmd.alert_id},
+                        {"name": "Command id", "value": cmd.id},
+                        {"name": "Issued", "value": cmd.issued_at.astimezone(UTC).isoformat()},
+                    ],
+                    "markdown": False,
+                }
+            ],
+        }
+        if console_url:
+            target = {"os": "default", "uri": _lockout_link(console_url, cmd)}
+            card["potentialAction"] = [{"@type": "OpenUri", "name": "Open in the console", "targets": [target]}]
+        return card
     raise ValueError(f"unknown sink kind {kind!r}")

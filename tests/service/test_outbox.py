@@ -336,3 +336,33 @@ def test_rows_of_a_sink_no_longer_configured_stay_pending(db: tuple[Path, sqlite
         statuses = {s.sink: s for s in d.status()}
     assert statuses["old"].configured is False and statuses["old"].last_error == "sink old is not configured"
     assert statuses["hook"].pending == 0 and statuses["hook"].configured is True
+
+
+def test_an_emergency_grant_s_lockout_reaches_the_sinks(
+    tmp_path: Path, demo_files: tuple[Path, Path], port: int, receivers: list[Receiver]
+) -> None:
+    """EMG-02: a grant issues a lockout command, and IT security hear of it through their sinks."""
+    from datetime import UTC, datetime
+
+    from monitor.policy import load_profile
+    from service.embedded import EmbeddedMonitor
+
+    sinks = [
+        SinkConfig(name="hook", kind="webhook", url_env="HOOK_URL", min_severity="critical"),
+        SinkConfig(name="quiet", kind="webhook", url_env="HOOK_URL", lockouts=False, controls=["NONE-*"]),
+    ]
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    m = EmbeddedMonitor(tmp_path / "m.db", load_profile("default"), demo_files[0].read_text(), sinks=sinks,
+                        clock=lambda: now)  # fmt: skip
+    comms = next(p.person_id for p in m.directory.people if "comms-team" in p.groups)  # type: ignore[union-attr]
+    _, result = m.request_emergency("acc-005", comms, "hacked", 60, comms)
+    assert [c.alert_id.startswith("gr-") for c in result.lockouts] == [True]
+    m.close()
+    receivers.append(Receiver(port))
+    d = Deliverer(tmp_path / "m.db", sinks, env={"HOOK_URL": f"http://127.0.0.1:{port}/x"}, timeout=2.0)
+    assert d.run_once().delivered == 1
+    d.close()
+    (got,) = receivers[0].requests
+    assert got["body"]["lockout"]["account_id"] == "acc-005"
+    assert got["body"]["lockout"]["notify"] == ["account_manager", "it_security", "requester"]
+    assert got["headers"]["Idempotency-Key"] == f"hook:{result.lockouts[0].id}:lockout"

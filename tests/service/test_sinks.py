@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 
-from schemas.alerts import Alert
-from service.sinks import SinkConfig, SinkConfigError, alert_version, load_sinks, matching, payload, slack_escape
+from schemas.alerts import Alert, LockoutCommand
+from service.sinks import (
+    SinkConfig,
+    SinkConfigError,
+    alert_version,
+    load_sinks,
+    lockout_payload,
+    matching,
+    payload,
+    slack_escape,
+)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -233,3 +242,32 @@ def test_teams_message_card_fields() -> None:
 def test_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown sink kind 'email'"):
         payload("email", make_alert())
+
+
+def _lockout(alert_id: str = "al-0123") -> LockoutCommand:
+    return LockoutCommand(
+        id="lk-0123-0",
+        account_id="acc-7",
+        alert_id=alert_id,
+        issued_at=T0,
+        reason="p-1 signed in <after> leaving & changed the password",
+        actions=["end_all_sessions", "rotate_credential", "remove_unregistered_admins"],
+        notify=["account_manager", "it_security", "comms_team"],
+    )
+
+
+def test_lockout_payloads_say_what_to_do_and_who_to_tell() -> None:
+    hook = lockout_payload("webhook", _lockout())
+    assert hook["lockout"]["actions"] == ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
+    assert hook["delivery_id"] == "lk-0123-0:lockout"
+    slack = lockout_payload("slack", _lockout(), "https://monitor.example")
+    text = json.dumps(slack)
+    assert "&lt;after&gt; leaving &amp; changed" in text and "<after>" not in text
+    assert "https://monitor.example/console/alerts/al-0123" in text
+    teams = lockout_payload("teams", _lockout("gr-77"), "https://monitor.example")
+    assert teams["title"] == "EMERGENCY LOCKOUT of acc-7"
+    facts = {f["name"]: f["value"] for f in teams["sections"][0]["facts"]}
+    assert facts["Notify"] == "account_manager, it_security, comms_team"
+    assert teams["potentialAction"][0]["targets"][0]["uri"] == "https://monitor.example/console/emergency"
+    with pytest.raises(ValueError, match="unknown sink kind"):
+        lockout_payload("pager", _lockout())
