@@ -348,16 +348,17 @@ def _run_embedded(args: argparse.Namespace) -> int:
     import logging
 
     from service.embedded import StateMismatch
-    from service.runner import prepare_demo, serve
+    from service.runner import CannotListen, check_listen, prepare_demo, serve
     from service.sinks import SinkConfigError
 
     s = _service_settings(args)
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
         if args.demo:
             s = prepare_demo(s, sys.stdout)  # the tokens, once, on standard output; logs go to standard error
         serve(s, sys.stderr)
-    except (StateMismatch, SinkConfigError, DirectoryError, ProfileError) as exc:
+    except (StateMismatch, SinkConfigError, DirectoryError, ProfileError, CannotListen) as exc:
         raise UsageError(str(exc)) from None
     return 0
 

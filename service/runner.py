@@ -127,10 +127,29 @@ def _comms_member(path: Path) -> str:
     raise RuntimeError("the demo register has no comms-team member")
 
 
+class CannotListen(Exception):
+    """The API's address cannot be bound (in use, or not this machine's)."""
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail before anything starts when the port is taken, with what to do about it."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise CannotListen(
+            f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with --web-port "
+            "(or MONITOR_WEB_PORT), or stop what is using it"
+        ) from None
+
+
 def serve(s: ServiceSettings, out: TextIO) -> None:
     """Run until interrupted: the API and console, the drop folder and the clock, and alert delivery."""
     import uvicorn
 
+    check_listen(s.web_host, s.web_port)
     from service.api import build_api
     from service.outbox import Deliverer
 
