@@ -44,7 +44,9 @@ class Receiver:
                     if fail:
                         receiver.failed += 1
                     else:
-                        assert json.loads(body)["alert"]["id"] == self.headers["X-Monitor-Alert-Id"]
+                        sent = json.loads(body)
+                        what = sent["alert"] if "alert" in sent else sent["lockout"]  # lockouts go to sinks too
+                        assert what["id"] == self.headers["X-Monitor-Alert-Id"]
                         receiver.keys.add(self.headers["Idempotency-Key"])
                         receiver.ids.add(self.headers["X-Monitor-Alert-Id"])
                 self.send_response(500 if fail else 200)
