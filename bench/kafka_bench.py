@@ -216,7 +216,7 @@ class Bench:
         tmp.mkdir()
         return Leveled(self.bootstrap, tmp, partitions=PARTITIONS, lateness=LATENESS, directory=self.directory)
 
-    def wait_drained(self, d: Any, port: int, started: float, what: str) -> dict[str, Any]:
+    def wait_drained(self, d: Any, port: int | list[int], started: float, what: str) -> dict[str, Any]:
         """Wait until every input message is routed and every work partition processed to its end offset - 1.
 
         Returns the time it was seen done and the work topic's end offsets. Raises BenchError on a timeout, a
@@ -228,7 +228,7 @@ class Bench:
         from streams.topics import WORK
 
         s = d.settings
-        proc = d.workers[port]
+        ports = port if isinstance(port, list) else [port]
         deadline = started + self.timeout
         ends: dict[int, int] | None = None
         backlog: int | None = None
@@ -239,9 +239,10 @@ class Bench:
             now = time.perf_counter()
             if now > deadline:
                 raise BenchError(f"{what}: not drained in {self.timeout:.0f}s (input backlog {backlog}, "
-                                 f"work ends {ends}, processed {have})\n{d.log_tail(port)}")  # fmt: skip
-            if proc.poll() is not None:
-                raise BenchError(f"{what}: worker exited {proc.returncode}\n{d.log_tail(port)}")
+                                 f"work ends {ends}, processed {have})\n{d.log_tail(ports[0])}")  # fmt: skip
+            for p in ports:
+                if d.workers[p].poll() is not None:
+                    raise BenchError(f"{what}: worker exited {d.workers[p].returncode}\n{d.log_tail(p)}")
             if ends is None and now >= next_backlog:
                 next_backlog = now + BACKLOG_POLL_S
                 try:
@@ -251,8 +252,11 @@ class Bench:
                     backlog = None
                 if backlog == 0:
                     ends = end_offsets(self.bootstrap, s.topic(WORK))
-            try:
-                have = d.health(port)["processed"]
+            try:  # several workers: a partition's progress is the furthest any of them reports
+                have = {}
+                for p in ports:
+                    for part, off in d.health(p)["processed"].items():
+                        have[part] = max(have.get(part, -1), off)
             except OSError as exc:
                 log(f"  {what}: /health: {exc!r}")
                 time.sleep(POLL_S)
@@ -265,7 +269,7 @@ class Bench:
                 return {"done_at": done_at, "work_ends": ends}
             if done_at - last_progress > STALL_S:
                 raise BenchError(f"{what}: worker stalled: processed {have} unchanged for {STALL_S:.0f}s "
-                                 f"(input backlog {backlog}, work ends {ends})\n{d.log_tail(port)}")  # fmt: skip
+                                 f"(input backlog {backlog}, work ends {ends})\n{d.log_tail(ports[0])}")  # fmt: skip
             time.sleep(POLL_S)
 
     def worker_run(self, i: int) -> dict[str, Any]:
@@ -309,6 +313,26 @@ class Bench:
             "worker": stats,
             "log_problems": problems,
         }
+
+    def scaling_run(self, i: int, workers: int) -> dict[str, Any]:
+        """Throughput of `workers` worker processes over the same pre-published backlog (8 partitions)."""
+        d = self.deployment()
+        try:
+            d.publish_directory(self.directory, self.first_time)
+            s = d.settings
+            backlog = [(s.topic(t), k, v) for (t, k), v in zip(self.routes, self.lines, strict=True)]
+            publish_fast(self.bootstrap, backlog, self.timeout)
+            ports = [d.start_worker() for _ in range(workers)]  # each returns once its /health answers
+            t0 = time.perf_counter()
+            done = self.wait_drained(d, ports, t0, f"{workers} worker(s) run {i}")
+            seconds = done["done_at"] - t0
+            stats = [proc_stats(d.workers[p].pid) for p in ports]
+            rebuilds = sum(metric_sum(scrape(p), "monitor_partition_rebuilds") for p in ports)
+        finally:
+            d.stop_all()
+        n = len(self.lines)
+        return {"workers": workers, "seconds": seconds, "events_per_s": n / seconds, "worker": stats,
+                "work_messages": sum(done["work_ends"].values()), "rebuilds_metric": rebuilds}  # fmt: skip
 
     def parity(self, d: Any) -> dict[str, Any]:
         """Not timed: advance the worker to the last event and compare its final alerts with `monitor replay`'s."""
@@ -603,6 +627,122 @@ def fmt(v: float | None, spec: str = ",.0f", unit: str = "") -> str:
     return "n/a" if v is None else f"{v:{spec}}{unit}"
 
 
+def wait_quiet(own_brokers: int, max_wait: float = 600.0, max_load: float = 1.5) -> dict[str, Any]:
+    """Before a measurement: wait (up to max_wait) while another Kafka broker runs or the 1-minute load is high.
+
+    Returns what was seen: the load and broker count when the measurement started, and how long it waited.
+    """
+    from bench.common import kafka_brokers, loadavg
+
+    t0 = time.monotonic()
+    while True:
+        load, brokers = loadavg(), kafka_brokers()
+        busy = brokers > own_brokers or (load and load[0] > max_load)
+        waited = time.monotonic() - t0
+        if not busy or waited >= max_wait:
+            return {"loadavg": load, "brokers": brokers, "own_brokers": own_brokers, "waited_s": round(waited, 1),
+                    "still_busy": bool(busy)}  # fmt: skip
+        if int(waited) % 60 < 5:
+            log(f"  waiting for a quieter machine: load {load}, {brokers} broker(s) ({own_brokers} ours)")
+        time.sleep(5)
+
+
+def run(events: int, runs: int, latency_seconds: float = 30.0, rate: int | None = None, timeout: float = 900.0,
+        loglevel: str = "info", scaling_runs: int = 0, wait: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Throughput (one worker vs the passthrough), latency at half load and, with scaling_runs, one vs two workers."""
+    from bench.common import kafka_brokers
+
+    wall = time.perf_counter()
+    # other processes on the machine skew every figure: say how busy it was
+    load_start = os.getloadavg()
+    results: dict[str, Any] = {"machine": machine(), "events": events, "runs": runs,
+                               "partitions": PARTITIONS, "lateness": LATENESS, "loglevel": loglevel,
+                               "loadavg_start": load_start}  # fmt: skip
+    ok = True
+    with broker() as (bootstrap, where), tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp:
+        own = 0 if os.environ.get("KAFKA_BOOTSTRAP") else 1
+
+        waits = [0]
+
+        def quiet() -> dict[str, Any]:
+            """Up to 10 minutes' wait before the first measurement, up to one minute before each later one."""
+            if not wait:
+                from bench.common import loadavg
+
+                return {"loadavg": loadavg(), "brokers": kafka_brokers(), "own_brokers": own, "waited_s": 0}
+            waits[0] += 1
+            return wait_quiet(own, max_wait=600.0 if waits[0] == 1 else 60.0)
+
+        results["broker"] = where
+        log(f"generating mix_lines({events:,}) over mix_directory({ACCOUNTS}, {PEOPLE}) ...")
+        bench = Bench(bootstrap, Path(tmp), events, timeout, loglevel)
+        workers: list[dict[str, Any]] = []
+        passes: list[dict[str, Any]] = []
+        for i in range(1, runs + 1):  # interleaved, so both see the same machine conditions
+            for kind, out, fn in (
+                ("worker", workers, bench.worker_run),
+                ("passthrough", passes, bench.passthrough_run),
+            ):
+                seen = quiet()
+                try:
+                    r = fn(i)
+                except (BenchError, TimeoutError, OSError) as exc:
+                    log(f"  {kind} run {i} FAILED: {exc}")
+                    r = {"error": str(exc)[-4000:]}
+                    ok = False
+                r["machine_state"] = seen
+                out.append(r)
+                if "error" not in r:
+                    log(f"  {kind} run {i}/{runs}: {r['seconds']:.2f}s = {r['events_per_s']:,.0f} events/s "
+                        f"(load {seen['loadavg']}, {seen['brokers']} broker(s))")  # fmt: skip
+        results["worker_runs"], results["passthrough_runs"] = workers, passes
+        w, p = median_of(workers, "seconds"), median_of(passes, "seconds")
+        results["worker_seconds"], results["passthrough_seconds"] = w, p
+        results["worker_events_per_s"] = events / w if w else None
+        results["passthrough_events_per_s"] = events / p if p else None
+        results["worker_vs_passthrough"] = (events / w) / (events / p) if w and p else None
+
+        rate = rate or (int(results["worker_events_per_s"] / 2) if results["worker_events_per_s"] else 0)
+        if rate > 0:
+            log(f"latency: paced feed at {rate:,} events/s for {latency_seconds:.0f}s ...")
+            seen = quiet()
+            try:
+                results["latency"] = bench.latency_run(rate, latency_seconds)
+            except (BenchError, TimeoutError, OSError) as exc:
+                log(f"  latency FAILED: {exc}")
+                results["latency"] = {"error": str(exc)[-4000:]}
+                ok = False
+            results["latency"]["machine_state"] = seen
+        if scaling_runs:
+            one: list[dict[str, Any]] = []
+            two: list[dict[str, Any]] = []
+            for i in range(1, scaling_runs + 1):
+                for n, out in ((1, one), (2, two)):
+                    seen = quiet()
+                    try:
+                        r = bench.scaling_run(i, n)
+                    except (BenchError, TimeoutError, OSError, RuntimeError) as exc:
+                        log(f"  scaling {n} worker(s) run {i} FAILED: {exc}")
+                        r = {"error": str(exc)[-4000:]}
+                        ok = False
+                    r["machine_state"] = seen
+                    out.append(r)
+                    if "error" not in r:
+                        log(f"  scaling {n} worker(s) run {i}/{scaling_runs}: {r['seconds']:.2f}s = "
+                            f"{r['events_per_s']:,.0f} events/s (load {seen['loadavg']})")  # fmt: skip
+            s1, s2 = median_of(one, "seconds"), median_of(two, "seconds")
+            results["scaling"] = {
+                "events": events, "runs": scaling_runs, "one_runs": one, "two_runs": two,
+                "one_seconds": s1, "two_seconds": s2,
+                "one_events_per_s": events / s1 if s1 else None, "two_events_per_s": events / s2 if s2 else None,
+                "two_vs_one": s1 / s2 if s1 and s2 else None,
+            }  # fmt: skip
+    results["wall_seconds"] = time.perf_counter() - wall
+    results["loadavg_end"] = os.getloadavg()
+    results["ok"] = ok
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--passthrough", nargs=5, metavar=("BOOTSTRAP", "SRC", "DST", "N", "TIMEOUT"),
@@ -612,6 +752,8 @@ def main() -> int:
     ap.add_argument("--latency-seconds", type=float, default=30.0, help="length of the paced feed (default: 30)")
     ap.add_argument("--rate", type=int, help="paced feed rate, events/s (default: half the median worker rate)")
     ap.add_argument("--timeout", type=float, default=900.0, help="limit on each wait, seconds (default: 900)")
+    ap.add_argument("--scaling-runs", type=int, default=0, help="also one vs two workers, this many runs each")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for a quieter machine before each run")
     ap.add_argument("--loglevel", default="info",
                     help="workers' MONITOR_LOGLEVEL (default: info, the runtime's default; the test harness uses "
                          "warning, which makes Faust route every debug record to its terminal spinner)")  # fmt: skip
@@ -622,53 +764,15 @@ def main() -> int:
         return 0
     if args.events < 1 or args.runs < 1:
         ap.error("--events and --runs must be at least 1")
+    results = run(args.events, args.runs, args.latency_seconds, args.rate, args.timeout, args.loglevel,
+                  args.scaling_runs, not args.no_wait)  # fmt: skip
+    from bench.common import write_result
 
-    wall = time.perf_counter()
-    # other processes on the machine skew every figure: say how busy it was
-    load_start = os.getloadavg()
-    results: dict[str, Any] = {"machine": machine(), "events": args.events, "runs": args.runs,
-                               "partitions": PARTITIONS, "lateness": LATENESS, "loglevel": args.loglevel,
-                               "loadavg_start": load_start}  # fmt: skip
-    with broker() as (bootstrap, where), tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp:
-        results["broker"] = where
-        log(f"generating mix_lines({args.events:,}) over mix_directory({ACCOUNTS}, {PEOPLE}) ...")
-        bench = Bench(bootstrap, Path(tmp), args.events, args.timeout, args.loglevel)
-        workers: list[dict[str, Any]] = []
-        passes: list[dict[str, Any]] = []
-        for i in range(1, args.runs + 1):  # interleaved, so both see the same machine conditions
-            for kind, runs, fn in (
-                ("worker", workers, bench.worker_run),
-                ("passthrough", passes, bench.passthrough_run),
-            ):
-                try:
-                    r = fn(i)
-                except (BenchError, TimeoutError, OSError) as exc:
-                    log(f"  {kind} run {i} FAILED: {exc}")
-                    r = {"error": str(exc)[-4000:]}
-                runs.append(r)
-                if "error" not in r:
-                    log(f"  {kind} run {i}/{args.runs}: {r['seconds']:.2f}s = {r['events_per_s']:,.0f} events/s")
-        results["worker_runs"], results["passthrough_runs"] = workers, passes
-        w, p = median_of(workers, "seconds"), median_of(passes, "seconds")
-        results["worker_seconds"], results["passthrough_seconds"] = w, p
-        results["worker_events_per_s"] = args.events / w if w else None
-        results["passthrough_events_per_s"] = args.events / p if p else None
-        results["worker_vs_passthrough"] = (args.events / w) / (args.events / p) if w and p else None
-
-        rate = args.rate or (int(results["worker_events_per_s"] / 2) if results["worker_events_per_s"] else 0)
-        if rate > 0:
-            log(f"latency: paced feed at {rate:,} events/s for {args.latency_seconds:.0f}s ...")
-            try:
-                results["latency"] = bench.latency_run(rate, args.latency_seconds)
-            except (BenchError, TimeoutError, OSError) as exc:
-                log(f"  latency FAILED: {exc}")
-                results["latency"] = {"error": str(exc)[-4000:]}
-    results["wall_seconds"] = time.perf_counter() - wall
-    results["loadavg_end"] = os.getloadavg()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "kafka.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_result("kafka", results)
+    if "scaling" in results:
+        write_result("scaling", {"machine": results["machine"], **results["scaling"]})
     report(results)
-    return 0 if all("error" not in r for r in (*workers, *passes, results.get("latency", {}))) else 1
+    return 0 if results["ok"] else 1
 
 
 def report(r: dict[str, Any]) -> None:

@@ -11,14 +11,10 @@ Each measurement runs in a fresh subprocess pinned to one core (when the OS allo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import json
-import os
-import platform
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,18 +26,21 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
+from bench.common import RESULTS, machine, peak_rss_kib, pin  # noqa: E402
 
-def _pin() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+__all__ = ["RESULTS", "compare", "machine", "measure", "profile"]
 
 
 def measure(kind: str, events: Path, directory: Path) -> dict[str, Any]:
-    """One timed pass in this process: 'parse' (json.loads per line) or 'replay' (the whole engine)."""
-    _pin()
+    """One timed pass in this process: 'parse' (json.loads per line), 'replay' (the whole engine) or 'warm'.
+
+    'warm' is 'replay' with the register folded before the clock starts (the engine advanced to the first
+    event's time, untimed; its own time is reported as fold_seconds), so the figure is the cost per event alone.
+    """
+    pin()
     if kind == "parse":
         started = time.perf_counter()
         n = 0
@@ -58,6 +57,15 @@ def measure(kind: str, events: Path, directory: Path) -> dict[str, Any]:
         from monitor.replay import build_engine, read_lines, replay
 
         engine = build_engine(load_profile("default"), load_directory(directory))
+        fold = 0.0
+        if kind == "warm":
+            from datetime import datetime
+
+            with open(events, "rb") as fh:
+                first = datetime.fromisoformat(json.loads(fh.readline())["time"])
+            t = time.perf_counter()
+            engine.advance(first)
+            fold = time.perf_counter() - t
         started = time.perf_counter()
         with open(events, "rb") as fh:
             result = replay(engine, read_lines([(str(events), fh)]))
@@ -69,20 +77,10 @@ def measure(kind: str, events: Path, directory: Path) -> dict[str, Any]:
         "kind": kind,
         "events": n,
         "seconds": seconds,
-        "max_rss_kib": _peak_rss_kib(),
+        "max_rss_kib": peak_rss_kib(),
         "alerts": alerts,
+        **({"fold_seconds": fold} if kind == "warm" else {}),
     }
-
-
-def _peak_rss_kib() -> int:
-    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux carries that over from the parent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _run(kind: str, events: Path, directory: Path) -> dict[str, Any]:
@@ -96,12 +94,12 @@ def _run(kind: str, events: Path, directory: Path) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def compare(name: str, events: Path, directory: Path, runs: int) -> dict[str, Any]:
+def compare(name: str, events: Path, directory: Path, runs: int, kind: str = "replay") -> dict[str, Any]:
     """Interleave baseline and replay runs so both see the same machine conditions."""
     parse, rep = [], []
     for i in range(runs):
         parse.append(_run("parse", events, directory))
-        rep.append(_run("replay", events, directory))
+        rep.append(_run(kind, events, directory))
         print(
             f"  {name} run {i + 1}/{runs}: parse {parse[-1]['seconds']:.2f}s, replay {rep[-1]['seconds']:.2f}s",
             file=sys.stderr,
@@ -121,11 +119,15 @@ def compare(name: str, events: Path, directory: Path, runs: int) -> dict[str, An
         "replay_max_rss_mib": statistics.median(x["max_rss_kib"] for x in rep) / 1024,
         "parse_max_rss_mib": statistics.median(x["max_rss_kib"] for x in parse) / 1024,
         "alerts": rep[0]["alerts"],
+        "kind": kind,
+        **({"fold_seconds": statistics.median(x["fold_seconds"] for x in rep)} if kind == "warm" else {}),
+        "parse_runs_seconds": [x["seconds"] for x in parse],
+        "replay_runs_seconds": [x["seconds"] for x in rep],
     }
 
 
-def profile(events: Path, directory: Path, limit: int = 25) -> str:
-    """cProfile of one replay: the functions where the time goes, by own time."""
+def profile(events: Path, directory: Path, limit: int = 25) -> dict[str, Any]:
+    """cProfile of one replay: the functions where the time goes, by own time and by cumulative time."""
     from monitor.directory import load_directory
     from monitor.policy import load_profile
     from monitor.replay import build_engine, read_lines, replay
@@ -136,21 +138,25 @@ def profile(events: Path, directory: Path, limit: int = 25) -> str:
         prof.enable()
         replay(engine, read_lines([(str(events), fh)]))
         prof.disable()
-    buf = io.StringIO()
-    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(limit)
-    return buf.getvalue()
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()}
+    stats = pstats.Stats(prof)
+    total = max(getattr(stats, "total_tt", 0.0), 1e-9)
+    rows = []
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = Path(file)
+        with_root = where.is_relative_to(ROOT) and not where.is_relative_to(ROOT / ".venv")
+        short = where.relative_to(ROOT).as_posix() if with_root else (where.name if file != "~" else "")
+        rows.append({"function": f"{short}:{line}({func})" if short else func, "calls": nc, "own_s": tt, "cum_s": ct})
+    texts = {}
+    for key in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(limit)
+        texts[key] = buf.getvalue()
+    return {
+        "total_seconds": total,
+        "by_own": sorted(rows, key=lambda r: -r["own_s"])[:limit],
+        "by_cumulative": sorted(rows, key=lambda r: -r["cum_s"])[:limit],
+        "text": texts,
+    }
 
 
 def main() -> int:
@@ -179,7 +185,7 @@ def main() -> int:
         results["comparisons"].append(compare("demo month", demo_events, demo_dir, args.runs))
         results["comparisons"].append(compare(f"mix {args.mix:,} (90% sign-ins)", mix_events, mix_dir, args.runs))
         if args.profile:
-            print(profile(mix_events, mix_dir))
+            print(profile(mix_events, mix_dir)["text"]["tottime"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "replay.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'input':28} {'events':>10} {'parse ev/s':>12} {'replay ev/s':>12} {'cost x parse':>13} {'replay RSS':>11}")

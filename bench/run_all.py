@@ -1,0 +1,403 @@
+"""Run every benchmark, write bench/results/<part>.json, and regenerate the results section of bench/README.md.
+
+    PYTHONPATH=. .venv/bin/python bench/run_all.py              # everything, full sizes, 3 runs (about an hour)
+    PYTHONPATH=. .venv/bin/python bench/run_all.py --quick      # smoke run: small sizes, 1 run
+    PYTHONPATH=. .venv/bin/python bench/run_all.py --parts replay,growth,profile    # some parts only
+    PYTHONPATH=. .venv/bin/python bench/run_all.py --readme     # only regenerate the README from the JSON
+
+Parts, in the order they run (the CPU-only ones first, Kafka last): replay, growth, profile, state, kafka
+(one worker vs the aiokafka passthrough, latency at half load, and one vs two workers: kafka.json and
+scaling.json). Every figure is the median of --runs runs with its baseline measured in the same run; the README
+table is rendered from whatever JSON is in bench/results/, each with the date of the run it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, kafka_brokers, loadavg, log, machine, write_result  # noqa: E402
+
+PARTS = ("replay", "growth", "profile", "state", "kafka")
+README = ROOT / "bench" / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+FULL = {
+    "runs": 3,
+    "mix": 1_000_000,
+    "growth_events": 200_000,
+    "growth_accounts": (1_000, 10_000),
+    "profile_events": 200_000,
+    "state_accounts": (10_000, 100_000, 1_000_000),
+    "recovery": 100_000,
+    "kafka_events": 50_000,
+    "latency_seconds": 30.0,
+}
+QUICK = {
+    "runs": 1,
+    "mix": 20_000,
+    "growth_events": 10_000,
+    "growth_accounts": (100, 1_000),
+    "profile_events": 10_000,
+    "state_accounts": (1_000, 3_000),
+    "recovery": 3_000,
+    "kafka_events": 5_000,
+    "latency_seconds": 10.0,
+}
+
+
+def _state() -> dict[str, Any]:
+    return {"loadavg": loadavg(), "kafka_brokers": kafka_brokers()}
+
+
+def _write_mix(path: Path, n: int, accounts: int = 1000) -> None:
+    from monitor.demo import mix_lines
+
+    with open(path, "wb") as fh:
+        for line in mix_lines(n, accounts=accounts, people=3 * accounts):
+            fh.write(line + b"\n")
+
+
+def _write_directory(path: Path, accounts: int) -> None:
+    import yaml
+
+    from monitor.demo import mix_directory
+
+    path.write_text(yaml.safe_dump(mix_directory(accounts=accounts, people=3 * accounts), sort_keys=False))
+
+
+def part_replay(cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    from bench.replay_bench import compare
+    from monitor.demo import write_demo
+
+    before = _state()
+    demo_dir, demo_events = write_demo(tmp / "demo")
+    mix_dir, mix_events = tmp / "mix-1000.yaml", tmp / f"mix-{cfg['mix']}.jsonl"
+    _write_directory(mix_dir, 1000)
+    _write_mix(mix_events, cfg["mix"])
+    out = {
+        "runs": cfg["runs"],
+        "comparisons": [
+            compare("demo month (seed 7)", demo_events, demo_dir, cfg["runs"]),
+            compare(f"mix {cfg['mix']:,} (90% sign-ins, 1,000 accounts)", mix_events, mix_dir, cfg["runs"]),
+        ],
+    }
+    return {**out, "machine_state_start": before, "machine_state_end": _state()}
+
+
+def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -> dict[str, Any]:
+    """Per-event cost (replay / json.loads, same run) as the events grow 10x and as the register grows 10x."""
+    from bench.replay_bench import compare
+
+    before = _state()
+    runs, big = cfg["runs"], cfg["mix"]
+    mix_dir = tmp / "mix-1000.yaml"
+    if not mix_dir.exists():
+        _write_directory(mix_dir, 1000)
+    big_events = tmp / f"mix-{big}.jsonl"
+    if not big_events.exists():
+        _write_mix(big_events, big)
+    small_events = tmp / f"mix-{big // 10}.jsonl"
+    _write_mix(small_events, big // 10)  # the first tenth of the same stream
+    small = compare(f"mix {big // 10:,}", small_events, mix_dir, runs)
+    reuse = [c for c in (replay or {}).get("comparisons", []) if c["events"] == big and "mix" in c["input"]]
+    large = reuse[0] if reuse else compare(f"mix {big:,}", big_events, mix_dir, runs)
+    events_growth = {
+        "small": small,
+        "large": large,
+        "large_reused_from_replay": bool(reuse),
+        "cost_ratio_growth": large["replay_cost_vs_parse"] / small["replay_cost_vs_parse"],
+        "rss_growth": large["replay_max_rss_mib"] / small["replay_max_rss_mib"],
+    }
+    n = cfg["growth_events"]
+    dir_runs = []
+    for accounts in cfg["growth_accounts"]:
+        d, e = tmp / f"dir-{accounts}.yaml", tmp / f"dir-{accounts}-{n}.jsonl"
+        _write_directory(d, accounts)
+        _write_mix(e, n, accounts=accounts)
+        dir_runs.append(compare(f"{accounts:,} accounts, {n:,} events", e, d, runs, kind="warm"))
+    a, b = dir_runs
+    directory_growth = {
+        "small": a,
+        "large": b,
+        "cost_ratio_growth": b["replay_cost_vs_parse"] / a["replay_cost_vs_parse"],
+        "rss_growth": b["replay_max_rss_mib"] / a["replay_max_rss_mib"],
+    }
+    return {
+        "runs": runs,
+        "events_10x": events_growth,
+        "directory_10x": directory_growth,
+        "machine_state_start": before,
+        "machine_state_end": _state(),
+    }
+
+
+def part_profile(cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    from bench.common import pin
+    from bench.replay_bench import profile
+
+    mix_dir, events = tmp / "mix-1000.yaml", tmp / f"profile-{cfg['profile_events']}.jsonl"
+    if not mix_dir.exists():
+        _write_directory(mix_dir, 1000)
+    _write_mix(events, cfg["profile_events"])
+    pin()
+    before = _state()
+    p = profile(events, mix_dir, limit=25)
+    return {"events": cfg["profile_events"], **p, "machine_state_start": before, "machine_state_end": _state()}
+
+
+def part_state(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.state_bench import run
+
+    before = _state()
+    r = run(list(cfg["state_accounts"]), cfg["runs"], recovery=cfg["recovery"])
+    return {**r, "machine_state_start": before, "machine_state_end": _state()}
+
+
+def part_kafka(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.kafka_bench import run
+
+    return run(cfg["kafka_events"], cfg["runs"], cfg["latency_seconds"], scaling_runs=cfg["runs"])
+
+
+# ----- the README section ---------------------------------------------------------------------------------------
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return None
+    data = dict(json.loads(path.read_text()))
+    data.setdefault("written_at", "date not recorded")
+    return data
+
+
+def _n(v: float | None, spec: str = ",.0f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _load_note(r: dict[str, Any]) -> str:
+    a, b = r.get("machine_state_start") or {}, r.get("machine_state_end") or {}
+    la, lb = (a.get("loadavg") or [None])[0], (b.get("loadavg") or [None])[0]
+    if la is None and lb is None:
+        return "load not recorded (run outside run_all.py)"
+    return f"load average {_n(la, '.2f')} at the start, {_n(lb, '.2f')} at the end"
+
+
+def render() -> str:
+    out: list[str] = [START, "", "<!-- generated by bench/run_all.py from bench/results/*.json: do not edit -->", ""]
+    anyr = next((r for r in (_load(p) for p in (*PARTS, "scaling")) if r), None)
+    if anyr is None:
+        return "\n".join([*out, "No results yet: run `bench/run_all.py`.", "", END])
+    m = anyr.get("machine") or machine()
+    out += [
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}, "
+        f"{m.get('platform')}.",
+        "",
+    ]
+    r = _load("replay")
+    if r:
+        out += [
+            f"### Replay ({r['written_at']}, median of {r['runs']}, {_load_note(r)})",
+            "",
+            "| input | events | json.loads ev/s | replay ev/s | replay cost × parsing | replay peak RSS |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for c in r["comparisons"]:
+            out.append(
+                f"| {c['input']} | {c['events']:,} | {c['parse_events_per_s']:,.0f} | {c['replay_events_per_s']:,.0f}"
+                f" | {c['replay_cost_vs_parse']:.2f} | {c['replay_max_rss_mib']:.0f} MiB |"
+            )
+        out.append("")
+    g = _load("growth")
+    if g:
+        out += [
+            f"### Growth ({g['written_at']}, median of {g['runs']}, {_load_note(g)})",
+            "",
+            "Cost per event = replay time / `json.loads` time of the same lines in the same run. Register growth "
+            "runs with the register folded before the clock starts (its fold time shown apart).",
+            "",
+            "| grows | from | to | cost × parsing, from | to | cost ratio (to / from) | peak RSS from → to |",
+            "|---|---|---|---:|---:|---:|---|",
+        ]
+        for label, key in (("events 10×", "events_10x"), ("register 10×", "directory_10x")):
+            x = g[key]
+            a, b = x["small"], x["large"]
+            extra = ""
+            if "fold_seconds" in a:
+                extra = f" (fold {a['fold_seconds']:.2f}s → {b['fold_seconds']:.2f}s)"
+            out.append(
+                f"| {label} | {a['input']} | {b['input']} | {a['replay_cost_vs_parse']:.2f} | "
+                f"{b['replay_cost_vs_parse']:.2f} | {x['cost_ratio_growth']:.2f} | "
+                f"{a['replay_max_rss_mib']:.0f} → {b['replay_max_rss_mib']:.0f} MiB{extra} |"
+            )
+        out.append("")
+    p = _load("profile")
+    if p:
+        out += [
+            f"### Profile ({p['written_at']}: cProfile of one replay of the {p['events']:,}-event mix, "
+            f"{p['total_seconds']:.1f}s under the profiler)",
+            "",
+            "| by own time | own s | calls | | by cumulative time | cum s |",
+            "|---|---:|---:|---|---|---:|",
+        ]
+        for own, cum in zip(p["by_own"][:12], p["by_cumulative"][:12], strict=False):
+            out.append(
+                f"| `{own['function']}` | {own['own_s']:.2f} | {own['calls']:,} | | `{cum['function']}` | "
+                f"{cum['cum_s']:.2f} |"
+            )
+        out.append("")
+    s = _load("state")
+    if s:
+        out += [
+            f"### State per account ({s['written_at']}, {s['events_per_account']} events per account, {_load_note(s)})",
+            "",
+            "| accounts (people) | runs | plain dicts RSS/acct | engine after folding RSS/acct | × dicts | "
+            "engine restored RSS/acct | engine pickle/acct | embedded snapshot/acct | embedded SQLite file/acct |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for x in s["sizes"]:
+            emb = (
+                (f"{x['embedded_snapshot_bytes_per_account']:,.0f} B", f"{x['embedded_db_bytes_per_account']:,.0f} B")
+                if "embedded_snapshot_bytes_per_account" in x
+                else ("not run", "not run")
+            )
+            out.append(
+                f"| {x['accounts']:,} ({x['people']:,}) | {x['runs']} | {x['dicts_bytes_per_account']:,.0f} B | "
+                f"{x['engine_bytes_per_account']:,.0f} B | {x['engine_vs_dicts']:.1f} | "
+                f"{x['restored_bytes_per_account']:,.0f} B | {x['engine_snapshot_bytes_per_account']:,.0f} B | "
+                f"{emb[0]} | {emb[1]} |"
+            )
+        for sk in s.get("skipped", []):
+            out.append(f"| {sk['accounts']:,} | 0 | skipped: {sk['reason']} | | | | | | |")
+        rec = s.get("recovery")
+        if rec:
+            out += [
+                "",
+                f"Recovery, embedded monitor, {rec['accounts']:,} accounts, {rec['log_entries']:,} log entries: "
+                f"snapshot + {rec['tail_entries']:,}-entry tail **{rec['snapshot_seconds']:.1f}s**, whole log "
+                f"**{rec['full_log_seconds']:.1f}s** (× {rec['full_vs_snapshot']:.1f}); median of "
+                f"{len(rec['runs']['snapshot'])}.",
+            ]
+        out.append("")
+    k = _load("kafka")
+    if k:
+        st = [x.get("machine_state", {}) for x in (*k.get("worker_runs", []), *k.get("passthrough_runs", []))]
+        loads = [x["loadavg"][0] for x in st if x.get("loadavg")]
+        if k.get("runs", 0) < 3 or k.get("quick"):
+            out += [
+                f"**Smoke run only ({k['events']:,} events, {k.get('runs')} run): not a measurement; the register's "
+                "fixed cost dominates at this size.**",
+                "",
+            ]
+        out += [
+            f"### Through Kafka ({k['written_at']}, {k['broker']}, {k['events']:,} events, median of {k['runs']}; "
+            f"1-minute load {_n(min(loads) if loads else None, '.2f')}–{_n(max(loads) if loads else None, '.2f')} "
+            "at the starts of the runs)",
+            "",
+            "| | events/s | runs (s) |",
+            "|---|---:|---|",
+        ]
+        for name, key in (("one worker (route + engine)", "worker"), ("aiokafka passthrough", "passthrough")):
+            runs = ", ".join("FAIL" if "error" in x else f"{x['seconds']:.1f}" for x in k[f"{key}_runs"])
+            out.append(f"| {name} | {_n(k[f'{key}_events_per_s'])} | {runs} |")
+        out.append(f"| worker / passthrough | {_n(k['worker_vs_passthrough'], '.3f')} | |")
+        for x in k.get("worker_runs", []):
+            par = x.get("replay_parity")
+            if par:
+                out += [
+                    "",
+                    f"Replay parity (run 1): {par['live_alerts']:,} final alerts live, {par['replay_alerts']:,} from "
+                    f"`monitor replay --lateness {k['lateness']}`, {par['differ']} differ.",
+                ]
+        lat = k.get("latency")
+        if lat and "error" not in lat and not lat["alerts_topic_end_to_end"].get("alert_versions"):
+            out += [
+                "",
+                f"Latency at {lat['achieved_rate']:,.0f} events/s: no alert versions came out of the paced feed.",
+            ]
+        elif lat and "error" not in lat:
+            e = lat["alerts_topic_end_to_end"]
+            out += [
+                "",
+                f"Latency at {lat['achieved_rate']:,.0f} events/s (half the median worker rate, target "
+                f"{lat['target_rate']:,}/s), produced → alert on the alerts topic, {e.get('alert_versions', 0):,} "
+                f"alert versions: p50 {_n(e.get('p50'), '.2f')}s, p99 {_n(e.get('p99'), '.2f')}s, max "
+                f"{_n(e.get('max'), '.2f')}s (includes the {k['lateness']} reorder buffer).",
+            ]
+        elif lat:
+            out += ["", "Latency: FAILED (see kafka.json)."]
+        sc = k.get("scaling")
+        if sc:
+            out += [
+                "",
+                f"Scaling, {sc['events']:,} events, 8 partitions, median of {sc['runs']}: one worker "
+                f"{_n(sc['one_events_per_s'])} events/s, two workers {_n(sc['two_events_per_s'])} events/s: "
+                f"**× {_n(sc['two_vs_one'], '.2f')}** (target ≥ 1.8).",
+            ]
+        out.append("")
+    return "\n".join([*out, END])
+
+
+def update_readme() -> None:
+    text = README.read_text()
+    section = render()
+    if START in text and END in text:
+        a, b = text.index(START), text.index(END) + len(END)
+        text = text[:a] + section + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n## Results\n\n" + section + "\n"
+    README.write_text(text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, one run (a smoke test)")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
+    ap.add_argument("--readme", action="store_true", help="only regenerate the README section from the JSON")
+    args = ap.parse_args()
+    if not args.readme:
+        cfg = QUICK if args.quick else FULL
+        parts = [p for p in args.parts.split(",") if p]
+        unknown = set(parts) - set(PARTS)
+        if unknown:
+            ap.error(f"unknown parts {sorted(unknown)}")
+        replay: dict[str, Any] | None = None
+        with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
+            for part in PARTS:  # always in this order: CPU-only first, Kafka last
+                if part not in parts:
+                    continue
+                started = time.perf_counter()
+                log(f"== {part} ({'quick' if args.quick else 'full'}) ==")
+                if part == "replay":
+                    replay = part_replay(cfg, Path(tmp))
+                    result = replay
+                elif part == "growth":
+                    result = part_growth(cfg, Path(tmp), replay)
+                elif part == "profile":
+                    result = part_profile(cfg, Path(tmp))
+                elif part == "state":
+                    result = part_state(cfg)
+                else:
+                    result = part_kafka(cfg)
+                    if "scaling" in result:
+                        write_result("scaling", {"machine": result["machine"], **result["scaling"]})
+                result["quick"] = args.quick
+                result["part_seconds"] = time.perf_counter() - started
+                log(f"   {part}: {result['part_seconds']:.0f}s -> {write_result(part, result)}")
+    update_readme()
+    log(f"updated {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
