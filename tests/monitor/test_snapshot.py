@@ -59,4 +59,3 @@ def test_a_snapshot_missing_a_part_is_refused(month: tuple[Path, list[Event]]) -
     del state["alerts"]
     with pytest.raises(ValueError, match="snapshot lacks \\['alerts'\\]"):
         e.restore(pickle.dumps(state))
-
