@@ -142,3 +142,18 @@ class Aligner(Generic[K, T]):
     def pause(self) -> frozenset[K]:
         """Lanes not to fetch from now."""
         return plan(self.lanes, self.margin).pause
+
+
+def caught_up(lanes: Mapping[K, Lane[T]]) -> bool:
+    """True when no input partition held may still yield: nothing held, each read to its known high-water mark.
+
+    The wall-clock tick moves event time only then: while a backlog is held or unread, its events are history,
+    and an advance to the wall clock would make them late (alerts would differ from a replay of them). Holding
+    no input partition at all counts as caught up (the other workers' routers feed this one's partitions).
+    """
+    return not any(lane.may_yield() for lane in lanes.values())
+
+
+def tick_until(lanes: Mapping[K, Lane[T]], now: datetime, lateness: timedelta) -> datetime | None:
+    """Where the wall-clock tick moves event time now (the wall clock less the lateness), or None: not now."""
+    return now - lateness if caught_up(lanes) else None

@@ -28,10 +28,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.directory import load_directory, organisation_params
 from monitor.policy import load_profile
 from streams import metrics
-from streams.alignment import UNKNOWN, Aligner, plan
+from streams.alignment import UNKNOWN, Aligner, plan, tick_until
 from streams.partition import PartitionEngine
 from streams.routing import DeadLetter, Routed, advance_message, redact, route
 from streams.settings import StreamSettings
+from streams.snapshots import SnapshotStore
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 
 log = logging.getLogger("streams")
@@ -54,36 +55,89 @@ class Runtime:
         )
         self.engines: dict[int, PartitionEngine] = {}
         self.started = time.time()
+        self.snapshots = SnapshotStore(settings, settings.topic(WORK)) if settings.snapshot_every > 0 else None
+        self.since_snapshot: dict[int, int] = {}  # partition -> work messages folded since its last snapshot
+        self.rebuilt: dict[int, dict[str, Any]] = {}  # partition -> how its engine was last rebuilt (for /health)
 
     async def engine_for(self, partition: int, offset: int) -> PartitionEngine:
-        """The partition's engine, rebuilt from the log when this worker has not been folding it."""
+        """The partition's engine, rebuilt when this worker has not been folding it: from the newest usable
+        snapshot and the work log after it, else from the whole log."""
         pe = self.engines.get(partition)
         if pe is not None and pe.next_offset == offset:
             return pe
-        s = self.settings
-        pe = PartitionEngine(self.profile, self.params, partition, s.partitions, s.lateness)
+        pe = self._new_engine(partition)
         if offset > 0:
             started = time.perf_counter()
-            n = pe.rebuild(await self._read(partition, offset))
+            start, snap = 0, self.snapshots.best(partition, offset) if self.snapshots else None
+            if snap is not None:
+                try:
+                    pe.restore(snap.blob)
+                    start = snap.offset
+                    metrics.RESTORES.inc()
+                except Exception as exc:  # a damaged or foreign file: the log is the truth, fold it all
+                    log.warning("snapshot %s not usable (%r): rebuilding partition %d from the log", snap.path, exc,
+                                partition)  # fmt: skip
+                    pe, start, snap = self._new_engine(partition), 0, None
+            n = pe.rebuild(await self._read(partition, start, offset)) if start < offset else 0
             pe.next_offset = offset
-            log.info("rebuilt partition %d from %d messages in %.1fs", partition, n, time.perf_counter() - started)
+            took = time.perf_counter() - started
+            log.info("rebuilt partition %d: %s, then %d messages [%d, %d) of the work log, in %.2fs", partition,
+                     f"snapshot at {start}" if snap else "no snapshot", n, start, offset, took)  # fmt: skip
             metrics.REBUILDS.inc()
+            metrics.REBUILD_MESSAGES.inc(n)
+            self.rebuilt[partition] = {"snapshot_offset": start if snap else None, "messages": n, "offset": offset,
+                                       "seconds": round(took, 3)}  # fmt: skip
+            if self.snapshots is not None and n >= self.settings.snapshot_every:
+                self._write_snapshot(pe)  # the next gain of this partition starts from here
+        self.since_snapshot[partition] = 0
         self.engines[partition] = pe
         return pe
 
-    async def _read(self, partition: int, end: int) -> list[tuple[int, bytes]]:
-        """Messages [0, end) of one work partition."""
+    def _new_engine(self, partition: int) -> PartitionEngine:
+        s = self.settings
+        return PartitionEngine(self.profile, self.params, partition, s.partitions, s.lateness)
+
+    def folded(self, pe: PartitionEngine) -> None:
+        """One work message of the partition was folded and its outputs sent: snapshot every N of them.
+
+        Called only after the outputs were sent, so a snapshot at offset o+1 is used only by a worker handed an
+        offset past o, which means message o was committed and its outputs are out.
+        """
+        if self.snapshots is None:
+            return
+        n = self.since_snapshot.get(pe.partition, 0) + 1
+        self.since_snapshot[pe.partition] = n
+        if n >= self.settings.snapshot_every:
+            self._write_snapshot(pe)
+
+    def _write_snapshot(self, pe: PartitionEngine) -> None:
+        assert self.snapshots is not None
+        started = time.perf_counter()
+        try:
+            blob = pe.snapshot()
+            self.snapshots.write(pe.partition, pe.next_offset, blob)
+        except Exception:  # a full disk must not stop the stream: the log still has everything
+            log.exception("snapshot of partition %d at %d failed", pe.partition, pe.next_offset)
+            return
+        finally:
+            self.since_snapshot[pe.partition] = 0
+        metrics.SNAPSHOTS.inc()
+        log.info("snapshot of partition %d at offset %d: %d bytes in %.2fs", pe.partition, pe.next_offset, len(blob),
+                 time.perf_counter() - started)  # fmt: skip
+
+    async def _read(self, partition: int, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Messages [start, end) of one work partition."""
         tp = TopicPartition(self.settings.topic(WORK), partition)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
+            consumer.seek(tp, start)
             out: list[tuple[int, bytes]] = []
             while not out or out[-1][0] < end - 1:
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
                 for rec in batch.get(tp, []):
-                    if rec.offset < end and rec.value is not None:
+                    if start <= rec.offset < end and rec.value is not None:
                         out.append((rec.offset, rec.value))
                 if not batch and await consumer.position(tp) >= end:
                     break
@@ -94,6 +148,7 @@ class Runtime:
     def forget(self, partitions: set[int]) -> None:
         for p in partitions:
             self.engines.pop(p, None)
+            self.since_snapshot.pop(p, None)
 
 
 class _Router:
@@ -236,6 +291,9 @@ def build_app(settings: StreamSettings) -> faust.App:
         # rebalance or a stop would wait for ever. Offsets of what was forwarded are committed as usual; what is
         # read again after a rebalance is a duplicate the engines drop.
         stream_wait_empty=False,
+        broker_session_timeout=s.session_timeout,
+        broker_heartbeat_interval=min(3.0, s.session_timeout / 3),
+        consumer_group_instance_id=s.instance_id,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
     inputs = app.topic(*[s.topic(t) for t in INPUTS], **raw)
@@ -309,6 +367,7 @@ def build_app(settings: StreamSettings) -> faust.App:
                 await alerts.send(key=a.id.encode(), value=a.model_dump_json().encode())
             for cmd in out.lockouts:
                 await lockouts.send(key=cmd.account_id.encode(), value=cmd.model_dump_json().encode())
+            runtime.folded(pe)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -323,8 +382,16 @@ def build_app(settings: StreamSettings) -> faust.App:
 
         @app.timer(interval=s.tick_seconds)
         async def tick() -> None:
-            """Move event time on with the wall clock (less the lateness), so a quiet stream meets its deadlines."""
-            until = datetime.now(UTC) - s.lateness
+            """Move event time on with the wall clock (less the lateness), so a quiet stream meets its deadlines.
+
+            Only once the router is caught up (streams/alignment.py `caught_up`): a backlog's events are history,
+            and advancing past them would make them late, so the alerts would differ from a replay.
+            """
+            async with router.lock:  # the router's view, not mid-change
+                until = tick_until(aligner.lanes, datetime.now(UTC), s.lateness)
+            if until is None:  # a backlog is held or unread: its events are not late, the wall clock waits
+                metrics.TICKS_SKIPPED.inc()
+                return
             for p in list(runtime.engines):
                 await work.send(key=b"", value=advance_message(until), partition=p)
 
@@ -338,6 +405,9 @@ def build_app(settings: StreamSettings) -> faust.App:
                 "partitions": sorted(runtime.engines),
                 # partition -> last offset folded, for the partitions this worker holds now
                 "processed": {str(p): pe.next_offset - 1 for p, pe in sorted(runtime.engines.items())},
+                # partition -> event time the engine has reached (its clock), and how it was last rebuilt
+                "clock": {str(p): _iso(pe.engine.clock) for p, pe in sorted(runtime.engines.items())},
+                "rebuilt": {str(p): r for p, r in sorted(runtime.rebuilt.items())},
                 "uptime_seconds": round(time.time() - runtime.started, 1),
                 "router": router.state(),
             },
@@ -349,6 +419,10 @@ def build_app(settings: StreamSettings) -> faust.App:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
 
 
 def run_worker(settings: StreamSettings) -> None:

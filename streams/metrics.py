@@ -29,6 +29,12 @@ HELD = Gauge("monitor_router_held", "Input messages the router holds until the o
 PAUSED = Gauge("monitor_router_paused_partitions", "Input partitions paused for running ahead in event time",
                registry=REGISTRY)  # fmt: skip
 REBUILDS = Counter("monitor_partition_rebuilds", "Partition engines rebuilt from the work log", registry=REGISTRY)
+REBUILD_MESSAGES = Counter("monitor_partition_rebuild_messages", "Work messages folded again to rebuild engines",
+                           registry=REGISTRY)  # fmt: skip
+SNAPSHOTS = Counter("monitor_snapshots_written", "Partition engine snapshots written", registry=REGISTRY)
+RESTORES = Counter("monitor_snapshot_restores", "Partition engines restored from a snapshot", registry=REGISTRY)
+TICKS_SKIPPED = Counter("monitor_ticks_skipped", "Wall-clock ticks not sent because the router had a backlog",
+                        registry=REGISTRY)  # fmt: skip
 
 _REASONS = ("unknown event type", "missing field", "not valid JSON", "looks like it holds a secret", "byte limit",
             "time zone", "valid datetime")  # fmt: skip

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -58,4 +59,27 @@ def kafka_bootstrap() -> Iterator[str]:
             yield str(container.get_bootstrap_server())
         return
     with load_local_kafka().LocalKafka() as broker:
-        yield str(broker.bootstrap)
+        _LOCAL.append(broker)
+        try:
+            yield str(broker.bootstrap)
+        finally:
+            _LOCAL.clear()
+
+
+_LOCAL: list[Any] = []  # the session's LocalKafka, when kafka_bootstrap started one
+
+
+@pytest.fixture
+def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A LocalKafka the test may stop and start again: the session's own when it is one, else a fresh one."""
+    if os.environ.get("KAFKA_BOOTSTRAP"):
+        pytest.skip("KAFKA_BOOTSTRAP names an external broker, which a test cannot stop and start again")
+    if _LOCAL:
+        yield _LOCAL[0]
+        return
+    broker = load_local_kafka().LocalKafka(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

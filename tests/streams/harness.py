@@ -50,7 +50,7 @@ class Deployment:
     """One set of topics and a consumer group of its own, with workers started as real processes."""
 
     def __init__(self, bootstrap: str, tmp: Path, partitions: int = 4, lateness: str = "0s",
-                 directory: Path | None = None) -> None:  # fmt: skip
+                 directory: Path | None = None, env: dict[str, str] | None = None) -> None:  # fmt: skip
         tag = uuid.uuid4().hex[:8]
         self.settings = StreamSettings(
             broker=f"kafka://{bootstrap}",
@@ -63,6 +63,7 @@ class Deployment:
             directory=directory,
         )
         self.tmp = tmp
+        self.extra_env = dict(env or {})  # more MONITOR_* settings for every worker (they win over the defaults)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         create_topics(self.settings)
 
@@ -77,12 +78,13 @@ class Deployment:
         })  # fmt: skip
         if s.directory:
             env["MONITOR_DIRECTORY"] = str(s.directory)
+        env.update(self.extra_env)
         return env
 
-    def start_worker(self) -> int:
-        """Start a worker process; returns its web port once /health answers."""
-        port = free_port()
-        log = open(self.tmp / f"worker-{port}.log", "wb")  # noqa: SIM115
+    def start_worker(self, port: int | None = None) -> int:
+        """Start a worker process; returns its web port once /health answers (its log: worker-PORT.log, appended)."""
+        port = port or free_port()
+        log = open(self.tmp / f"worker-{port}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "run"], env=self.env(port), cwd=REPO, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
