@@ -6,7 +6,7 @@ Handlers are thin: authenticate, authorize, call the monitor, shape the answer.
 """
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -525,6 +525,3 @@ def _outbox_status(store: Any) -> dict[str, Any]:
         return dict(outbox.status(store.conn))
     except Exception:
         return {"error": "outbox unreadable"}
-
-
-Handler = Callable[[Request], Awaitable[Response]]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.codeversion import code_version
-from monitor.directory import organisation_params, parse_directory
+from monitor.directory import parse_directory
 from monitor.engine import Engine, EngineError
 from monitor.policy import Profile
 from monitor.replay import build_engine
@@ -369,9 +369,6 @@ class EmbeddedMonitor:
 
     def final_alerts(self) -> list[Alert]:
         return self.read(lambda _, s: s.all_alerts())
-
-    def params_for_directory(self) -> Any:
-        return organisation_params(self.profile.parameters, self.directory) if self.directory else None
 
     def close(self, snapshot: bool = True) -> None:
         """Save a snapshot (a quick next start) and close the database."""
