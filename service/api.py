@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -228,7 +228,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics_page() -> Response:
         metrics.refresh(monitor)
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     # ----- events --------------------------------------------------------------------------------
 

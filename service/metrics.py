@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from streams.metrics import reason_label
 
 if TYPE_CHECKING:
+    from monitor.engine import Engine
     from service.embedded import EmbeddedMonitor, StepResult
+    from service.store import Store
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("monitor_events", "Events taken, by type", ["type"], registry=REGISTRY)
@@ -21,7 +24,6 @@ HTTP_DENIED = Counter("monitor_http_denied", "API requests refused, by status (4
                       registry=REGISTRY)  # fmt: skip
 OPEN_ALERTS = Gauge("monitor_alerts_current", "Alerts by status now", ["status"], registry=REGISTRY)
 LOG_ENTRIES = Gauge("monitor_log_entries", "Entries in the input log", registry=REGISTRY)
-OUTBOX_PENDING = Gauge("monitor_outbox_pending", "Alert deliveries not yet made, by sink", ["sink"], registry=REGISTRY)
 
 _rule_errors_seen: dict[str, int] = {}
 _events_seen: dict[str, int] = {}
@@ -35,28 +37,31 @@ def observe_step(result: StepResult) -> None:
         ALERTS.labels(a.control, a.severity).inc()
 
 
+def _catch_up(counter: Counter, totals: Mapping[str, int], seen: dict[str, int]) -> None:
+    """Add to a labelled counter what an engine-side running total gained since the last scrape."""
+    for label, n in totals.items():
+        delta = n - seen.get(label, 0)
+        if delta > 0:
+            counter.labels(label).inc(delta)
+            seen[label] = n
+
+
 def refresh(monitor: EmbeddedMonitor) -> None:
     """Bring the gauges and engine-side counters up to date before a scrape."""
-    from service import outbox
 
-    def read(engine: object, store: object) -> None:
-        e = monitor.engine
-        s = monitor.store
-        for control, n in e.stats.rule_errors.items():
-            delta = n - _rule_errors_seen.get(control, 0)
-            if delta > 0:
-                RULE_ERRORS.labels(control).inc(delta)
-                _rule_errors_seen[control] = n
-        for etype, n in e.stats.events.items():
-            delta = n - _events_seen.get(etype, 0)
-            if delta > 0:
-                EVENTS.labels(etype).inc(delta)
-                _events_seen[etype] = n
-        counts = s.alert_counts()
+    def read(engine: Engine, store: Store) -> None:
+        _catch_up(RULE_ERRORS, engine.stats.rule_errors, _rule_errors_seen)
+        _catch_up(EVENTS, engine.stats.events, _events_seen)
+        counts = store.alert_counts()
         for status in ("open", "acknowledged", "resolved"):
             OPEN_ALERTS.labels(status).set(counts.get(status, 0))
-        LOG_ENTRIES.set(s.log_size())
-        for sink, info in outbox.status(s.conn).items():
-            OUTBOX_PENDING.labels(sink).set(info["pending"] if isinstance(info, dict) else 0)
+        LOG_ENTRIES.set(store.log_size())
 
     monitor.read(read)
+
+
+def exposition() -> bytes:
+    """What /metrics serves: these metrics and the outbox's delivery metrics."""
+    from service import outbox
+
+    return generate_latest(REGISTRY) + generate_latest(outbox.REGISTRY)

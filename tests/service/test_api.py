@@ -187,6 +187,7 @@ def test_metrics_and_health_need_no_token(world: World) -> None:
     assert h["log_entries"] > 25_000
     text = world.client.get("/metrics").text
     assert 'monitor_alerts_current{status="open"}' in text
+    assert "# TYPE monitor_alert_deliveries_total counter" in text  # the outbox's metrics are served too
 
 
 def test_an_oversized_body_is_413(world: World) -> None:
