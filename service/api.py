@@ -180,7 +180,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.exception_handler(EngineError)
     async def _engine_error(request: Request, exc: EngineError) -> JSONResponse:
-        status = 404 if str(exc).startswith("no alert") else 409
+        status = 404 if str(exc).startswith("no ") else 409  # "no alert with id ...", "no emergency request ..."
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(DirectoryError)
@@ -489,7 +489,7 @@ def _emergency(monitor: EmbeddedMonitor, request_id: str) -> EmergencyStatus:
             "SELECT at, actor, detail FROM audit WHERE action = 'emergency.requested' AND target = ?", (request_id,)
         ).fetchone()
         if row is None:
-            raise EngineError(f"no alert with id {request_id}")  # 404 through the same handler
+            raise EngineError(f"no emergency request with id {request_id}")
         detail = json.loads(row[2])
         grant = store.grant_for(request_id)
         alerts = [

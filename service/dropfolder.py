@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from service import metrics
 from service.embedded import EmbeddedMonitor
 
 log = logging.getLogger("service.dropfolder")
@@ -92,8 +93,6 @@ class DropFolder:
 
     def _submit(self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int) -> tuple[int, int, list[str]]:
         result = self.monitor.submit(batch, self.actor, mark=(key, str(upto)))
-        from service import metrics
-
         metrics.observe_step(result)
         return (
             result.accepted,

@@ -308,3 +308,9 @@ class TestEmergency:
         assert r.status_code == 403
         assert "use your comms token" in r.json()["detail"]
         assert world.monitor.store.grants()[-1].account_id != "acc-013"
+
+
+def test_an_unknown_emergency_request_is_404_saying_what(world: World) -> None:
+    r = world.client.get("/api/emergency-requests/er-nope", headers=world.as_("security"))
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no emergency request with id er-nope"
