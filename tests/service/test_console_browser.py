@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,8 @@ class Site:
     url: str
     driver: Any
     monitor: EmbeddedMonitor
-    tokens: dict[str, str]
     evil_alert: str
+    tokens: dict[str, str] = field(repr=False)  # a failing test prints the site: never its tokens
 
 
 def need(site: Site | str) -> Site:
@@ -124,13 +124,24 @@ def site() -> Iterator[Site | str]:
         driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
         driver.set_page_load_timeout(20)
         try:
-            yield Site(f"http://127.0.0.1:{port}", driver, m, tokens, evil)
+            yield Site(f"http://127.0.0.1:{port}", driver, m, evil, tokens)
         finally:
             driver.quit()
             server.should_exit = True
             thread.join(10)
             sock.close()
             m.close()
+
+
+def follow(s: Site, element: Any) -> None:
+    """Click a link or submit button and wait until the browser has left the page (the next one is loading)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = s.driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(s.driver, 15).until(expected_conditions.staleness_of(page))
 
 
 def sign_in(s: Site, who: str, start: str = "/console") -> None:
@@ -141,7 +152,7 @@ def sign_in(s: Site, who: str, start: str = "/console") -> None:
     assert "/console/login" in s.driver.current_url
     box = s.driver.find_element(By.ID, "token")
     box.send_keys(s.tokens[who])
-    s.driver.find_element(By.ID, "signin").click()
+    follow(s, s.driver.find_element(By.ID, "signin"))
     assert s.driver.find_element(By.ID, "whoami").text
 
 
@@ -182,12 +193,12 @@ def test_sign_in_and_open_every_page(site: Site | str) -> None:
     # a failing control links to the board filtered by account and control
     link = s.driver.find_element(By.CSS_SELECTOR, "ul.inline-list a")
     control = link.text
-    link.click()
+    follow(s, link)
     assert s.driver.find_element(By.ID, "control").get_attribute("value") == control
     for cell in s.driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr td:nth-child(2)"):
         assert cell.text == control
     first = s.driver.find_element(By.CSS_SELECTOR, "#alerts .summary-link")
-    first.click()
+    follow(s, first)
     assert s.driver.find_element(By.ID, "next-step").text
 
 
@@ -199,7 +210,7 @@ def test_acknowledge_an_alert_on_the_board(site: Site | str) -> None:
     button = s.driver.find_element(By.CSS_SELECTOR, "#alerts form.ack button")
     alert_id = button.get_attribute("id").removeprefix("ack-")
     assert s.monitor.read(lambda _, st: st.alert(alert_id)).status == "open"  # type: ignore[union-attr]
-    button.click()
+    follow(s, button)
     assert s.driver.find_element(By.ID, "flash").text == f"Alert {alert_id} acknowledged."
     assert "status=open" in s.driver.current_url  # back on the same filtered board
     assert s.monitor.read(lambda _, st: st.alert(alert_id)).status == "acknowledged"  # type: ignore[union-attr]
@@ -229,14 +240,14 @@ def test_file_an_emergency_request_as_a_comms_member(site: Site | str) -> None:
     from selenium.webdriver.support.ui import Select
 
     s.driver.get(f"{s.url}/console/alerts")
-    s.driver.find_element(By.ID, "logout").click()
+    follow(s, s.driver.find_element(By.ID, "logout"))
     assert "You have signed out" in s.driver.find_element(By.ID, "login-message").text
     sign_in(s, "comms")
     s.driver.get(f"{s.url}/console/emergency")
     Select(s.driver.find_element(By.ID, "account_id")).select_by_value("acc-001")
     s.driver.find_element(By.ID, "reason").send_keys("Hijacked: posts overnight, admins unreachable")
     s.driver.find_element(By.ID, "minutes").send_keys("60")
-    s.driver.find_element(By.ID, "request-access").click()
+    follow(s, s.driver.find_element(By.ID, "request-access"))
     assert s.driver.find_element(By.ID, "outcome").text == "Emergency access granted"
     assert s.driver.find_element(By.ID, "until").text == "2026-11-01 01:00 UTC"
     rid = s.driver.find_element(By.ID, "request-id").text
