@@ -22,6 +22,13 @@ is no earlier than T - (margin + disorder): within the engine's reorder buffer w
 most the lateness. With margin 0 that is the condition `monitor replay` needs of the same events in a file
 (each lane is a subsequence of the file, so its disorder is at most the file's). Not covered: a lane that was
 idle and receives new events later than others (a live feed's own skew: the lateness is there for that).
+
+A lane counts as read to its end only where that end was *confirmed* after the message to be forwarded was read:
+the router asks the broker for the lane's end offset (not the client's cached high-water mark, which goes stale
+while a partition is paused or has records buffered) and notes how many messages had been read when it asked
+(`Aligner.reads`). Every message of the lane published before the forwarded one was published before that
+question, so it is below the confirmed end: read already, or the lane may still yield. Without this, a paused lane
+whose held messages had gone looked idle on its stale end, and the others ran ahead of its unread events.
 """
 
 from __future__ import annotations
@@ -47,7 +54,8 @@ class Lane(Generic[T]):
     read: int | None = None  # offset after the last message read
     end: int | None = None  # high-water mark: offset after the last message in the partition
     time: datetime | None = None  # latest event time read
-    held: deque[tuple[datetime | None, T]] = field(default_factory=deque)
+    confirmed: int = -1  # `Aligner.reads` when `end` was last confirmed by the broker (-1: never)
+    held: deque[tuple[datetime | None, int, T]] = field(default_factory=deque)  # (time, read number, message)
 
     def may_yield(self) -> bool:
         """True while the lane holds messages or is not known to be read to its end."""
@@ -64,7 +72,7 @@ class Plan(Generic[K]):
 
 
 def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0)) -> Plan[K]:
-    """How far events may be forwarded now, and which lanes to pause."""
+    """How far events may be forwarded now if every lane's end were fresh, and which lanes to pause."""
     floor: datetime | None = None
     for lane in lanes.values():
         if lane.may_yield():
@@ -86,6 +94,7 @@ class Aligner(Generic[K, T]):
     def __init__(self, margin: timedelta = timedelta(0)) -> None:
         self.margin = margin
         self.lanes: dict[K, Lane[T]] = {}
+        self.reads = 0  # messages read so far: the number of the latest one
 
     def assign(self, keys: Iterable[K]) -> None:
         """The partitions held now: new ones start unknown, ones no longer held are dropped with what they held."""
@@ -100,10 +109,26 @@ class Aligner(Generic[K, T]):
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = Lane()
-        lane.held.append((time, item))
+        self.reads += 1
+        lane.held.append((time, self.reads, item))
         lane.read = offset + 1
         if time is not None and (lane.time is None or time > lane.time):
             lane.time = time
+
+    def to_confirm(self) -> list[K]:
+        """Lanes read to their end whose end must be asked of the broker again before held messages may pass them."""
+        if not any(lane.held for lane in self.lanes.values()):
+            return []
+        return [k for k, lane in self.lanes.items() if lane.confirmed < self.reads and not lane.may_yield()]
+
+    def confirm(self, ends: Mapping[K, int], seq: int) -> None:
+        """End offsets the broker gave for a question asked when `seq` messages had been read."""
+        for k, end in ends.items():
+            lane = self.lanes.get(k)
+            if lane is None:
+                continue
+            lane.end = end if lane.end is None else max(lane.end, end)
+            lane.confirmed = max(lane.confirmed, seq)
 
     def held(self) -> int:
         return sum(len(lane.held) for lane in self.lanes.values())
@@ -112,12 +137,15 @@ class Aligner(Generic[K, T]):
         """The held messages that may be forwarded now, in event time order across lanes, offset order within."""
         out: list[T] = []
         while True:  # forwarding a lane's last held message may lift the floor: go again until nothing moves
-            more = self._release_once(plan(self.lanes, self.margin).limit)
+            more = self._release_once()
             if not more:
                 return out
             out.extend(more)
 
-    def _release_once(self, limit: datetime | None) -> list[T]:
+    def _release_once(self) -> list[T]:
+        limit = plan(self.lanes, self.margin).limit  # if every end were fresh
+        # lanes read to their end: each holds back the messages read after its end was last confirmed
+        idle = [(lane.confirmed, self._limit(lane.time)) for lane in self.lanes.values() if not lane.may_yield()]
         heads: list[tuple[datetime, int, K]] = []
         n = 0
         for k, lane in self.lanes.items():
@@ -128,10 +156,13 @@ class Aligner(Generic[K, T]):
         out: list[T] = []
         while heads:
             t, _, k = heads[0]
+            held = self.lanes[k].held
+            seq = held[0][1]
             if limit is not None and t > limit:
                 break  # every other head is at or after it
-            held = self.lanes[k].held
-            out.append(held.popleft()[1])
+            if t != UNKNOWN and any(confirmed < seq and t > lim for confirmed, lim in idle):
+                break  # an idle lane's end is older than this message: ask the broker first (`to_confirm`)
+            out.append(held.popleft()[2])
             if held:
                 heapq.heapreplace(heads, (held[0][0] or UNKNOWN, n, k))
                 n += 1
@@ -139,8 +170,11 @@ class Aligner(Generic[K, T]):
                 heapq.heappop(heads)
         return out
 
+    def _limit(self, time: datetime | None) -> datetime:
+        return UNKNOWN if time is None else time + self.margin
+
     def pause(self) -> frozenset[K]:
-        """Lanes not to fetch from now."""
+        """Lanes not to fetch from now (what waits only for an end to be confirmed is held a moment, not paused)."""
         return plan(self.lanes, self.margin).pause
 
 

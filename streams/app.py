@@ -38,6 +38,7 @@ from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 log = logging.getLogger("streams")
 
 ALIGN_INTERVAL_S = 0.5  # how often the router looks at idle input partitions (high-water marks, start offsets)
+CONFIRM_INTERVAL_S = 0.05  # how often the router may ask the broker for the ends of idle input partitions
 EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
 
 
@@ -226,6 +227,25 @@ class _Router:
         metrics.HELD.set(self.aligner.held())
         metrics.PAUSED.set(len(self.paused))
 
+    async def confirm(self) -> None:
+        """Ask the broker for the end offsets of input partitions read to their end, when held messages wait on
+        them (streams/alignment.py): the client's cached high-water marks go stale while a partition is paused."""
+        if self.stream is None or self.forward is None:
+            return
+        wanted = self.aligner.to_confirm()
+        if not wanted:
+            return
+        seq = self.aligner.reads  # every message read so far was published before the question below
+        try:
+            ends = await self.app.consumer.highwaters(*wanted)
+        except Exception as exc:  # a broker hiccup or a rebalance: ask again next time
+            log.debug("end offsets: %r", exc)
+            return
+        async with self.lock:
+            self.aligner.confirm({tp: int(end) for tp, end in ends.items() if end is not None}, seq)
+            await self.release()
+        metrics.CONFIRMS.inc()
+
     def state(self) -> dict[str, Any]:
         """What the router holds back and why: for /health."""
         p = plan(self.aligner.lanes, self.aligner.margin)
@@ -352,6 +372,11 @@ def build_app(settings: StreamSettings) -> faust.App:
         """Learn the high-water marks and starting offsets of idle input partitions; forward what that frees."""
         await router.refresh()
 
+    @app.timer(interval=CONFIRM_INTERVAL_S)
+    async def confirm_ends() -> None:
+        """Confirm the ends of idle input partitions that held messages wait on, so they can go."""
+        await router.confirm()
+
     @app.agent(work, concurrency=1)
     async def process(stream: Any) -> None:
         """Fold each work message into its partition's engine and send the alerts and lockouts it made."""
@@ -360,6 +385,9 @@ def build_app(settings: StreamSettings) -> faust.App:
             pe = await runtime.engine_for(msg.partition, msg.offset)
             out = pe.apply(msg.value, msg.offset, msg.timestamp)
             metrics.observe_event(out)
+            if out.late:
+                log.warning("partition %d offset %d: an event arrived %s after the reorder buffer had passed its time",
+                            msg.partition, msg.offset, out.late)  # fmt: skip
             hw = app.consumer.highwater(event.message.tp)
             if hw is not None:
                 metrics.LAG.labels(msg.topic, str(msg.partition)).set(max(0, hw - msg.offset - 1))
@@ -405,6 +433,8 @@ def build_app(settings: StreamSettings) -> faust.App:
                 "partitions": sorted(runtime.engines),
                 # partition -> last offset folded, for the partitions this worker holds now
                 "processed": {str(p): pe.next_offset - 1 for p, pe in sorted(runtime.engines.items())},
+                # partition -> events that reached its engine after the reorder buffer had passed their time
+                "late": {str(p): pe.engine.stats.late for p, pe in sorted(runtime.engines.items())},
                 # partition -> event time the engine has reached (its clock), and how it was last rebuilt
                 "clock": {str(p): _iso(pe.engine.clock) for p, pe in sorted(runtime.engines.items())},
                 "rebuilt": {str(p): r for p, r in sorted(runtime.rebuilt.items())},

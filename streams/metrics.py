@@ -33,6 +33,10 @@ REBUILD_MESSAGES = Counter("monitor_partition_rebuild_messages", "Work messages 
                            registry=REGISTRY)  # fmt: skip
 SNAPSHOTS = Counter("monitor_snapshots_written", "Partition engine snapshots written", registry=REGISTRY)
 RESTORES = Counter("monitor_snapshot_restores", "Partition engines restored from a snapshot", registry=REGISTRY)
+CONFIRMS = Counter("monitor_router_end_confirmations", "End offsets of idle input partitions asked of the broker",
+                   registry=REGISTRY)  # fmt: skip
+LATE = Counter("monitor_events_late", "Events that reached an engine after its reorder buffer had passed their time",
+               registry=REGISTRY)  # fmt: skip
 TICKS_SKIPPED = Counter("monitor_ticks_skipped", "Wall-clock ticks not sent because the router had a backlog",
                         registry=REGISTRY)  # fmt: skip
 
@@ -52,6 +56,8 @@ def observe_event(out: Outputs) -> None:
     """Count one processed work message and what it produced."""
     if out.event_type:
         EVENTS.labels(out.event_type).inc()
+    if out.late:
+        LATE.inc()
     for control, n in out.rule_errors.items():
         RULE_ERRORS.labels(control).inc(n)
     now = time.time()

@@ -21,6 +21,7 @@ class Outputs:
     event_type: str | None = None
     rule_errors: dict[str, int] = field(default_factory=dict)
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
+    late: timedelta | None = None  # how far behind the engine's clock the event came (judged late), if it did
 
 
 class PartitionEngine:
@@ -59,9 +60,12 @@ class PartitionEngine:
         else:
             ev = parse_event(raw)
             out.event_type = ev.type
+            clock, late = self.engine.clock, stats.late
             if sent_at:
                 self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
             self.engine.submit(ev)
+            if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
+                out.late = clock - ev.time
             if len(self._stamps) > 10_000 and self.engine.clock is not None:
                 clock = self.engine.clock  # events at or before the clock have been processed
                 self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}

@@ -105,6 +105,12 @@ class Deployment:
         text = (self.tmp / f"worker-{port}.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def late_events(self) -> list[str]:
+        """Log lines of every worker so far that took an event after its reorder buffer had passed its time."""
+        return [line for log in sorted(self.tmp.glob("worker-*.log"))
+                for line in log.read_text(errors="replace").splitlines()
+                if "after the reorder buffer had passed its time" in line]  # fmt: skip
+
     def health(self, port: int) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
             return dict(json.loads(resp.read()))

@@ -228,6 +228,8 @@ def test_workers_killed_again_and_again_under_load_lose_nothing(kafka_bootstrap:
         d.advance_and_wait(demo[3])
         versions = d.alert_versions()
         live = d.final_alerts()
+        late = d.late_events()
+        assert not late, f"{len(late)} events reached an engine late (misaligned), e.g. {late[:3]}"
         _assert_same(live, replay_alerts(demo[0], demo[1], TRICKLE_LATENESS))
         repeats = _assert_versions_consistent(versions)
     finally:
