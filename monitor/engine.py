@@ -21,11 +21,12 @@ from typing import Any
 from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules.base import Context, Grant, Raise, Resolve, RuleSpec, Tick, Wake, _none
+from monitor.rules.base import Context, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
 
 log = logging.getLogger("monitor.engine")
+_blake2b = hashlib.blake2b
 
 EVIDENCE_CAP = 50
 LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
@@ -33,6 +34,8 @@ LOCKOUT_NOTIFY = ["account_manager", "it_security", "comms_team"]
 GRANT_NOTIFY = ["account_manager", "it_security", "requester"]  # EMG-02: a grant is told to both
 # Events of these types name a person whose HR status reaches every account they can reach.
 PERSON_FANOUT = frozenset({"hr.leaver", "hr.leaver_cancelled", "hr.role_changed"})
+# Events that are not about one account (every other type names its account in `data.account_id`).
+_NOT_ACCOUNT_EVENTS = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.closed"}
 # The person an account event gives reach to, by type.
 _REACH_FIELD = {
     "directory.admin_assigned": "person_id",
@@ -42,6 +45,15 @@ _REACH_FIELD = {
     "login.succeeded": "person_id",
     "device.approved": "person_id",
 }
+
+
+# A rule as the engine's loop reads it: (control, fn, initial state factory or None when it starts with
+# nothing, spec), so the loop unpacks a tuple instead of reading four attributes per rule and event.
+_Slot = tuple[str, RuleFn, Callable[[], Any] | None, RuleSpec]
+
+
+def _slot(spec: RuleSpec) -> _Slot:
+    return (spec.control, spec.fn, None if spec.initial is _none else spec.initial, spec)
 
 
 def alert_id(control: str, account_id: str | None, person_id: str | None, key: str) -> str:
@@ -156,10 +168,12 @@ class Engine:
         self.current: Event | None = None  # the event being processed (None while deadlines fire)
         enabled = set(profile.enabled())
         self.rules: list[RuleSpec] = [s for c, s in RULES.items() if c in enabled and s.kind == "alert"]
-        self._dispatch: dict[str, list[RuleSpec]] = {}
+        # Per event type, the rules to run, in registry order, each as a precomputed slot (see _slot).
+        dispatch: dict[str, list[_Slot]] = {}
         for spec in self.rules:
             for t in spec.on:
-                self._dispatch.setdefault(t, []).append(spec)
+                dispatch.setdefault(t, []).append(_slot(spec))
+        self._dispatch: dict[str, tuple[_Slot, ...]] = {t: tuple(slots) for t, slots in dispatch.items()}
         self._sources = {c: list(profile.controls[c].sources) for c in RULES}
 
     # ----- snapshots -----------------------------------------------------------------------------
@@ -199,24 +213,27 @@ class Engine:
 
     def submit(self, ev: Event) -> bool:
         """Take one event; False when it is a duplicate of one already taken."""
-        key = hashlib.blake2b(f"{len(ev.source)}:{ev.source}{ev.id}".encode(), digest_size=16).digest()
-        if key in self._seen:
+        source = ev.source
+        key = _blake2b(f"{len(source)}:{source}{ev.id}".encode(), digest_size=16).digest()
+        seen = self._seen
+        if key in seen:
             self.stats.duplicates += 1
             return False
-        self._seen[key] = ev.time
-        t = ev.time
-        if self.clock is not None and t < self.clock:
+        t = seen[key] = ev.time
+        clock = self.clock
+        if clock is not None and t < clock:
             self.stats.late += 1  # past the reorder buffer: judged now, at its own event time
             self._process(ev)
             return True
-        if self._max_seen is None or t > self._max_seen:
-            self._max_seen = t
+        max_seen = self._max_seen
+        if max_seen is None or t > max_seen:
+            self._max_seen = max_seen = t
         if not self.lateness and not self._buffer:
             self._process(ev)
         else:
             heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
             # Strictly before: an event at exactly max_seen - lateness may still arrive in time.
-            self._drain(self._max_seen - self.lateness, inclusive=False)
+            self._drain(max_seen - self.lateness, inclusive=False)
         return True
 
     def advance(self, until: datetime) -> None:
@@ -302,19 +319,51 @@ class Engine:
 
     def _process(self, ev: Event) -> None:
         t = ev.time
-        self._start(t)
+        if self.clock is None:
+            self._start(t)
         self.current = None
-        self._fire_timers(t, inclusive=False)
+        timers = self._timers
+        if timers and timers[0][0] < t:
+            self._fire_timers(t, inclusive=False)
         if self.clock is None or t > self.clock:
             self.clock = t
         self.current = ev
         self._apply(ev)
-        self._prune_seen(t)
+        pruned_at = self._seen_pruned_at
+        if pruned_at is None or t - pruned_at >= self.dedup_horizon:
+            self._prune_seen(t)
 
     def _apply(self, ev: Event) -> None:
         etype: str = ev.type
         self.stats.events[etype] += 1
         d: Any = ev.data
+        if etype in _NOT_ACCOUNT_EVENTS:
+            self._apply_other(ev, etype, d)
+            return
+        aid: str = d.account_id
+        if self.owns is not None and not self.owns(aid):
+            if etype == "credential.rotated":
+                old = self._foreign_fingerprints.get(aid)
+                self._foreign_fingerprints[aid] = d.fingerprint
+                self._index_fingerprint(aid, old, d.fingerprint)
+            return
+        facts = self.accounts.get(aid)
+        if facts is None:
+            facts = self.accounts[aid] = AccountFacts(aid)
+        field_name = _REACH_FIELD.get(etype)
+        subject = getattr(d, field_name) if field_name else None
+        if etype == "credential.rotated":
+            self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
+        apply_account(facts, ev, None)
+        if subject:
+            person = self.people.get(subject)
+            if person is None:
+                person = self.people[subject] = PersonFacts(subject)
+            person.accounts.add(facts.account_id)
+        self._run_rules(ev, etype, facts)
+
+    def _apply_other(self, ev: Event, etype: str, d: Any) -> None:
+        """The events about a person or an incident rather than one account."""
         if etype in PERSON_FANOUT or etype == "directory.person":
             person = self._person(d.person_id)
             previous_email = person.email
@@ -335,21 +384,6 @@ class Engine:
         if etype == "incident.closed":
             self.open_incidents.pop(d.incident_id, None)
             return
-        if self.owns is not None and not self.owns(d.account_id):
-            if etype == "credential.rotated":
-                old = self._foreign_fingerprints.get(d.account_id)
-                self._foreign_fingerprints[d.account_id] = d.fingerprint
-                self._index_fingerprint(d.account_id, old, d.fingerprint)
-            return
-        facts = self._account(d.account_id)
-        field_name = _REACH_FIELD.get(etype)
-        subject = getattr(d, field_name) if field_name else None
-        if etype == "credential.rotated":
-            self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
-        apply_account(facts, ev, None)
-        if subject:
-            self._person(subject).accounts.add(facts.account_id)
-        self._run_rules(ev, etype, facts)
 
     def _index_fingerprint(self, aid: str, old: str | None, new: str | None) -> None:
         """Keep fingerprint -> accounts current: a rotation replaces the account's old fingerprint."""
@@ -373,8 +407,8 @@ class Engine:
         return a
 
     def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
-        specs = (only,) if only is not None else self._dispatch.get(etype, ())
-        if not specs:
+        slots = (_slot(only),) if only is not None else self._dispatch.get(etype)
+        if not slots:
             return
         ctx = self._ctx  # one context, re-aimed per call: rules must not keep it
         ctx.now, ctx.account = ev.time, facts
@@ -382,13 +416,13 @@ class Engine:
         states = self.rule_state.get(aid)
         if states is None:
             states = self.rule_state[aid] = {}
-        for spec in specs:
-            control = spec.control
-            stored = state = states.get(control)
-            if state is None and spec.initial is not _none:
-                state = spec.initial()
+        get = states.get
+        for control, fn, initial, spec in slots:
+            stored = state = get(control)
+            if state is None and initial is not None:
+                state = initial()
             try:
-                new_state, actions = spec.fn(ev, state, ctx)
+                new_state, actions = fn(ev, state, ctx)
             except Exception:  # a broken rule must not stop the stream
                 self.stats.rule_errors[control] += 1
                 log.exception("rule %s failed on event %s (account %s)", control, ev.id or etype, aid)

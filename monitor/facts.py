@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -159,70 +160,135 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
 
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
     """Fold one event into an account's facts; `person` is the event's subject person, if any."""
-    d: Any = ev.data
-    t = ev.type
-    now = ev.time
-    if t == "directory.account_registered" or t == "directory.account_updated":
-        if t == "directory.account_registered":
-            a.registered, a.retired = True, False
-            if a.registered_at is None:
-                a.registered_at = now
-        for name in _REG_FIELDS:
-            value = getattr(d, name)
-            if value is not None:
-                setattr(a, name, value)
-        if d.mfa_enabled is not None:
-            a.mfa_registered = d.mfa_enabled
-            if a.mfa_on is None or a.mfa_changed_by is None:
-                a.mfa_on = d.mfa_enabled
-    elif t == "directory.account_retired":
-        a.retired = True
-    elif t == "directory.admin_assigned":
-        a.roles.setdefault(d.person_id, set()).add(d.role)
-    elif t == "directory.admin_unassigned":
-        a.roles.pop(d.person_id, None)
-    elif t == "directory.access_confirmed":
-        a.confirmed.add(d.person_id)
-        duty = a.duties.get(d.person_id)
-        if duty and duty.kind == "mover" and duty.confirmed_at is None:
-            duty.confirmed_at = now
-    elif t == "credential.rotated":
-        a.rotated_at = now
-        a.fingerprint = d.fingerprint  # None: the new one is unknown
-        a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
-        for duty in a.duties.values():
-            if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:
-                duty.rotated_at, duty.rotation_evidence = now, ev.id
-    elif t in ("credential.shared", "credential.temporary_access"):
-        a.holders[d.recipient_id] = now
-    elif t == "platform.admin_added":
-        a.platform_admins.add(d.person_id)
-    elif t == "platform.admin_removed":
-        a.platform_admins.discard(d.person_id)
-        duty = a.duties.get(d.person_id)
-        if duty and duty.seat_removed_at is None:
-            duty.seat_removed_at, duty.seat_evidence = now, ev.id
-    elif t == "mfa.enabled":
-        a.mfa_on, a.mfa_changed_by = True, d.actor_id
-    elif t == "mfa.disabled":
-        a.mfa_on, a.mfa_changed_by = False, d.actor_id
-    elif t == "device.approved":
-        a.devices[(d.person_id, d.device_id)] = now
-    elif t == "login.succeeded":
-        a.last_activity_at, a.last_activity_event = now, ev.id
-        if d.person_id:
-            a.logged_in.add(d.person_id)
-    elif t == "post.published":
-        a.last_activity_at, a.last_activity_event = now, ev.id
-    elif t == "hr.leaver" and person is not None:
+    fold = _ACCOUNT_FOLDS.get(ev.type)
+    if fold is not None:
+        fold(a, ev, ev.data, ev.time, person)
+
+
+# One fold per event type that changes an account's facts (a dict lookup instead of a chain of tests: most
+# events are sign-ins, and some types, such as failed sign-ins, change nothing here).
+
+
+def _registered(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.registered, a.retired = True, False
+    if a.registered_at is None:
+        a.registered_at = now
+    _updated(a, ev, d, now, person)
+
+
+def _updated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    for name in _REG_FIELDS:
+        value = getattr(d, name)
+        if value is not None:
+            setattr(a, name, value)
+    if d.mfa_enabled is not None:
+        a.mfa_registered = d.mfa_enabled
+        if a.mfa_on is None or a.mfa_changed_by is None:
+            a.mfa_on = d.mfa_enabled
+
+
+def _retired(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.retired = True
+
+
+def _admin_assigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.roles.setdefault(d.person_id, set()).add(d.role)
+
+
+def _admin_unassigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.roles.pop(d.person_id, None)
+
+
+def _access_confirmed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.confirmed.add(d.person_id)
+    duty = a.duties.get(d.person_id)
+    if duty and duty.kind == "mover" and duty.confirmed_at is None:
+        duty.confirmed_at = now
+
+
+def _rotated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.rotated_at = now
+    a.fingerprint = d.fingerprint  # None: the new one is unknown
+    a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
+    for duty in a.duties.values():
+        if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:
+            duty.rotated_at, duty.rotation_evidence = now, ev.id
+
+
+def _shared(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.holders[d.recipient_id] = now
+
+
+def _admin_added(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.platform_admins.add(d.person_id)
+
+
+def _admin_removed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.platform_admins.discard(d.person_id)
+    duty = a.duties.get(d.person_id)
+    if duty and duty.seat_removed_at is None:
+        duty.seat_removed_at, duty.seat_evidence = now, ev.id
+
+
+def _mfa_enabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.mfa_on, a.mfa_changed_by = True, d.actor_id
+
+
+def _mfa_disabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.mfa_on, a.mfa_changed_by = False, d.actor_id
+
+
+def _device_approved(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.devices[(d.person_id, d.device_id)] = now
+
+
+def _signed_in(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.last_activity_at, a.last_activity_event = now, ev.id
+    if d.person_id:
+        a.logged_in.add(d.person_id)
+
+
+def _posted(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.last_activity_at, a.last_activity_event = now, ev.id
+
+
+def _leaver(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    if person is not None:
         _open_duty(a, person, "leaver", d.leaving_at, ev.id)
-    elif t == "hr.role_changed" and person is not None:
-        if d.person_id not in a.confirmed:
-            _open_duty(a, person, "mover", d.effective_at, ev.id)
-    elif t == "hr.leaver_cancelled":
-        duty = a.duties.get(d.person_id)
-        if duty and duty.cancelled_at is None:
-            duty.cancelled_at = now
+
+
+def _role_changed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    if person is not None and d.person_id not in a.confirmed:
+        _open_duty(a, person, "mover", d.effective_at, ev.id)
+
+
+def _leaver_cancelled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    duty = a.duties.get(d.person_id)
+    if duty and duty.cancelled_at is None:
+        duty.cancelled_at = now
+
+
+_ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, Event, Any, datetime, PersonFacts | None], None]] = {
+    "directory.account_registered": _registered,
+    "directory.account_updated": _updated,
+    "directory.account_retired": _retired,
+    "directory.admin_assigned": _admin_assigned,
+    "directory.admin_unassigned": _admin_unassigned,
+    "directory.access_confirmed": _access_confirmed,
+    "credential.rotated": _rotated,
+    "credential.shared": _shared,
+    "credential.temporary_access": _shared,
+    "platform.admin_added": _admin_added,
+    "platform.admin_removed": _admin_removed,
+    "mfa.enabled": _mfa_enabled,
+    "mfa.disabled": _mfa_disabled,
+    "device.approved": _device_approved,
+    "login.succeeded": _signed_in,
+    "post.published": _posted,
+    "hr.leaver": _leaver,
+    "hr.role_changed": _role_changed,
+    "hr.leaver_cancelled": _leaver_cancelled,
+}
 
 
 def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: datetime, cause: str) -> None:
