@@ -583,11 +583,12 @@ class Engine:
             self.on_alert(self.alert(a))
 
     def _prune_seen(self, t: datetime) -> None:
-        """Forget event ids older than the dedup horizon, so memory follows the state, not the input."""
+        """Forget event ids older than the dedup horizon, so memory follows the state, not the input.
+
+        Called by `_process` once a horizon has passed since the last pruning (or at the first event).
+        """
         if self._seen_pruned_at is None:
             self._seen_pruned_at = t
-            return
-        if t - self._seen_pruned_at < self.dedup_horizon:
             return
         cutoff = t - self.dedup_horizon
         self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
