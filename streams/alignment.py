@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -115,6 +115,13 @@ class Aligner(Generic[K, T]):
         if time is not None and (lane.time is None or time > lane.time):
             lane.time = time
 
+    def saw_end(self, key: K, end: int) -> None:
+        """A lane's end as the client last saw it (its cached high-water mark). An end only grows: a cached one
+        older than the end the broker confirmed must not make a lane that may still yield look idle again."""
+        lane = self.lanes.get(key)
+        if lane is not None and (lane.end is None or end > lane.end):
+            lane.end = end
+
     def to_confirm(self) -> list[K]:
         """Lanes read to their end whose end must be asked of the broker again before held messages may pass them."""
         if not any(lane.held for lane in self.lanes.values()):
@@ -127,7 +134,7 @@ class Aligner(Generic[K, T]):
             lane = self.lanes.get(k)
             if lane is None:
                 continue
-            lane.end = end if lane.end is None else max(lane.end, end)
+            self.saw_end(k, end)
             lane.confirmed = max(lane.confirmed, seq)
 
     def held(self) -> int:
@@ -176,6 +183,19 @@ class Aligner(Generic[K, T]):
     def pause(self) -> frozenset[K]:
         """Lanes not to fetch from now (what waits only for an end to be confirmed is held a moment, not paused)."""
         return plan(self.lanes, self.margin).pause
+
+
+def pause_changes(assigned: Iterable[K], paused: Iterable[K], want: Iterable[K],
+                  mine: Callable[[K], bool]) -> tuple[list[K], list[K]]:  # fmt: skip
+    """What to pause and resume in the client so that, of the partitions assigned now, exactly `want` are paused.
+
+    Computed against the client's own state at the moment it is applied, not against what was last asked for: a
+    rebalance between the two gives fresh, unpaused partitions, or leaves a pause asked for before it in place.
+    `mine` says which paused partitions this router may resume (its input partitions).
+    """
+    wanted, now = set(want), set(paused)
+    return ([k for k in assigned if k in wanted and k not in now],
+            [k for k in now if mine(k) and k not in wanted])  # fmt: skip
 
 
 def caught_up(lanes: Mapping[K, Lane[T]]) -> bool:

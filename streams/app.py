@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.directory import load_directory, organisation_params
 from monitor.policy import load_profile
 from streams import metrics
-from streams.alignment import UNKNOWN, Aligner, plan, tick_until
+from streams.alignment import UNKNOWN, Aligner, pause_changes, plan, tick_until
 from streams.partition import PartitionEngine
 from streams.routing import DeadLetter, Routed, advance_message, redact, route
 from streams.settings import StreamSettings
@@ -192,26 +192,29 @@ class _Router:
         """Held messages of revoked partitions are dropped unacked: their next owner reads them again."""
         self.assigned({tp for tp in self.aligner.lanes if tp not in tps})
 
-    async def _pause(self, pause: Set[Any], resume: Set[Any]) -> None:
-        """Pause and resume fetching in the Kafka client itself.
+    async def _pause(self, pause: Set[Any]) -> None:
+        """Make the input partitions paused in the Kafka client exactly `pause` (those of it assigned now).
 
         Not Faust's pause_partitions: it drops the rest of a fetched batch of a partition paused mid-batch while
         the client's position has already moved past it (Faust then takes the hole for a gap and commits past
         it). aiokafka's pause discards only records it has not handed over yet and fetches them again on resume.
-        The client lives in Faust's consumer thread, so it is called there.
+        The client lives in Faust's consumer thread, so it is called there, and the assignment is read there: a
+        rebalance can land between this loop's decision and the call, and a partition left paused in the client
+        while the router thinks it fetches is never read again (the floor waits on it for ever). So the whole
+        wanted state is applied each time, against the assignment at that moment, and `refresh` applies it again.
         """
         thread = self.app.consumer._thread  # type: ignore[attr-defined]
         client = thread._ensure_consumer()
-        assigned = client.assignment()
-
-        def tps(which: Set[Any]) -> list[TopicPartition]:
-            return [TopicPartition(tp.topic, tp.partition) for tp in which if tp in assigned]
+        want = [TopicPartition(tp.topic, tp.partition) for tp in pause]
 
         async def apply() -> None:
-            client.pause(*tps(pause))
-            client.resume(*tps(resume))
+            to_pause, to_resume = pause_changes(client.assignment(), client.paused(), want,
+                                                lambda tp: tp.topic in self.topics)  # fmt: skip
+            client.pause(*to_pause)
+            client.resume(*to_resume)
 
         await thread.call_thread(apply)
+        self.paused = set(pause)
 
     async def ack(self, event: Any) -> None:
         await self.stream.ack(event)
@@ -222,8 +225,7 @@ class _Router:
             await self.forward(event, outcome)
         pause = self.aligner.pause()
         if pause != self.paused:
-            await self._pause(pause - self.paused, self.paused - pause)
-            self.paused = set(pause)
+            await self._pause(pause)
         metrics.HELD.set(self.aligner.held())
         metrics.PAUSED.set(len(self.paused))
 
@@ -249,7 +251,10 @@ class _Router:
     def state(self) -> dict[str, Any]:
         """What the router holds back and why: for /health."""
         p = plan(self.aligner.lanes, self.aligner.margin)
-        behind = sorted(f"{tp.topic}:{tp.partition}" for tp, lane in self.aligner.lanes.items() if lane.may_yield())
+        behind = sorted(
+            f"{tp.topic}:{tp.partition} start={lane.start} read={lane.read} end={lane.end} held={len(lane.held)}"
+            for tp, lane in self.aligner.lanes.items() if lane.may_yield()
+        )  # fmt: skip
         return {
             "held": self.aligner.held(),
             "paused": len(self.paused),
@@ -276,16 +281,17 @@ class _Router:
                 self.earliest[tp] = (now, int(off or 0))
         committed = getattr(self.app.consumer, "_committed_offset", {})  # filled when partitions are assigned
         async with self.lock:
-            for tp, lane in lanes.items():
+            for tp in lanes:
                 end = self.highwater(tp)
                 if end is not None:
-                    lane.end = end
+                    self.aligner.saw_end(tp, end)
             for tp in unread:
                 held = lanes.get(tp)
                 if held is not None and held.read is None and tp in self.earliest:
                     # where the consumer starts: its group's committed offset, else (or if trimmed) the earliest
                     held.start = max(committed.get(tp) or 0, self.earliest[tp][1])
             await self.release()
+            await self._pause(self.aligner.pause())  # again, whether or not it changed: see `_pause`
 
 
 def build_app(settings: StreamSettings) -> faust.App:
@@ -364,7 +370,7 @@ def build_app(settings: StreamSettings) -> faust.App:
                              (event, outcome))  # fmt: skip
                 end = router.highwater(msg.tp)
                 if end is not None:
-                    aligner.lanes[msg.tp].end = end
+                    aligner.saw_end(msg.tp, end)
                 await router.release()
 
     @app.timer(interval=ALIGN_INTERVAL_S)

@@ -133,7 +133,10 @@ class Deployment:
 
     def advance_and_wait(self, until: datetime, timeout: float = 240) -> None:
         """Advance every partition and wait until the workers have processed the advance."""
-        wait_routed(self.settings)
+        try:
+            wait_routed(self.settings)
+        except TimeoutError as exc:  # say what each router holds back, so a stall in CI can be diagnosed
+            raise TimeoutError(f"{exc}\n{self.diagnosis()}") from exc
         targets = send_advance(self.settings, until)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,6 +149,19 @@ class Deployment:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"advance not processed in {timeout}s: want {targets}, have {done}")
+
+    def diagnosis(self) -> str:
+        """Each running worker's router state (/health) and log tail."""
+        parts = []
+        for port, proc in self.workers.items():
+            try:
+                router = (
+                    json.dumps(self.health(port).get("router")) if proc.poll() is None else f"exited {proc.returncode}"
+                )
+            except OSError as exc:
+                router = f"no /health: {exc}"
+            parts.append(f"worker {port}: router {router}\n{self.log_tail(port, 15)}")
+        return "\n".join(parts)
 
     def final_alerts(self) -> list[dict[str, Any]]:
         return latest_alerts(read_alerts(self.settings))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.alignment import UNKNOWN, Aligner, Lane, plan
+from streams.alignment import UNKNOWN, Aligner, Lane, pause_changes, plan
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -218,9 +218,12 @@ def test_a_live_feed_read_with_stale_ends_is_forwarded_within_the_margin_plus_th
                 for _ in range(rng.randint(1, 3)):
                     if pos[k] < len(published[k]):
                         t = published[k][pos[k]]
-                        al.lanes[k].end = max(al.lanes[k].end or 0, pos[k] + 1)
+                        al.saw_end(k, pos[k] + 1)
                         al.read(k, pos[k], t, (t, f"{k}-{pos[k]}"))
                         pos[k] += 1
+        elif step < 0.9:  # the refresh timer copies the client's cached ends: no newer than what it fetched
+            for k in keys:
+                al.saw_end(k, pos[k])
         else:  # the confirm timer asks the broker for the true ends of what it wants confirmed
             al.confirm({k: len(published[k]) for k in al.to_confirm()}, al.reads)
         out.extend(al.release())
@@ -229,3 +232,30 @@ def test_a_live_feed_read_with_stale_ends_is_forwarded_within_the_margin_plus_th
         if high is not None:
             assert t >= high, f"{name} at {t} forwarded after an event at {high}"
         high = t if high is None or t > high else high
+
+
+def test_pausing_is_applied_against_the_clients_state_at_that_moment() -> None:
+    """The CI stall this guards against: a rebalance landed between the router's decision and its call to the
+    client, the client kept a partition paused that the router thought it fetched, and the floor waited on it."""
+    mine = lambda k: k.startswith("in")  # noqa: E731
+    # a fresh assignment came with nothing paused: what the router wants paused is paused again
+    assert pause_changes(["in0", "in1", "work0"], [], ["in1"], mine) == (["in1"], [])
+    # a pause asked for before the rebalance is still in place but no longer wanted: resumed
+    assert pause_changes(["in0", "in1"], ["in0", "in1"], ["in1"], mine) == ([], ["in0"])
+    # only partitions assigned now are paused; paused partitions of other topics are not this router's
+    assert pause_changes(["in0"], ["work0"], ["in0", "in9"], mine) == (["in0"], [])
+    assert pause_changes(["in0"], ["in0"], ["in0"], mine) == ([], [])
+
+
+def test_a_stale_cached_end_does_not_lower_a_confirmed_one() -> None:
+    """The router copies the client's cached high-water marks every refresh; a paused lane's is older than the
+    end the broker confirmed, and taking it would make the lane look idle while it may still yield."""
+    al: Aligner[str, str] = Aligner()
+    al.assign(["a", "b"])
+    al.lanes["a"].start = al.lanes["b"].start = 0
+    al.saw_end("a", 10)
+    al.read("b", 0, at(1), "b0")
+    al.saw_end("b", 1)
+    al.confirm({"b": 2}, al.reads)  # b has one more than the client has seen
+    al.saw_end("b", 1)  # the refresh copies the stale cached end
+    assert al.lanes["b"].end == 2 and al.lanes["b"].may_yield()

@@ -50,7 +50,12 @@ def _assert_same(live: list[dict[str, object]], replayed: list[dict[str, object]
     assert len(replayed) > 100
     missing = {a["id"] for a in replayed} - {a["id"] for a in live}
     extra = {a["id"] for a in live} - {a["id"] for a in replayed}
-    assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    example = [
+        next((a for a in alerts if a["id"] in ids), None) for alerts, ids in ((replayed, missing), (live, extra))
+    ]
+    assert not missing and not extra, (
+        f"{len(missing)} missing, {len(extra)} extra of {len(replayed)}; e.g. missing {example[0]}, extra {example[1]}"
+    )
     assert _key(live) == _key(replayed)
 
 
