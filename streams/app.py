@@ -311,6 +311,7 @@ def build_app(settings: StreamSettings) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=s.linger_ms / 1000,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         # The router holds aligned messages unacked in memory; waiting for every message to be acked before a
