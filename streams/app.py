@@ -29,6 +29,7 @@ from monitor.directory import load_directory, organisation_params
 from monitor.policy import load_profile
 from streams import metrics
 from streams.alignment import UNKNOWN, Aligner, pause_changes, plan, tick_until
+from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
 from streams.routing import DeadLetter, Routed, advance_message, redact, route
 from streams.settings import StreamSettings
@@ -462,9 +463,17 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
+class _Worker(faust.Worker):
+    """Faust's worker, with the Kafka clients' repeated log lines limited (streams/logfilter.py)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        limit_repeats(logger)
+
+
 def run_worker(settings: StreamSettings) -> None:
     """Start a worker in this process until it is stopped (SIGTERM or Ctrl-C)."""
     app = build_app(settings)
-    worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True)
+    worker = _Worker(app, loglevel=settings.loglevel, quiet=True)
     asyncio.set_event_loop(worker.loop)
     worker.execute_from_commandline()
