@@ -41,6 +41,7 @@ log = logging.getLogger("streams")
 ALIGN_INTERVAL_S = 0.5  # how often the router looks at idle input partitions (high-water marks, start offsets)
 CONFIRM_INTERVAL_S = 0.05  # how often the router may ask the broker for the ends of idle input partitions
 EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
+OFFSETS_TIMEOUT_S = 10.0  # how long the router waits for the broker to say where partitions end or begin
 
 
 class Runtime:
@@ -161,13 +162,40 @@ class _Router:
     """
 
     def __init__(self, app: faust.App, aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]],
-                 topics: set[str]) -> None:  # fmt: skip
-        self.app, self.aligner, self.topics = app, aligner, topics
+                 topics: set[str], bootstrap: str) -> None:  # fmt: skip
+        self.app, self.aligner, self.topics, self.bootstrap = app, aligner, topics, bootstrap
+        self._offsets: AIOKafkaConsumer | None = None  # the router's own client for offset questions
         self.lock = asyncio.Lock()
         self.paused: set[Any] = set()  # input partitions this router paused
         self.earliest: dict[Any, tuple[float, int]] = {}  # tp -> (when asked, earliest offset)
         self.stream: Any = None
         self.forward: Any = None
+
+    async def _ask_offsets(self, tps: list[Any], end: bool) -> dict[Any, int]:
+        """End (or beginning) offsets of input partitions, asked on a connection of the router's own.
+
+        Faust's consumer long-polls its fetches (1.5 s, fixed in its aiokafka driver), and the broker answers a
+        connection's requests in order, so a question on the consumer's connection waited behind the poll: in a
+        live feed every message waited that long for an idle partition's end to be confirmed.
+        """
+        if self._offsets is None:
+            client = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                      client_id=f"{self.app.conf.id}-router-offsets")  # fmt: skip
+            await client.start()
+            self._offsets = client
+        parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        try:
+            ask = self._offsets.end_offsets if end else self._offsets.beginning_offsets
+            got = await asyncio.wait_for(ask(parts), timeout=OFFSETS_TIMEOUT_S)
+        except BaseException:
+            await self.close()  # a fresh client next time
+            raise
+        return {tp: int(got[p]) for tp, p in zip(tps, parts, strict=True) if got.get(p) is not None}
+
+    async def close(self) -> None:
+        client, self._offsets = self._offsets, None
+        if client is not None:
+            await client.stop()
 
     def highwater(self, tp: Any) -> int | None:
         try:
@@ -240,12 +268,12 @@ class _Router:
             return
         seq = self.aligner.reads  # every message read so far was published before the question below
         try:
-            ends = await self.app.consumer.highwaters(*wanted)
+            ends = await self._ask_offsets(wanted, end=True)
         except Exception as exc:  # a broker hiccup or a rebalance: ask again next time
             log.debug("end offsets: %r", exc)
             return
         async with self.lock:
-            self.aligner.confirm({tp: int(end) for tp, end in ends.items() if end is not None}, seq)
+            self.aligner.confirm(ends, seq)
             await self.release()
         metrics.CONFIRMS.inc()
 
@@ -274,7 +302,7 @@ class _Router:
         stale = [tp for tp in unread if now - self.earliest.get(tp, (-1e9, 0))[0] > EARLIEST_REFRESH_S]
         if stale:
             try:
-                got = await self.app.consumer.earliest_offsets(*stale)
+                got = await self._ask_offsets(stale, end=False)
             except Exception as exc:  # a broker hiccup: try again next time
                 log.debug("earliest offsets: %r", exc)
                 got = {}
@@ -336,7 +364,7 @@ def build_app(settings: StreamSettings) -> faust.App:
     # until no input partition that may still yield is behind them; partitions ahead are paused.
     input_names = {s.topic(t) for t in INPUTS}
     aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner()
-    router = _Router(app, aligner, input_names)
+    router = _Router(app, aligner, input_names, s.bootstrap)
 
     async def forward(event: Any, outcome: Routed | DeadLetter) -> None:
         msg = event.message
@@ -404,6 +432,10 @@ def build_app(settings: StreamSettings) -> faust.App:
             for cmd in out.lockouts:
                 await lockouts.send(key=cmd.account_id.encode(), value=cmd.model_dump_json().encode())
             runtime.folded(pe)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        await router.close()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
