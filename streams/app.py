@@ -230,7 +230,7 @@ class _Router:
         The client lives in Faust's consumer thread, so it is called there, and the assignment is read there: a
         rebalance can land between this loop's decision and the call, and a partition left paused in the client
         while the router thinks it fetches is never read again (the floor waits on it for ever). So the whole
-        wanted state is applied each time, against the assignment at that moment, and `refresh` applies it again.
+        wanted state is applied each time, against the assignment at that moment, and each `refresh` applies it again.
         """
         thread = self.app.consumer._thread  # type: ignore[attr-defined]
         client = thread._ensure_consumer()
@@ -248,12 +248,13 @@ class _Router:
     async def ack(self, event: Any) -> None:
         await self.stream.ack(event)
 
-    async def release(self) -> None:
-        """Forward what may go now and pause or resume input partitions to match."""
+    async def release(self, resync: bool = False) -> None:
+        """Forward what may go now and pause or resume input partitions to match (resync: apply it to the client
+        even if it did not change here, see `_pause`)."""
         for event, outcome in self.aligner.release():
             await self.forward(event, outcome)
         pause = self.aligner.pause()
-        if pause != self.paused:
+        if resync or pause != self.paused:
             await self._pause(pause)
         metrics.HELD.set(self.aligner.held())
         metrics.PAUSED.set(len(self.paused))
@@ -319,8 +320,7 @@ class _Router:
                 if held is not None and held.read is None and tp in self.earliest:
                     # where the consumer starts: its group's committed offset, else (or if trimmed) the earliest
                     held.start = max(committed.get(tp) or 0, self.earliest[tp][1])
-            await self.release()
-            await self._pause(self.aligner.pause())  # again, whether or not it changed: see `_pause`
+            await self.release(resync=True)
 
 
 def build_app(settings: StreamSettings) -> faust.App:
