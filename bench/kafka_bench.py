@@ -388,6 +388,15 @@ class Bench:
         r["produced_end_offsets"] = sum(end_offsets(self.bootstrap, dst).values())
         return r
 
+    def latency(self, rate: int, seconds: float) -> dict[str, Any]:
+        """`latency_run`, logged; a failure is reported in the result ("error") rather than raised."""
+        log(f"latency: paced feed at {rate:,} events/s for {seconds:.0f}s ...")
+        try:
+            return self.latency_run(rate, seconds)
+        except (BenchError, TimeoutError, OSError) as exc:
+            log(f"  latency FAILED: {exc}")
+            return {"error": str(exc)[-4000:]}
+
     def latency_run(self, rate: int, seconds: float) -> dict[str, Any]:
         """A paced feed at `rate` events/s for `seconds` into one running worker; the latency it saw."""
         from kafka import KafkaProducer
@@ -708,14 +717,9 @@ def run(events: int, runs: int, latency_seconds: float = 30.0, rate: int | None 
 
         rate = rate or (int(results["worker_events_per_s"] / 2) if results["worker_events_per_s"] else 0)
         if rate > 0:
-            log(f"latency: paced feed at {rate:,} events/s for {latency_seconds:.0f}s ...")
             seen = quiet()
-            try:
-                results["latency"] = bench.latency_run(rate, latency_seconds)
-            except (BenchError, TimeoutError, OSError) as exc:
-                log(f"  latency FAILED: {exc}")
-                results["latency"] = {"error": str(exc)[-4000:]}
-                ok = False
+            results["latency"] = bench.latency(rate, latency_seconds)
+            ok = ok and "error" not in results["latency"]
             results["latency"]["machine_state"] = seen
         if scaling_runs:
             one: list[dict[str, Any]] = []
@@ -796,13 +800,7 @@ def latency_only(rate: int | None, seconds: float, timeout: float, loglevel: str
     if rate < 1:
         raise SystemExit("no worker rate in kafka.json: give --rate")
     with broker() as (bootstrap, _), tempfile.TemporaryDirectory(prefix="kafka-bench-") as tmp:
-        log(f"latency: paced feed at {rate:,} events/s for {seconds:.0f}s ...")
-        bench = Bench(bootstrap, Path(tmp), 1, timeout, loglevel)
-        try:
-            lat = bench.latency_run(rate, seconds)
-        except (BenchError, TimeoutError, OSError) as exc:
-            log(f"  latency FAILED: {exc}")
-            lat = {"error": str(exc)[-4000:]}
+        lat = Bench(bootstrap, Path(tmp), 1, timeout, loglevel).latency(rate, seconds)
         lat["machine_state"] = {"loadavg": list(os.getloadavg())}
     lat["separate_run_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
     results["latency"] = lat
