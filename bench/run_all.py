@@ -206,12 +206,16 @@ def _kept(title: str, name: str) -> list[str]:
     block = [line for line in lines[start:end] if not line.startswith(("**Smoke run only", "(Kept from"))]
     while block and not block[-1].strip():
         block.pop()
+    body = block[1:]
+    while body and not body[0].strip():
+        body.pop(0)
     return [
         block[0],
         "",
         f"(Kept from that earlier run, on the machine of that day: its `bench/results/{name}.json` was not "
         "here when this section was regenerated.)",
-        *block[1:],
+        "",
+        *body,
         "",
     ]
 
