@@ -9,8 +9,16 @@ records always pass.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 LIMITED = ("aiokafka", "kafka", "faust", "mode")  # logger name prefixes (and their children)
+
+
+@dataclass(slots=True)
+class _Window:
+    start: float  # record time the window opened
+    passed: int = 1
+    dropped: int = 0
 
 
 class RepeatFilter(logging.Filter):
@@ -19,7 +27,7 @@ class RepeatFilter(logging.Filter):
     def __init__(self, burst: int = 5, window: float = 10.0, limited: tuple[str, ...] = LIMITED) -> None:
         super().__init__()
         self.burst, self.window, self.limited = burst, window, limited
-        self._kinds: dict[tuple[str, str], list[float]] = {}  # kind -> [window start, passed, dropped]
+        self._kinds: dict[tuple[str, str], _Window] = {}
 
     def _is_limited(self, name: str) -> bool:
         return any(name == p or name.startswith(p + ".") for p in self.limited)
@@ -28,20 +36,20 @@ class RepeatFilter(logging.Filter):
         if not self._is_limited(record.name):
             return True
         kind = (record.name, str(record.msg))
-        state = self._kinds.get(kind)
-        if state is None or record.created - state[0] >= self.window:
-            dropped = int(state[2]) if state is not None else 0
-            self._kinds[kind] = [record.created, 1, 0]
+        window = self._kinds.get(kind)
+        if window is None or record.created - window.start >= self.window:
+            dropped = window.dropped if window is not None else 0
+            self._kinds[kind] = _Window(record.created)
             if len(self._kinds) > 1000:  # a library logging ever new templates: forget the oldest kinds
-                for k in sorted(self._kinds, key=lambda k: self._kinds[k][0])[:500]:
+                for k in sorted(self._kinds, key=lambda k: self._kinds[k].start)[:500]:
                     del self._kinds[k]
             if dropped:
                 record.msg = f"{record.msg} [{dropped} more like this in the previous {self.window:g}s not logged]"
             return True
-        if state[1] < self.burst:
-            state[1] += 1
+        if window.passed < self.burst:
+            window.passed += 1
             return True
-        state[2] += 1
+        window.dropped += 1
         return False
 
 
