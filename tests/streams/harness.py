@@ -170,6 +170,23 @@ class Deployment:
         return list(read_alerts(self.settings))
 
 
+def assert_same_alerts(live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> None:
+    """The live runtime's final alerts are replay's: the same ids, the same content, in the same order."""
+    assert len(replayed) > 100
+    missing = {a["id"] for a in replayed} - {a["id"] for a in live}
+    extra = {a["id"] for a in live} - {a["id"] for a in replayed}
+    example = [
+        next((a for a in alerts if a["id"] in ids), None) for alerts, ids in ((replayed, missing), (live, extra))
+    ]
+    assert not missing and not extra, (
+        f"{len(missing)} missing, {len(extra)} extra of {len(replayed)}; e.g. missing {example[0]}, extra {example[1]}"
+    )
+    by_id = {a["id"]: a for a in live}
+    differ = [a["id"] for a in replayed if json.dumps(a, sort_keys=True) != json.dumps(by_id[a["id"]], sort_keys=True)]
+    assert not differ, f"{len(differ)} alerts differ from replay, e.g. {differ[:3]}"
+    assert [a["id"] for a in live] == [a["id"] for a in replayed], "the same alerts, in another order"
+
+
 def replay_alerts(directory: Path | None, events: Path, lateness: str, until: datetime | None = None) -> list[Any]:
     cmd = [sys.executable, "-m", "monitor.cli", "replay", "--lateness", lateness]
     if directory:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import write_demo
-from tests.streams.harness import Deployment, replay_alerts
+from tests.streams.harness import Deployment, assert_same_alerts, replay_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -42,23 +42,6 @@ def deployment(
     d.stop_all()
 
 
-def _key(alerts: list[dict[str, object]]) -> list[str]:
-    return [json.dumps(a, sort_keys=True) for a in alerts]
-
-
-def _assert_same(live: list[dict[str, object]], replayed: list[dict[str, object]]) -> None:
-    assert len(replayed) > 100
-    missing = {a["id"] for a in replayed} - {a["id"] for a in live}
-    extra = {a["id"] for a in live} - {a["id"] for a in replayed}
-    example = [
-        next((a for a in alerts if a["id"] in ids), None) for alerts, ids in ((replayed, missing), (live, extra))
-    ]
-    assert not missing and not extra, (
-        f"{len(missing)} missing, {len(extra)} extra of {len(replayed)}; e.g. missing {example[0]}, extra {example[1]}"
-    )
-    assert _key(live) == _key(replayed)
-
-
 def _feed(d: Deployment, demo: tuple[Path, Path, datetime, datetime], upto: int | None = None,
           start: int = 0) -> None:  # fmt: skip
     """Publish events [start, upto) of the month, with the first ones the register before them.
@@ -79,7 +62,7 @@ def test_one_worker_gives_the_alerts_replay_gives(
     _feed(deployment, demo)  # the whole month, as a backlog, before the worker starts
     deployment.start_worker()
     deployment.advance_and_wait(demo[3])
-    _assert_same(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
+    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
 
 
 @pytest.mark.parametrize("deployment", [SHARED_LATENESS], indirect=True)
@@ -91,7 +74,7 @@ def test_two_workers_give_the_alerts_one_gives(
     deployment.advance_and_wait(demo[3])
     held = [set(deployment.health(p)["partitions"]) for p in (a, b)]
     assert held[0] and held[1] and not held[0] & held[1], f"partitions not shared out: {held}"
-    _assert_same(deployment.final_alerts(), replay_alerts(demo[0], demo[1], SHARED_LATENESS))
+    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], SHARED_LATENESS))
 
 
 def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
@@ -112,6 +95,6 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     deployment.start_worker()
     deployment.advance_and_wait(demo[3])
     live = deployment.final_alerts()
-    _assert_same(live, replay_alerts(demo[0], demo[1], LATENESS))
+    assert_same_alerts(live, replay_alerts(demo[0], demo[1], LATENESS))
     versions = deployment.alert_versions()
     assert len({v["id"] for v in versions}) == len(live)

@@ -31,7 +31,7 @@ from monitor.demo import write_demo
 from streams.client import wait_routed
 from streams.routing import DeadLetter, route
 from tests.fuzzing import CANARY, marker, mutants, seed_events
-from tests.streams.harness import Deployment, load_local_kafka, replay_alerts
+from tests.streams.harness import Deployment, assert_same_alerts, load_local_kafka, replay_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -52,17 +52,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 def _lines(demo: Demo) -> list[bytes]:
     return [line for line in demo[1].read_bytes().splitlines() if line.strip()]
-
-
-def _assert_same(live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> None:
-    assert len(replayed) > 100
-    missing = {a["id"] for a in replayed} - {a["id"] for a in live}
-    extra = {a["id"] for a in live} - {a["id"] for a in replayed}
-    shown = [a for a in [*live, *replayed] if a["id"] in missing | extra][:4]
-    assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}: {shown}"
-    by_id = {a["id"]: a for a in live}
-    differ = [a["id"] for a in replayed if json.dumps(a, sort_keys=True) != json.dumps(by_id[a["id"]], sort_keys=True)]
-    assert not differ, f"{len(differ)} alerts differ from replay, e.g. {differ[:3]}"
 
 
 def _assert_versions_consistent(versions: list[dict[str, Any]]) -> int:
@@ -133,7 +122,7 @@ def test_the_tick_waits_for_the_backlog_so_alerts_match_replay(kafka_bootstrap: 
         d.advance_and_wait(until)
         clocks = set(d.health(port)["clock"].values())
         assert clocks == {until.isoformat()}, clocks
-        _assert_same(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS, until=until))
+        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS, until=until))
     finally:
         d.stop_all()
 
@@ -225,7 +214,7 @@ def test_workers_killed_again_and_again_under_load_lose_nothing(kafka_bootstrap:
         live = d.final_alerts()
         late = d.late_events()
         assert not late, f"{len(late)} events reached an engine late (misaligned), e.g. {late[:3]}"
-        _assert_same(live, replay_alerts(demo[0], demo[1], TRICKLE_LATENESS))
+        assert_same_alerts(live, replay_alerts(demo[0], demo[1], TRICKLE_LATENESS))
         repeats = _assert_versions_consistent(versions)
     finally:
         d.stop_all()
@@ -299,7 +288,7 @@ def test_a_worker_rides_out_a_broker_restart(restartable_broker: Any, tmp_path: 
         routed = time.monotonic() - t1
         d.advance_and_wait(demo[3], timeout=180)
         assert proc.poll() is None and d.workers[port] is proc, "the worker was restarted or died"
-        _assert_same(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
+        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
         # unlimited, aiokafka logged about 1,700 connection errors a second while the broker was away
         log_lines = len((tmp_path / f"worker-{port}.log").read_text(errors="replace").splitlines())
         print(f"\nbroker down {down:.1f}s, back in {broker_up:.1f}s; the rest ({len(lines) - half} events) "
