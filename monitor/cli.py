@@ -537,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-id", dest="app_id", help="Kafka: consumer group and app name (env MONITOR_APP_ID)")
     p.add_argument("--lateness", help="reorder buffer, e.g. 30s or 5m (env MONITOR_LATENESS)")
     p.add_argument("--tick-seconds", dest="tick_seconds", type=float,
-                   help="wall-clock tick for deadlines, 0 = off (env MONITOR_TICK_SECONDS)")  # fmt: skip
+                   help="wall-clock tick for deadlines, 0 = off; on Kafka, how often an idle router's watermark "
+                   "follows the wall clock (env MONITOR_TICK_SECONDS)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("token", help="API tokens of the embedded monitor (per person, one role each)")

@@ -3,6 +3,7 @@
 No I/O and no wall clock: time moves only with events and `advance(until)`. Events are processed in
 one total order, (time, source, id), after a reorder buffer of `lateness`, so the same set of events
 gives the same alerts however they arrive (within that lateness), and duplicates change nothing.
+With lateness None only `advance` releases events: the live runtime moves it by its routers' watermarks.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class Engine:
         profile: Profile,
         *,
         params: Params | None = None,
-        lateness: timedelta = timedelta(0),
+        lateness: timedelta | None = timedelta(0),
         dedup_horizon: timedelta = timedelta(days=7),
         on_alert: Callable[[Alert], None] | None = None,
         owns: Callable[[str], bool] | None = None,
@@ -228,7 +229,9 @@ class Engine:
         max_seen = self._max_seen
         if max_seen is None or t > max_seen:
             self._max_seen = max_seen = t
-        if not self.lateness and not self._buffer:
+        if self.lateness is None:  # released by advance() alone: the caller knows when its inputs have passed
+            heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
+        elif not self.lateness and not self._buffer:
             self._process(ev)
         else:
             heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))

@@ -29,6 +29,11 @@ while a partition is paused or has records buffered) and notes how many messages
 (`Aligner.reads`). Every message of the lane published before the forwarded one was published before that
 question, so it is below the confirmed end: read already, or the lane may still yield. Without this, a paused lane
 whose held messages had gone looked idle on its stale end, and the others ran ahead of its unread events.
+
+Several workers: each router aligns only the input partitions it holds, so one may forward days of event time
+ahead of another. Each therefore sends every work partition its watermark (`watermark`): the time before which
+it will forward nothing more. An engine releases events only below the lowest watermark over all input
+partitions (streams/partition.py), so the merged work log is folded in event-time order whatever the skew.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Lane(Generic[T]):
     end: int | None = None  # high-water mark: offset after the last message in the partition
     time: datetime | None = None  # latest event time read
     confirmed: int = -1  # `Aligner.reads` when `end` was last confirmed by the broker (-1: never)
+    seq: int = 0  # `Aligner.reads` when the latest message of this lane was read (0: none yet)
     held: deque[tuple[datetime | None, int, T]] = field(default_factory=deque)  # (time, read number, message)
 
     def may_yield(self) -> bool:
@@ -110,6 +116,7 @@ class Aligner(Generic[K, T]):
         if lane is None:
             lane = self.lanes[key] = Lane()
         self.reads += 1
+        lane.seq = self.reads
         lane.held.append((time, self.reads, item))
         lane.read = offset + 1
         if time is not None and (lane.time is None or time > lane.time):
@@ -123,10 +130,13 @@ class Aligner(Generic[K, T]):
             lane.end = end
 
     def to_confirm(self) -> list[K]:
-        """Lanes read to their end whose end must be asked of the broker again before held messages may pass them."""
-        if not any(lane.held for lane in self.lanes.values()):
-            return []
-        return [k for k, lane in self.lanes.items() if lane.confirmed < self.reads and not lane.may_yield()]
+        """Lanes read to their end whose end must be asked of the broker again: before held messages may pass them,
+        and once after each read, so the watermark (`watermark`) no longer waits on them."""
+        held = any(lane.held for lane in self.lanes.values())
+        return [
+            k for k, lane in self.lanes.items()
+            if not lane.may_yield() and (lane.confirmed < lane.seq or (held and lane.confirmed < self.reads))
+        ]  # fmt: skip
 
     def confirm(self, ends: Mapping[K, int], seq: int) -> None:
         """End offsets the broker gave for a question asked when `seq` messages had been read."""
@@ -201,13 +211,45 @@ def pause_changes(assigned: Iterable[K], paused: Iterable[K], want: Iterable[K],
 def caught_up(lanes: Mapping[K, Lane[T]]) -> bool:
     """True when no input partition held may still yield: nothing held, each read to its known high-water mark.
 
-    The wall-clock tick moves event time only then: while a backlog is held or unread, its events are history,
-    and an advance to the wall clock would make them late (alerts would differ from a replay of them). Holding
-    no input partition at all counts as caught up (the other workers' routers feed this one's partitions).
+    Holding no input partition at all counts as caught up (the other workers' routers feed this one's partitions).
     """
     return not any(lane.may_yield() for lane in lanes.values())
 
 
-def tick_until(lanes: Mapping[K, Lane[T]], now: datetime, lateness: timedelta) -> datetime | None:
-    """Where the wall-clock tick moves event time now (the wall clock less the lateness), or None: not now."""
-    return now - lateness if caught_up(lanes) else None
+def watermark(lanes: Mapping[K, Lane[T]], lateness: timedelta, now: datetime | None = None) -> datetime | None:
+    """The router's watermark: events earlier than it will not be forwarded from these lanes any more (except
+    late ones), or None while that is not known (a lane that may yield has no event time yet, or no lanes).
+
+    Engines take the lowest watermark of all input partitions, whichever router holds them (streams/partition.py),
+    so several workers are as exact as one. Below it: every held message, every lane that may still yield (a lane
+    keeps its event order within the lateness), and every idle lane whose end was not confirmed since it was last
+    read (its end may be stale). Once the router is caught up and settled, nothing it knows of is still to come:
+    the watermark is then the latest event time it read, or the wall clock (`now`) if later, less the lateness: a
+    new event is at most that late. So one router releases what a replay's reorder buffer of that lateness would
+    (events at the newest time wait for a later one, or for the wall clock).
+    """
+    if not lanes:
+        return None
+    bound: datetime | None = None
+    top: datetime | None = None
+    for lane in lanes.values():
+        t = lane.time
+        if t is not None and (top is None or t > top):
+            top = t
+        for held_time, _, _ in lane.held:
+            if held_time is not None and (bound is None or held_time < bound):
+                bound = held_time
+        if lane.may_yield() or lane.confirmed < lane.seq:
+            if t is None:
+                if lane.may_yield():
+                    return None
+                continue  # only messages without an event time (dead letters) read from it
+            if bound is None or t < bound:
+                bound = t
+    if bound is None:  # caught up and settled
+        if now is not None and (top is None or now > top):
+            top = now
+        if top is None:
+            return None
+        bound = top  # as a replay's reorder buffer: the events before the newest read, less the lateness, go
+    return bound - lateness

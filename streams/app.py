@@ -7,9 +7,10 @@ it is handed, emitting nothing; alert ids derive from the facts, so anything re-
 the same ids and the compacted alerts topic keeps one alert per id.
 
 The router merges its input partitions by event time (streams/alignment.py): a message is held, unacked, until
-no input partition that may still yield is behind it, and partitions running ahead are paused, so a backlog
-read from several topics reaches the engines within their lateness. Exact for one worker; several workers each
-align only the input partitions they hold.
+no input partition that may still yield is behind it, and partitions running ahead are paused, so what it
+forwards is in event-time order. Each router also sends every work partition its watermark for the input
+partitions it holds, and engines release events only up to the lowest watermark of all input partitions
+(streams/partition.py), so several workers are as exact as one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Set
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -28,10 +29,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.directory import load_directory, organisation_params
 from monitor.policy import load_profile
 from streams import metrics
-from streams.alignment import UNKNOWN, Aligner, pause_changes, plan, tick_until
+from streams.alignment import UNKNOWN, Aligner, caught_up, pause_changes, plan, watermark
 from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
-from streams.routing import DeadLetter, Routed, advance_message, redact, route
+from streams.routing import DeadLetter, Routed, lane_name, redact, route, watermark_message
 from streams.settings import StreamSettings
 from streams.snapshots import SnapshotStore
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
@@ -40,6 +41,7 @@ log = logging.getLogger("streams")
 
 ALIGN_INTERVAL_S = 0.5  # how often the router looks at idle input partitions (high-water marks, start offsets)
 CONFIRM_INTERVAL_S = 0.05  # how often the router may ask the broker for the ends of idle input partitions
+WATERMARK_INTERVAL_S = 0.1  # how often the router may send its watermark (each costs a message per work partition)
 EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
 OFFSETS_TIMEOUT_S = 10.0  # how long the router waits for the broker to say where partitions end or begin
 
@@ -98,7 +100,8 @@ class Runtime:
 
     def _new_engine(self, partition: int) -> PartitionEngine:
         s = self.settings
-        return PartitionEngine(self.profile, self.params, partition, s.partitions, s.lateness)
+        lanes = [lane_name(s.topic(t), p) for t in INPUTS for p in range(s.partitions)]
+        return PartitionEngine(self.profile, self.params, partition, s.partitions, lanes)
 
     def folded(self, pe: PartitionEngine) -> None:
         """One work message of the partition was folded and its outputs sent: snapshot every N of them.
@@ -170,6 +173,11 @@ class _Router:
         self.earliest: dict[Any, tuple[float, int]] = {}  # tp -> (when asked, earliest offset)
         self.stream: Any = None
         self.forward: Any = None
+        self.send: Any = None  # sends one message to every work partition
+        self.forwarded = 0  # messages forwarded so far
+        self.mark: tuple[datetime, frozenset[Any]] | None = None  # the watermark last sent, and for which lanes
+        self.mark_sent_at = 0.0  # when (monotonic)
+        self.mark_forwarded = 0  # `forwarded` when it was sent
 
     async def _ask_offsets(self, tps: list[Any], end: bool) -> dict[Any, int]:
         """End (or beginning) offsets of input partitions, asked on a connection of the router's own.
@@ -253,6 +261,7 @@ class _Router:
         even if it did not change here, see `_pause`)."""
         for event, outcome in self.aligner.release():
             await self.forward(event, outcome)
+            self.forwarded += 1
         pause = self.aligner.pause()
         if resync or pause != self.paused:
             await self._pause(pause)
@@ -278,6 +287,34 @@ class _Router:
             await self.release()
         metrics.CONFIRMS.inc()
 
+    async def send_mark(self, lateness: timedelta, wall_clock_every: float) -> None:
+        """Send every work partition this router's watermark, when it moved (streams/alignment.py `watermark`).
+
+        Once caught up, the watermark follows the wall clock (if `wall_clock_every` > 0) and would move at every
+        call, so then it is sent only when something was forwarded since, or `wall_clock_every` seconds passed.
+        """
+        if self.stream is None or self.send is None:
+            return
+        async with self.lock:
+            lanes = frozenset(self.aligner.lanes)
+            now = datetime.now(UTC) if wall_clock_every > 0 else None
+            mark = watermark(self.aligner.lanes, lateness, now)
+            idle = caught_up(self.aligner.lanes) and not self.aligner.held()
+        if mark is None or not lanes:
+            return
+        last = self.mark
+        if last is not None and last[1] == lanes:
+            if mark <= last[0]:
+                return
+            quiet = self.forwarded == self.mark_forwarded
+            if idle and quiet and time.monotonic() - self.mark_sent_at < wall_clock_every:
+                return
+        await self.send(watermark_message(mark, (lane_name(tp.topic, tp.partition) for tp in lanes)))
+        self.mark, self.mark_sent_at, self.mark_forwarded = (mark, lanes), time.monotonic(), self.forwarded
+        metrics.WATERMARKS.inc()
+        if now is not None and not idle:
+            metrics.WALL_CLOCK_WAITS.inc()
+
     def state(self) -> dict[str, Any]:
         """What the router holds back and why: for /health."""
         p = plan(self.aligner.lanes, self.aligner.margin)
@@ -290,6 +327,7 @@ class _Router:
             "paused": len(self.paused),
             "limit": None if p.limit is None else ("unknown" if p.limit == UNKNOWN else p.limit.isoformat()),
             "behind": behind[:20],
+            "watermark": None if self.mark is None else self.mark[0].isoformat(),
         }
 
     async def refresh(self) -> None:
@@ -385,6 +423,12 @@ def build_app(settings: StreamSettings) -> faust.App:
 
     router.forward = forward
 
+    async def to_every_partition(value: bytes) -> None:
+        for p in range(s.partitions):
+            await work.send(key=b"", value=value, partition=p)
+
+    router.send = to_every_partition
+
     @app.agent(inputs, concurrency=1)
     async def route_events(stream: Any) -> None:
         """Decode each input message; dead-letter what is invalid; send the rest to its partitions, aligned."""
@@ -446,22 +490,15 @@ def build_app(settings: StreamSettings) -> faust.App:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         router.assigned({tp for tp in assigned if tp.topic in input_names}, fresh=True)
 
-    if s.tick_seconds > 0:
+    @app.timer(interval=WATERMARK_INTERVAL_S)
+    async def send_watermark() -> None:
+        """Tell every work partition how far in event time this router's input partitions have come.
 
-        @app.timer(interval=s.tick_seconds)
-        async def tick() -> None:
-            """Move event time on with the wall clock (less the lateness), so a quiet stream meets its deadlines.
-
-            Only once the router is caught up (streams/alignment.py `caught_up`): a backlog's events are history,
-            and advancing past them would make them late, so the alerts would differ from a replay.
-            """
-            async with router.lock:  # the router's view, not mid-change
-                until = tick_until(aligner.lanes, datetime.now(UTC), s.lateness)
-            if until is None:  # a backlog is held or unread: its events are not late, the wall clock waits
-                metrics.TICKS_SKIPPED.inc()
-                return
-            for p in list(runtime.engines):
-                await work.send(key=b"", value=advance_message(until), partition=p)
+        With the wall clock on (tick_seconds > 0), a caught-up router's watermark follows it less the lateness, so
+        a quiet stream still meets its deadlines; never while a backlog is held or unread (its events are history,
+        and judging them late would make the alerts differ from a replay).
+        """
+        await router.send_mark(s.lateness, s.tick_seconds)
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
@@ -478,6 +515,8 @@ def build_app(settings: StreamSettings) -> faust.App:
                 # partition -> event time the engine has reached (its clock), and how it was last rebuilt
                 "clock": {str(p): _iso(pe.engine.clock) for p, pe in sorted(runtime.engines.items())},
                 "rebuilt": {str(p): r for p, r in sorted(runtime.rebuilt.items())},
+                # partition -> input partitions no router has sent a watermark for yet (their engines wait)
+                "waiting_for": {str(p): w for p, pe in sorted(runtime.engines.items()) if (w := pe.waiting_for())},
                 "uptime_seconds": round(time.time() - runtime.started, 1),
                 "router": router.state(),
             },

@@ -37,8 +37,11 @@ CONFIRMS = Counter("monitor_router_end_confirmations", "End offsets of idle inpu
                    registry=REGISTRY)  # fmt: skip
 LATE = Counter("monitor_events_late", "Events that reached an engine after its reorder buffer had passed their time",
                registry=REGISTRY)  # fmt: skip
-TICKS_SKIPPED = Counter("monitor_ticks_skipped", "Wall-clock ticks not sent because the router had a backlog",
-                        registry=REGISTRY)  # fmt: skip
+WATERMARKS = Counter("monitor_router_watermarks", "Watermarks the router sent to the work partitions",
+                     registry=REGISTRY)  # fmt: skip
+WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
+                           "Watermarks sent below the wall clock less the lateness: a backlog was held or unread",
+                           registry=REGISTRY)  # fmt: skip
 
 _REASONS = ("unknown event type", "missing field", "not valid JSON", "looks like it holds a secret", "byte limit",
             "time zone", "valid datetime")  # fmt: skip

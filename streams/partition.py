@@ -1,9 +1,16 @@
-"""One work partition's engine: fed in log order, rebuilt from the log after a restart or rebalance."""
+"""One work partition's engine: fed in log order, rebuilt from the log after a restart or rebalance.
+
+Its events are released by watermarks, not by a reorder buffer of its own: each router sends every work partition
+its watermark for the input partitions it holds (streams/alignment.py `watermark`), and the engine moves event time
+to the lowest watermark over all input partitions. Several routers then feed it as exactly as one: a router that
+runs ahead in event time does not get its events processed before a slower router's earlier ones. The watermarks
+are in the log, so a rebuild folds them like everything else and reaches the same state.
+"""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,7 +18,9 @@ from monitor.engine import Engine
 from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
-from streams.routing import parse_advance, partition_of
+from streams.routing import parse_advance, parse_watermark, partition_of
+
+_TICK = timedelta(microseconds=1)  # the resolution of event times
 
 
 @dataclass(slots=True)
@@ -27,14 +36,18 @@ class Outputs:
 class PartitionEngine:
     """The engine for the accounts one partition owns; its state is the fold of the partition's messages."""
 
-    def __init__(self, profile: Profile, params: Params, partition: int, partitions: int, lateness: timedelta) -> None:
+    def __init__(self, profile: Profile, params: Params, partition: int, partitions: int,
+                 lanes: Collection[str]) -> None:  # fmt: skip
         self.partition = partition
+        self.lanes = frozenset(lanes)  # the input partitions whose watermarks release events
+        self.marks: dict[str, datetime] = {}  # input partition -> the highest watermark a router gave for it
+        self.released: datetime | None = None  # the lowest of the marks once every input partition has one
         self._pending: Outputs = Outputs()
         self._stamps: dict[tuple[str, str], tuple[float, datetime]] = {}  # buffered events: sent at, event time
         self.engine = Engine(
             profile,
             params=params,
-            lateness=lateness,
+            lateness=None,
             on_alert=self._collect,
             owns=lambda aid: partition_of(aid, partitions) == partition,
         )
@@ -55,8 +68,11 @@ class PartitionEngine:
         errors_before = dict(stats.rule_errors) if stats.rule_errors else None
         out = self._pending
         until = parse_advance(raw)
+        mark = parse_watermark(raw) if until is None else None
         if until is not None:
             self.engine.advance(until)
+        elif mark is not None:
+            self._mark(mark.time, mark.lanes)
         else:
             ev = parse_event(raw)
             out.event_type = ev.type
@@ -78,6 +94,22 @@ class PartitionEngine:
         self._pending = Outputs()
         return out
 
+    def _mark(self, time: datetime, lanes: Iterable[str]) -> None:
+        marks = self.marks
+        for lane in lanes:
+            if lane in self.lanes and (lane not in marks or time > marks[lane]):
+                marks[lane] = time
+        if len(marks) < len(self.lanes):
+            return  # an input partition no router has spoken for yet: its events may be the earliest
+        low = min(marks.values())
+        if self.released is None or low > self.released:
+            self.released = low
+            self.engine.advance(low - _TICK)  # a watermark is exclusive: events at it may still come
+
+    def waiting_for(self) -> list[str]:
+        """Input partitions with no watermark yet: nothing is released until each has one (for /health)."""
+        return sorted(self.lanes - self.marks.keys())
+
     def rebuild(self, messages: Iterable[tuple[int, bytes]]) -> int:
         """Fold already-processed messages without emitting anything again; returns how many."""
         n = 0
@@ -89,7 +121,7 @@ class PartitionEngine:
     def snapshot(self) -> bytes:
         """The partition's folded state (the engine's, and what this wrapper counts) as bytes."""
         state = {"engine": self.engine.snapshot(), "next_offset": self.next_offset,
-                 "lockouts_sent": self._lockouts_sent}  # fmt: skip
+                 "lockouts_sent": self._lockouts_sent, "marks": self.marks, "released": self.released}  # fmt: skip
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
@@ -98,5 +130,7 @@ class PartitionEngine:
         self.engine.restore(state["engine"])
         self.next_offset = int(state["next_offset"])
         self._lockouts_sent = int(state["lockouts_sent"])
+        self.marks = dict(state["marks"])
+        self.released = state["released"]
         self._stamps = {}
         self._pending = Outputs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from schemas.events import Event, Rejected, find_secret_field, parse_event, secr
 # Seen by every partition: people and incidents are needed wherever their accounts are.
 BROADCAST = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.closed"}
 ADVANCE = "monitor.advance"  # internal control message on the work topic: move event time forward
+WATERMARK = "monitor.watermark"  # internal control message on the work topic: a router's watermark for its inputs
 
 
 def partition_of(account_id: str, partitions: int) -> int:
@@ -80,3 +82,27 @@ def parse_advance(raw: bytes) -> datetime | None:
     if not raw.startswith(b'{"type": "monitor.advance"'):
         return None
     return datetime.fromisoformat(json.loads(raw)["time"])
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """A router's word that no more events earlier than `time` will come from these input partitions."""
+
+    time: datetime
+    lanes: tuple[str, ...]  # input partitions, as `lane_name` gives them
+
+
+def lane_name(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+def watermark_message(time: datetime, lanes: Iterable[str]) -> bytes:
+    return json.dumps({"type": WATERMARK, "time": time.isoformat(), "lanes": sorted(lanes)}).encode()
+
+
+def parse_watermark(raw: bytes) -> Watermark | None:
+    """The watermark of a control message, or None when the message is something else."""
+    if not raw.startswith(b'{"type": "monitor.watermark"'):
+        return None
+    obj = json.loads(raw)
+    return Watermark(datetime.fromisoformat(obj["time"]), tuple(obj["lanes"]))

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.alignment import UNKNOWN, Aligner, Lane, pause_changes, plan
+from streams.alignment import UNKNOWN, Aligner, Lane, pause_changes, plan, watermark
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def at(minutes: float) -> datetime:
@@ -83,7 +84,12 @@ def test_release_merges_lanes_in_event_time_and_holds_what_is_ahead() -> None:
     assert al.to_confirm() == ["directory"]
     al.confirm({"directory": 3}, al.reads)  # the broker says so, asked after s30 was read
     assert al.release() == ["s30"]
-    assert al.pause() == set() and al.held() == 0 and al.to_confirm() == []
+    assert al.pause() == set() and al.held() == 0
+    # signins was read to its end after its end was last confirmed: the watermark stays at it until it is again
+    assert al.to_confirm() == ["signins"] and watermark(al.lanes, timedelta(0)) == at(30)
+    al.confirm({"signins": 4}, al.reads)
+    assert al.to_confirm() == [] and watermark(al.lanes, timedelta(0)) == at(30)  # the newest read, caught up
+    assert watermark(al.lanes, timedelta(minutes=5), NOW) == NOW - timedelta(minutes=5)  # or the wall clock
 
 
 def test_a_lane_that_looks_idle_on_a_stale_end_holds_the_others_until_the_broker_confirms_it() -> None:
@@ -259,3 +265,80 @@ def test_a_stale_cached_end_does_not_lower_a_confirmed_one() -> None:
     al.confirm({"b": 2}, al.reads)  # b has one more than the client has seen
     al.saw_end("b", 1)  # the refresh copies the stale cached end
     assert al.lanes["b"].end == 2 and al.lanes["b"].may_yield()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_several_routers_feeding_one_engine_by_watermarks_release_every_event_in_time_order(seed: int) -> None:
+    """Routers each holding some of the skewed input partitions of a backlog, stepping in random turns, send their
+    forwarded events and watermarks to one work partition; an engine that releases events below the lowest
+    watermark of all input partitions (streams/partition.py) gets none late and releases all in time order,
+    however far one router runs ahead of another."""
+    rng = random.Random(seed)
+    lanes: dict[str, list[datetime]] = {}
+    for k in range(rng.randint(2, 8)):
+        n, step = rng.randint(0, 30), rng.choice([0.1, 1, 30, 600])
+        lanes[f"l{k}"] = sorted(at(rng.uniform(0, step * max(n, 1))) for _ in range(n))
+    keys = list(lanes)
+    rng.shuffle(keys)
+    cut = sorted(rng.sample(range(1, len(keys)), rng.randint(1, len(keys) - 1)))
+    groups = [keys[a:b] for a, b in zip([0, *cut], [*cut, len(keys)], strict=True)]
+    routers: list[Aligner[str, tuple[datetime, str]]] = []
+    for group in groups:
+        al: Aligner[str, tuple[datetime, str]] = Aligner()
+        al.assign(group)
+        for k in group:
+            al.lanes[k].start, al.lanes[k].end = 0, len(lanes[k])
+        routers.append(al)
+    pos = dict.fromkeys(keys, 0)
+    buffer: list[tuple[datetime, str]] = []
+    marks: dict[str, datetime] = {}
+    released: list[tuple[datetime, str]] = []
+    bound: datetime | None = None
+
+    def engine_takes(event: tuple[datetime, str] | None, mark: tuple[datetime, list[str]] | None) -> None:
+        nonlocal bound
+        if event is not None:
+            assert bound is None or event[0] >= bound, f"{event[1]} late: the engine released up to {bound}"
+            buffer.append(event)
+        if mark is not None:
+            for k in mark[1]:
+                marks[k] = max(marks.get(k, mark[0]), mark[0])
+            if len(marks) == len(keys):
+                bound = min(marks.values())
+                buffer.sort()
+                while buffer and buffer[0][0] < bound:
+                    released.append(buffer.pop(0))
+
+    def step(al: Aligner[str, tuple[datetime, str]]) -> None:
+        action = rng.random()
+        if action < 0.6:  # a fetch from an unpaused lane of this router
+            choices = [k for k in al.lanes if pos[k] < len(lanes[k]) and k not in al.pause()]
+            if choices:
+                k = rng.choice(choices)
+                for _ in range(rng.randint(1, 4)):
+                    if pos[k] < len(lanes[k]):
+                        t = lanes[k][pos[k]]
+                        al.read(k, pos[k], t, (t, f"{k}-{pos[k]}"))
+                        pos[k] += 1
+        elif action < 0.8:  # the confirm timer (every message was published before: a backlog)
+            al.confirm({k: len(lanes[k]) for k in al.to_confirm()}, al.reads)
+        else:  # the watermark timer
+            mark = watermark(al.lanes, timedelta(0))
+            if mark is not None:
+                engine_takes(None, (mark, list(al.lanes)))
+        for event in al.release():
+            engine_takes(event, None)
+
+    for _ in range(3000):
+        step(rng.choice(routers))
+    for al in routers:  # each router finishes its backlog and says so
+        while any(lane.may_yield() for lane in al.lanes.values()) or al.to_confirm():
+            step(al)
+        mark = watermark(al.lanes, timedelta(0))
+        if mark is not None:
+            engine_takes(None, (mark, list(al.lanes)))
+    everything = sorted((t, f"{k}-{i}") for k, ts in lanes.items() for i, t in enumerate(ts))
+    assert released == everything[: len(released)]  # in time order, nothing skipped
+    assert sorted(released + buffer) == everything  # the rest waits for a later event or the wall clock
+    if everything and len(marks) == len(keys):
+        assert all(t >= min(marks.values()) for t, _ in buffer)

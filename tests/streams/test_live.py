@@ -15,12 +15,10 @@ from tests.streams.harness import Deployment, assert_same_alerts, replay_alerts
 pytestmark = pytest.mark.kafka
 
 # The demo month is published as one backlog before the worker starts, split by type over the input topics,
-# so unaligned the router would read one topic days of event time ahead of another. The
-# router's event-time alignment (streams/alignment.py) keeps one worker exact with a lateness of minutes.
+# so unaligned the router would read one topic days of event time ahead of another. The router's event-time
+# alignment (streams/alignment.py) and the watermarks the engines release by (streams/partition.py) keep one
+# worker, or several, exact with a lateness of minutes.
 LATENESS = "5m"
-# Two routers each align only their own input partitions, so one may run ahead of the other: with several
-# workers reading a backlog, only a lateness covering the skew keeps the order exact (see the README).
-SHARED_LATENESS = "32d"
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +32,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, datetime
 
 @pytest.fixture
 def deployment(
-    kafka_bootstrap: str, tmp_path: Path, demo: tuple[Path, Path, datetime, datetime], request: pytest.FixtureRequest
+    kafka_bootstrap: str, tmp_path: Path, demo: tuple[Path, Path, datetime, datetime]
 ) -> Iterator[Deployment]:
-    lateness = getattr(request, "param", LATENESS)
-    d = Deployment(kafka_bootstrap, tmp_path, partitions=4, lateness=lateness, directory=demo[0])
+    d = Deployment(kafka_bootstrap, tmp_path, partitions=4, lateness=LATENESS, directory=demo[0])
     yield d
     d.stop_all()
 
@@ -65,7 +62,6 @@ def test_one_worker_gives_the_alerts_replay_gives(
     assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
 
 
-@pytest.mark.parametrize("deployment", [SHARED_LATENESS], indirect=True)
 def test_two_workers_give_the_alerts_one_gives(
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
 ) -> None:
@@ -74,7 +70,7 @@ def test_two_workers_give_the_alerts_one_gives(
     deployment.advance_and_wait(demo[3])
     held = [set(deployment.health(p)["partitions"]) for p in (a, b)]
     assert held[0] and held[1] and not held[0] & held[1], f"partitions not shared out: {held}"
-    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], SHARED_LATENESS))
+    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
 
 
 def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(

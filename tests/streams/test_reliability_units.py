@@ -1,4 +1,4 @@
-"""The reliability pieces without a broker: when the wall-clock tick may move event time, and local snapshots."""
+"""The reliability pieces without a broker: when a router's watermark may follow the wall clock, and local snapshots."""
 
 from __future__ import annotations
 
@@ -11,45 +11,58 @@ import pytest
 from monitor.demo import write_demo
 from monitor.directory import directory_events, load_directory
 from monitor.policy import load_profile
-from streams.alignment import Lane, caught_up, tick_until
+from streams.alignment import Lane, watermark
 from streams.partition import PartitionEngine
 from streams.settings import StreamSettings
 from streams.snapshots import SnapshotStore
+from tests.streams.worklog import LANE, with_watermarks
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LATE = timedelta(minutes=5)
 
 
-def lane(read: int | None, end: int | None, held: int = 0, start: int | None = None) -> Lane[str]:
-    ln: Lane[str] = Lane(start=start, read=read, end=end, time=NOW - timedelta(days=30))
+def lane(read: int | None, end: int | None, held: int = 0, start: int | None = None, days: int = 30,
+         settled: bool = True) -> Lane[str]:  # fmt: skip
+    ln: Lane[str] = Lane(start=start, read=read, end=end, time=NOW - timedelta(days=days) if read else None)
+    ln.seq, ln.confirmed = (1, 1) if settled else (1, 0)
     for i in range(held):
-        ln.held.append((ln.time, f"h{i}"))
+        ln.held.append((NOW - timedelta(days=days + 1), i, f"h{i}"))
     return ln
 
 
+TOP = NOW - timedelta(days=30)  # the latest event time the lanes below read
+EPS = timedelta(microseconds=1)
+
+
 @pytest.mark.parametrize(
-    ("lanes", "ticks"),
+    ("lanes", "mark"),
     [
-        ({}, True),  # no input partition held: other routers feed this worker
-        ({"a": lane(10, 10), "b": lane(None, 7, start=7)}, True),  # every lane read to its end, nothing held
-        ({"a": lane(10, 10), "b": lane(3, 10)}, False),  # a backlog not read yet
-        ({"a": lane(10, 10, held=1)}, False),  # read to the end, but a message is still held
-        ({"a": lane(10, 10), "b": lane(None, 10, start=None)}, False),  # where reading starts is not known yet
-        ({"a": lane(10, 10), "b": lane(None, None, start=0)}, False),  # high-water mark not known yet
-        ({"a": lane(None, 9, start=4)}, False),  # nothing read, but the committed offset is behind the end
+        ({"a": lane(10, 10), "b": lane(None, 7, start=7)}, NOW),  # read to the end, nothing held: the wall clock
+        ({"a": lane(10, 10), "b": lane(3, 10, days=31)}, NOW - timedelta(days=31)),  # a backlog not read yet
+        ({"a": lane(10, 10, held=1)}, NOW - timedelta(days=31)),  # read to the end, but a message is still held
+        ({"a": lane(10, 10), "b": lane(10, 10, days=32, settled=False)}, NOW - timedelta(days=32)),  # end not confirmed
+        ({"a": lane(10, 10), "b": lane(None, 10, start=None)}, None),  # where reading starts is not known yet
+        ({"a": lane(10, 10), "b": lane(None, None, start=0)}, None),  # high-water mark not known yet
+        ({"a": lane(None, 9, start=4)}, None),  # nothing read, but the committed offset is behind the end
+        ({}, None),  # no input partition held: the routers that hold them speak for them
     ],
 )
-def test_the_tick_waits_while_the_router_holds_or_has_not_read_a_backlog(lanes: dict[str, Lane[str]],
-                                                                         ticks: bool) -> None:  # fmt: skip
-    assert caught_up(lanes) is ticks
-    assert tick_until(lanes, NOW, LATE) == (NOW - LATE if ticks else None)
+def test_the_watermark_follows_the_wall_clock_only_once_nothing_is_held_or_unread(
+    lanes: dict[str, Lane[str]], mark: datetime | None
+) -> None:
+    assert watermark(lanes, LATE, NOW) == (None if mark is None else mark - LATE)
 
 
-def test_the_tick_moves_on_once_the_backlog_is_read() -> None:
-    lanes = {"a": lane(3, 10), "b": lane(10, 10)}
-    assert tick_until(lanes, NOW, LATE) is None
+def test_without_the_wall_clock_a_caught_up_router_vouches_for_what_it_read() -> None:
+    lanes = {"a": lane(10, 10), "b": lane(None, 7, start=7)}
+    assert watermark(lanes, LATE) == TOP - LATE  # what a replay's reorder buffer would release
+
+
+def test_the_watermark_moves_on_once_the_backlog_is_read() -> None:
+    lanes = {"a": lane(3, 10, days=31), "b": lane(10, 10)}
+    assert watermark(lanes, LATE, NOW) == NOW - timedelta(days=31) - LATE
     lanes["a"].read = 10
-    assert tick_until(lanes, NOW, LATE) == NOW - LATE
+    assert watermark(lanes, LATE, NOW) == NOW - LATE
 
 
 def _settings(tmp: Path, **kw: object) -> StreamSettings:
@@ -59,15 +72,17 @@ def _settings(tmp: Path, **kw: object) -> StreamSettings:
 
 def _engine(s: StreamSettings, partition: int = 0) -> PartitionEngine:
     profile = load_profile(s.policy)
-    return PartitionEngine(profile, profile.parameters, partition, s.partitions, s.lateness)
+    return PartitionEngine(profile, profile.parameters, partition, s.partitions, [LANE])
 
 
 def _messages(tmp: Path) -> list[bytes]:
-    """The demo month with its register first, as one partition's work log (one partition: it owns everything)."""
+    """The demo month with its register first, as one partition's work log (one partition: it owns everything),
+    with the watermarks of one router."""
     directory, events = write_demo(tmp / "demo", seed=7, days=30)
     lines = [ln for ln in events.read_bytes().splitlines() if ln.strip()]
     first = datetime.fromisoformat(json.loads(lines[0])["time"])
-    return [e.model_dump_json().encode() for e in directory_events(load_directory(directory), first)] + lines
+    register = [e.model_dump_json().encode() for e in directory_events(load_directory(directory), first)]
+    return list(with_watermarks(register + lines, timedelta(minutes=5)))
 
 
 def _fold(pe: PartitionEngine, messages: list[bytes], start: int = 0) -> list[str]:
