@@ -329,7 +329,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--demo runs the embedded monitor; leave out --broker (and MONITOR_BROKER)")
         s = _stream_settings(args)
         from streams.app import run_worker
+        from streams.topics import topic_problems
 
+        try:
+            problems = topic_problems(s)
+        except Exception as exc:  # no broker answering: say so now rather than retry in silence
+            raise UsageError(f"cannot reach the broker at {s.broker}: {exc}") from None
+        if problems:
+            raise UsageError("; ".join(problems) + " (monitor topics create makes them, with the same settings)")
         print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
               f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
         run_worker(s)

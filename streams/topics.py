@@ -54,3 +54,23 @@ def create_topics(s: StreamSettings) -> list[tuple[str, str]]:
         return [(t.name, "exists" if t.name in existing else "created") for t in specs]
     finally:
         admin.close()
+
+
+def topic_problems(s: StreamSettings) -> list[str]:
+    """What keeps a worker from running exactly on these topics: missing ones, and input or work topics whose
+    partition count is not `partitions` (engines wait for a watermark from every input partition they expect)."""
+    from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-check")
+    try:
+        existing = set(admin.list_topics())
+        specs = topic_specs(s)
+        problems = [f"topic {t.name} does not exist" for t in specs if t.name not in existing]
+        counted = [t.name for t in specs if t.name in existing and t.name != s.topic(DEAD_LETTER)]
+        for meta in admin.describe_topics(counted) if counted else []:
+            name, n = meta.get("name", meta.get("topic")), len(meta.get("partitions") or [])
+            if name in {s.topic(t) for t in (*INPUTS, WORK)} and n != s.partitions:
+                problems.append(f"topic {name} has {n} partitions, MONITOR_PARTITIONS is {s.partitions}")
+        return problems
+    finally:
+        admin.close()

@@ -1,9 +1,13 @@
-"""Smoke test: the broker from ``kafka_bootstrap`` creates topics and round-trips messages."""
+"""The broker from ``kafka_bootstrap`` creates topics and round-trips messages; a worker checks its topics."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from kafka import (  # type: ignore[import-untyped, unused-ignore]
@@ -12,6 +16,9 @@ from kafka import (  # type: ignore[import-untyped, unused-ignore]
     KafkaProducer,
 )
 from kafka.admin import NewTopic  # type: ignore[import-untyped, unused-ignore]
+
+from streams.settings import StreamSettings
+from streams.topics import create_topics, topic_problems, topic_specs
 
 PARTITIONS = 4
 MESSAGES = 100
@@ -58,3 +65,23 @@ def test_produce_consume_roundtrip(kafka_bootstrap: str) -> None:
 
     assert count == MESSAGES
     assert received == sent
+
+
+@pytest.mark.kafka
+def test_a_worker_refuses_topics_it_could_not_run_exactly_on(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Engines wait for a watermark from every input partition they expect: a worker checks the counts first."""
+    s = StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=f"chk{uuid.uuid4().hex[:8]}", partitions=3,
+                       data_dir=tmp_path)  # fmt: skip
+    assert topic_problems(s) == [f"topic {t.name} does not exist" for t in topic_specs(s)]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="check-admin")
+    try:
+        admin.create_topics([NewTopic(s.topic("signins"), num_partitions=5, replication_factor=1)])
+    finally:
+        admin.close()
+    create_topics(s)  # the rest, with 3 partitions
+    assert topic_problems(s) == [f"topic {s.topic('signins')} has 5 partitions, MONITOR_PARTITIONS is 3"]
+    env = {**os.environ, "MONITOR_BROKER": s.broker, "MONITOR_TOPIC_PREFIX": s.topic_prefix,
+           "MONITOR_PARTITIONS": "3", "MONITOR_DATA_DIR": str(tmp_path)}  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "monitor.cli", "run"], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
+    assert run.returncode != 0 and "has 5 partitions, MONITOR_PARTITIONS is 3" in run.stderr
