@@ -368,7 +368,11 @@ def render() -> str:
                 f"{lat['target_rate']:,}/s), produced → alert on the alerts topic, {e.get('alert_versions', 0):,} "
                 f"alert versions: p50 {_n(e.get('p50'), '.2f')}s, p99 {_n(e.get('p99'), '.2f')}s, max "
                 f"{_n(e.get('max'), '.2f')}s (lateness {lat.get('lateness', k['lateness'])}: "
-                + ("no reorder wait)." if lat.get("lateness") == "0s" else "includes the reorder wait).")
+                + (
+                    "no reorder wait; each event waits for a router's watermark)."
+                    if lat.get("lateness") == "0s"
+                    else "includes the reorder wait)."
+                )
                 + (
                     f" Measured on its own at {lat['separate_run_at']} (`kafka_bench.py --latency-only`), with the "
                     "code of that time; the throughput runs above are older."
