@@ -77,8 +77,10 @@ class Plan(Generic[K]):
     pause: frozenset[K]  # lanes not to fetch from
 
 
-def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0)) -> Plan[K]:
-    """How far events may be forwarded now if every lane's end were fresh, and which lanes to pause."""
+def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0), hold: int = 0) -> Plan[K]:
+    """How far events may be forwarded now if every lane's end were fresh, and which lanes to pause: those
+    holding messages or read ahead of the limit, once they hold at least `hold` messages (pausing bounds what is
+    held in memory; in a live feed, pausing and resuming a partition for every message held a moment is waste)."""
     floor: datetime | None = None
     for lane in lanes.values():
         if lane.may_yield():
@@ -86,10 +88,11 @@ def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0)) -> Plan[K
             if floor is None or t < floor:
                 floor = t
     if floor is None:  # every lane is read to its end
-        return Plan(None, frozenset(k for k, lane in lanes.items() if lane.held))
+        return Plan(None, frozenset(k for k, lane in lanes.items() if lane.held and len(lane.held) >= hold))
     limit = floor if floor == UNKNOWN else floor + margin
     pause = frozenset(
-        k for k, lane in lanes.items() if lane.held or (lane.time is not None and lane.time > limit)
+        k for k, lane in lanes.items()
+        if (lane.held or (lane.time is not None and lane.time > limit)) and len(lane.held) >= hold
     )  # fmt: skip
     return Plan(limit, pause)
 
@@ -97,8 +100,9 @@ def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0)) -> Plan[K
 class Aligner(Generic[K, T]):
     """The lanes of the input partitions held now, their held messages, and what may be forwarded."""
 
-    def __init__(self, margin: timedelta = timedelta(0)) -> None:
+    def __init__(self, margin: timedelta = timedelta(0), hold: int = 0) -> None:
         self.margin = margin
+        self.hold = hold  # messages a lane may hold before it is paused (see `plan`)
         self.lanes: dict[K, Lane[T]] = {}
         self.reads = 0  # messages read so far: the number of the latest one
 
@@ -192,7 +196,7 @@ class Aligner(Generic[K, T]):
 
     def pause(self) -> frozenset[K]:
         """Lanes not to fetch from now (what waits only for an end to be confirmed is held a moment, not paused)."""
-        return plan(self.lanes, self.margin).pause
+        return plan(self.lanes, self.margin, self.hold).pause
 
 
 def pause_changes(assigned: Iterable[K], paused: Iterable[K], want: Iterable[K],

@@ -42,6 +42,7 @@ log = logging.getLogger("streams")
 ALIGN_INTERVAL_S = 0.5  # how often the router looks at idle input partitions (high-water marks, start offsets)
 CONFIRM_INTERVAL_S = 0.05  # how often the router may ask the broker for the ends of idle input partitions
 WATERMARK_INTERVAL_S = 0.1  # how often the router may send its watermark (each costs a message per work partition)
+HOLD_BEFORE_PAUSE = 200  # messages an input partition may hold before the router pauses it (streams/alignment.py)
 EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
 OFFSETS_TIMEOUT_S = 10.0  # how long the router waits for the broker to say where partitions end or begin
 
@@ -401,7 +402,7 @@ def build_app(settings: StreamSettings) -> faust.App:
     # Event-time alignment of the input partitions (streams/alignment.py): messages are held in memory, unacked,
     # until no input partition that may still yield is behind them; partitions ahead are paused.
     input_names = {s.topic(t) for t in INPUTS}
-    aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner()
+    aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner(hold=HOLD_BEFORE_PAUSE)
     router = _Router(app, aligner, input_names, s.bootstrap)
 
     async def forward(event: Any, outcome: Routed | DeadLetter) -> None:
