@@ -12,8 +12,8 @@ input partitions ("lanes") by event time before it forwards anything:
   forwarded. A lane read to its end (idle) does not hold the others back;
 - a message is forwarded once it is at the head of its lane and its time is at most floor + margin, in event
   time order across lanes; a message without an event time (a dead letter) goes as soon as it is at the head;
-- lanes still holding messages, or read beyond floor + margin, should not be fetched from (paused): what is
-  held in memory is only what was already fetched.
+- lanes still holding messages, or read beyond floor + margin, should not be fetched from (paused) once they
+  hold `hold` messages: what is held in memory is bounded by that and one fetch.
 
 Why this is exact: when an event at time T is forwarded, every lane X that may still yield has read some
 event at or after T - margin. A later event f from X is then no earlier than that minus X's own disorder (how
