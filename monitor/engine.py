@@ -175,6 +175,7 @@ class Engine:
             for t in spec.on:
                 dispatch.setdefault(t, []).append(_slot(spec))
         self._dispatch: dict[str, tuple[_Slot, ...]] = {t: tuple(slots) for t, slots in dispatch.items()}
+        self._cross_account = tuple(s for s in self.rules if s.cross_account)
         self._sources = {c: list(profile.controls[c].sources) for c in RULES}
 
     # ----- snapshots -----------------------------------------------------------------------------
@@ -349,6 +350,10 @@ class Engine:
                 old = self._foreign_fingerprints.get(aid)
                 self._foreign_fingerprints[aid] = d.fingerprint
                 self._index_fingerprint(aid, old, d.fingerprint)
+                # a rule acting on other accounts (CRD-06) runs here too, for its actions on accounts owned here
+                for spec in self._cross_account:
+                    if etype in spec.on:
+                        self._run_rules(ev, etype, AccountFacts(aid), only=spec)
             return
         facts = self.accounts.get(aid)
         if facts is None:
@@ -440,7 +445,10 @@ class Engine:
 
     def _act(self, spec: RuleSpec, aid: str, ev: Any, actions: Iterable[Any]) -> None:
         now: datetime = ev.time
+        owns = self.owns
         for act in actions:
+            if owns is not None and not owns(getattr(act, "account_id", None) or aid):
+                continue  # another partition owns that account and applies it (see _apply)
             if isinstance(act, Raise):
                 self._raise(spec, act.account_id or aid, now, act)
             elif isinstance(act, Resolve):

@@ -48,8 +48,9 @@ def route(raw: bytes, partitions: int) -> Routed | DeadLetter:
         key = str(getattr(d, "person_id", None) or getattr(d, "incident_id", ""))
         return Routed(key.encode(), tuple(range(partitions)), ev)
     owner = partition_of(d.account_id, partitions)
-    if etype == "credential.rotated" and d.fingerprint:
-        # every partition keeps the fingerprint index whole (CRD-06); only the owner applies the rest
+    if etype == "credential.rotated":
+        # every partition keeps the fingerprint index whole (CRD-06), including rotations to an unknown
+        # fingerprint, which take the old one out of it; only the owner applies the rest
         return Routed(d.account_id.encode(), (owner, *(p for p in range(partitions) if p != owner)), ev)
     return Routed(d.account_id.encode(), (owner,), ev)
 

@@ -124,6 +124,9 @@ class RuleSpec:
     kind: Literal["alert", "report"] = "alert"
     initial: Callable[[], Any] = _none
     cases: tuple[Case, ...] = field(default=())
+    # True when its Raise/Resolve may name another account (`account_id`): a partitioned deployment then runs it
+    # on every partition that sees the event, each applying the actions on the accounts it owns
+    cross_account: bool = False
 
 
 RULES: dict[str, RuleSpec] = {}
@@ -140,6 +143,7 @@ def rule(
     window: timedelta | str | None = None,
     kind: Literal["alert", "report"] = "alert",
     initial: Callable[[], Any] = _none,
+    cross_account: bool = False,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule under its control ID, with its spec and its example cases."""
 
@@ -155,6 +159,7 @@ def rule(
             fn=fn,
             window=window,
             kind=kind,
+            cross_account=cross_account,
             initial=initial,
             cases=tuple(cases),
         )

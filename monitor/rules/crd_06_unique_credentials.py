@@ -96,6 +96,7 @@ def _elsewhere(action: type[Raise] | type[Resolve], account_id: str, **kw: Any) 
     sources=['002 "Staying Safe on Social Media"'],
     on=("credential.rotated",),
     cases=CASES,
+    cross_account=True,
 )
 def crd_06_unique_credentials(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert on each account whose credential fingerprint another account also reports: one leak opens both.

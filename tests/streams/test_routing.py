@@ -28,6 +28,7 @@ from streams.routing import (
     route,
     watermark_message,
 )
+from tests.streams.cases import case_stream
 from tests.streams.worklog import LANE, with_watermarks
 
 
@@ -156,3 +157,15 @@ def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_
     out = pe.apply(watermark_message(_at(35), ["in:0"]), 4)
     assert out.alerts and pe.engine.stats.late == 0
     assert {a.raised_at for a in out.alerts} == {_at(20)}  # raised by the earlier sign-in, as a replay would
+
+
+def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine() -> None:
+    """The cases one after another share accounts and people, so state crosses from case to case (a rotation to
+    an unknown fingerprint once reached only the owning partition, and the others kept the old one for CRD-06)."""
+    lines, end = case_stream()
+    profile = load_profile("default")
+    single = build_engine(profile, None, lateness=CASE_LATENESS)
+    replay(single, [("cases", i + 1, raw) for i, raw in enumerate(lines)], until=end)
+    expected = [a.model_dump_json() for a in single.final_alerts()]
+    assert len(expected) > 300
+    assert run_partitioned(lines, profile, None, end, partitions=3, lateness=CASE_LATENESS) == expected
