@@ -182,8 +182,9 @@ def assert_same_alerts(live: list[dict[str, Any]], replayed: list[dict[str, Any]
         f"{len(missing)} missing, {len(extra)} extra of {len(replayed)}; e.g. missing {example[0]}, extra {example[1]}"
     )
     by_id = {a["id"]: a for a in live}
-    differ = [a["id"] for a in replayed if json.dumps(a, sort_keys=True) != json.dumps(by_id[a["id"]], sort_keys=True)]
-    assert not differ, f"{len(differ)} alerts differ from replay, e.g. {differ[:3]}"
+    differ = [a for a in replayed if json.dumps(a, sort_keys=True) != json.dumps(by_id[a["id"]], sort_keys=True)]
+    fields = [{k: (a.get(k), by_id[a["id"]].get(k)) for k in a if a.get(k) != by_id[a["id"]].get(k)} for a in differ]
+    assert not differ, f"{len(differ)} alerts differ from replay; (replay, live) of fields that differ: {fields[:3]}"
     assert [a["id"] for a in live] == [a["id"] for a in replayed], "the same alerts, in another order"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import write_demo
+from tests.streams.cases import case_stream
 from tests.streams.harness import Deployment, assert_same_alerts, replay_alerts
 
 pytestmark = pytest.mark.kafka
@@ -94,3 +95,18 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     assert_same_alerts(live, replay_alerts(demo[0], demo[1], LATENESS))
     versions = deployment.alert_versions()
     assert len({v["id"] for v in versions}) == len(live)
+
+
+def test_every_rule_case_through_kafka_gives_the_alerts_replay_gives(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The rule cases of the default profile (one uses another profile), published as one backlog."""
+    lines, end = case_stream()
+    events = tmp_path / "cases.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    d = Deployment(kafka_bootstrap, tmp_path, partitions=4, lateness=LATENESS)
+    try:
+        d.publish(lines)
+        d.start_worker()
+        d.advance_and_wait(end)
+        assert_same_alerts(d.final_alerts(), replay_alerts(None, events, LATENESS, until=end))
+    finally:
+        d.stop_all()
