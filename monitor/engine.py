@@ -175,7 +175,10 @@ class Engine:
             for t in spec.on:
                 dispatch.setdefault(t, []).append(_slot(spec))
         self._dispatch: dict[str, tuple[_Slot, ...]] = {t: tuple(slots) for t, slots in dispatch.items()}
-        self._cross_account = tuple(s for s in self.rules if s.cross_account)
+        self._cross_account: dict[str, tuple[RuleSpec, ...]] = {
+            t: tuple(s for s in self.rules if s.cross_account and t in s.on)
+            for t in {t for s in self.rules if s.cross_account for t in s.on}
+        }
         self._sources = {c: list(profile.controls[c].sources) for c in RULES}
 
     # ----- snapshots -----------------------------------------------------------------------------
@@ -350,10 +353,9 @@ class Engine:
                 old = self._foreign_fingerprints.get(aid)
                 self._foreign_fingerprints[aid] = d.fingerprint
                 self._index_fingerprint(aid, old, d.fingerprint)
-                # a rule acting on other accounts (CRD-06) runs here too, for its actions on accounts owned here
-                for spec in self._cross_account:
-                    if etype in spec.on:
-                        self._run_rules(ev, etype, AccountFacts(aid), only=spec)
+            # a rule acting on other accounts (CRD-06) runs here too, for its actions on accounts owned here
+            for spec in self._cross_account.get(etype, ()):
+                self._run_rules(ev, etype, AccountFacts(aid), only=spec)
             return
         facts = self.accounts.get(aid)
         if facts is None:

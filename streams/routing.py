@@ -10,10 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from monitor.engine import PERSON_FANOUT
+from monitor.rules import RULES
 from schemas.events import Event, Rejected, find_secret_field, parse_event, secret_field_name
 
 # Seen by every partition: people and incidents are needed wherever their accounts are.
 BROADCAST = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.closed"}
+# Account events every partition sees too, the owner first: rotations keep each partition's fingerprint index
+# whole, and rules that act on other accounts run wherever those accounts are owned (monitor/engine.py).
+EVERYWHERE = frozenset({"credential.rotated"} | {t for s in RULES.values() if s.cross_account for t in s.on})
 ADVANCE = "monitor.advance"  # internal control message on the work topic: move event time forward
 WATERMARK = "monitor.watermark"  # internal control message on the work topic: a router's watermark for its inputs
 
@@ -48,9 +52,7 @@ def route(raw: bytes, partitions: int) -> Routed | DeadLetter:
         key = str(getattr(d, "person_id", None) or getattr(d, "incident_id", ""))
         return Routed(key.encode(), tuple(range(partitions)), ev)
     owner = partition_of(d.account_id, partitions)
-    if etype == "credential.rotated":
-        # every partition keeps the fingerprint index whole (CRD-06), including rotations to an unknown
-        # fingerprint, which take the old one out of it; only the owner applies the rest
+    if etype in EVERYWHERE:
         return Routed(d.account_id.encode(), (owner, *(p for p in range(partitions) if p != owner)), ev)
     return Routed(d.account_id.encode(), (owner,), ev)
 

@@ -66,10 +66,10 @@ def topic_problems(s: StreamSettings) -> list[str]:
         existing = set(admin.list_topics())
         specs = topic_specs(s)
         problems = [f"topic {t.name} does not exist" for t in specs if t.name not in existing]
-        counted = [t.name for t in specs if t.name in existing and t.name != s.topic(DEAD_LETTER)]
+        counted = [s.topic(t) for t in (*INPUTS, WORK) if s.topic(t) in existing]
         for meta in admin.describe_topics(counted) if counted else []:
             name, n = meta.get("name", meta.get("topic")), len(meta.get("partitions") or [])
-            if name in {s.topic(t) for t in (*INPUTS, WORK)} and n != s.partitions:
+            if n != s.partitions:
                 problems.append(f"topic {name} has {n} partitions, MONITOR_PARTITIONS is {s.partitions}")
         return problems
     finally:
