@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from monitor.codeversion import code_version
 from monitor.directory import parse_directory
 from monitor.engine import Engine, EngineError
+from monitor.gcpause import collector_paused
 from monitor.policy import Profile
 from monitor.replay import build_engine
 from monitor.report import LeaverRow, leaver_report
@@ -146,14 +147,16 @@ class EmbeddedMonitor:
         after = 0
         snap = self.store.get_snapshot()
         if snap is not None and snap[1] == CODE_VERSION:
-            engine.restore(snap[2])
+            with collector_paused():
+                engine.restore(snap[2])
             after = snap[0]
         elif snap is not None:
             log.info("the snapshot was written by other code; folding the whole log instead")
         n = 0
-        for _, kind, body in self.store.log_from(after):
-            _apply(engine, kind, body)
-            n += 1
+        with collector_paused():
+            for _, kind, body in self.store.log_from(after):
+                _apply(engine, kind, body)
+                n += 1
         self._snapshot_seq = after
         engine.on_alert = self._collect
         if n or after:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.engine import Engine
+from monitor.gcpause import collector_paused
 from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
@@ -113,9 +114,10 @@ class PartitionEngine:
     def rebuild(self, messages: Iterable[tuple[int, bytes]]) -> int:
         """Fold already-processed messages without emitting anything again; returns how many."""
         n = 0
-        for offset, raw in messages:
-            self.apply(raw, offset)
-            n += 1
+        with collector_paused():
+            for offset, raw in messages:
+                self.apply(raw, offset)
+                n += 1
         return n
 
     def snapshot(self) -> bytes:
@@ -126,8 +128,9 @@ class PartitionEngine:
 
     def restore(self, blob: bytes) -> None:
         """Take the state of `snapshot()` (only ever what this code wrote to its own store)."""
-        state = pickle.loads(blob)
-        self.engine.restore(state["engine"])
+        with collector_paused():
+            state = pickle.loads(blob)
+            self.engine.restore(state["engine"])
         self.next_offset = int(state["next_offset"])
         self._lockouts_sent = int(state["lockouts_sent"])
         self.marks = dict(state["marks"])
