@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person
+from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
 from monitor.rules.base import Context, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
@@ -90,6 +90,8 @@ class AlertState:
     escalate_at: datetime | None = None
     resolved_by: str | None = None
     note: str | None = None
+
+    __reduce__ = pickled_by_fields
 
     def add_evidence(self, ids: Iterable[str]) -> bool:
         changed = False

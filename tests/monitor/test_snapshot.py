@@ -59,3 +59,31 @@ def test_a_snapshot_missing_a_part_is_refused(month: tuple[Path, list[Event]]) -
     del state["alerts"]
     with pytest.raises(ValueError, match="snapshot lacks \\['alerts'\\]"):
         e.restore(pickle.dumps(state))
+
+
+def test_state_records_pickle_by_their_fields_and_come_back_equal() -> None:
+    """PersonFacts, AccountFacts, Duty and AlertState pickle as (class, field values): every field round-trips.
+
+    Each record's fields are set away from their defaults, so a field dropped or shifted by one would show."""
+    import dataclasses
+    import pickle
+
+    from monitor.engine import AlertState
+    from monitor.facts import AccountFacts, Duty, PersonFacts
+
+    t = datetime(2026, 10, 1, tzinfo=UTC)
+    records = [
+        PersonFacts("p-1", True, "a@x.ac.uk", "comms", frozenset({"g"}), t, "ev-1", t, "role", "ev-2", {"acc-1"}),
+        Duty("leaver", "p-1", t, "ev-1", True, True, t, "ev-3", t, "ev-4", t, None),
+        AlertState("AL-1", "LVR-01", "k", "high", "open", "acc-1", "p-1", t, t, ["ev-1"], "s", "n", t, "x", "note"),
+    ]
+    acc = AccountFacts("acc-1", True, t, False, "x", "@h", "r@x.ac.uk", "shared_credential", True, True, "p-2")
+    acc.roles["p-1"] = {"admin"}
+    acc.devices[("p-1", "d-1")] = t
+    acc.duties["p-1"] = records[1]
+    records.append(acc)
+    for r in records:
+        back = pickle.loads(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL))
+        assert type(back) is type(r)
+        names = [f.name for f in dataclasses.fields(r)]
+        assert [getattr(back, n) for n in names] == [getattr(r, n) for n in names]
