@@ -1,9 +1,9 @@
-"""Pause Python's cyclic garbage collector while a large state is built in one go (a rebuild or a restore).
+"""Pause Python's cyclic garbage collector while a large state is built or written in one go.
 
-Folding a log or unpickling a snapshot creates millions of long-lived objects and no cyclic garbage worth
+Folding a log, unpickling a snapshot or pickling one creates millions of objects and no cyclic garbage worth
 collecting, but every 700 allocations the collector walks the young objects, and ever more often the old ones:
-about as much time again as the fold itself (bench/README, "Recovery"). Reference counting still frees what
-dies; the collector runs again as usual once the block ends. Not for the live path, which makes garbage.
+about as much time again as the work itself (bench/README, "Recovery"). Reference counting still frees what
+dies; the collector runs again as usual once the block ends. Not for event-by-event processing.
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ class EmbeddedMonitor:
             seq = self.store.last_seq()
             if seq == self._snapshot_seq:
                 return
-            blob = self.engine.snapshot()
+            with collector_paused():
+                blob = self.engine.snapshot()
             self.store.begin()
             self.store.put_snapshot(seq, CODE_VERSION, blob)
             self.store.commit()

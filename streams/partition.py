@@ -122,9 +122,10 @@ class PartitionEngine:
 
     def snapshot(self) -> bytes:
         """The partition's folded state (the engine's, and what this wrapper counts) as bytes."""
-        state = {"engine": self.engine.snapshot(), "next_offset": self.next_offset,
-                 "lockouts_sent": self._lockouts_sent, "marks": self.marks, "released": self.released}  # fmt: skip
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        with collector_paused():
+            state = {"engine": self.engine.snapshot(), "next_offset": self.next_offset,
+                     "lockouts_sent": self._lockouts_sent, "marks": self.marks, "released": self.released}  # fmt: skip
+            return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
         """Take the state of `snapshot()` (only ever what this code wrote to its own store)."""
