@@ -7,8 +7,9 @@
 
 Parts, in the order they run (the CPU-only ones first, Kafka last): replay, growth, profile, state, kafka
 (one worker vs the aiokafka passthrough, latency at half load, and one vs two workers: kafka.json and
-scaling.json). Every figure is the median of --runs runs with its baseline measured in the same run; the README
-table is rendered from whatever JSON is in bench/results/, each with the date of the run it came from.
+scaling.json), recovery (a restarted Kafka worker rebuilding 100k accounts, with and without snapshots). Every
+figure is the median of --runs runs with its baseline measured in the same run; the README table is rendered from
+whatever JSON is in bench/results/, each with the date of the run it came from.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, kafka_brokers, loadavg, log, machine, write_result  # noqa: E402
+from bench.common import RESULTS, kafka_brokers, loadavg, log, machine, median, write_result  # noqa: E402
 
-PARTS = ("replay", "growth", "profile", "state", "kafka")
+PARTS = ("replay", "growth", "profile", "state", "kafka", "recovery")
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -160,6 +161,14 @@ def part_state(cfg: dict[str, Any]) -> dict[str, Any]:
 
     before = _state()
     r = run(list(cfg["state_accounts"]), cfg["runs"], recovery=cfg["recovery"])
+    return {**r, "machine_state_start": before, "machine_state_end": _state()}
+
+
+def part_recovery(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.recovery_bench import run
+
+    before = _state()
+    r = run(cfg["recovery"], cfg["runs"], per_account=3, timeout=1800.0)
     return {**r, "machine_state_start": before, "machine_state_end": _state()}
 
 
@@ -393,7 +402,47 @@ def render() -> str:
         out.append("")
     if not k:
         out += _kept("Through Kafka", "kafka")
+    out += _render_recovery()
     return "\n".join([*out, END])
+
+
+def _render_recovery() -> list[str]:
+    r = _load("recovery")
+    if not r:
+        return _kept("Recovery through Kafka", "recovery")
+    out = [
+        f"### Recovery through Kafka ({r['written_at']}, {r['broker']}, {r['accounts']:,} accounts, "
+        f"{r['people']:,} people, {r['events_per_account']} events per account, {r['partitions']} partitions, "
+        f"median of {r['runs']}; {_load_note(r)})",
+        "",
+        f"A restarted worker rebuilding all {r['partitions']} partitions from a work log of "
+        f"{r['work_messages'] + r['tail_work_messages']:,} messages; spawned until every partition is rebuilt "
+        "(target: under 30 s).",
+        "",
+        "| start | seconds | rebuilds (sum) | messages folded | worker peak RSS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, key in (("snapshots + tail", "snapshot"), ("whole log (snapshots off)", "full_log")):
+        runs = r["raw"][key]
+        out.append(
+            f"| {name} | {median([x['seconds'] for x in runs]):.1f} | "
+            f"{median([x['rebuild_seconds_sum'] for x in runs]):.1f} | {runs[0]['messages_folded']:,} | "
+            f"{_n(median([x['worker'].get('peak_rss_mib', 0) for x in runs]))} MiB |"
+        )
+    f, fold = r["first_start"], r["fold_in_process"]
+    out += [
+        "",
+        f"Whole log / snapshots: **× {r['full_vs_snapshot']:.1f}**. First start (whole log, then a snapshot of each "
+        f"partition): {f['seconds']:.1f} s. Snapshots on disk {r['snapshot_bytes'] / 2**20:,.0f} MiB "
+        f"({r['snapshot_bytes_per_account']:,.0f} B per account); worker peak RSS "
+        f"{r['worker_peak_rss_bytes_per_account']:,.0f} B per account (every partition engine holds every person).",
+        "",
+        f"One partition's fold in process ({fold['messages']:,} messages): collector running "
+        f"{fold['running_seconds']:.1f} s, paused (as rebuilds now do) {fold['paused_seconds']:.1f} s: "
+        f"× {fold['running_vs_paused']:.2f}.",
+        "",
+    ]
+    return out
 
 
 def update_readme() -> None:
@@ -435,6 +484,8 @@ def main() -> int:
                     result = part_profile(cfg, Path(tmp))
                 elif part == "state":
                     result = part_state(cfg)
+                elif part == "recovery":
+                    result = part_recovery(cfg)
                 else:
                     result = part_kafka(cfg)
                     if "scaling" in result:
