@@ -35,7 +35,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -160,7 +162,12 @@ def start_and_wait(d: Any, lines: list[bytes], env: dict[str, str], timeout: flo
             time.sleep(0.2)
         stats = proc_stats(d.workers[port].pid)
     finally:
-        d.kill(port, signal.SIGTERM)
+        proc = d.workers[port]
+        try:
+            d.kill(port, signal.SIGTERM)
+        except subprocess.TimeoutExpired:  # busy (a rebalance can start the rebuilds again): the log is the truth
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
     rebuilt = health["rebuilt"]
     return {
         "seconds": done - spawned,
