@@ -59,7 +59,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,31 +127,37 @@ def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None
         admin.close()
 
 
-def publish_fast(bootstrap: str, messages: Sequence[tuple[str, bytes, bytes]], timeout: float) -> None:
-    """Send (topic, key, value) in order with aiokafka (acks=all) and wait for every ack. Not timed: setup only.
+def publish_fast(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes] | tuple[str, bytes, bytes, int]],
+                 timeout: float) -> int:  # fmt: skip
+    """Send (topic, key, value[, partition]) in order with aiokafka (acks=all) and wait for every ack; returns how
+    many. Not timed: setup only.
 
     streams.client.publish (kafka-python) does the same about seven times slower; the backlog only has to be there.
     """
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
 
-    async def run() -> None:
+    async def run() -> int:
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024,
             client_id="kafka-bench-publisher", request_timeout_ms=60_000,
         )  # fmt: skip
         await producer.start()
+        n = 0
         try:
             pending = []
-            for topic, key, value in messages:
-                pending.append(await producer.send(topic, key=key, value=value))
+            for m in messages:
+                partition = m[3] if len(m) > 3 else None
+                pending.append(await producer.send(m[0], key=m[1], value=m[2], partition=partition))
+                n += 1
                 if len(pending) >= 20_000:
                     await asyncio.gather(*pending)
                     pending.clear()
             await asyncio.gather(*pending)
         finally:
             await producer.stop()
+        return n
 
-    asyncio.run(asyncio.wait_for(run(), timeout))
+    return asyncio.run(asyncio.wait_for(run(), timeout))
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

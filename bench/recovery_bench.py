@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import loadavg, log, machine, median, write_result  # noqa: E402
-from bench.kafka_bench import broker, proc_stats  # noqa: E402
+from bench.kafka_bench import broker, proc_stats, publish_fast  # noqa: E402
 
 PARTITIONS = 8
 LATENESS = timedelta(minutes=5)
@@ -96,27 +96,7 @@ class Router:
 
 def produce(bootstrap: str, topic: str, items: Iterable[tuple[int, bytes, bytes]]) -> int:
     """Send (partition, key, value) to the topic in order (acks=all) and wait for every ack."""
-    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped, unused-ignore]
-
-    async def run() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                    max_batch_size=512 * 1024, request_timeout_ms=60_000)  # fmt: skip
-        await producer.start()
-        n = 0
-        try:
-            pending = []
-            for p, key, value in items:
-                pending.append(await producer.send(topic, key=key, value=value, partition=p))
-                n += 1
-                if len(pending) >= 20_000:
-                    await asyncio.gather(*pending)
-                    pending.clear()
-            await asyncio.gather(*pending)
-        finally:
-            await producer.stop()
-        return n
-
-    return asyncio.run(run())
+    return publish_fast(bootstrap, ((topic, key, value, p) for p, key, value in items), timeout=3600.0)
 
 
 def commit_ends(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:

@@ -413,7 +413,9 @@ def _render_recovery() -> list[str]:
     out = [
         f"### Recovery through Kafka ({r['written_at']}, {r['broker']}, {r['accounts']:,} accounts, "
         f"{r['people']:,} people, {r['events_per_account']} events per account, {r['partitions']} partitions, "
-        f"median of {r['runs']}; {_load_note(r)})",
+        f"{'median of ' + str(r['runs']) if r['runs'] > 1 else 'one run'}; load average "
+        f"{_n((r.get('load_start') or [None])[0], '.2f')} at the start, {_n((r.get('load_end') or [None])[0], '.2f')} "
+        "at the end)",
         "",
         f"A restarted worker rebuilding all {r['partitions']} partitions from a work log of "
         f"{r['work_messages'] + r['tail_work_messages']:,} messages; spawned until every partition is rebuilt "
