@@ -86,7 +86,7 @@ class Runtime:
                     log.warning("snapshot %s not usable (%r): rebuilding partition %d from the log", snap.path, exc,
                                 partition)  # fmt: skip
                     pe, start, snap = self._new_engine(partition), 0, None
-            with collector_paused():  # the other tasks' garbage waits the half minute; the fold runs twice as fast
+            with collector_paused():  # other tasks' garbage waits for the fold, which runs about 1.5x as fast
                 n = await self._fold_log(pe, start, offset) if start < offset else 0
             pe.next_offset = offset
             took = time.perf_counter() - started
