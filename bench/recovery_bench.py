@@ -43,7 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,18 @@ class Router:
                 yield p, b"", value
 
 
+def register_then(register: dict[str, Any], events: Iterator[bytes], n: int) -> Iterator[bytes]:
+    """The register as directory.* event lines at the first event's time, then the first n lines of `events`."""
+    from bench.state_bench import _register_events
+
+    first = next(events)
+    at = datetime.fromisoformat(json.loads(first)["time"])
+    for chunk in _register_events(register, at):
+        yield from (ev.model_dump_json().encode() for ev in chunk)
+    yield first
+    yield from islice(events, n - 1)
+
+
 def produce(bootstrap: str, topic: str, items: Iterable[tuple[int, bytes, bytes]]) -> int:
     """Send (partition, key, value) to the topic in order (acks=all) and wait for every ack."""
     return publish_fast(bootstrap, ((topic, key, value, p) for p, key, value in items), timeout=3600.0)
@@ -133,7 +145,7 @@ def start_and_wait(d: Any, lines: list[bytes], env: dict[str, str], timeout: flo
                 raise SystemExit(f"worker exited {d.workers[port].returncode}\n{d.log_tail(port)}")
             try:
                 health = d.health(port)
-            except OSError:  # a rebuild blocks the worker's event loop: /health answers once it is done
+            except OSError:  # a busy worker (a fold batch, a snapshot) may answer /health late
                 time.sleep(0.2)
                 continue
             if len(health["rebuilt"]) == PARTITIONS:
@@ -170,7 +182,6 @@ def fold_ab(accounts: int, per_account: int, runs: int) -> dict[str, Any]:
     against the same messages applied one by one with the collector running: alternating, `runs` each."""
     import gc
 
-    from bench.state_bench import _register_events
     from monitor.demo import mix_directory, mix_lines
     from monitor.policy import load_profile
     from streams.partition import PartitionEngine
@@ -179,17 +190,8 @@ def fold_ab(accounts: int, per_account: int, runs: int) -> dict[str, Any]:
 
     register = mix_directory(accounts=accounts, people=3 * accounts)
     lines = mix_lines(per_account * accounts, accounts=accounts, people=3 * accounts)
-    first = next(lines)
-    at = datetime.fromisoformat(json.loads(first)["time"])
     lanes = [lane_name(f"bench.{t}", p) for t in INPUTS for p in range(PARTITIONS)]
-
-    def inputs() -> Iterator[bytes]:
-        for chunk in _register_events(register, at):
-            yield from (ev.model_dump_json().encode() for ev in chunk)
-        yield first
-        yield from lines
-
-    work = Router(PARTITIONS, lanes, LATENESS).work(inputs())
+    work = Router(PARTITIONS, lanes, LATENESS).work(register_then(register, lines, per_account * accounts))
     msgs = [(i, value) for i, value in enumerate(v for p, _, v in work if p == 0)]
     profile = load_profile("default")
     paused: list[float] = []
@@ -213,7 +215,7 @@ def fold_ab(accounts: int, per_account: int, runs: int) -> dict[str, Any]:
 
 
 def run(accounts: int, runs: int, per_account: int, timeout: float) -> dict[str, Any]:
-    from bench.state_bench import _organisation_only, _register_events
+    from bench.state_bench import _organisation_only
     from monitor.demo import mix_directory, mix_lines
     from streams.routing import lane_name
     from streams.topics import INPUTS, WORK
@@ -226,8 +228,6 @@ def run(accounts: int, runs: int, per_account: int, timeout: float) -> dict[str,
     out["fold_in_process"] = fold_ab(accounts, per_account, runs)
     register = mix_directory(accounts=accounts, people=people)
     stream = mix_lines(per_account * accounts + TAIL + TRIGGER * (2 * runs + 1), accounts=accounts, people=people)
-    first = next(stream)
-    at = datetime.fromisoformat(json.loads(first)["time"])
     with broker() as (bootstrap, described), tempfile.TemporaryDirectory(prefix="monitor-recovery-") as tmp:
         out["broker"] = described
         org = Path(tmp) / "organisation.yaml"
@@ -238,16 +238,9 @@ def run(accounts: int, runs: int, per_account: int, timeout: float) -> dict[str,
         lanes = [lane_name(s.topic(t), p) for t in INPUTS for p in range(PARTITIONS)]
         router = Router(PARTITIONS, lanes, LATENESS)
 
-        def base() -> Iterator[bytes]:
-            for chunk in _register_events(register, at):
-                for ev in chunk:
-                    yield ev.model_dump_json().encode()
-            yield first
-            for _ in range(per_account * accounts - 1):
-                yield next(stream)
-
         started = time.perf_counter()
-        n = produce(bootstrap, s.topic(WORK), chain(router.work(base()), router.mark()))
+        base = register_then(register, stream, per_account * accounts)
+        n = produce(bootstrap, s.topic(WORK), chain(router.work(base), router.mark()))
         ends = commit_ends(bootstrap, s.app_id, s.topic(WORK), PARTITIONS)
         out["work_messages"] = n
         out["build_seconds"] = time.perf_counter() - started
