@@ -371,7 +371,7 @@ class Engine:
             person = self.people.get(subject)
             if person is None:
                 person = self.people[subject] = PersonFacts(subject)
-            person.accounts.add(facts.account_id)
+            person.reaches(facts.account_id)
         self._run_rules(ev, etype, facts)
 
     def _apply_other(self, ev: Event, etype: str, d: Any) -> None:

@@ -87,3 +87,44 @@ def test_state_records_pickle_by_their_fields_and_come_back_equal() -> None:
         assert type(back) is type(r)
         names = [f.name for f in dataclasses.fields(r)]
         assert [getattr(back, n) for n in names] == [getattr(r, n) for n in names]
+
+
+def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
+    month: tuple[Path, list[Event]],
+) -> None:
+    """People without accounts hold one shared empty set, people with the same groups one frozenset, in every
+    engine of the process, and a restored engine keeps that sharing within itself (a Kafka worker keeps one
+    engine per partition, each holding every person)."""
+    from monitor.facts import _NO_ACCOUNTS
+
+    directory, events = month
+    a, b = _engine(directory), _engine(directory)
+    for e in (a, b):
+        e.advance(events[0].time)  # folds the register
+    c = build_engine(load_profile("default"), None)
+    c.restore(a.snapshot())
+    assert len(a.people) > 10 and set(a.people) == set(b.people) == set(c.people)
+    assert len({p.groups for p in a.people.values()}) > 1  # some people are in groups, some not
+    for pid, pa in a.people.items():
+        pb, pc = b.people[pid], c.people[pid]
+        assert pa is not pb and pa is not pc and pa == pb == pc
+        assert pa.groups is pb.groups
+        if not pa.accounts:
+            assert pa.accounts is _NO_ACCOUNTS and pb.accounts is _NO_ACCOUNTS
+    for e in (a, c):
+        people = list(e.people.values())
+        assert len({id(p.groups) for p in people}) == len({p.groups for p in people})
+        assert len({id(p.accounts) for p in people if not p.accounts}) == 1
+    assert any(not p.accounts for p in a.people.values())
+
+
+def test_a_person_gains_an_account_set_of_their_own() -> None:
+    """The shared empty set is replaced on the first account, never added to."""
+    from monitor.facts import _NO_ACCOUNTS, PersonFacts
+
+    p, q = PersonFacts("p-1"), PersonFacts("p-2")
+    assert p.accounts is _NO_ACCOUNTS
+    p.reaches("acc-1")
+    p.reaches("acc-2")
+    assert p.accounts == {"acc-1", "acc-2"} and isinstance(p.accounts, set)
+    assert q.accounts is _NO_ACCOUNTS and not _NO_ACCOUNTS
