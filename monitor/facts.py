@@ -23,8 +23,8 @@ def pickled_by_fields(self: Any) -> tuple[type, tuple[Any, ...]]:
 
 
 # Shared by every person who has them, so a Kafka worker's partition engines, each holding every person (people
-# are broadcast), do not each hold an empty set per person: most people have no groups and, in all but one
-# partition, no accounts; an empty set is 216 bytes. Pickle keeps the sharing within a snapshot.
+# are broadcast), do not each hold an empty set per person: most people have no groups and, in all but a few
+# partitions, no accounts; an empty set is 216 bytes. Pickle keeps the sharing within a snapshot.
 _NO_ACCOUNTS: frozenset[str] = frozenset()
 _GROUPS: dict[frozenset[str], frozenset[str]] = {}  # grows with the distinct sets of groups, not with people
 
