@@ -39,6 +39,8 @@ LATE = Counter("monitor_events_late", "Events that reached an engine after its r
                registry=REGISTRY)  # fmt: skip
 WATERMARKS = Counter("monitor_router_watermarks", "Watermarks the router sent to the work partitions",
                      registry=REGISTRY)  # fmt: skip
+SEND_ERRORS = Counter("monitor_send_errors", "Messages the producer failed to deliver, by topic", ["topic"],
+                      registry=REGISTRY)  # fmt: skip
 WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
                            "Watermarks sent below the wall clock less the lateness: a backlog was held or unread",
                            registry=REGISTRY)  # fmt: skip
