@@ -196,7 +196,9 @@ def _n(v: float | None, spec: str = ",.0f") -> str:
 
 def _load_note(r: dict[str, Any]) -> str:
     a, b = r.get("machine_state_start") or {}, r.get("machine_state_end") or {}
-    la, lb = (a.get("loadavg") or [None])[0], (b.get("loadavg") or [None])[0]
+    # most parts record the machine's state at both ends; the recovery part records the load averages alone
+    la = (a.get("loadavg") or r.get("load_start") or [None])[0]
+    lb = (b.get("loadavg") or r.get("load_end") or [None])[0]
     if la is None and lb is None:
         return "load not recorded (run outside run_all.py)"
     return f"load average {_n(la, '.2f')} at the start, {_n(lb, '.2f')} at the end"
@@ -413,9 +415,7 @@ def _render_recovery() -> list[str]:
     out = [
         f"### Recovery through Kafka ({r['written_at']}, {r['broker']}, {r['accounts']:,} accounts, "
         f"{r['people']:,} people, {r['events_per_account']} events per account, {r['partitions']} partitions, "
-        f"{'median of ' + str(r['runs']) if r['runs'] > 1 else 'one run'}; load average "
-        f"{_n((r.get('load_start') or [None])[0], '.2f')} at the start, {_n((r.get('load_end') or [None])[0], '.2f')} "
-        "at the end)",
+        f"{'median of ' + str(r['runs']) if r['runs'] > 1 else 'one run'}; {_load_note(r)})",
         "",
         f"A restarted worker rebuilding all {r['partitions']} partitions from a work log of "
         f"{r['work_messages'] + r['tail_work_messages']:,} messages; spawned until every partition is rebuilt "
