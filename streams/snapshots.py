@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from monitor.codeversion import code_version
 from streams.settings import StreamSettings
@@ -80,36 +80,47 @@ class SnapshotStore:
             os.close(fd)
         return path
 
-    def _read(self, path: Path) -> tuple[dict[str, Any], bytes] | None:
-        try:
-            raw = path.read_bytes()
-        except OSError:
+    @staticmethod
+    def _header(fh: BinaryIO) -> dict[str, Any] | None:
+        """The header of an open snapshot file, leaving the file at its blob; None if it is not one."""
+        if fh.read(len(MAGIC)) != MAGIC:
             return None
-        if not raw.startswith(MAGIC):
-            return None
-        at = len(MAGIC)
-        size = int.from_bytes(raw[at : at + 4], "big")
+        size = int.from_bytes(fh.read(4), "big")
         try:
-            header = json.loads(raw[at + 4 : at + 4 + size])
+            header = json.loads(fh.read(size))
         except ValueError:
             return None
-        return (header, raw[at + 4 + size :]) if isinstance(header, dict) else None
+        return header if isinstance(header, dict) else None
 
     def best(self, partition: int, upto: int) -> Snapshot | None:
-        """The newest usable snapshot of the partition taken at an offset <= `upto`."""
-        found: list[Snapshot] = []
+        """The newest usable snapshot of the partition taken at an offset <= `upto`.
+
+        Only the chosen file's blob is read (a 100k-account partition's is 65 MB): each file is opened and its
+        header read, then the blob from the same open file, so a snapshot written meanwhile cannot mix in.
+        """
         path = self.path(partition)
-        for p in (path, path.with_name(path.name + ".prev")):
-            got = self._read(p)
-            if got is None:
-                continue
-            header, blob = got
-            offset = header.get("offset")
-            same = (header.get("code"), header.get("config"), header.get("partition")) == (
-                self.code, self.config, partition)  # fmt: skip
-            if same and isinstance(offset, int) and 0 < offset <= upto:
-                found.append(Snapshot(offset, blob, p))
-        return max(found, key=lambda s: s.offset, default=None)
+        with contextlib.ExitStack() as files:
+            found: list[tuple[int, Path, BinaryIO]] = []
+            for p in (path, path.with_name(path.name + ".prev")):
+                try:
+                    fh = files.enter_context(open(p, "rb"))
+                    header = self._header(fh)
+                except OSError:
+                    continue
+                if header is None:
+                    continue
+                offset = header.get("offset")
+                same = (header.get("code"), header.get("config"), header.get("partition")) == (
+                    self.code, self.config, partition)  # fmt: skip
+                if same and isinstance(offset, int) and 0 < offset <= upto:
+                    found.append((offset, p, fh))
+            if not found:
+                return None
+            at, chosen, blob_file = max(found, key=lambda f: f[0])
+            try:
+                return Snapshot(at, blob_file.read(), chosen)
+            except OSError:
+                return None
 
     def remove(self, partition: int) -> None:
         for p in (self.path(partition), self.path(partition).with_name(self.path(partition).name + ".prev")):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from monitor.demo import write_demo
 from monitor.directory import directory_events, load_directory
 from monitor.policy import load_profile
 from streams.alignment import Lane, watermark
+from streams.app import Runtime
 from streams.partition import PartitionEngine
 from streams.settings import StreamSettings
 from streams.snapshots import SnapshotStore
@@ -108,6 +111,28 @@ def test_a_partition_restored_from_a_snapshot_goes_on_exactly_as_one_that_never_
     assert second.next_offset == cut
     assert before + _fold(second, msgs, start=cut) == whole
     assert len(whole) > 100
+
+
+def test_a_partition_restored_by_the_worker_is_frozen_until_the_worker_lets_it_go(tmp_path: Path) -> None:
+    """A restored engine is kept out of the collector's walks (gcpause); dropping it gives it back to be freed."""
+    s = _settings(tmp_path, partitions=1)
+    msgs = _messages(tmp_path)
+    folded = _engine(s)
+    _fold(folded, msgs)
+    SnapshotStore(s, s.topic("work")).write(0, folded.next_offset, folded.snapshot())
+    runtime = Runtime(s)
+    gc.unfreeze()
+    try:
+        pe = asyncio.run(runtime.engine_for(0, len(msgs)))  # at the snapshot's offset: nothing to fold, no broker
+        assert runtime.rebuilt[0]["snapshot_offset"] == len(msgs) and pe.next_offset == len(msgs)
+        assert pe.engine.people and gc.is_tracked(pe.engine.people)
+        assert gc.get_freeze_count() > 0
+        assert not any(o is pe.engine.people for o in gc.get_objects())  # in no generation: frozen
+        runtime.forget({0})
+        assert gc.get_freeze_count() == 0
+        assert any(o is pe.engine.people for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
 
 
 def test_the_newest_snapshot_at_or_before_the_offset_is_chosen_and_others_refused(tmp_path: Path) -> None:
