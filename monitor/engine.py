@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain, groupby, repeat
+from operator import itemgetter
 from typing import Any
 
 from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
@@ -28,6 +30,7 @@ from schemas.events import Event, parse_event
 
 log = logging.getLogger("monitor.engine")
 _blake2b = hashlib.blake2b
+_DIGEST_SIZE = 16  # bytes of an event's (source, id) digest in the duplicate-event memory
 
 EVIDENCE_CAP = 50
 LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
@@ -195,6 +198,7 @@ class Engine:
         # event models are made per type at import, so they travel as their JSON
         state["_buffer"] = [(t, s, i, ev.model_dump_json()) for t, s, i, ev in self._buffer]
         state["_initial"] = [ev.model_dump_json() for ev in self._initial]
+        state["_seen"] = _pack_seen(self._seen)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
@@ -205,6 +209,7 @@ class Engine:
             raise ValueError(f"snapshot lacks {sorted(missing)}")
         state["_buffer"] = [(t, s, i, parse_event(raw)) for t, s, i, raw in state["_buffer"]]
         state["_initial"] = [parse_event(raw) for raw in state["_initial"]]
+        state["_seen"] = _unpack_seen(*state["_seen"])
         for k in _STATE:
             setattr(self, k, state[k])
         self._ctx = Context(
@@ -221,7 +226,7 @@ class Engine:
     def submit(self, ev: Event) -> bool:
         """Take one event; False when it is a duplicate of one already taken."""
         source = ev.source
-        key = _blake2b(f"{len(source)}:{source}{ev.id}".encode(), digest_size=16).digest()
+        key = _blake2b(f"{len(source)}:{source}{ev.id}".encode(), digest_size=_DIGEST_SIZE).digest()
         seen = self._seen
         if key in seen:
             self.stats.duplicates += 1
@@ -608,3 +613,23 @@ class Engine:
         cutoff = t - self.dedup_horizon
         self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
         self._seen_pruned_at = t
+
+
+def _pack_seen(seen: dict[bytes, datetime]) -> tuple[bytes, list[tuple[datetime, int]]]:
+    """The duplicate-event memory as its digests end to end, in event-time order, and the runs of equal times.
+
+    Pickled as a dict it was the slowest part of a restore (a memo entry and a datetime per event); events
+    often share a time (a register imported at once, a burst within a second), and a run shares one datetime.
+    """
+    items = sorted(seen.items(), key=itemgetter(1))
+    runs = [(t, sum(1 for _ in group)) for t, group in groupby(t for _, t in items)]
+    return b"".join(k for k, _ in items), runs
+
+
+def _unpack_seen(digests: bytes, runs: list[tuple[datetime, int]]) -> dict[bytes, datetime]:
+    """`_pack_seen` undone."""
+    size = _DIGEST_SIZE
+    if len(digests) % size or len(digests) // size != sum(n for _, n in runs):
+        raise ValueError("duplicate-event memory damaged: digests and times do not match")
+    keys = [digests[i : i + size] for i in range(0, len(digests), size)]
+    return dict(zip(keys, chain.from_iterable(repeat(t, n) for t, n in runs), strict=True))

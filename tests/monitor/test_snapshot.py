@@ -128,3 +128,32 @@ def test_a_person_gains_an_account_set_of_their_own() -> None:
     p.reaches("acc-2")
     assert p.accounts == {"acc-1", "acc-2"} and isinstance(p.accounts, set)
     assert q.accounts is _NO_ACCOUNTS and not _NO_ACCOUNTS
+
+
+def test_a_restored_engine_still_knows_every_event_it_took(month: tuple[Path, list[Event]]) -> None:
+    """The duplicate-event memory travels packed (digests end to end, runs of equal times) and comes back whole."""
+    directory, events = month
+    first = _engine(directory)
+    for ev in events[:5_000]:
+        first.submit(ev)
+    second = _engine(directory)
+    second.restore(first.snapshot())
+    assert second._seen == first._seen and len(second._seen) > 1_000
+    for ev in events[:5_000:97]:
+        assert not second.submit(ev)  # each taken before the snapshot: a duplicate
+    assert second.stats.duplicates == len(events[:5_000:97])
+    times = list(second._seen.values())
+    assert len({id(t) for t in times}) == len(set(times)) < len(times)  # one datetime per distinct time
+
+
+def test_a_damaged_duplicate_event_memory_is_refused(month: tuple[Path, list[Event]]) -> None:
+    import pickle
+
+    e = _engine(month[0])
+    for ev in month[1][:100]:
+        e.submit(ev)
+    state = pickle.loads(e.snapshot())
+    digests, runs = state["_seen"]
+    state["_seen"] = (digests[:-16], runs)  # one event's digest lost
+    with pytest.raises(ValueError, match="duplicate-event memory damaged"):
+        _engine(month[0]).restore(pickle.dumps(state))
