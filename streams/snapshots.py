@@ -58,6 +58,11 @@ class SnapshotStore:
     def path(self, partition: int) -> Path:
         return self.dir / f"{self.app_id}-{self.topic}-p{partition}.snap"
 
+    def previous(self, partition: int) -> Path:
+        """Where the snapshot before the newest one is kept."""
+        path = self.path(partition)
+        return path.with_name(path.name + ".prev")
+
     def write(self, partition: int, offset: int, blob: bytes) -> Path:
         """Store the state at `offset` (the next offset it expects), keeping the previous file as `.prev`."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +76,7 @@ class SnapshotStore:
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists():
-            os.replace(path, path.with_name(path.name + ".prev"))
+            os.replace(path, self.previous(partition))
         os.replace(tmp, path)
         fd = os.open(self.dir, os.O_RDONLY)
         try:
@@ -98,10 +103,9 @@ class SnapshotStore:
         Only the chosen file's blob is read (a 100k-account partition's is 65 MB): each file is opened and its
         header read, then the blob from the same open file, so a snapshot written meanwhile cannot mix in.
         """
-        path = self.path(partition)
         with contextlib.ExitStack() as files:
             found: list[tuple[int, Path, BinaryIO]] = []
-            for p in (path, path.with_name(path.name + ".prev")):
+            for p in (self.path(partition), self.previous(partition)):
                 try:
                     fh = files.enter_context(open(p, "rb"))
                     header = self._header(fh)
@@ -121,8 +125,3 @@ class SnapshotStore:
                 return Snapshot(at, blob_file.read(), chosen)
             except OSError:
                 return None
-
-    def remove(self, partition: int) -> None:
-        for p in (self.path(partition), self.path(partition).with_name(self.path(partition).name + ".prev")):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
