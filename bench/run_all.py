@@ -378,7 +378,15 @@ def render() -> str:
                 f"Latency at {lat['achieved_rate']:,.0f} events/s (half the median worker rate, target "
                 f"{lat['target_rate']:,}/s), produced → alert on the alerts topic, {e.get('alert_versions', 0):,} "
                 f"alert versions: p50 {_n(e.get('p50'), '.2f')}s, p99 {_n(e.get('p99'), '.2f')}s, max "
-                f"{_n(e.get('max'), '.2f')}s (lateness {lat.get('lateness', k['lateness'])}: "
+                f"{_n(e.get('max'), '.2f')}s"
+                + (
+                    f", median of {len(lat['runs'])} runs (p99 per run: "
+                    + ", ".join(f"{_n(x.get('p99'), '.2f')}s" for x in lat["runs"])
+                    + ")"
+                    if lat.get("runs")
+                    else ""
+                )
+                + f" (lateness {lat.get('lateness', k['lateness'])}: "
                 + (
                     "no reorder wait; each event waits for a router's watermark)."
                     if lat.get("lateness") == "0s"
