@@ -68,12 +68,13 @@ def _write_mix(path: Path, n: int, accounts: int = 1000) -> None:
             fh.write(line + b"\n")
 
 
-def _write_directory(path: Path, accounts: int) -> None:
+def _write_directory(path: Path, accounts: int, factor: int = 1) -> None:
     import yaml
 
-    from monitor.demo import mix_directory
+    from monitor.demo import padded_mix_directory
 
-    path.write_text(yaml.safe_dump(mix_directory(accounts=accounts, people=3 * accounts), sort_keys=False))
+    register = padded_mix_directory(accounts=accounts, people=3 * accounts, factor=factor)
+    path.write_text(yaml.safe_dump(register, sort_keys=False))
 
 
 def part_replay(cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -133,10 +134,24 @@ def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -
         "cost_ratio_growth": b["replay_cost_vs_parse"] / a["replay_cost_vs_parse"],
         "rss_growth": b["replay_max_rss_mib"] / a["replay_max_rss_mib"],
     }
+    # The same events as the smaller register's, under a register 10x its size that they never name: only the
+    # register's size differs (above, the events also spread over 10x the accounts, which raises more alerts).
+    accounts = cfg["growth_accounts"][0]
+    padded = tmp / f"dir-{accounts}-padded.yaml"
+    _write_directory(padded, accounts, factor=cfg["growth_accounts"][1] // accounts)
+    c = compare(f"{accounts:,} + {cfg['growth_accounts'][1] - accounts:,} accounts no event names, {n:,} events",
+                tmp / f"dir-{accounts}-{n}.jsonl", padded, runs, kind="warm")  # fmt: skip
+    register_growth = {
+        "small": a,
+        "large": c,
+        "cost_ratio_growth": c["replay_cost_vs_parse"] / a["replay_cost_vs_parse"],
+        "rss_growth": c["replay_max_rss_mib"] / a["replay_max_rss_mib"],
+    }
     return {
         "runs": runs,
         "events_10x": events_growth,
         "directory_10x": directory_growth,
+        "register_10x_same_events": register_growth,
         "machine_state_start": before,
         "machine_state_end": _state(),
     }
@@ -266,10 +281,17 @@ def render() -> str:
             "Cost per event = replay time / `json.loads` time of the same lines in the same run. Register growth "
             "runs with the register folded before the clock starts (its fold time shown apart).",
             "",
-            "| grows | from | to | cost × parsing, from | to | cost ratio (to / from) | peak RSS from → to |",
-            "|---|---|---|---:|---:|---:|---|",
+            "| grows | from | to | cost × parsing, from | to | cost ratio (to / from) | replay µs per event from → to "
+            "| alerts from → to | peak RSS from → to |",
+            "|---|---|---|---:|---:|---:|---|---|---|",
         ]
-        for label, key in (("events 10×", "events_10x"), ("register 10×", "directory_10x")):
+        for label, key in (
+            ("events 10×", "events_10x"),
+            ("register 10×, events spread over it", "directory_10x"),
+            ("register 10×, the same events", "register_10x_same_events"),
+        ):
+            if key not in g:
+                continue
             x = g[key]
             a, b = x["small"], x["large"]
             extra = ""
@@ -278,6 +300,8 @@ def render() -> str:
             out.append(
                 f"| {label} | {a['input']} | {b['input']} | {a['replay_cost_vs_parse']:.2f} | "
                 f"{b['replay_cost_vs_parse']:.2f} | {x['cost_ratio_growth']:.2f} | "
+                f"{1e6 / a['replay_events_per_s']:.1f} → {1e6 / b['replay_events_per_s']:.1f} | "
+                f"{a['alerts']:,} → {b['alerts']:,} | "
                 f"{a['replay_max_rss_mib']:.0f} → {b['replay_max_rss_mib']:.0f} MiB{extra} |"
             )
         out.append("")

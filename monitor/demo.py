@@ -1287,6 +1287,37 @@ def mix_directory(accounts: int = 1000, people: int = 3000, seed: int = 11) -> d
     }
 
 
+def padded_mix_directory(accounts: int = 1000, people: int = 3000, factor: int = 10, seed: int = 11) -> dict[str, Any]:
+    """`mix_directory(accounts, people, seed)` with (factor - 1) times as many accounts and people again that
+    `mix_lines(n, seed, accounts, people)` never names: a bigger register under the same events.
+
+    The extra accounts are run by the extra people only (ids `acc-x…`, `p-x…`), so no event of the mix reaches
+    them, and only the register's size differs (bench/README, "Growth").
+    """
+    if factor < 1:
+        raise ValueError("factor must be at least 1")
+    base = mix_directory(accounts, people, seed)
+    if factor == 1:
+        return base
+    extra = mix_directory(accounts * (factor - 1), people * (factor - 1), seed + 1)
+    renamed = {p["person_id"]: "p-x" + p["person_id"][2:] for p in extra["people"]}
+    for p in extra["people"]:
+        p["person_id"] = renamed[p["person_id"]]
+        p["email"] = "x" + p["email"]
+        p["groups"] = []
+    for a in extra["accounts"]:
+        a["account_id"] = "acc-x" + a["account_id"][4:]
+        a["handle"] += "X"
+        a["registration_email"] = "x" + a["registration_email"]
+        a["admins"] = [renamed[x] for x in a["admins"]]
+        a["manager"] = renamed[a["manager"]]
+        a["approved_by"] = renamed["p-00001"]
+        a["central"], a["emergency_access"] = False, "escrow"
+    base["people"] += extra["people"]
+    base["accounts"] += extra["accounts"]
+    return base
+
+
 def mix_lines(n: int, seed: int = 11, accounts: int = 1000, people: int = 3000) -> Iterator[bytes]:
     """n events as compact JSON lines (no newline) over `mix_directory(accounts, people, seed)`.
 

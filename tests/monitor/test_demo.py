@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.demo import build_directory, build_events, mix_directory, mix_lines, write_demo
+from monitor.demo import build_directory, build_events, mix_directory, mix_lines, padded_mix_directory, write_demo
 from monitor.directory import parse_directory
 from schemas.events import parse_event
 
@@ -186,3 +186,18 @@ def test_mix_is_deterministic_and_its_directory_parses() -> None:
         data = json.loads(raw)["data"]
         assert data.get("account_id", "acc-0001") in accounts
         assert data.get("person_id", "p-00001") in people
+
+
+def test_padded_mix_directory_adds_accounts_and_people_the_mix_never_names() -> None:
+    base = mix_directory(50, 200, seed=3)
+    padded = padded_mix_directory(50, 200, factor=4, seed=3)
+    parsed = parse_directory(yaml.safe_dump(padded, sort_keys=False))
+    assert len(parsed.accounts) == 200 and len(parsed.people) == 800
+    assert padded["accounts"][:50] == base["accounts"] and padded["people"][:200] == base["people"]
+    extra_people = {p["person_id"] for p in padded["people"][200:]}
+    for a in padded["accounts"][50:]:
+        assert {*a["admins"], a["manager"], a["approved_by"]} <= extra_people
+    named = {a["account_id"] for a in padded["accounts"][50:]} | extra_people
+    for raw in mix_lines(2000, seed=3, accounts=50, people=200):
+        data = json.loads(raw)["data"]
+        assert not {data.get("account_id"), data.get("person_id")} & named
