@@ -96,6 +96,16 @@ def part_replay(cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
     return {**out, "machine_state_start": before, "machine_state_end": _state()}
 
 
+def _growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """Two `compare` results side by side, with how much the cost per event and the peak RSS grew."""
+    return {
+        "small": small,
+        "large": large,
+        "cost_ratio_growth": large["replay_cost_vs_parse"] / small["replay_cost_vs_parse"],
+        "rss_growth": large["replay_max_rss_mib"] / small["replay_max_rss_mib"],
+    }
+
+
 def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -> dict[str, Any]:
     """Per-event cost (replay / json.loads, same run) as the events grow 10x and as the register grows 10x."""
     from bench.replay_bench import compare
@@ -113,13 +123,7 @@ def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -
     small = compare(f"mix {big // 10:,}", small_events, mix_dir, runs)
     reuse = [c for c in (replay or {}).get("comparisons", []) if c["events"] == big and "mix" in c["input"]]
     large = reuse[0] if reuse else compare(f"mix {big:,}", big_events, mix_dir, runs)
-    events_growth = {
-        "small": small,
-        "large": large,
-        "large_reused_from_replay": bool(reuse),
-        "cost_ratio_growth": large["replay_cost_vs_parse"] / small["replay_cost_vs_parse"],
-        "rss_growth": large["replay_max_rss_mib"] / small["replay_max_rss_mib"],
-    }
+    events_growth = {**_growth(small, large), "large_reused_from_replay": bool(reuse)}
     n = cfg["growth_events"]
     dir_runs = []
     for accounts in cfg["growth_accounts"]:
@@ -128,12 +132,6 @@ def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -
         _write_mix(e, n, accounts=accounts)
         dir_runs.append(compare(f"{accounts:,} accounts, {n:,} events", e, d, runs, kind="warm"))
     a, b = dir_runs
-    directory_growth = {
-        "small": a,
-        "large": b,
-        "cost_ratio_growth": b["replay_cost_vs_parse"] / a["replay_cost_vs_parse"],
-        "rss_growth": b["replay_max_rss_mib"] / a["replay_max_rss_mib"],
-    }
     # The same events as the smaller register's, under a register 10x its size that they never name: only the
     # register's size differs (above, the events also spread over 10x the accounts, which raises more alerts).
     accounts = cfg["growth_accounts"][0]
@@ -141,17 +139,11 @@ def part_growth(cfg: dict[str, Any], tmp: Path, replay: dict[str, Any] | None) -
     _write_directory(padded, accounts, factor=cfg["growth_accounts"][1] // accounts)
     c = compare(f"{accounts:,} + {cfg['growth_accounts'][1] - accounts:,} accounts no event names, {n:,} events",
                 tmp / f"dir-{accounts}-{n}.jsonl", padded, runs, kind="warm")  # fmt: skip
-    register_growth = {
-        "small": a,
-        "large": c,
-        "cost_ratio_growth": c["replay_cost_vs_parse"] / a["replay_cost_vs_parse"],
-        "rss_growth": c["replay_max_rss_mib"] / a["replay_max_rss_mib"],
-    }
     return {
         "runs": runs,
         "events_10x": events_growth,
-        "directory_10x": directory_growth,
-        "register_10x_same_events": register_growth,
+        "directory_10x": _growth(a, b),
+        "register_10x_same_events": _growth(a, c),
         "machine_state_start": before,
         "machine_state_end": _state(),
     }
