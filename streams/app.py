@@ -33,7 +33,7 @@ from streams import metrics
 from streams.alignment import UNKNOWN, Aligner, caught_up, pause_changes, plan, watermark
 from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
-from streams.routing import DeadLetter, Routed, lane_name, redact, route, watermark_message
+from streams.routing import DeadLetter, Routed, lane_name, redact, route, watermark_message, work_messages
 from streams.settings import StreamSettings
 from streams.snapshots import SnapshotStore
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
@@ -45,7 +45,8 @@ CONFIRM_INTERVAL_S = 0.05  # how often the router may ask the broker for the end
 WATERMARK_INTERVAL_S = 0.1  # how often the router may send its watermark (each costs a message per work partition)
 HOLD_BEFORE_PAUSE = 200  # messages an input partition may hold before the router pauses it (streams/alignment.py)
 EARLIEST_REFRESH_S = 5.0  # how long a partition's earliest offset is trusted while nothing is read from it
-REBUILD_BATCH = 5000  # work messages a rebuild folds between two turns of the event loop (about 0.3 s)
+REBUILD_BATCH = 5000  # work messages a rebuild asks the broker for at once
+REBUILD_EVENTS = 5000  # events a rebuild folds between two turns of the event loop (about 0.3 s)
 OFFSETS_TIMEOUT_S = 10.0  # how long the router waits for the broker to say where partitions end or begin
 
 
@@ -77,7 +78,7 @@ class Runtime:
             self._drop({partition})
         pe = self._new_engine(partition)
         if offset > 0:
-            started = time.perf_counter()
+            started, units = time.perf_counter(), pe.units
             start, snap = 0, self.snapshots.best(partition, offset) if self.snapshots else None
             # Other tasks' garbage waits for the rebuild, and the state it builds is frozen, so that collections
             # after it do not walk it (the 8 restores of a 100k-account worker, bench/README "Recovery").
@@ -100,7 +101,7 @@ class Runtime:
             metrics.REBUILD_MESSAGES.inc(n)
             self.rebuilt[partition] = {"snapshot_offset": start if snap else None, "messages": n, "offset": offset,
                                        "seconds": round(took, 3)}  # fmt: skip
-            if self.snapshots is not None and n >= self.settings.snapshot_every:
+            if self.snapshots is not None and pe.units - units >= self.settings.snapshot_every:
                 self._write_snapshot(pe)  # the next gain of this partition starts from here
         self.since_snapshot[partition] = 0
         self.engines[partition] = pe
@@ -111,15 +112,16 @@ class Runtime:
         lanes = [lane_name(s.topic(t), p) for t in INPUTS for p in range(s.partitions)]
         return PartitionEngine(self.profile, self.params, partition, s.partitions, lanes)
 
-    def folded(self, pe: PartitionEngine) -> None:
-        """One work message of the partition was folded and its outputs sent: snapshot every N of them.
+    def folded(self, pe: PartitionEngine, units: int) -> None:
+        """One work message of the partition was folded and its outputs sent: snapshot every N events and control
+        messages (`PartitionEngine.units`; a batch counts its events, so a snapshot bounds the events a rebuild folds).
 
         Called only after the outputs were sent, so a snapshot at offset o+1 is used only by a worker handed an
         offset past o, which means message o was committed and its outputs are out.
         """
         if self.snapshots is None:
             return
-        n = self.since_snapshot.get(pe.partition, 0) + 1
+        n = self.since_snapshot.get(pe.partition, 0) + units
         self.since_snapshot[pe.partition] = n
         if n >= self.settings.snapshot_every:
             self._write_snapshot(pe)
@@ -156,10 +158,12 @@ class Runtime:
             while last < end - 1:
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=REBUILD_BATCH)
                 records = batch.get(tp, [])
-                n += pe.rebuild((r.offset, r.value) for r in records if start <= r.offset < end and r.value is not None)
+                todo = ((r.offset, r.value) for r in records if start <= r.offset < end and r.value is not None)
+                while folded := pe.rebuild(todo, max_events=REBUILD_EVENTS):
+                    n += folded
+                    await asyncio.sleep(0)  # getmany returns fetched records without yielding: yield here
                 if records:
                     last = records[-1].offset
-                    await asyncio.sleep(0)  # getmany returns fetched records without yielding: yield here
                 elif await consumer.position(tp) >= end:
                     break
             return n
@@ -279,9 +283,10 @@ class _Router:
     async def release(self, resync: bool = False) -> None:
         """Forward what may go now and pause or resume input partitions to match (resync: apply it to the client
         even if it did not change here, see `_pause`)."""
-        for event, outcome in self.aligner.release():
-            await self.forward(event, outcome)
-            self.forwarded += 1
+        released = self.aligner.release()
+        if released:
+            await self.forward(released)
+            self.forwarded += len(released)
         pause = self.aligner.pause()
         if resync or pause != self.paused:
             await self._pause(pause)
@@ -444,22 +449,30 @@ def build_app(settings: StreamSettings) -> faust.App:
     aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner(hold=HOLD_BEFORE_PAUSE)
     router = _Router(app, aligner, input_names, s.bootstrap)
 
-    async def forward(event: Any, outcome: Routed | DeadLetter) -> None:
-        msg = event.message
-        if isinstance(outcome, DeadLetter):
-            metrics.REJECTED.labels(metrics.reason_label(outcome.reason)).inc()
-            headers = [
-                ("reason", outcome.reason.encode()),
-                ("source-topic", msg.topic.encode()),
-                ("source-partition", str(msg.partition).encode()),
-                ("source-offset", str(msg.offset).encode()),
-            ]
-            await send(dead_topic, msg.key, redact(msg.value), None, None, headers)
-        else:
-            for p in outcome.partitions:
-                await send(work_topic, outcome.key, msg.value, p, msg.timestamp, None)
+    async def forward(released: list[tuple[Any, Routed | DeadLetter]]) -> None:
+        """Send what the router released: dead letters one by one, the events in one work message per partition
+        (streams/routing.py `work_messages`), in release order within each; then ack them all in that order."""
+        by_partition: dict[int, list[tuple[bytes, float | None]]] = {}
+        for event, outcome in released:
+            msg = event.message
+            if isinstance(outcome, DeadLetter):
+                metrics.REJECTED.labels(metrics.reason_label(outcome.reason)).inc()
+                headers = [
+                    ("reason", outcome.reason.encode()),
+                    ("source-topic", msg.topic.encode()),
+                    ("source-partition", str(msg.partition).encode()),
+                    ("source-offset", str(msg.offset).encode()),
+                ]
+                await send(dead_topic, msg.key, redact(msg.value), None, None, headers)
+            else:
+                for p in outcome.partitions:
+                    by_partition.setdefault(p, []).append((msg.value, msg.timestamp))
+        for p, events in by_partition.items():
+            for value, sent in work_messages(events):
+                await send(work_topic, b"", value, p, sent, None)
         # acked only once forwarded, in offset order per partition: the committed offset never passes a held one
-        await router.ack(event)
+        for event, _ in released:
+            await router.ack(event)
 
     router.forward = forward
 
@@ -503,6 +516,7 @@ def build_app(settings: StreamSettings) -> faust.App:
         async for event in stream.events():
             msg = event.message
             pe = await runtime.engine_for(msg.partition, msg.offset)
+            before = pe.units
             out = pe.apply(msg.value, msg.offset, msg.timestamp)
             metrics.observe_event(out)
             if out.late:
@@ -515,7 +529,7 @@ def build_app(settings: StreamSettings) -> faust.App:
                 await send(alerts_topic, a.id.encode(), a.model_dump_json().encode(), None, None, None)
             for cmd in out.lockouts:
                 await send(lockouts_topic, cmd.account_id.encode(), cmd.model_dump_json().encode(), None, None, None)
-            runtime.folded(pe)
+            runtime.folded(pe, pe.units - before)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:

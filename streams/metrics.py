@@ -58,9 +58,9 @@ def reason_label(reason: str) -> str:
 
 
 def observe_event(out: Outputs) -> None:
-    """Count one processed work message and what it produced."""
-    if out.event_type:
-        EVENTS.labels(out.event_type).inc()
+    """Count the events of one processed work message and what they produced."""
+    for event_type in out.event_types:
+        EVENTS.labels(event_type).inc()
     if out.late:
         LATE.inc()
     for control, n in out.rule_errors.items():

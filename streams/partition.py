@@ -19,7 +19,7 @@ from monitor.gcpause import collector_paused
 from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
-from streams.routing import parse_advance, parse_watermark, partition_of
+from streams.routing import parse_advance, parse_batch, parse_watermark, partition_of
 
 _TICK = timedelta(microseconds=1)  # the resolution of event times
 
@@ -28,10 +28,10 @@ _TICK = timedelta(microseconds=1)  # the resolution of event times
 class Outputs:
     alerts: list[Alert] = field(default_factory=list)
     lockouts: list[LockoutCommand] = field(default_factory=list)
-    event_type: str | None = None
+    event_types: list[str] = field(default_factory=list)  # of the events the message carried, in order
     rule_errors: dict[str, int] = field(default_factory=dict)
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
-    late: timedelta | None = None  # how far behind the engine's clock the event came (judged late), if it did
+    late: timedelta | None = None  # how far behind the engine's clock an event came (judged late), at most
 
 
 class PartitionEngine:
@@ -54,6 +54,7 @@ class PartitionEngine:
         )
         self._lockouts_sent = 0
         self.next_offset = 0  # the offset of the next message this engine expects
+        self.units = 0  # work folded by this object: an event or a control message counts one (not in snapshots)
 
     def _collect(self, alert: Alert) -> None:
         self._pending.alerts.append(alert)
@@ -64,36 +65,46 @@ class PartitionEngine:
                 self._pending.caused_at.append(stamp[0])
 
     def apply(self, raw: bytes, offset: int, sent_at: float | None = None) -> Outputs:
-        """Fold one work message (an event or an advance) and return what it produced."""
+        """Fold one work message (an event, a batch of events, an advance or a watermark); return what it produced."""
         stats = self.engine.stats
         errors_before = dict(stats.rule_errors) if stats.rule_errors else None
         out = self._pending
         until = parse_advance(raw)
         mark = parse_watermark(raw) if until is None else None
+        batch = parse_batch(raw) if until is None and mark is None else None
         if until is not None:
             self.engine.advance(until)
         elif mark is not None:
             self._mark(mark.time, mark.lanes)
+        elif batch is not None:
+            for event, sent in batch:
+                self._submit(event, sent, out)
         else:
-            ev = parse_event(raw)
-            out.event_type = ev.type
-            clock, late = self.engine.clock, stats.late
-            if sent_at:
-                self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
-            self.engine.submit(ev)
-            if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
-                out.late = clock - ev.time
-            if len(self._stamps) > 10_000 and self.engine.clock is not None:
-                clock = self.engine.clock  # events at or before the clock have been processed
-                self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}
+            self._submit(raw, sent_at, out)
         if stats.rule_errors and stats.rule_errors != errors_before:
             before = errors_before or {}
             out.rule_errors = {c: n - before.get(c, 0) for c, n in stats.rule_errors.items() if n != before.get(c, 0)}
         self.next_offset = offset + 1
+        self.units += max(1, len(out.event_types))
         out.lockouts.extend(self.engine.lockouts[self._lockouts_sent :])
         self._lockouts_sent = len(self.engine.lockouts)
         self._pending = Outputs()
         return out
+
+    def _submit(self, raw: bytes, sent_at: float | None, out: Outputs) -> None:
+        stats = self.engine.stats
+        ev = parse_event(raw)
+        out.event_types.append(ev.type)
+        clock, late = self.engine.clock, stats.late
+        if sent_at:
+            self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
+        self.engine.submit(ev)
+        if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
+            behind = clock - ev.time
+            out.late = behind if out.late is None else max(out.late, behind)
+        if len(self._stamps) > 10_000 and self.engine.clock is not None:
+            clock = self.engine.clock  # events at or before the clock have been processed
+            self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}
 
     def _mark(self, time: datetime, lanes: Iterable[str]) -> None:
         marks = self.marks
@@ -111,13 +122,17 @@ class PartitionEngine:
         """Input partitions with no watermark yet: nothing is released until each has one (for /health)."""
         return sorted(self.lanes - self.marks.keys())
 
-    def rebuild(self, messages: Iterable[tuple[int, bytes]]) -> int:
-        """Fold already-processed messages without emitting anything again; returns how many."""
+    def rebuild(self, messages: Iterable[tuple[int, bytes]], max_events: int | None = None) -> int:
+        """Fold already-processed messages without emitting anything again; returns how many messages. With
+        `max_events`, stops once that many events were folded (the rest of an iterator stays for the next call)."""
         n = 0
+        stop = None if max_events is None else self.units + max_events
         with collector_paused():
             for offset, raw in messages:
                 self.apply(raw, offset)
                 n += 1
+                if stop is not None and self.units >= stop:
+                    break
         return n
 
     def snapshot(self) -> bytes:

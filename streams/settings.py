@@ -34,8 +34,8 @@ class StreamSettings(BaseSettings):
     lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(minutes=5)
     tick_seconds: Annotated[float, Field(ge=0)] = 30.0
     loglevel: str = "info"
-    # every N work messages a partition's engine is snapshotted to data_dir/snapshots (0: never), so a worker
-    # gaining the partition folds only the log after the snapshot
+    # every N events (and control messages) folded, a partition's engine is snapshotted to data_dir/snapshots
+    # (0: never), so a worker gaining the partition folds only the log after the snapshot
     snapshot_every: Annotated[int, Field(ge=0)] = 50_000
     # how long the group waits for a silent worker before handing its partitions to others (Kafka's minimum: 6 s)
     session_timeout: Annotated[float, Field(ge=6, le=300)] = 30.0

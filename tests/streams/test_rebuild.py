@@ -14,7 +14,7 @@ from monitor.demo import mix_lines
 from schemas.events import parse_event
 from streams import app as app_module
 from streams.partition import PartitionEngine
-from streams.routing import lane_name, watermark_message
+from streams.routing import lane_name, watermark_message, work_events, work_messages
 from streams.settings import StreamSettings
 from streams.topics import INPUTS, WORK, create_topics
 
@@ -25,13 +25,17 @@ BATCH = 400
 
 
 def _work_log(s: StreamSettings) -> list[bytes]:
-    """Mix events, each 100 followed by a watermark for every input partition, as one router would write them."""
+    """Mix events, each 100 followed by a watermark for every input partition, as one router would write them:
+    of each 100, half one message each, half in batches of 10 (events released together)."""
     lanes = [lane_name(s.topic(t), p) for t in INPUTS for p in range(s.partitions)]
     out: list[bytes] = []
-    for n, raw in enumerate(mix_lines(EVENTS), 1):
-        out.append(raw)
-        if n % 100 == 0:
-            out.append(watermark_message(parse_event(raw).time, lanes))
+    lines = list(mix_lines(EVENTS))
+    for i in range(0, len(lines), 100):
+        group = lines[i : i + 100]
+        out.extend(group[:50])
+        for j in range(50, len(group), 10):
+            out.extend(value for value, _ in work_messages([(raw, None) for raw in group[j : j + 10]]))
+        out.append(watermark_message(parse_event(group[-1]).time, lanes))
     return out
 
 
@@ -64,12 +68,21 @@ def test_a_rebuild_folds_batch_by_batch_and_lets_the_event_loop_run(kafka_bootst
     expected.rebuild(enumerate(log))
 
     monkeypatch.setattr(app_module, "REBUILD_BATCH", BATCH)
+    monkeypatch.setattr(app_module, "REBUILD_EVENTS", BATCH)
     order: list[str] = []
     fold = PartitionEngine.rebuild
 
-    def recording_rebuild(self: PartitionEngine, messages: Any) -> int:
-        n = fold(self, messages)
-        order.append(f"fold {n}")
+    def recording_rebuild(self: PartitionEngine, messages: Any, max_events: int | None = None) -> int:
+        events: list[int] = []
+
+        def counted() -> Any:
+            for offset, raw in messages:
+                events.append(max(1, len(work_events(raw))))  # a watermark counts as one, as in `rebuild`
+                yield offset, raw
+
+        n = fold(self, counted(), max_events)
+        if n:
+            order.append(f"fold {n} {sum(events)}")
         return n
 
     monkeypatch.setattr(PartitionEngine, "rebuild", recording_rebuild)
@@ -92,8 +105,9 @@ def test_a_rebuild_folds_batch_by_batch_and_lets_the_event_loop_run(kafka_bootst
     pe = asyncio.run(rebuild_while_ticking())
 
     folds = [int(x.split()[1]) for x in order if x.startswith("fold")]
-    assert sum(folds) == len(log)
-    assert max(folds) <= BATCH and len(folds) >= len(log) // BATCH
+    events = [int(x.split()[2]) for x in order if x.startswith("fold")]
+    assert sum(folds) == len(log) and sum(events) == EVENTS + EVENTS // 100
+    assert max(events) < BATCH + 10 and len(folds) >= sum(events) // (BATCH + 10)  # a batch carries 10 at most
     first, last = order.index(next(x for x in order if x.startswith("fold"))), len(order) - 1 - order[::-1].index(
         next(x for x in reversed(order) if x.startswith("fold")))  # fmt: skip
     between = order[first:last]

@@ -18,15 +18,20 @@ from monitor.rules.base import Case
 from schemas.directory import Directory
 from streams.partition import PartitionEngine
 from streams.routing import (
+    BATCH_BYTES,
+    BATCH_EVENTS,
     BROADCAST,
     DeadLetter,
     Routed,
     advance_message,
+    parse_batch,
     parse_watermark,
     partition_of,
     redact,
     route,
     watermark_message,
+    work_events,
+    work_messages,
 )
 from tests.streams.cases import case_stream
 from tests.streams.worklog import LANE, with_watermarks
@@ -66,30 +71,48 @@ def run_partitioned(
     until: datetime,
     partitions: int,
     lateness: timedelta = timedelta(0),
+    batch: int = 1,
 ) -> list[str]:
-    """Events through routing and one engine per partition, as the live runtime runs them; final alerts."""
+    """Events through routing and one engine per partition, as the live runtime runs them; final alerts. With
+    `batch` > 1 the router releases that many events at a time, each partition's share in one work message."""
     params = organisation_params(profile.parameters, directory) if directory else profile.parameters
     engines = [PartitionEngine(profile, params, p, partitions, [LANE]) for p in range(partitions)]
     offsets = [0] * partitions
     first = min(datetime.fromisoformat(json.loads(raw)["time"]) for raw in lines)
     register = [e.model_dump_json().encode() for e in directory_events(directory, first)] if directory else []
     latest = {}
-    for raw in with_watermarks([*register, *lines], lateness):
-        routed = route(raw, partitions)
-        targets = range(partitions) if parse_watermark(raw) else routed.partitions  # type: ignore[union-attr]
-        assert parse_watermark(raw) or isinstance(routed, Routed), routed
-        for p in targets:
-            for a in engines[p].apply(raw, offsets[p]).alerts:
-                latest[a.id] = a
-            offsets[p] += 1
-    for p in range(partitions):
-        for a in engines[p].apply(advance_message(until), offsets[p]).alerts:
+
+    def fold(p: int, raw: bytes, sent: float | None = None) -> None:
+        for a in engines[p].apply(raw, offsets[p], sent).alerts:
             latest[a.id] = a
+        offsets[p] += 1
+
+    released: dict[int, list[tuple[bytes, float | None]]] = {}
+
+    def forward() -> None:
+        for p, events in released.items():
+            for value, sent in work_messages(events):
+                fold(p, value, sent)
+        released.clear()
+
+    for raw in with_watermarks([*register, *lines], lateness, every=batch):
+        if parse_watermark(raw):
+            forward()
+            for p in range(partitions):
+                fold(p, raw)
+            continue
+        routed = route(raw, partitions)
+        assert isinstance(routed, Routed), routed
+        for p in routed.partitions:
+            released.setdefault(p, []).append((raw, None))
+    forward()
+    for p in range(partitions):
+        fold(p, advance_message(until))
     return [a.model_dump_json() for a in sorted(latest.values(), key=lambda a: (a.raised_at, a.id))]
 
 
-@pytest.mark.parametrize("partitions", [1, 3, 8])
-def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, partitions: int) -> None:
+@pytest.mark.parametrize(("partitions", "batch"), [(1, 1), (3, 1), (8, 1), (3, 40)])
+def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, partitions: int, batch: int) -> None:
     directory_path, events_path = write_demo(tmp_path, seed=3, days=20)
     lines = [line for line in events_path.read_bytes().splitlines() if line.strip()]
     last = datetime.fromisoformat(json.loads(lines[-1])["time"])
@@ -100,7 +123,7 @@ def test_partitioned_engines_give_the_alerts_of_one_engine(tmp_path: Path, parti
         replay(single, read_lines([("demo", fh)]))
     expected = [a.model_dump_json() for a in single.final_alerts()]
     assert len(expected) > 50
-    assert run_partitioned(lines, profile, directory, last, partitions, lateness) == expected
+    assert run_partitioned(lines, profile, directory, last, partitions, lateness, batch) == expected
 
 
 CASE_LATENESS = timedelta(hours=1)
@@ -159,7 +182,8 @@ def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_
     assert {a.raised_at for a in out.alerts} == {_at(20)}  # raised by the earlier sign-in, as a replay would
 
 
-def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine() -> None:
+@pytest.mark.parametrize("batch", [1, 7])
+def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine(batch: int) -> None:
     """The cases one after another share accounts and people, so state crosses from case to case (a rotation to
     an unknown fingerprint once reached only the owning partition, and the others kept the old one for CRD-06)."""
     lines, end = case_stream()
@@ -168,4 +192,44 @@ def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine() -> None:
     replay(single, [("cases", i + 1, raw) for i, raw in enumerate(lines)], until=end)
     expected = [a.model_dump_json() for a in single.final_alerts()]
     assert len(expected) > 300
-    assert run_partitioned(lines, profile, None, end, partitions=3, lateness=CASE_LATENESS) == expected
+    assert run_partitioned(lines, profile, None, end, partitions=3, lateness=CASE_LATENESS, batch=batch) == expected
+
+
+def test_events_released_together_go_in_batches_that_give_back_each_event_and_its_send_time() -> None:
+    one = _login(1, 0)
+    assert list(work_messages([(one, 5.0)])) == [(one, 5.0)]  # alone: the event's own bytes, as before batches
+    events = [(_login(i, i % 60), None if i % 3 == 0 else 100.0 + i) for i in range(BATCH_EVENTS + 10)]
+    messages = list(work_messages(events))
+    assert len(messages) == 2 and all(parse_batch(m) is not None for m, _ in messages)
+    assert [e for m, _ in messages for e in parse_batch(m) or []] == events  # order, bytes and send times kept
+    assert [sent for _, sent in messages] == [101.0, 100.0 + BATCH_EVENTS]  # the earliest each carries
+    assert [e for m, _ in messages for e in work_events(m)] == [raw for raw, _ in events]
+    assert work_events(one) == [one] and work_events(watermark_message(_at(5), [LANE])) == []
+    big = b" " * (BATCH_BYTES - 10) + one  # JSON may start with blanks; too big to share a message
+    split = list(work_messages([(one, None), (big, None), (one, None)]))
+    assert [m for m, _ in split] == [one, big, one]
+    assert parse_batch(one) is None
+    cut = messages[0][0][:-5]
+    with pytest.raises(ValueError, match="cut short"):
+        parse_batch(cut)
+
+
+def test_a_batch_folds_as_its_events_one_by_one_and_a_rebuild_stops_at_its_event_budget() -> None:
+    profile = load_profile("default")
+    events = [(_login(i, i), 1000.0 + i) for i in range(1, 6)]
+    mark = watermark_message(_at(30), [LANE])
+    single = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
+    for offset, (raw, sent) in enumerate(events):
+        single.apply(raw, offset, sent)
+    one_by_one = single.apply(mark, len(events))
+    batched = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
+    [(value, _)] = work_messages(events)
+    first = batched.apply(value, 0)
+    assert first.event_types == ["login.succeeded"] * 5 and batched.next_offset == 1
+    released = batched.apply(mark, 1)
+    assert released.alerts and released.alerts == one_by_one.alerts
+    assert released.caused_at == one_by_one.caused_at  # each event's own send time, carried in the batch
+    log = iter([(0, value), (1, mark), (2, _login(9, 40))])
+    rebuilt = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
+    assert rebuilt.rebuild(log, max_events=3) == 1  # five events folded: over the budget after one message
+    assert rebuilt.rebuild(log, max_events=3) == 2 and rebuilt.next_offset == 3
