@@ -81,12 +81,7 @@ def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0), hold: int
     """How far events may be forwarded now if every lane's end were fresh, and which lanes to pause: those
     holding messages or read ahead of the limit, once they hold at least `hold` messages (pausing bounds what is
     held in memory; in a live feed, pausing and resuming a partition for every message held a moment is waste)."""
-    floor: datetime | None = None
-    for lane in lanes.values():
-        if lane.may_yield():
-            t = lane.time if lane.time is not None else UNKNOWN
-            if floor is None or t < floor:
-                floor = t
+    floor = _floor(lanes.values())
     if floor is None:  # every lane is read to its end
         return Plan(None, frozenset(k for k, lane in lanes.items() if lane.held and len(lane.held) >= hold))
     limit = floor if floor == UNKNOWN else floor + margin
@@ -95,6 +90,17 @@ def plan(lanes: Mapping[K, Lane[T]], margin: timedelta = timedelta(0), hold: int
         if (lane.held or (lane.time is not None and lane.time > limit)) and len(lane.held) >= hold
     )  # fmt: skip
     return Plan(limit, pause)
+
+
+def _floor(lanes: Iterable[Lane[T]]) -> datetime | None:
+    """The lowest event time of the lanes that may yield (UNKNOWN if one has none), or None if none may yield."""
+    floor: datetime | None = None
+    for lane in lanes:
+        if lane.may_yield():
+            t = lane.time if lane.time is not None else UNKNOWN
+            if floor is None or t < floor:
+                floor = t
+    return floor
 
 
 class Aligner(Generic[K, T]):
@@ -164,16 +170,26 @@ class Aligner(Generic[K, T]):
             out.extend(more)
 
     def _release_once(self) -> list[T]:
-        limit = plan(self.lanes, self.margin).limit  # if every end were fresh
-        # lanes read to their end: each holds back the messages read after its end was last confirmed
-        idle = [(lane.confirmed, self._limit(lane.time)) for lane in self.lanes.values() if not lane.may_yield()]
+        # One pass over the lanes (the router calls this for every message it reads): the floor as `plan` finds
+        # it, the lanes read to their end (each holds back the messages read after its end was last confirmed),
+        # and the head of every lane holding messages.
+        floor: datetime | None = None
+        idle: list[tuple[int, datetime]] = []
         heads: list[tuple[datetime, int, K]] = []
-        n = 0
         for k, lane in self.lanes.items():
-            if lane.held:
-                heads.append((lane.held[0][0] or UNKNOWN, n, k))
-                n += 1
+            if lane.may_yield():
+                t = lane.time if lane.time is not None else UNKNOWN
+                if floor is None or t < floor:
+                    floor = t
+                if lane.held:
+                    heads.append((lane.held[0][0] or UNKNOWN, len(heads), k))
+            else:
+                idle.append((lane.confirmed, self._limit(lane.time)))
+        if not heads:
+            return []
+        limit = None if floor is None else floor if floor == UNKNOWN else floor + self.margin  # if ends were fresh
         heapq.heapify(heads)
+        n = len(heads)
         out: list[T] = []
         while heads:
             t, _, k = heads[0]

@@ -290,8 +290,9 @@ class _Router:
         pause = self.aligner.pause()
         if resync or pause != self.paused:
             await self._pause(pause)
-        metrics.HELD.set(self.aligner.held())
-        metrics.PAUSED.set(len(self.paused))
+        if resync:  # the align timer's turn (every ALIGN_INTERVAL_S), not every message's
+            metrics.HELD.set(self.aligner.held())
+            metrics.PAUSED.set(len(self.paused))
 
     async def confirm(self) -> None:
         """Ask the broker for the end offsets of input partitions read to their end, when held messages wait on
@@ -495,9 +496,11 @@ def build_app(settings: StreamSettings) -> faust.App:
                     router.sync_assignment()
                 aligner.read(msg.tp, msg.offset, outcome.event.time if isinstance(outcome, Routed) else None,
                              (event, outcome))  # fmt: skip
-                end = router.highwater(msg.tp)
-                if end is not None:
-                    aligner.saw_end(msg.tp, end)
+                lane = aligner.lanes[msg.tp]
+                if lane.end is None or msg.offset + 1 >= lane.end:  # an end still ahead needs no fresher one
+                    end = router.highwater(msg.tp)
+                    if end is not None:
+                        aligner.saw_end(msg.tp, end)
                 await router.release()
 
     @app.timer(interval=ALIGN_INTERVAL_S)
