@@ -39,8 +39,8 @@ Replay parity (run 1 only, not timed): the worker is advanced to the last event'
 compared with `monitor replay --lateness 5m --until LAST` of the same register and events: alerts only one side
 has, by control, and alerts with the same id but different content.
 
-Caveats: the throughput figure includes the register (about 25k work messages: each person is broadcast to every
-partition) and every alert the worker sends. The machine's other load
+Caveats: the throughput figure includes the register (each of its 3,000 people goes to every partition; since
+session 10 in batched work messages) and every alert the worker sends. The machine's other load
 skews everything: the load average at the start and the end is recorded.
 
 Results go to bench/results/kafka.json. Every wait has a timeout; every worker is stopped at the end.
