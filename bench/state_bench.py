@@ -56,6 +56,7 @@ from bench.common import (  # noqa: E402
 SCRIPT = str(Path(__file__).resolve())
 BATCH = 5000
 TAIL = 50_000
+MAX_SHARE = 0.6  # a size is skipped when its estimated peak is over this share of the memory available
 
 
 # ----- in the measuring subprocess ------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ def measure_engine(directory: Path, events: Path, snapshot: Path | None = None) 
         "alerts": len(engine.alerts),
         "seen_digests": len(engine._seen),
         "rss_delta_kib": after - before,
+        "rss_before_kib": before,
         "peak_rss_kib": peak,
         "snapshot_bytes": snap,
         "load_seconds": t1 - t0,
@@ -148,7 +150,7 @@ def _register_events(data: dict[str, Any], at: datetime, chunk: int = 20_000) ->
         for i in range(0, len(items), chunk):
             part = {"organisation": org, "people": [], "accounts": []}
             part[key] = items[i : i + chunk]
-            yield directory_events(Directory.model_validate(part), at)
+            yield list(directory_events(Directory.model_validate(part), at))
 
 
 def _db_bytes(db: Path) -> int:
@@ -300,6 +302,7 @@ def bench_size(d: Path, n: int, runs: int, per_account: int, recovery: bool, emb
         "restored_rss_bytes": median([x["rss_delta_kib"] for x in res]) * 1024,
         "restored_bytes_per_account": median([x["rss_delta_kib"] for x in res]) * 1024 / n,
         "engine_peak_rss_mib": median([x["peak_rss_kib"] for x in eng]) / 1024,
+        "engine_start_rss_mib": median([x.get("rss_before_kib", 0) for x in eng]) / 1024,
         "engine_snapshot_bytes_per_account": median([x["snapshot_bytes"] for x in eng]) / n,
         "engine_seen_digests": eng[0]["seen_digests"],
         "engine_alerts": eng[0]["alerts"],
@@ -367,15 +370,19 @@ def run(
     with tempfile.TemporaryDirectory(prefix="monitor-state-") as tmp:
         for n in accounts:
             r = runs if n <= once_above else 1
-            if sizes:  # do not risk the machine (others work on it): the peak grows about linearly
+            if sizes:  # do not risk the machine (others may work on it): the peak grows about linearly
                 prev = sizes[-1]
-                estimate = prev["engine_peak_rss_mib"] * 1024 * n / prev["accounts"]
-                if estimate > 0.5 * mem_available_kib():
-                    why = (f"estimated engine peak {estimate / 2**20:.1f} GiB (from {prev['accounts']:,}) is over half "
-                           f"the memory available ({mem_available_kib() / 2**20:.1f} GiB available)")  # fmt: skip
+                start = prev.get("engine_start_rss_mib", 0.0)  # the interpreter and imports, which do not grow
+                estimate = (start + (prev["engine_peak_rss_mib"] - start) * n / prev["accounts"]) * 1024
+                available = mem_available_kib()
+                if estimate > MAX_SHARE * available:
+                    why = (f"estimated engine peak {estimate / 2**20:.1f} GiB (from {prev['accounts']:,}) is over "
+                           f"{MAX_SHARE:.0%} of the memory available ({available / 2**20:.1f} GiB)")  # fmt: skip
                     log(f"state: {n:,} accounts SKIPPED: {why}")
                     skipped.append({"accounts": n, "reason": why})
                     continue
+                log(f"state: {n:,} accounts: estimated engine peak {estimate / 2**20:.1f} GiB of "
+                    f"{available / 2**20:.1f} GiB available")  # fmt: skip
             log(f"state: {n:,} accounts, {3 * n:,} people, {per_account} events per account, {r} run(s) ...")
             sizes.append(bench_size(Path(tmp), n, r, per_account, recovery == n, n <= embedded_max))
     out: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,32 +71,32 @@ def load_directory(path: str | Path) -> Directory:
     return parse_directory(text, str(p))
 
 
-def directory_events(d: Directory, at: datetime | None = None) -> list[Event]:
+def directory_events(d: Directory, at: datetime | None = None) -> Iterator[Event]:
     """The directory.* events equivalent to the file, in a fixed order (people, accounts, roles), at time `at`.
 
-    Without `at` they carry a placeholder time; the engine gives preloaded events the start of time.
+    Without `at` they carry a placeholder time; the engine gives preloaded events the start of time. Made one at a
+    time, so a caller that folds them as they come never holds a large register as events all at once.
     """
     stamp = at.isoformat() if at is not None else _EPOCH
-    out: list[dict[str, Any]] = []
 
-    def add(type_: str, id_: str, data: dict[str, Any]) -> None:
-        out.append({"specversion": "1.0", "id": id_, "source": SOURCE, "type": type_, "time": stamp, "data": data})
+    def event(type_: str, id_: str, data: dict[str, Any]) -> Event:
+        obj = {"specversion": "1.0", "id": id_, "source": SOURCE, "type": type_, "time": stamp, "data": data}
+        return parse_event_obj(obj)
 
     for p in d.people:
-        add("directory.person", f"person:{p.person_id}", p.model_dump(exclude_none=True))
+        yield event("directory.person", f"person:{p.person_id}", p.model_dump(exclude_none=True))
     for a in d.accounts:
         reg = a.model_dump(exclude={"admins", "manager", "editors"}, exclude_none=True)
-        add("directory.account_registered", f"account:{a.account_id}", reg)
+        yield event("directory.account_registered", f"account:{a.account_id}", reg)
         roles = [(pid, "admin") for pid in a.admins] + [(pid, "editor") for pid in a.editors]
         if a.manager:
             roles.append((a.manager, "manager"))
         for pid, role in roles:
-            add(
+            yield event(
                 "directory.admin_assigned",
                 f"role:{a.account_id}:{pid}:{role}",  # one person may hold two roles: two events
                 {"account_id": a.account_id, "person_id": pid, "role": role},
             )
-    return [parse_event_obj(o) for o in out]
 
 
 def organisation_params(params: Params, d: Directory) -> Params:

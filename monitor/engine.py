@@ -170,7 +170,7 @@ class Engine:
         self._max_seen: datetime | None = None
         self._seen: dict[bytes, datetime] = {}  # 128-bit digest of (source, id) -> event time
         self._seen_pruned_at: datetime | None = None
-        self._initial: list[Event] = []
+        self._initial: Iterable[Event] = []  # the preloaded register, until the first moment applies it
         self.current: Event | None = None  # the event being processed (None while deadlines fire)
         enabled = set(profile.enabled())
         self.rules: list[RuleSpec] = [s for c, s in RULES.items() if c in enabled and s.kind == "alert"]
@@ -194,6 +194,7 @@ class Engine:
         Pickle, so only for the engine's own store: restore only what this code wrote (the caller keys
         snapshots by a hash of the code).
         """
+        self._initial = list(self._initial)  # before the first moment, the register travels in the snapshot
         state = {k: getattr(self, k) for k in _STATE}
         # event models are made per type at import, so they travel as their JSON
         state["_buffer"] = [(t, s, i, ev.model_dump_json()) for t, s, i, ev in self._buffer]
@@ -220,8 +221,13 @@ class Engine:
     # ----- input -------------------------------------------------------------------------------
 
     def preload(self, events: Iterable[Event]) -> None:
-        """Register state given at the start of time (the directory file), applied before any event."""
-        self._initial.extend(events)
+        """Register state given at the start of time (the directory file), applied before any event.
+
+        Taken as it comes at the first moment, each event made, applied and dropped in turn, so a large register
+        is never held as events all at once: held whole, a 10k-account register's fold left 24 KB per account
+        resident instead of 13 KB (bench/README, "State").
+        """
+        self._initial = chain(self._initial, events)
 
     def submit(self, ev: Event) -> bool:
         """Take one event; False when it is a duplicate of one already taken."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
     """People without accounts hold one shared empty set, people with the same groups one frozenset, in every
     engine of the process, and a restored engine keeps that sharing within itself (a Kafka worker keeps one
     engine per partition, each holding every person)."""
-    from monitor.facts import _NO_ACCOUNTS
+    from monitor.facts import _EMPTY_SET
 
     directory, events = month
     a, b = _engine(directory), _engine(directory)
@@ -110,7 +111,7 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
         assert pa is not pb and pa is not pc and pa == pb == pc
         assert pa.groups is pb.groups
         if not pa.accounts:
-            assert pa.accounts is _NO_ACCOUNTS and pb.accounts is _NO_ACCOUNTS
+            assert pa.accounts is _EMPTY_SET and pb.accounts is _EMPTY_SET
     for e in (a, c):
         people = list(e.people.values())
         assert len({id(p.groups) for p in people}) == len({p.groups for p in people})
@@ -120,14 +121,14 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
 
 def test_a_person_gains_an_account_set_of_their_own() -> None:
     """The shared empty set is replaced on the first account, never added to."""
-    from monitor.facts import _NO_ACCOUNTS, PersonFacts
+    from monitor.facts import _EMPTY_SET, PersonFacts
 
     p, q = PersonFacts("p-1"), PersonFacts("p-2")
-    assert p.accounts is _NO_ACCOUNTS
+    assert p.accounts is _EMPTY_SET
     p.reaches("acc-1")
     p.reaches("acc-2")
     assert p.accounts == {"acc-1", "acc-2"} and isinstance(p.accounts, set)
-    assert q.accounts is _NO_ACCOUNTS and not _NO_ACCOUNTS
+    assert q.accounts is _EMPTY_SET and not _EMPTY_SET
 
 
 def test_a_restored_engine_still_knows_every_event_it_took(month: tuple[Path, list[Event]]) -> None:
@@ -157,3 +158,35 @@ def test_a_damaged_duplicate_event_memory_is_refused(month: tuple[Path, list[Eve
     state["_seen"] = (digests[:-16], runs)  # one event's digest lost
     with pytest.raises(ValueError, match="duplicate-event memory damaged"):
         _engine(month[0]).restore(pickle.dumps(state))
+
+
+def test_the_preloaded_register_is_drawn_at_the_first_moment_and_a_snapshot_before_it_keeps_it(
+    month: tuple[Path, list[Event]],
+) -> None:
+    """preload takes its events as they come (a large register is never held as events all at once), and a
+    snapshot taken before the first event still carries the whole register, in the engine and in the blob."""
+    from monitor.directory import directory_events
+
+    directory, events = month
+    whole = _finish(_engine(directory), events)
+    drawn = 0
+
+    def counted() -> Iterator[Event]:
+        nonlocal drawn
+        for ev in directory_events(load_directory(directory)):
+            drawn += 1
+            yield ev
+
+    lazy = Engine(load_profile("default"), params=_engine(directory).params, lateness=timedelta(hours=1))
+    lazy.preload(counted())
+    assert drawn == 0
+    lazy.advance(events[0].time)
+    assert drawn > 100 and lazy._initial == [] and len(lazy.accounts) > 10
+    assert _finish(lazy, events) == whole
+
+    early = _engine(directory)  # build_engine preloads the register as it comes
+    blob = early.snapshot()
+    restored = _engine(directory)
+    restored.restore(blob)
+    assert _finish(early, events) == whole
+    assert _finish(restored, events) == whole
