@@ -22,19 +22,20 @@ def pickled_by_fields(self: Any) -> tuple[type, tuple[Any, ...]]:
     return type(self), tuple([getattr(self, name) for name in self.__slots__])
 
 
-# Shared by every person who has them, so a Kafka worker's partition engines, each holding every person (people
-# are broadcast), do not each hold an empty set per person: most people have no groups and, in all but a few
-# partitions, no accounts; an empty set is 216 bytes. Pickle keeps the sharing within a snapshot.
-_NO_ACCOUNTS: frozenset[str] = frozenset()
-_GROUPS: dict[frozenset[str], frozenset[str]] = {}  # grows with the distinct sets of groups, not with people
+# Shared by every person and account that has them, so a Kafka worker's partition engines, each holding every person
+# (people are broadcast), do not each hold an empty set per person: most people have no groups and, in all but a few
+# partitions, no accounts, and most accounts no platform seats or confirmations; an empty set is 216 bytes. Pickle
+# keeps the sharing within a snapshot.
+_EMPTY_SET: frozenset[str] = frozenset()
+_SHARED: dict[frozenset[str], frozenset[str]] = {}  # grows with the distinct sets of groups or roles, not with people
 
 
-def shared_groups(groups: Iterable[str]) -> frozenset[str]:
-    """The process's one frozenset equal to `groups`."""
-    fs = groups if isinstance(groups, frozenset) else frozenset(groups)
-    shared = _GROUPS.get(fs)
+def shared_frozenset(items: Iterable[str]) -> frozenset[str]:
+    """The process's one frozenset equal to `items` (a person's groups, a person's roles on an account)."""
+    fs = items if isinstance(items, frozenset) else frozenset(items)
+    shared = _SHARED.get(fs)
     if shared is None:
-        shared = _GROUPS[fs] = frozenset(sys.intern(g) for g in fs)
+        shared = _SHARED[fs] = frozenset(sys.intern(g) for g in fs)
     return shared
 
 
@@ -46,13 +47,13 @@ class PersonFacts:
     in_directory: bool = False
     email: str | None = None
     unit: str | None = None
-    groups: frozenset[str] = shared_groups(())
+    groups: frozenset[str] = shared_frozenset(())
     leaving_at: datetime | None = None
     leaver_event: str | None = None
     moved_at: datetime | None = None
     new_role: str | None = None
     mover_event: str | None = None
-    accounts: set[str] | frozenset[str] = _NO_ACCOUNTS  # a set of its own from the first account the person reaches
+    accounts: set[str] | frozenset[str] = _EMPTY_SET  # a set of its own from the first account the person reaches
 
     __reduce__ = pickled_by_fields
 
@@ -62,10 +63,15 @@ class PersonFacts:
 
     def reaches(self, account_id: str) -> None:
         """Record that this person holds a role, seat or credential on the account."""
-        if isinstance(self.accounts, set):
-            self.accounts.add(account_id)
-        else:
-            self.accounts = {account_id}
+        self.accounts = with_item(self.accounts, account_id)
+
+
+def with_item(s: set[str] | frozenset[str], item: str) -> set[str]:
+    """`s` with `item` added: `s` itself, or a set of its own in place of the shared empty one."""
+    if isinstance(s, set):
+        s.add(item)
+        return s
+    return {*s, item}
 
 
 @dataclass(slots=True)
@@ -120,8 +126,9 @@ class AccountFacts:
     approved_by: str | None = None
     naming_exempt: bool = False
     emergency_access: str | None = None
-    roles: dict[str, set[str]] = field(default_factory=dict)
-    platform_admins: set[str] = field(default_factory=set)
+    roles: dict[str, frozenset[str]] = field(default_factory=dict)  # person -> roles, a shared frozenset
+    # the sets below start as the shared empty one (most accounts never fill some) and get their own on a first add
+    platform_admins: set[str] | frozenset[str] = _EMPTY_SET
     holders: dict[str, datetime] = field(default_factory=dict)
     mfa_on: bool | None = None
     mfa_changed_by: str | None = None
@@ -130,8 +137,8 @@ class AccountFacts:
     devices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     last_activity_event: str | None = None
-    confirmed: set[str] = field(default_factory=set)
-    logged_in: set[str] = field(default_factory=set)
+    confirmed: set[str] | frozenset[str] = _EMPTY_SET
+    logged_in: set[str] | frozenset[str] = _EMPTY_SET
     duties: dict[str, Duty] = field(default_factory=dict)
 
     __reduce__ = pickled_by_fields
@@ -182,7 +189,7 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
         p.in_directory = True
         p.email = d.email
         p.unit = sys.intern(d.unit) if d.unit is not None else None
-        p.groups = shared_groups(d.groups)
+        p.groups = shared_frozenset(d.groups)
     elif t == "hr.leaver":
         p.leaving_at = d.leaving_at
         p.leaver_event = ev.id
@@ -231,7 +238,7 @@ def _retired(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFa
 
 
 def _admin_assigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.roles.setdefault(d.person_id, set()).add(d.role)
+    a.roles[d.person_id] = shared_frozenset(a.roles.get(d.person_id, _EMPTY_SET) | {d.role})
 
 
 def _admin_unassigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
@@ -239,7 +246,7 @@ def _admin_unassigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person:
 
 
 def _access_confirmed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.confirmed.add(d.person_id)
+    a.confirmed = with_item(a.confirmed, d.person_id)
     duty = a.duties.get(d.person_id)
     if duty and duty.kind == "mover" and duty.confirmed_at is None:
         duty.confirmed_at = now
@@ -259,11 +266,12 @@ def _shared(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFac
 
 
 def _admin_added(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.platform_admins.add(d.person_id)
+    a.platform_admins = with_item(a.platform_admins, d.person_id)
 
 
 def _admin_removed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.platform_admins.discard(d.person_id)
+    if isinstance(a.platform_admins, set):
+        a.platform_admins.discard(d.person_id)
     duty = a.duties.get(d.person_id)
     if duty and duty.seat_removed_at is None:
         duty.seat_removed_at, duty.seat_evidence = now, ev.id
@@ -284,7 +292,7 @@ def _device_approved(a: AccountFacts, ev: Event, d: Any, now: datetime, person: 
 def _signed_in(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.last_activity_at, a.last_activity_event = now, ev.id
     if d.person_id:
-        a.logged_in.add(d.person_id)
+        a.logged_in = with_item(a.logged_in, d.person_id)
 
 
 def _posted(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.facts import AccountFacts, PersonFacts
 from monitor.rules.base import Action, Context, Raise, Resolve, Wake
@@ -72,49 +72,73 @@ class Finding:
 Check = Callable[[Context], Finding | None]
 
 
+Seen = tuple[tuple[datetime, str], ...]
+
+
+class Judging(NamedTuple):
+    """A register check's state (a tuple, not a dict: every account holds six of them)."""
+
+    due: datetime  # when judging starts
+    seen: Seen  # the latest (time, event id)s: the evidence, in the same order always
+    raised: str | None = None  # the open alert's summary
+
+
+# The register checks of one account see the same events, so each would build an equal `seen` tuple for an event:
+# the last one built is handed to the next check that asks for the same one, so an account holds one, not six.
+_last_seen: list[Any] = [(), None, None, ()]  # [seen before, time, event id, seen after]
+
+
+def _seen_with(seen: Seen, now: datetime, event_id: str) -> Seen:
+    """`seen` with (now, event_id), sorted, the latest SEEN_CAP kept."""
+    before, t, eid, built = _last_seen
+    if eid == event_id and t == now and before == seen:
+        return built
+    after: Seen = tuple(sorted((*seen, (now, event_id))))[-SEEN_CAP:]
+    _last_seen[:] = (seen, now, event_id, after)
+    return after
+
+
 def register_check(
-    event: Any, state: dict[str, Any] | None, ctx: Context, key: str, check: Check, *, staff: bool = False
-) -> tuple[Any, Sequence[Action]]:
+    event: Any, state: Judging | None, ctx: Context, key: str, check: Check, *, staff: bool = False
+) -> tuple[Judging | None, Sequence[Action]]:
     """Judge `check` from registration + grace on, and after every event given; raise, re-raise on change, resolve.
 
     Judging happens on a tick, so an answer is given only once every event of an instant is in. With `staff`,
     each judgement also books a tick at every future leaving or move of a role holder, when "current" changes.
-    State: `due` (when judging starts), `seen` (the latest (time, event id)s, the evidence: the same whatever order
-    an instant's events came in), `raised` (the open summary).
     """
     acc = ctx.account
     etype = event.type
     now = ctx.now
     if acc.retired or not acc.registered:
-        if state and state.get("raised"):
+        if state and state.raised:
             return None, (Resolve(key, evidence=(event.id,) if event.id else ()),)
         return None, ()
-    st = dict(state) if state else {}
     actions: list[Action] = []
-    seen: tuple[tuple[datetime, str], ...] = st.get("seen", ())
+    seen = state.seen if state else ()
     if etype != "tick" and (now, event.id) not in seen:
-        seen = st["seen"] = tuple(sorted((*seen, (now, event.id))))[-SEEN_CAP:]
+        seen = _seen_with(seen, now, event.id)
     evidence = tuple(i for _, i in seen)
-    due: datetime | None = st.get("due")
-    if due is None:
+    raised = state.raised if state else None
+    if state:
+        due = state.due
+    else:
         start = now if etype == "directory.account_registered" else (acc.registered_at or now)
-        due = st["due"] = start + ctx.params.registration_grace
+        due = start + ctx.params.registration_grace
         if due > now:
             actions.append(Wake(due, "registered"))
     if now < due:
-        return st, actions
+        return Judging(due, seen, raised), actions
     if etype != "tick":
         actions.append(Wake(now, "changed"))
-        return st, actions
+        return Judging(due, seen, raised), actions
     if staff:
         actions.extend(Wake(t, "staff") for t in _staff_changes(ctx) if t > now)
     finding = check(ctx)
-    raised = st.get("raised")
     if finding is None:
         if raised:
             actions.append(Resolve(key, evidence=evidence[-1:]))
-            st["raised"] = None
+            raised = None
     elif finding.summary != raised:
         actions.append(Raise(key, finding.summary, finding.next_step, evidence=evidence))
-        st["raised"] = finding.summary
-    return st, actions
+        raised = finding.summary
+    return Judging(due, seen, raised), actions
