@@ -322,8 +322,9 @@ def render() -> str:
             f"### State per account ({s['written_at']}, {s['events_per_account']} events per account, {_load_note(s)})",
             "",
             "| accounts (people) | runs | plain dicts RSS/acct | engine after folding RSS/acct | × dicts | "
-            "engine restored RSS/acct | engine pickle/acct | embedded snapshot/acct | embedded SQLite file/acct |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "engine peak RSS | engine restored RSS/acct | engine pickle/acct | embedded snapshot/acct | "
+            "embedded SQLite file/acct |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for x in s["sizes"]:
             emb = (
@@ -334,11 +335,12 @@ def render() -> str:
             out.append(
                 f"| {x['accounts']:,} ({x['people']:,}) | {x['runs']} | {x['dicts_bytes_per_account']:,.0f} B | "
                 f"{x['engine_bytes_per_account']:,.0f} B | {x['engine_vs_dicts']:.1f} | "
-                f"{x['restored_bytes_per_account']:,.0f} B | {x['engine_snapshot_bytes_per_account']:,.0f} B | "
+                f"{x['engine_peak_rss_mib']:,.0f} MiB | {x['restored_bytes_per_account']:,.0f} B | "
+                f"{x['engine_snapshot_bytes_per_account']:,.0f} B | "
                 f"{emb[0]} | {emb[1]} |"
             )
         for sk in s.get("skipped", []):
-            out.append(f"| {sk['accounts']:,} | 0 | skipped: {sk['reason']} | | | | | | |")
+            out.append(f"| {sk['accounts']:,} | 0 | skipped: {sk['reason']} | | | | | | | |")
         rec = s.get("recovery")
         if rec:
             out += [
