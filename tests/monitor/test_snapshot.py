@@ -190,3 +190,33 @@ def test_the_preloaded_register_is_drawn_at_the_first_moment_and_a_snapshot_befo
     restored.restore(blob)
     assert _finish(early, events) == whole
     assert _finish(restored, events) == whole
+
+
+def test_accounts_share_empty_sets_and_roles_and_register_checks_share_their_evidence(
+    month: tuple[Path, list[Event]],
+) -> None:
+    """An account's unfilled sets are the one shared empty set, equal roles are one frozenset, and the register
+    checks of one account hold one `seen` tuple between them (bench/README, "State"), in the engine and restored."""
+    from monitor.facts import _EMPTY_SET
+    from monitor.rules._register import Judging
+
+    directory, events = month
+    a = _engine(directory)
+    a.advance(events[0].time)  # folds the register
+    c = build_engine(load_profile("default"), None)
+    c.restore(a.snapshot())
+    for e in (a, c):
+        accounts = list(e.accounts.values())
+        assert len(accounts) > 10
+        assert any(not x.platform_admins for x in accounts)
+        assert len({id(x.platform_admins) for x in accounts if not x.platform_admins}) == 1
+        assert len({id(x.confirmed) for x in accounts if not x.confirmed}) == 1
+        roles = [r for x in accounts for r in x.roles.values()]
+        assert len({id(r) for r in roles}) == len(set(roles)) < len(roles)
+        for aid, states in e.rule_state.items():
+            judged = [s for s in states.values() if isinstance(s, Judging)]
+            if e is a and e.accounts[aid].registered:
+                assert len(judged) == 6  # DIR-02 to DIR-07
+            staff = [states[ctl] for ctl in ("DIR-02", "DIR-03", "DIR-05") if ctl in states]
+            assert len({id(s.seen) for s in staff}) <= 1
+    assert all(x.platform_admins is _EMPTY_SET for x in a.accounts.values() if not x.platform_admins)
