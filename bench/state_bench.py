@@ -302,7 +302,7 @@ def bench_size(d: Path, n: int, runs: int, per_account: int, recovery: bool, emb
         "restored_rss_bytes": median([x["rss_delta_kib"] for x in res]) * 1024,
         "restored_bytes_per_account": median([x["rss_delta_kib"] for x in res]) * 1024 / n,
         "engine_peak_rss_mib": median([x["peak_rss_kib"] for x in eng]) / 1024,
-        "engine_start_rss_mib": median([x.get("rss_before_kib", 0) for x in eng]) / 1024,
+        "engine_start_rss_mib": median([x["rss_before_kib"] for x in eng]) / 1024,
         "engine_snapshot_bytes_per_account": median([x["snapshot_bytes"] for x in eng]) / n,
         "engine_seen_digests": eng[0]["seen_digests"],
         "engine_alerts": eng[0]["alerts"],
@@ -372,7 +372,7 @@ def run(
             r = runs if n <= once_above else 1
             if sizes:  # do not risk the machine (others may work on it): the peak grows about linearly
                 prev = sizes[-1]
-                start = prev.get("engine_start_rss_mib", 0.0)  # the interpreter and imports, which do not grow
+                start = prev["engine_start_rss_mib"]  # the interpreter and imports, which do not grow
                 estimate = (start + (prev["engine_peak_rss_mib"] - start) * n / prev["accounts"]) * 1024
                 available = mem_available_kib()
                 if estimate > MAX_SHARE * available:
