@@ -350,10 +350,14 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         who: Annotated[Principal, Depends(needs("register:edit"))],
         retire_missing: bool = False,
     ) -> ImportResponse:
-        """Replace the register with a directory YAML file: only the differences become directory.* events."""
+        """Replace the register with a directory YAML file: only the differences become directory.* events.
+
+        They are in effect when the call returns: event time moves to the import's moment, past the lateness.
+        """
         text = (await request.body()).decode("utf-8", "replace")
-        events = monitor.read(lambda e, _: register.import_events(e, text, monitor.clock(), retire_missing))
-        result = monitor.submit_events(events, who.name, action="register.imported")
+        now = monitor.clock()
+        events = monitor.read(lambda e, _: register.import_events(e, text, now, retire_missing))
+        result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
         metrics.observe_step(result)
         return ImportResponse(events=len(events), accepted=result.accepted, duplicates=result.duplicates)
 

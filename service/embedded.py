@@ -260,14 +260,28 @@ class EmbeddedMonitor:
 
         return self._step(work)[1]
 
-    def submit_events(self, events: Sequence[Event], actor: str, action: str = "events.submitted") -> StepResult:
-        """Take events built by the monitor itself (API forms, directory import)."""
+    def submit_events(
+        self,
+        events: Sequence[Event],
+        actor: str,
+        action: str = "events.submitted",
+        in_effect_at: datetime | None = None,
+    ) -> StepResult:
+        """Take events built by the monitor itself (API forms, directory import).
+
+        With `in_effect_at`, event time moves to it in the same step, past the lateness: a registrar's import
+        is in the register, and in its export, as soon as the call returns.
+        """
 
         def work(result: StepResult) -> None:
             for ev in events:
                 self._take(ev, ev.model_dump_json(exclude_none=True).encode(), result)
             at = self.clock().isoformat()
             self.store.audit(at, actor, action, None, {"accepted": result.accepted, "duplicates": result.duplicates})
+            clock = self.engine.clock
+            if in_effect_at is not None and (clock is None or in_effect_at > clock):
+                self.engine.advance(in_effect_at)
+                self.store.append("advance", in_effect_at.isoformat().encode())
 
         return self._step(work)[1]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from monitor.policy import load_profile
@@ -314,3 +315,23 @@ def test_an_unknown_emergency_request_is_404_saying_what(world: World) -> None:
     r = world.client.get("/api/emergency-requests/er-nope", headers=world.as_("security"))
     assert r.status_code == 404
     assert r.json()["detail"] == "no emergency request with id er-nope"
+
+
+def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness(
+    make_monitor: Callable[..., EmbeddedMonitor],
+) -> None:
+    m = make_monitor(lateness=timedelta(seconds=30))
+    m.tick()  # event time is now NOW less 30 s: an event at NOW waits in the reorder buffer
+    token = auth.create_token(m.store, "registrar-1", "registrar", NOW)
+    client, headers = TestClient(build_api(m, console=False)), {"Authorization": f"Bearer {token}"}
+    register = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
+    account = register["accounts"][0]
+    assert len(account["admins"]) == 2
+    account["admins"] = account["admins"][:1]
+    r = client.post("/api/register/import", headers=headers, content=yaml.safe_dump(register).encode())
+    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0}
+    after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
+    assert after["accounts"][0]["admins"] == account["admins"]
+    assert m.engine.clock == NOW
+    (moved,) = [b for _, kind, b in m.store.log() if kind == "advance" and b == NOW.isoformat().encode()]
+    assert moved  # logged, so a restart folds the import in at the same moment
