@@ -25,7 +25,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-import yaml
+from monitor.yamlfile import dump_yaml
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 ORG_NAME = "Aberwen University"
@@ -1237,7 +1237,7 @@ def write_demo(out_dir: Path, seed: int = 7, days: int = 30) -> tuple[Path, Path
     directory = build_directory(seed)
     events = build_events(directory, seed, days)
     dpath, epath = out_dir / "directory.yaml", out_dir / "events.jsonl"
-    dpath.write_text(yaml.safe_dump(directory, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    dpath.write_text(dump_yaml(directory), encoding="utf-8")
     with epath.open("w", encoding="utf-8", newline="\n") as fh:
         for ev in events:
             fh.write(json.dumps(ev, separators=(",", ":")) + "\n")

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from monitor.policy import Params, _node_line
+from monitor.policy import Params
+from monitor.yamlfile import compose_yaml, load_yaml, node_line
 from schemas.directory import Directory
 from schemas.events import Event, parse_event_obj
 
@@ -24,8 +25,7 @@ class DirectoryError(ValueError):
 
 def parse_directory(text: str, origin: str = "<directory>") -> Directory:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DirectoryError(
@@ -37,28 +37,30 @@ def parse_directory(text: str, origin: str = "<directory>") -> Directory:
         directory = Directory.model_validate(data)
     except ValidationError as err:
         lines = []
+        node = compose_yaml(text)
         for e in err.errors(include_url=False):
-            line = _node_line(node, tuple(e["loc"]))
+            line = node_line(node, tuple(e["loc"]))
             where = ".".join(str(p) for p in e["loc"])
             lines.append(f"{origin}:{line or 1}: {where}: {e['msg']}")
         raise DirectoryError("\n".join(lines)) from None
-    _check_references(directory, node, origin)
+    _check_references(directory, text, origin)
     return directory
 
 
-def _check_references(d: Directory, node: Any, origin: str) -> None:
+def _check_references(d: Directory, text: str, origin: str) -> None:
+    """No person or account listed twice (the file's text is composed again only to name the line)."""
     ids = [p.person_id for p in d.people]
     seen: set[str] = set()
     for i, pid in enumerate(ids):
         if pid in seen:
-            raise DirectoryError(f"{origin}:{_node_line(node, ('people', i))}: person {pid} is listed twice")
+            line = node_line(compose_yaml(text), ("people", i))
+            raise DirectoryError(f"{origin}:{line}: person {pid} is listed twice")
         seen.add(pid)
     accounts: set[str] = set()
     for i, acc in enumerate(d.accounts):
         if acc.account_id in accounts:
-            raise DirectoryError(
-                f"{origin}:{_node_line(node, ('accounts', i))}: account {acc.account_id} is listed twice"
-            )
+            line = node_line(compose_yaml(text), ("accounts", i))
+            raise DirectoryError(f"{origin}:{line}: account {acc.account_id} is listed twice")
         accounts.add(acc.account_id)
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from monitor.durations import format_duration, parse_duration
+from monitor.yamlfile import compose_yaml, load_yaml, node_line
 
 CONTROL_IDS: tuple[str, ...] = (
     "DIR-01", "DIR-02", "DIR-03", "DIR-04", "DIR-05", "DIR-06", "DIR-07",
@@ -150,31 +151,10 @@ class ProfileError(ValueError):
     """A profile file that cannot be used, with where and why."""
 
 
-def _node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(part):
-                    node = v
-                    line = k.start_mark.line + 1
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def parse_profile(text: str, origin: str = "<profile>") -> Profile:
     """Parse and check a profile; ProfileError names the file, the line and the problem."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{origin}:{mark.line + 1}" if mark else origin
@@ -185,9 +165,10 @@ def parse_profile(text: str, origin: str = "<profile>") -> Profile:
         return Profile.model_validate(data)
     except ValidationError as err:
         lines = []
+        node = compose_yaml(text)
         for e in err.errors(include_url=False):
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            line = _node_line(node, loc)
+            line = node_line(node, loc)
             field = ".".join(str(p) for p in loc) or "profile"
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"{origin}:{line or 1}: {field}: {msg}")

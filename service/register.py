@@ -7,13 +7,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from monitor.directory import DirectoryError, parse_directory
 from monitor.engine import Engine
 from monitor.facts import AccountFacts
 from monitor.rules._hijack import COMMS_TEAM
+from monitor.yamlfile import dump_yaml
 from schemas.directory import Directory
 from schemas.events import Event, parse_event_obj
 from service.store import Store
@@ -147,7 +147,7 @@ def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
 
 
 def export_yaml(engine: Engine, directory: Directory | None) -> str:
-    return yaml.safe_dump(export(engine, directory), sort_keys=False, allow_unicode=True)
+    return dump_yaml(export(engine, directory))
 
 
 def import_events(engine: Engine, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:

@@ -1,0 +1,91 @@
+"""The directory file: read fast, and a bad one refused naming the file, the line and the problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor import yamlfile
+from monitor.demo import build_directory
+from monitor.directory import DirectoryError, parse_directory
+
+
+@pytest.fixture(scope="module")
+def register() -> dict[str, Any]:
+    return build_directory(7)
+
+
+def _text(d: dict[str, Any]) -> str:
+    return yaml.safe_dump(d, sort_keys=False)
+
+
+def _line_of(text: str, needle: str, nth: int = 1) -> int:
+    """The 1-based line of the nth line containing `needle`."""
+    hits = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+def test_libyaml_reads_the_register_when_pyyaml_has_it_and_makes_what_the_pure_parser_makes(
+    register: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _text(register)
+    assert yamlfile._LOADER is (yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader)
+    fast = parse_directory(text)
+    monkeypatch.setattr(yamlfile, "_LOADER", yaml.SafeLoader)
+    assert parse_directory(text) == fast
+    assert len(fast.accounts) == len(register["accounts"])
+
+
+def test_a_person_listed_twice_is_refused_at_the_second_listing(register: dict[str, Any]) -> None:
+    d = {**register, "people": [*register["people"], dict(register["people"][3])]}
+    text = _text(d)
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "register.yaml")
+    pid = register["people"][3]["person_id"]
+    assert str(err.value) == f"register.yaml:{_line_of(text, f'person_id: {pid}', 2)}: person {pid} is listed twice"
+
+
+def test_an_account_listed_twice_is_refused_at_the_second_listing(register: dict[str, Any]) -> None:
+    d = {**register, "accounts": [*register["accounts"], dict(register["accounts"][0])]}
+    text = _text(d)
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "register.yaml")
+    aid = register["accounts"][0]["account_id"]
+    line = _line_of(text, f"account_id: {aid}", 2)
+    assert str(err.value) == f"register.yaml:{line}: account {aid} is listed twice"
+
+
+def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
+    accounts = [dict(a) for a in register["accounts"]]
+    accounts[5]["platform"] = "myspace"
+    text = _text({**register, "accounts": accounts})
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "register.yaml")
+    (problem,) = str(err.value).splitlines()
+    assert problem.startswith(f"register.yaml:{_line_of(text, 'platform: myspace')}: accounts.5.platform: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("organisation: {domains: [a.org]\npeople: []\n", 2, "not valid YAML: expected ',' or '}'"),
+        ("organisation:\n\t- a.org\n", 2, "not valid YAML: found character '\\t' that cannot start any token"),
+        ("@register\n", 1, "not valid YAML: found character '@' that cannot start any token"),
+        ("- p-0001\n", 1, "the directory is a mapping with organisation, people and accounts"),
+    ],
+    ids=["unclosed-flow", "tab", "not-yaml", "a-list"],
+)
+def test_text_that_is_not_a_register_is_refused_in_words_naming_the_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "register.yaml")
+    assert str(err.value).startswith(f"register.yaml:{line}: ")
+    assert message in str(err.value)
+
+
+def test_the_register_is_written_as_safe_dump_writes_it(register: dict[str, Any]) -> None:
+    people = [*register["people"], {"person_id": "p-9999", "email": "siân.ó@aberwen.ac.uk", "groups": []}]
+    d = {**register, "people": people}
+    assert yamlfile.dump_yaml(d) == yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
+    assert "siân.ó@" in yamlfile.dump_yaml(d)
