@@ -64,13 +64,19 @@ def _check_references(d: Directory, text: str, origin: str) -> None:
         accounts.add(acc.account_id)
 
 
-def load_directory(path: str | Path) -> Directory:
+def read_directory_text(path: str | Path) -> str:
+    """The directory file's text; DirectoryError naming the file when it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise DirectoryError(f"{p}: cannot read: {exc.strerror}") from None
-    return parse_directory(text, str(p))
+    except UnicodeDecodeError as exc:
+        raise DirectoryError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+
+
+def load_directory(path: str | Path) -> Directory:
+    return parse_directory(read_directory_text(path), str(path))
 
 
 def directory_events(d: Directory, at: datetime | None = None) -> Iterator[Event]:

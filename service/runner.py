@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.directory import load_directory
+from monitor.directory import load_directory, read_directory_text
 from monitor.policy import Profile, load_profile
 from service import auth, metrics
 from service.dropfolder import DropFolder
@@ -23,15 +24,13 @@ _TIME_FIELDS = ("leaving_at", "effective_at", "ends_at")
 
 def open_monitor(s: ServiceSettings, profile: Profile | None = None) -> EmbeddedMonitor:
     """The embedded monitor over the settings' data folder (the directory file is read on the first start only)."""
-    directory_text = None
-    if s.directory is not None:
-        load_directory(s.directory)  # fails with file:line before anything is written
-        directory_text = s.directory.read_text(encoding="utf-8")
+    directory_text = read_directory_text(s.directory) if s.directory is not None else None
     sinks: list[SinkConfig] = load_sinks(s.sinks) if s.sinks else []
     return EmbeddedMonitor(
         s.db_path,
         profile or load_profile(s.policy),
         directory_text,
+        directory_origin=str(s.directory),
         lateness=s.lateness,
         sinks=sinks,
         console_url=s.base_url,
@@ -127,6 +126,21 @@ def _comms_member(path: Path) -> str:
     raise RuntimeError("the demo register has no comms-team member")
 
 
+def _opened(m: EmbeddedMonitor) -> str:
+    """What a start found: the register's size and the state's."""
+
+    def read(engine: Any, store: Any) -> str:
+        if engine.clock is None:  # the file's register, applied at the first event or tick
+            d = m.directory
+            accounts, people = (len(d.accounts), len(d.people)) if d else (0, 0)
+        else:
+            accounts = sum(1 for a in engine.accounts.values() if a.registered and not a.retired)
+            people = sum(1 for p in engine.people.values() if p.in_directory)
+        return f"register of {accounts:,} accounts and {people:,} people, {store.last_seq():,} log entries"
+
+    return m.read(read)
+
+
 class CannotListen(Exception):
     """The API's address cannot be bound (in use, or not this machine's)."""
 
@@ -153,7 +167,10 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
     from service.api import build_api
     from service.outbox import Deliverer
 
+    print(f"monitor: opening {s.db_path} ...", file=out, flush=True)
+    started = time.perf_counter()
     monitor = open_monitor(s)
+    print(f"monitor: {_opened(monitor)}, in {time.perf_counter() - started:.1f} s", file=out, flush=True)
     stop = threading.Event()
     folder = DropFolder(monitor, s.inbox_dir)
 

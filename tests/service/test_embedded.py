@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.directory import load_directory
+from monitor.directory import DirectoryError, load_directory
 from monitor.policy import load_profile
 from monitor.replay import build_engine, read_lines, replay
 from schemas.alerts import Alert
+from schemas.directory import Directory
+from service import embedded
 from service.dropfolder import DropFolder
 from service.embedded import EmbeddedMonitor, StateMismatch
 from service.store import Store, connect
@@ -102,6 +104,40 @@ def test_another_policy_on_the_same_state_is_refused(
     make_monitor().close()
     with pytest.raises(StateMismatch, match="was started with policy 'default', not 'bangor'"):
         EmbeddedMonitor(tmp_path / "monitor.db", load_profile("bangor"), demo_files[0].read_text())
+
+
+def test_a_later_start_reads_the_kept_register_not_the_yaml_and_a_bad_file_writes_nothing(
+    tmp_path: Path, demo_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text, db = demo_files[0].read_text(), tmp_path / "monitor.db"
+    with pytest.raises(DirectoryError, match=r"^register.yaml:1: not valid YAML"):
+        EmbeddedMonitor(db, load_profile("default"), "@" + text, directory_origin="register.yaml")
+    assert not db.exists()  # a bad file on a first start leaves no state behind
+    first = EmbeddedMonitor(db, load_profile("default"), text)
+    first.close()
+    parsed: list[str] = []
+    real = embedded.parse_directory
+
+    def counted(t: str, origin: str = "<directory>") -> Directory:
+        parsed.append(origin)
+        return real(t, origin)
+
+    monkeypatch.setattr(embedded, "parse_directory", counted)
+    for given in (None, text):  # without --directory, and with the same file again
+        later = EmbeddedMonitor(db, load_profile("default"), given)
+        assert later.directory == first.directory
+        later.close()
+    assert parsed == []
+    # A kept form of other text (not this register's) is not trusted: the YAML is parsed again.
+    store = Store(connect(db))
+    store.begin()
+    store.set_meta("directory_parsed", "0" * 64 + "\n{}")
+    store.commit()
+    store.conn.close()
+    again = EmbeddedMonitor(db, load_profile("default"), None)
+    assert again.directory == first.directory
+    again.close()
+    assert parsed == ["directory"]
 
 
 def test_the_drop_folder_takes_files_lists_bad_lines_and_resumes(
