@@ -11,8 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.policy import Params
-from monitor.yamlfile import compose_yaml, load_yaml, node_line
-from schemas.directory import Directory
+from monitor.yamlfile import compose_yaml, load_yaml, node_line, top_level_value
+from schemas.directory import Directory, Organisation
 from schemas.events import Event, parse_event_obj
 
 SOURCE = "directory-file"
@@ -79,6 +79,28 @@ def load_directory(path: str | Path) -> Directory:
     return parse_directory(read_directory_text(path), str(path))
 
 
+def load_organisation(path: str | Path) -> Organisation:
+    """The directory file's organisation section, read alone: what a Kafka worker needs of the file (people and
+    accounts reach it as directory.* events), without building a large register's accounts on every start."""
+    text, origin = read_directory_text(path), str(path)
+    try:
+        found = top_level_value(text, "organisation")
+    except yaml.YAMLError as exc:
+        parse_directory(text, origin)  # names the line and the problem in words
+        raise DirectoryError(f"{origin}: not valid YAML: {exc}") from None
+    if found is None:
+        raise DirectoryError(f"{origin}:1: the directory has no organisation section")
+    data, line = found
+    try:
+        return Organisation.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors(include_url=False):
+            where = ".".join(str(p) for p in ("organisation", *e["loc"]))
+            lines.append(f"{origin}:{line}: {where}: {e['msg']}")
+        raise DirectoryError("\n".join(lines)) from None
+
+
 def directory_events(d: Directory, at: datetime | None = None) -> Iterator[Event]:
     """The directory.* events equivalent to the file, in a fixed order (people, accounts, roles), at time `at`.
 
@@ -107,11 +129,11 @@ def directory_events(d: Directory, at: datetime | None = None) -> Iterator[Event
             )
 
 
-def organisation_params(params: Params, d: Directory) -> Params:
+def organisation_params(params: Params, org: Organisation) -> Params:
     """The profile's parameters with the organisation's domains and naming rules from the file."""
-    update: dict[str, Any] = {"org_domains": tuple(x.lower() for x in d.organisation.domains)}
-    if d.organisation.handle_prefix is not None:
-        update["handle_prefix"] = d.organisation.handle_prefix
-    if d.organisation.forbidden_abbreviations:
-        update["forbidden_abbreviations"] = tuple(d.organisation.forbidden_abbreviations)
+    update: dict[str, Any] = {"org_domains": tuple(x.lower() for x in org.domains)}
+    if org.handle_prefix is not None:
+        update["handle_prefix"] = org.handle_prefix
+    if org.forbidden_abbreviations:
+        update["forbidden_abbreviations"] = tuple(org.forbidden_abbreviations)
     return params.model_copy(update=update)

@@ -41,7 +41,7 @@ MAX_KEPT_REJECTIONS = 1000
 
 def build_engine(profile: Profile, directory: Directory | None, lateness: timedelta = timedelta(0)) -> Engine:
     """An engine for the profile, with the directory preloaded and its organisation parameters."""
-    params = organisation_params(profile.parameters, directory) if directory else profile.parameters
+    params = organisation_params(profile.parameters, directory.organisation) if directory else profile.parameters
     engine = Engine(profile, params=params, lateness=lateness)
     if directory is not None:
         engine.preload(directory_events(directory))

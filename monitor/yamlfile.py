@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -38,6 +39,53 @@ def dump_yaml(data: Any) -> str:
 def compose_yaml(text: str) -> yaml.Node | None:
     """The document's node tree, with the line of every node: composed only to name a line in an error."""
     return yaml.compose(text, Loader=_LOADER)
+
+
+def top_level_value(text: str, key: str) -> tuple[Any, int] | None:
+    """The value under `key` in a YAML mapping document, and the key's 1-based line; None when there is none.
+
+    Only that value is built: the parser's events before it are passed over and none after it are read, so a
+    worker that needs a register's organisation section does not build its 100,000 accounts.
+    """
+    events = yaml.parse(text, Loader=_LOADER)
+    for ev in events:
+        if isinstance(ev, yaml.MappingStartEvent):
+            break
+        if isinstance(ev, yaml.NodeEvent):
+            return None  # a document that is not a mapping
+    else:
+        return None
+    for k in events:
+        if isinstance(k, yaml.MappingEndEvent):
+            return None
+        if isinstance(k, yaml.ScalarEvent) and k.value == key:
+            body = _node(events, next(events), keep=True)
+            doc = [
+                yaml.StreamStartEvent(),
+                yaml.DocumentStartEvent(),
+                *body,
+                yaml.DocumentEndEvent(),
+                yaml.StreamEndEvent(),
+            ]
+            return load_yaml(yaml.emit(doc)), k.start_mark.line + 1 if k.start_mark else 1
+        _node(events, k, keep=False)  # a key that is a collection
+        _node(events, next(events), keep=False)
+    return None
+
+
+def _node(events: Iterator[yaml.Event], first: yaml.Event, *, keep: bool) -> list[yaml.Event]:
+    """Consume the events of the node that starts with `first`; the list of them when `keep`."""
+    kept = [first] if keep else []
+    depth = 1 if isinstance(first, yaml.CollectionStartEvent) else 0
+    while depth:
+        ev = next(events)
+        if keep:
+            kept.append(ev)
+        if isinstance(ev, yaml.CollectionStartEvent):
+            depth += 1
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            depth -= 1
+    return kept
 
 
 def node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

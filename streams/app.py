@@ -26,7 +26,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.directory import load_directory, organisation_params
+from monitor.directory import load_organisation, organisation_params
 from monitor.gcpause import collector_paused, thaw
 from monitor.policy import load_profile
 from streams import metrics
@@ -58,7 +58,7 @@ class Runtime:
         self.profile = load_profile(settings.policy)
         # The register's people and accounts arrive as directory.* events; the file gives the organisation.
         self.params = (
-            organisation_params(self.profile.parameters, load_directory(settings.directory))
+            organisation_params(self.profile.parameters, load_organisation(settings.directory))
             if settings.directory
             else self.profile.parameters
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 from monitor import yamlfile
 from monitor.demo import build_directory
-from monitor.directory import DirectoryError, parse_directory
+from monitor.directory import DirectoryError, load_organisation, parse_directory
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,39 @@ def test_the_register_is_written_as_safe_dump_writes_it(register: dict[str, Any]
     d = {**register, "people": people}
     assert yamlfile.dump_yaml(d) == yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
     assert "siân.ó@" in yamlfile.dump_yaml(d)
+
+
+def test_the_organisation_is_read_alone_wherever_it_stands_in_the_file(
+    register: dict[str, Any], tmp_path: Path
+) -> None:
+    last = {"people": register["people"], "accounts": register["accounts"], "organisation": register["organisation"]}
+    for name, d in (("first.yaml", register), ("last.yaml", last)):
+        path = tmp_path / name
+        path.write_text(_text(d))
+        assert load_organisation(path) == parse_directory(_text(d)).organisation
+    # Only the section is built: a file whose accounts are not valid still gives its organisation.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(_text(register) + "- not: a register\n  but: a list\n")
+    with pytest.raises(DirectoryError):
+        parse_directory(broken.read_text())
+    assert load_organisation(broken) == parse_directory(_text(register)).organisation
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("people: []\naccounts: []\n", "org.yaml:1: the directory has no organisation section"),
+        ("- organisation\n", "org.yaml:1: the directory has no organisation section"),
+        ("people: []\norganisation:\n  domains: []\n", "org.yaml:2: organisation.domains: List should have at least 1"),
+        ("organisation: {domains: [a.org]\n", "org.yaml:2: not valid YAML: expected ',' or '}'"),
+    ],
+    ids=["missing", "a-list", "no-domains", "not-yaml"],
+)
+def test_an_organisation_that_cannot_be_used_is_refused_naming_the_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "org.yaml"
+    path.write_text(text)
+    with pytest.raises(DirectoryError) as err:
+        load_organisation(path)
+    assert str(err.value).startswith(str(tmp_path / message))

@@ -75,7 +75,7 @@ def run_partitioned(
 ) -> list[str]:
     """Events through routing and one engine per partition, as the live runtime runs them; final alerts. With
     `batch` > 1 the router releases that many events at a time, each partition's share in one work message."""
-    params = organisation_params(profile.parameters, directory) if directory else profile.parameters
+    params = organisation_params(profile.parameters, directory.organisation) if directory else profile.parameters
     engines = [PartitionEngine(profile, params, p, partitions, [LANE]) for p in range(partitions)]
     offsets = [0] * partitions
     first = min(datetime.fromisoformat(json.loads(raw)["time"]) for raw in lines)
