@@ -117,7 +117,6 @@ def register_check(
     seen = state.seen if state else ()
     if etype != "tick" and (now, event.id) not in seen:
         seen = _seen_with(seen, now, event.id)
-    evidence = tuple(i for _, i in seen)
     raised = state.raised if state else None
     if state:
         due = state.due
@@ -136,9 +135,9 @@ def register_check(
     finding = check(ctx)
     if finding is None:
         if raised:
-            actions.append(Resolve(key, evidence=evidence[-1:]))
+            actions.append(Resolve(key, evidence=tuple(i for _, i in seen[-1:])))
             raised = None
     elif finding.summary != raised:
-        actions.append(Raise(key, finding.summary, finding.next_step, evidence=evidence))
+        actions.append(Raise(key, finding.summary, finding.next_step, evidence=tuple(i for _, i in seen)))
         raised = finding.summary
     return Judging(due, seen, raised), actions
