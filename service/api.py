@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.directory import DirectoryError
 from monitor.engine import EngineError
 from monitor.report import LeaverRow
+from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
@@ -341,7 +342,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     @app.get("/api/register/export", tags=["register"], response_class=PlainTextResponse)
     def export_register(who: Annotated[Principal, Depends(needs("register:read"))]) -> Response:
         """The register as the directory YAML file (EVENTS.md, "The directory file")."""
-        text = monitor.read(lambda e, _: register.export_yaml(e, monitor.directory))
+        # Built under the engine's lock, written out after it: 10,000 accounts take seconds to write as YAML.
+        text = dump_yaml(monitor.read(lambda e, _: register.export(e, monitor.directory)))
         return Response(text, media_type="application/yaml")
 
     @app.post("/api/register/import", response_model=ImportResponse, tags=["register"])

@@ -13,7 +13,6 @@ from monitor.directory import DirectoryError, parse_directory
 from monitor.engine import Engine
 from monitor.facts import AccountFacts
 from monitor.rules._hijack import COMMS_TEAM
-from monitor.yamlfile import dump_yaml
 from schemas.directory import Directory
 from schemas.events import Event, parse_event_obj
 from service.store import Store
@@ -146,10 +145,6 @@ def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
     return {"organisation": organisation, "people": people_out, "accounts": accounts_out}
 
 
-def export_yaml(engine: Engine, directory: Directory | None) -> str:
-    return dump_yaml(export(engine, directory))
-
-
 def import_events(engine: Engine, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
     """The directory.* events that turn the register as it is into the file `text` (only the differences).
 
@@ -224,4 +219,4 @@ def _current(facts: AccountFacts, name: str) -> Any:
     return False if name == "naming_exempt" and value is None else value
 
 
-__all__ = ["DirectoryError", "accounts", "export_yaml", "import_events", "is_comms_member", "people"]
+__all__ = ["DirectoryError", "accounts", "export", "import_events", "is_comms_member", "people"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from monitor.policy import load_profile
+from service import api as api_module
 from service import auth
 from service.api import build_api
 from service.embedded import EmbeddedMonitor
@@ -335,3 +337,28 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     assert m.engine.clock == NOW
     (moved,) = [b for _, kind, b in m.store.log() if kind == "advance" and b == NOW.isoformat().encode()]
     assert moved  # logged, so a restart folds the import in at the same moment
+
+
+def test_the_register_is_written_out_after_the_engine_is_released(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    free: list[bool] = []
+    real = api_module.dump_yaml
+
+    def dump_checking_the_lock(data: Any) -> str:
+        def probe() -> None:  # from another thread, as the drop folder or a tick would
+            got = world.monitor._lock.acquire(timeout=2)
+            free.append(got)
+            if got:
+                world.monitor._lock.release()
+
+        t = threading.Thread(target=probe)
+        t.start()
+        t.join()
+        return str(real(data))
+
+    monkeypatch.setattr(api_module, "dump_yaml", dump_checking_the_lock)
+    r = world.client.get("/api/register/export", headers=world.as_("registrar"))
+    assert r.status_code == 200
+    assert len(yaml.safe_load(r.text)["accounts"]) > 100
+    assert free == [True]
