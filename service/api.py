@@ -15,13 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitor.directory import DirectoryError
+from monitor.directory import DirectoryError, parse_directory
 from monitor.engine import EngineError
 from monitor.report import LeaverRow
 from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+from schemas.events import Event
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
 from service.embedded import EmbeddedMonitor, StepResult
@@ -253,7 +255,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             if isinstance(etype, str):
                 auth.authorize(who, auth.event_permission(etype))
         lines = [(f"api:{who.name}", n, raw) for n, raw in ((n, _to_bytes(o)) for n, o in items)]
-        result = monitor.submit(lines, actor=who.name)
+        result = await run_in_threadpool(monitor.submit, lines, who.name)  # may wait for the lock: not on the loop
         metrics.observe_step(result)
         out = _submit_response(result)
         return JSONResponse(out.model_dump(), status_code=422 if out.rejected else 202)
@@ -358,8 +360,14 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         """
         text = (await request.body()).decode("utf-8", "replace")
         now = monitor.clock()
-        events = monitor.read(lambda e, _: register.import_events(e, text, now, retire_missing))
-        result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
+
+        def take() -> tuple[list[Event], StepResult]:
+            # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
+            d = parse_directory(text, "import")
+            events = monitor.read(lambda e, _: register.import_events(e, d, text, now, retire_missing))
+            return events, monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
+
+        events, result = await run_in_threadpool(take)
         metrics.observe_step(result)
         return ImportResponse(events=len(events), accepted=result.accepted, duplicates=result.duplicates)
 

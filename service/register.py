@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from monitor.directory import DirectoryError, parse_directory
+from monitor.directory import DirectoryError
 from monitor.engine import Engine
 from monitor.facts import AccountFacts
 from monitor.rules._hijack import COMMS_TEAM
@@ -145,12 +145,11 @@ def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
     return {"organisation": organisation, "people": people_out, "accounts": accounts_out}
 
 
-def import_events(engine: Engine, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
-    """The directory.* events that turn the register as it is into the file `text` (only the differences).
+def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
+    """The directory.* events that turn the register as it is into `d`, parsed from `text` (only the differences).
 
-    Raises DirectoryError naming the line for a bad file.
+    Their ids derive from `text` and `now`, so the same file sent twice at one moment is taken once.
     """
-    d = parse_directory(text, "import")
     digest = hashlib.blake2b(f"{now.isoformat()}\x1f{text}".encode(), digest_size=8).hexdigest()
     out: list[dict[str, Any]] = []
 

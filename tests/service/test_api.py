@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -362,3 +364,42 @@ def test_the_register_is_written_out_after_the_engine_is_released(
     assert r.status_code == 200
     assert len(yaml.safe_load(r.text)["accounts"]) > 100
     assert free == [True]
+
+
+@pytest.mark.parametrize(("endpoint", "step"), [("/api/events", "submit"), ("/api/register/import", "submit_events")])
+def test_a_request_waiting_for_the_engine_does_not_hold_up_the_server(
+    world: World, endpoint: str, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = build_api(world.monitor, console=False)
+    body = (
+        world.client.get("/api/register/export", headers=world.as_("admin")).content
+        if endpoint.endswith("import")
+        else json.dumps(_event("post.published", "t-wait-1", {"account_id": "acc-002", "person_id": "p-0001"})).encode()
+    )
+    entered, gate = threading.Event(), threading.Event()
+    real = getattr(world.monitor, step)
+
+    def slow_step(*args: Any, **kw: Any) -> Any:  # an engine step that waits, as behind a long drop-folder batch
+        entered.set()
+        gate.wait(5)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(world.monitor, step, slow_step)
+
+    async def scenario() -> tuple[bool, int, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as c:
+            waiting = asyncio.create_task(c.post(endpoint, content=body, headers=world.as_("admin")))
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            other = await c.get("/no-such-page")  # answered by the same server meanwhile
+            still_waiting = not waiting.done()
+            gate.set()
+            return still_waiting, other.status_code, (await waiting).status_code
+
+    try:
+        still_waiting, other, status = asyncio.run(scenario())
+    finally:
+        gate.set()
+    assert (still_waiting, other) == (True, 404)
+    assert status in (200, 202)
