@@ -17,8 +17,10 @@ from monitor.durations import parse_duration
 from monitor.engine import Engine
 from monitor.policy import CONTROL_IDS, Profile, ProfileError, builtin_names, load_profile
 from monitor.replay import ReplayResult, build_engine, read_lines, replay, summary, write_alerts
+from schemas.directory import MAX_REGISTER_BYTES
 
 EXIT_BAD_INPUT = 2
+REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
 
 
 class UsageError(Exception):
@@ -281,19 +283,26 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
 def cmd_directory_import(args: argparse.Namespace) -> int:
     try:
         text = Path(args.file).read_bytes()
+        if len(text) > MAX_REGISTER_BYTES:
+            raise UsageError(
+                f"{args.file}: {len(text):,} bytes, over the monitor's limit of {MAX_REGISTER_BYTES:,} for a register"
+            )
         load_directory(args.file)  # a bad file fails here, with its line, before anything is sent
     except OSError as exc:
         raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
     params = {"retire_missing": "true"} if args.retire_missing else {}
-    out = _call(args, lambda c: c.call("POST", "/api/register/import", content=text, params=params))
+    out = _call(
+        args,
+        lambda c: c.call("POST", "/api/register/import", content=text, params=params, timeout=REGISTER_TIMEOUT_S),
+    )
     print(f"{out['events']} change(s): {out['accepted']} taken, {out['duplicates']} already known")
     return 0
 
 
 def cmd_directory_export(args: argparse.Namespace) -> int:
-    text = _call(args, lambda c: c.call("GET", "/api/register/export"))
+    text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)

@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import AccountRegisteredData, DirectoryPersonData
 
+# The largest register file the monitor takes in one import: 100,000 accounts and 300,000 people are about 50 MB.
+MAX_REGISTER_BYTES = 64 << 20
+
 
 class DirectoryPerson(DirectoryPersonData):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")

@@ -23,6 +23,7 @@ from monitor.engine import EngineError
 from monitor.report import LeaverRow
 from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+from schemas.directory import MAX_REGISTER_BYTES
 from schemas.events import Event
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
@@ -30,22 +31,28 @@ from service.embedded import EmbeddedMonitor, StepResult
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB (EVENTS.md)
+LARGER_BODIES = {"/api/register/import": MAX_REGISTER_BYTES}
 
 
 class SizeLimit:
-    """Refuse request bodies over `limit` bytes with 413, counting what arrives (Content-Length may be absent)."""
+    """Refuse request bodies over `limit` bytes with 413, counting what arrives (Content-Length may be absent).
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    `larger` gives some paths a limit of their own (a register file is far larger than a batch of events).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = LARGER_BODIES if larger is None else larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         seen = 0
 
@@ -54,14 +61,14 @@ class SizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _BodyTooLarge:
-            await _too_large(self.limit, send)
+            await _too_large(limit, send)
 
 
 class _BodyTooLarge(Exception):

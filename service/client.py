@@ -44,6 +44,12 @@ class Client:
     def call(self, method: str, path: str, **kw: Any) -> Any:
         try:
             r = self.http.request(method, path, **kw)
+        except httpx.TimeoutException as exc:
+            waited = kw.get("timeout", self.http.timeout.read)
+            raise ClientError(
+                f"no answer from the monitor at {self.url} within {waited:.0f} s ({type(exc).__name__}); "
+                "it may still be working on the request"
+            ) from None
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the monitor at {self.url}: {type(exc).__name__}") from None
         if r.status_code >= 400 and r.status_code != 422:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from schemas.directory import MAX_REGISTER_BYTES
 from tests.service.test_embedded import _free_port, _health
 
 
@@ -135,6 +136,17 @@ def test_export_and_import_the_register(running: Running, tmp_path: Path) -> Non
     assert changed.stdout.strip() == "1 change(s): 1 taken, 0 already known"
     after = yaml.safe_load(monitor(running, "registrar", "directory", "export").stdout)
     assert after["accounts"][0]["admins"] == acc["admins"]
+    # A register is far larger than a batch of events: over the 1 MiB event limit is taken, over 64 MiB is not.
+    large = tmp_path / "large.yaml"
+    large.write_text(path.read_text() + "# " + "x" * (3 << 19) + "\n")
+    taken = monitor(running, "registrar", "directory", "import", str(large))
+    assert (taken.returncode, taken.stdout.strip()) == (0, "0 change(s): 0 taken, 0 already known"), taken.stderr
+    huge = tmp_path / "huge.yaml"
+    huge.touch()
+    os.truncate(huge, MAX_REGISTER_BYTES + 1)
+    over = monitor(running, "registrar", "directory", "import", str(huge))
+    assert over.returncode == 2
+    assert f"huge.yaml: {MAX_REGISTER_BYTES + 1:,} bytes, over the monitor's limit of" in over.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("people: [\n")
     refused = monitor(running, "registrar", "directory", "import", str(bad))
