@@ -140,7 +140,7 @@ class EmbeddedMonitor:
 
     def _register(self, text: str | None, parsed: Directory | None) -> Directory | None:
         """The register the data folder was started with, kept parsed beside its text: a later start reads it
-        as JSON instead of parsing the YAML again (10,000 accounts: 0.2 s instead of 6 s)."""
+        as JSON instead of parsing the YAML again (opening with 10,000 accounts: 0.8 s instead of 6.5 s)."""
         if not text:
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()

@@ -30,7 +30,7 @@ def open_monitor(s: ServiceSettings, profile: Profile | None = None) -> Embedded
         s.db_path,
         profile or load_profile(s.policy),
         directory_text,
-        directory_origin=str(s.directory),
+        directory_origin=str(s.directory or "directory"),
         lateness=s.lateness,
         sinks=sinks,
         console_url=s.base_url,
