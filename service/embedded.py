@@ -9,9 +9,11 @@ in the log and is a duplicate if sent again; one whose batch did not commit was 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +46,28 @@ API_SOURCE = "monitor/api"
 
 class StateMismatch(Exception):
     """The data directory was started with another policy, directory or lateness."""
+
+
+class InUse(StateMismatch):
+    """Another embedded monitor holds this data directory: two would each fold only their own events."""
+
+
+def _hold(lock_path: Path) -> int:
+    """An exclusive lock on `lock_path`, held until the descriptor is closed or the process ends (even kill -9)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise InUse(
+            f"{lock_path.parent} is in use by another monitor (pid {holder}); stop it first, and let it finish "
+            "closing: it saves a snapshot on the way out"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +122,23 @@ class EmbeddedMonitor:
         self.console_url = console_url
         self.clock = clock
         self._lock = threading.RLock()
-        self.store = Store(connect(db_path))
-        outbox.create_tables(self.store.conn)
-        if directory_text and given is None and directory_text != self.store.meta("directory"):
-            given = parse_directory(directory_text, directory_origin)
-        self.directory_text: str | None = self._pin_settings(directory_text)
-        self.directory: Directory | None = self._register(self.directory_text, given)
-        self._collected: dict[str, Alert] = {}
-        self.engine = self._rebuild()
+        self._held = _hold(db_path.with_name(db_path.name + ".lock"))
+        try:
+            self.store = Store(connect(db_path))
+            outbox.create_tables(self.store.conn)
+            if directory_text and given is None and directory_text != self.store.meta("directory"):
+                given = parse_directory(directory_text, directory_origin)
+            self.directory_text: str | None = self._pin_settings(directory_text)
+            self.directory: Directory | None = self._register(self.directory_text, given)
+            self._collected: dict[str, Alert] = {}
+            self.engine = self._rebuild()
+        except BaseException:
+            if hasattr(self, "store"):
+                self.store.conn.close()
+            if self._held >= 0:
+                os.close(self._held)
+                self._held = -1  # a start that failed holds nothing
+            raise
 
     # ----- start ---------------------------------------------------------------------------------
 
@@ -417,6 +450,9 @@ class EmbeddedMonitor:
                 except Exception:  # a failed snapshot costs only start-up time: the log is the truth
                     log.exception("could not save a snapshot on closing")
             self.store.conn.close()
+            if self._held >= 0:
+                os.close(self._held)
+                self._held = -1
 
 
 def event_key(ev: Event) -> bytes:

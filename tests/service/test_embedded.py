@@ -23,7 +23,7 @@ from schemas.alerts import Alert
 from schemas.directory import Directory
 from service import embedded
 from service.dropfolder import DropFolder
-from service.embedded import EmbeddedMonitor, StateMismatch
+from service.embedded import EmbeddedMonitor, InUse, StateMismatch
 from service.store import Store, connect
 from tests.service.conftest import demo_lines
 
@@ -104,6 +104,20 @@ def test_another_policy_on_the_same_state_is_refused(
     make_monitor().close()
     with pytest.raises(StateMismatch, match="was started with policy 'default', not 'bangor'"):
         EmbeddedMonitor(tmp_path / "monitor.db", load_profile("bangor"), demo_files[0].read_text())
+
+
+def test_one_monitor_at_a_time_holds_a_data_folder(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, demo_files: tuple[Path, Path]
+) -> None:
+    first = make_monitor()
+    with pytest.raises(InUse, match=rf"{tmp_path} is in use by another monitor \(pid {os.getpid()}\)"):
+        EmbeddedMonitor(tmp_path / "monitor.db", load_profile("default"), demo_files[0].read_text())
+    first.close()
+    with pytest.raises(StateMismatch, match="not 'bangor'"):  # a start that fails lets go of the folder
+        EmbeddedMonitor(tmp_path / "monitor.db", load_profile("bangor"), demo_files[0].read_text())
+    again = EmbeddedMonitor(tmp_path / "monitor.db", load_profile("default"), demo_files[0].read_text())
+    assert again.directory is not None
+    again.close()
 
 
 def test_a_later_start_reads_the_kept_register_not_the_yaml_and_a_bad_file_writes_nothing(

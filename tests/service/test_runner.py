@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from service.embedded import EmbeddedMonitor
 from service.runner import shift_demo
 
 
@@ -56,3 +58,16 @@ def test_the_demo_month_moves_by_whole_weeks_to_end_in_the_last_week(
         moved = datetime.fromisoformat(a["data"]["leaving_at"]) - datetime.fromisoformat(b["data"]["leaving_at"])
         assert moved == shift
     assert [e["id"] for e in before] == [e["id"] for e in after]
+
+
+def test_a_second_monitor_on_the_same_data_folder_is_refused_naming_the_first(
+    tmp_path: Path, make_monitor: Callable[..., EmbeddedMonitor]
+) -> None:
+    running = make_monitor()  # as a `monitor run` still going (or still saving its snapshot on the way out)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = _run("--data-dir", str(tmp_path), "--web-port", str(port))
+    assert out.returncode == 2
+    assert f"{tmp_path} is in use by another monitor (pid {os.getpid()}); stop it first" in out.stderr
+    running.close()
