@@ -316,3 +316,35 @@ def test_a_snapshot_from_other_code_is_ignored(
     assert m._snapshot_seq == 0
     m.advance(END)
     assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
+
+
+def test_closing_saves_a_snapshot_only_when_none_is_near_the_end_of_the_log(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    lines = demo_lines(demo_files[1])
+
+    def saved_at(m: EmbeddedMonitor) -> int | None:
+        store = Store(connect(m.db_path))
+        snap = store.get_snapshot()
+        store.conn.close()
+        return snap[0] if snap else None
+
+    m = make_monitor(lateness=LATENESS, close_snapshot_after=100)
+    m.submit(lines[:1000], "test")
+    first = m.store.last_seq()
+    m.close()  # no snapshot yet: one is saved
+    assert saved_at(m) == first
+    m = make_monitor(lateness=LATENESS, close_snapshot_after=100)
+    m.submit(lines[1000:1050], "test")
+    m.close()
+    m.close()  # twice is harmless
+    assert saved_at(m) == first  # 50 entries behind: folded on the next start instead
+    m = make_monitor(lateness=LATENESS, close_snapshot_after=100)
+    assert m._snapshot_seq == first
+    m.submit(lines[1050:], "test")
+    last = m.store.last_seq()
+    m.close()
+    assert last - first >= 100 and saved_at(m) == last
+    m = make_monitor(lateness=LATENESS, close_snapshot_after=100)
+    m.advance(END)
+    assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
