@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from datetime import datetime, timedelta
@@ -141,6 +142,10 @@ def _opened(m: EmbeddedMonitor) -> str:
     return m.read(read)
 
 
+def _let_uvicorn_return(signum: int, frame: object) -> None:
+    """Take the signal uvicorn raises again once it has stopped serving (see `serve`)."""
+
+
 class CannotListen(Exception):
     """The API's address cannot be bound (in use, or not this machine's)."""
 
@@ -199,9 +204,16 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
     )
     app = build_api(monitor)
     config: dict[str, Any] = {"host": s.web_host, "port": s.web_port, "log_level": s.loglevel, "access_log": False}
+    # uvicorn stops on SIGINT or SIGTERM and then raises the signal again: under the default handlers that ended
+    # the process there, before the closing below (no snapshot saved, threads cut off). A handler that does
+    # nothing lets uvicorn.run return; the defaults are back for the closing, so a second signal still ends it.
+    handled = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {sig: signal.signal(sig, _let_uvicorn_return) for sig in handled}
     try:
         uvicorn.run(app, **config)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stop.set()
         for t in threads:
             t.join(timeout=10)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.demo import write_demo
+from monitor.policy import load_profile
 from service.embedded import EmbeddedMonitor
 from service.runner import shift_demo
+from service.store import Store, connect
+from tests.service.test_embedded import _health
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +77,34 @@ def test_a_second_monitor_on_the_same_data_folder_is_refused_naming_the_first(
     assert out.returncode == 2
     assert f"{tmp_path} is in use by another monitor (pid {os.getpid()}); stop it first" in out.stderr
     running.close()
+
+
+def test_a_stopped_monitor_exits_0_having_saved_its_snapshot_and_let_go_of_its_folder(tmp_path: Path) -> None:
+    directory, _ = write_demo(tmp_path / "demo")
+    data = tmp_path / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    cmd = [sys.executable, "-m", "monitor.cli", "run", "--directory", str(directory), "--data-dir", str(data),
+           "--web-port", str(port), "--tick-seconds", "0.2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _health(port) is None and proc.poll() is None:
+            time.sleep(0.2)
+        assert _health(port) is not None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.5)  # a few ticks: the register is applied and the log is not empty
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Finished server process" in err  # the log's last words were written before leaving
+    store = Store(connect(data / "monitor.db"))
+    snapshot = store.get_snapshot()
+    last = store.last_seq()
+    store.conn.close()
+    assert last > 0 and snapshot is not None and snapshot[0] == last
+    again = EmbeddedMonitor(data / "monitor.db", load_profile("default"), None, lateness=timedelta(seconds=30))
+    assert again._snapshot_seq == last
+    again.close()
