@@ -139,13 +139,15 @@ def test_a_later_start_reads_the_kept_register_not_the_yaml_and_a_bad_file_write
     monkeypatch.setattr(embedded, "parse_directory", counted)
     for given in (None, text):  # without --directory, and with the same file again
         later = EmbeddedMonitor(db, load_profile("default"), given)
+        assert later._directory is None  # not even read back until something needs it
+        assert later.organisation == first.organisation
         assert later.directory == first.directory
         later.close()
     assert parsed == []
     # A kept form of other text (not this register's) is not trusted: the YAML is parsed again.
     store = Store(connect(db))
     store.begin()
-    store.set_meta("directory_parsed", "0" * 64 + "\n{}")
+    store.set_meta("directory_organisation", "0" * 64 + "\n{}")
     store.commit()
     store.conn.close()
     again = EmbeddedMonitor(db, load_profile("default"), None)
@@ -297,6 +299,7 @@ def test_a_start_restores_the_snapshot_and_folds_only_the_log_after_it(
     m.close(snapshot=False)  # as a crash would: the snapshot is behind the log
     m = make_monitor(lateness=LATENESS, snapshot_every=5000)
     assert m._snapshot_seq == snap[0]
+    assert m._directory is None  # a restore needs only the organisation, not the register read back
     m.advance(END)
     assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
     assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
