@@ -39,23 +39,17 @@ def test_libyaml_reads_the_register_when_pyyaml_has_it_and_makes_what_the_pure_p
     assert len(fast.accounts) == len(register["accounts"])
 
 
-def test_a_person_listed_twice_is_refused_at_the_second_listing(register: dict[str, Any]) -> None:
-    d = {**register, "people": [*register["people"], dict(register["people"][3])]}
-    text = _text(d)
+@pytest.mark.parametrize(("section", "index", "field", "what"), [("people", 3, "person_id", "person"),
+                                                            ("accounts", 0, "account_id", "account")])  # fmt: skip
+def test_an_entry_listed_twice_is_refused_at_the_second_listing(
+    register: dict[str, Any], section: str, index: int, field: str, what: str
+) -> None:
+    entry = register[section][index]
+    text = _text({**register, section: [*register[section], dict(entry)]})
     with pytest.raises(DirectoryError) as err:
         parse_directory(text, "register.yaml")
-    pid = register["people"][3]["person_id"]
-    assert str(err.value) == f"register.yaml:{_line_of(text, f'person_id: {pid}', 2)}: person {pid} is listed twice"
-
-
-def test_an_account_listed_twice_is_refused_at_the_second_listing(register: dict[str, Any]) -> None:
-    d = {**register, "accounts": [*register["accounts"], dict(register["accounts"][0])]}
-    text = _text(d)
-    with pytest.raises(DirectoryError) as err:
-        parse_directory(text, "register.yaml")
-    aid = register["accounts"][0]["account_id"]
-    line = _line_of(text, f"account_id: {aid}", 2)
-    assert str(err.value) == f"register.yaml:{line}: account {aid} is listed twice"
+    line = _line_of(text, f"{field}: {entry[field]}", 2)
+    assert str(err.value) == f"register.yaml:{line}: {what} {entry[field]} is listed twice"
 
 
 def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
