@@ -13,7 +13,7 @@ from typing import IO, TextIO
 from monitor.directory import directory_events, organisation_params
 from monitor.engine import Engine
 from monitor.policy import Profile
-from schemas.directory import Directory
+from schemas.directory import Directory, Organisation
 from schemas.events import Event, Rejected, parse_event
 
 
@@ -41,10 +41,20 @@ MAX_KEPT_REJECTIONS = 1000
 
 def build_engine(profile: Profile, directory: Directory | None, lateness: timedelta = timedelta(0)) -> Engine:
     """An engine for the profile, with the directory preloaded and its organisation parameters."""
-    params = organisation_params(profile.parameters, directory.organisation) if directory else profile.parameters
+    if directory is None:
+        return prepared_engine(profile, None, None, lateness)
+    return prepared_engine(profile, directory.organisation, directory_events(directory), lateness)
+
+
+def prepared_engine(
+    profile: Profile, organisation: Organisation | None, register: Iterable[Event] | None, lateness: timedelta
+) -> Engine:
+    """An engine with the organisation's parameters and the register's events preloaded (drawn at its first
+    moment, so a lazy `register` is never read by an engine restored from a snapshot)."""
+    params = organisation_params(profile.parameters, organisation) if organisation else profile.parameters
     engine = Engine(profile, params=params, lateness=lateness)
-    if directory is not None:
-        engine.preload(directory_events(directory))
+    if register is not None:
+        engine.preload(register)
     return engine
 
 

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.codeversion import code_version
-from monitor.directory import directory_events, organisation_params, parse_directory
+from monitor.directory import directory_events, parse_directory
 from monitor.engine import Engine, EngineError
 from monitor.gcpause import collector_paused
 from monitor.policy import Profile
+from monitor.replay import prepared_engine
 from monitor.report import LeaverRow, leaver_report
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.directory import Directory, Organisation
@@ -137,9 +138,8 @@ class EmbeddedMonitor:
         except BaseException:
             if hasattr(self, "store"):
                 self.store.conn.close()
-            if self._held >= 0:
-                os.close(self._held)
-                self._held = -1  # a start that failed holds nothing
+            os.close(self._held)  # a start that failed holds nothing
+            self._held = -1
             raise
 
     # ----- start ---------------------------------------------------------------------------------
@@ -207,11 +207,8 @@ class EmbeddedMonitor:
             yield from directory_events(d)
 
     def _new_engine(self) -> Engine:
-        org = self.organisation
-        params = organisation_params(self.profile.parameters, org) if org else self.profile.parameters
-        engine = Engine(self.profile, params=params, lateness=self.lateness)
-        if self.directory_text:
-            engine.preload(self._register_events())
+        register = self._register_events() if self.directory_text else None
+        engine = prepared_engine(self.profile, self.organisation, register, self.lateness)
         # The log holds every event id for good (see _take); the engine need only remember the recent ones.
         engine.dedup_horizon = self.lateness + timedelta(hours=1)
         return engine
