@@ -351,10 +351,8 @@ class EmbeddedMonitor:
                 self._take(ev, ev.model_dump_json(exclude_none=True).encode(), result)
             at = self.clock().isoformat()
             self.store.audit(at, actor, action, None, {"accepted": result.accepted, "duplicates": result.duplicates})
-            clock = self.engine.clock
-            if in_effect_at is not None and (clock is None or in_effect_at > clock):
-                self.engine.advance(in_effect_at)
-                self.store.append("advance", in_effect_at.isoformat().encode())
+            if in_effect_at is not None:
+                self._move_to(in_effect_at)
 
         return self._step(work)[1]
 
@@ -369,15 +367,15 @@ class EmbeddedMonitor:
 
     def advance(self, until: datetime) -> StepResult:
         """Move event time to `until` (the wall clock less the lateness, or an operator's command)."""
+        return self._step(lambda result: self._move_to(until))[1]
 
-        def work(result: StepResult) -> None:
-            clock = self.engine.clock
-            if clock is not None and until < clock:
-                return
-            self.engine.advance(until)
-            self.store.append("advance", until.isoformat().encode())
-
-        return self._step(work)[1]
+    def _move_to(self, until: datetime) -> None:
+        """Inside a step: move event time on to `until` and log it (a time already passed changes nothing)."""
+        clock = self.engine.clock
+        if clock is not None and until < clock:
+            return
+        self.engine.advance(until)
+        self.store.append("advance", until.isoformat().encode())
 
     def tick(self) -> StepResult:
         """Advance to the wall clock less the lateness, so a quiet stream still meets its deadlines."""
@@ -431,9 +429,7 @@ class EmbeddedMonitor:
             self.store.audit(
                 now.isoformat(), actor, "emergency.requested", rid, {"account_id": account_id, "reason": reason}
             )
-            # the request is judged at its own time: let the engine reach it even with a lateness
-            self.engine.advance(now)
-            self.store.append("advance", now.isoformat().encode())
+            self._move_to(now)  # the request is judged at its own time: the engine reaches it even with a lateness
 
         return rid, self._step(work)[1]
 
