@@ -1,4 +1,4 @@
-"""Benchmark the live runtime (one worker) through a real Kafka broker, beside a raw aiokafka passthrough.
+"""Benchmark the live runtime (one worker) through a real Kafka broker, beside aiokafka and Faust passthroughs.
 
     PYTHONPATH=. .venv/bin/python bench/kafka_bench.py                      # 200k-event mix, 3 runs each
     PYTHONPATH=. .venv/bin/python bench/kafka_bench.py --events 100000 --runs 3
@@ -19,6 +19,9 @@ Baseline, in the same run and interleaved with the worker runs: a raw aiokafka p
 An AIOKafkaConsumer (a new group, earliest) over a fresh 8-partition topic holding the same N lines produces
 every message unchanged to another topic with an AIOKafkaProducer (acks=all, like the worker); the clock runs
 from both clients being started until all N are consumed and the producer is flushed. Median of --runs.
+A second baseline, interleaved too: the same passthrough as one Faust agent with the worker's app options
+(`streams.app.app_options`), reading as the worker's router does (no automatic acks, each message acked once
+sent), timed from its first message: what Faust's consumer and stream cost per message before any of our work.
 
 Latency (median of --latency-runs, default --runs, each a fresh deployment and one worker): the register is
 published, read, and folded (the deployment advanced to 1 s before the feed, as wall-clock ticks would in a live
@@ -396,6 +399,31 @@ class Bench:
         r["produced_end_offsets"] = sum(end_offsets(self.bootstrap, dst).values())
         return r
 
+    def faust_passthrough_run(self, i: int) -> dict[str, Any]:
+        """The passthrough through one Faust agent (`faust_passthrough`), in its own process, over fresh topics."""
+        tag = uuid.uuid4().hex[:8]
+        src, dst = f"ptf{tag}.in", f"ptf{tag}.out"
+        create_topics(self.bootstrap, [src, dst], PARTITIONS)
+        publish_fast(self.bootstrap, [(src, k, v) for (_, k), v in zip(self.routes, self.lines, strict=True)],
+                     self.timeout)  # fmt: skip
+        out = self.tmp / f"faust-passthrough-{tag}.json"
+        cmd = [sys.executable, __file__, "--faust-passthrough", self.bootstrap, src, dst, str(len(self.lines)),
+               str(self.timeout), str(out)]  # fmt: skip
+        log_path = self.tmp / f"faust-passthrough-{tag}.log"
+        with open(log_path, "wb") as log_file:
+            try:
+                subprocess.run(cmd, check=True, stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT,
+                               timeout=self.timeout + 120)  # fmt: skip
+            except subprocess.CalledProcessError:
+                why = out.read_text() if out.exists() else log_path.read_text(errors="replace")[-2000:]
+                raise BenchError(f"Faust passthrough run {i} failed: {why}") from None
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"Faust passthrough run {i} did not finish in {self.timeout + 120:.0f}s") from None
+        r = dict(json.loads(out.read_text()))
+        r["events_per_s"] = r["consumed"] / r["seconds"]
+        r["produced_end_offsets"] = sum(end_offsets(self.bootstrap, dst).values())
+        return r
+
     def latency(self, rate: int, seconds: float, runs: int = 1) -> dict[str, Any]:
         """`latency_run` `runs` times, logged, and their median; a failure is reported in the result ("error")
         rather than raised."""
@@ -679,6 +707,63 @@ def passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float) -> d
     return asyncio.run(run())
 
 
+def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float, out: Path) -> None:
+    """The same passthrough as one Faust agent, with the worker's app options (`streams.app.app_options`) and its
+    router's way of reading (no automatic acks, each event acked once sent), writing its result to `out`.
+
+    What Faust's consumer and stream cost per message, without the router's aligning or the engine: the ceiling
+    a worker reading its input through a Faust stream cannot pass. Timed from the first message (the group
+    joined) until all N are consumed and the producer is flushed.
+    """
+    import faust
+
+    from streams.app import app_options
+    from streams.settings import StreamSettings
+
+    tag = uuid.uuid4().hex[:8]
+    port = free_port()
+    settings = StreamSettings(broker=f"kafka://{bootstrap}", app_id=f"ptf{tag}", web_port=port,
+                              data_dir=out.parent / f"faust-passthrough-{tag}")  # fmt: skip
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(settings.app_id, **app_options(settings))
+    topic = app.topic(src, key_serializer="raw", value_serializer="raw", internal=False)
+    started: list[float] = []
+    deadline = time.monotonic() + timeout
+
+    def finish(result: dict[str, Any]) -> None:
+        out.write_text(json.dumps(result))
+        os._exit(0 if "error" not in result else 1)  # a Faust worker does not stop on its own
+
+    @app.agent(topic, concurrency=1)
+    async def forward(stream: Any) -> None:
+        manual = stream.noack()
+        consumed = 0
+        async for event in manual.events():
+            if not started:
+                started.append(time.perf_counter())
+            msg = event.message
+            await app.producer.send(dst, msg.key, msg.value, None, None, None)
+            await manual.ack(event)
+            consumed += 1
+            if consumed == n:
+                await app.producer.flush()
+                finish({"seconds": time.perf_counter() - started[0], "consumed": consumed})
+
+    @app.timer(interval=1.0)
+    async def give_up() -> None:
+        if time.monotonic() > deadline:
+            finish({"error": f"not all of {n} consumed in {timeout:.0f}s"})
+
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--web-port", str(port)]
+    app.main()
+
+
+def free_port() -> int:
+    from tests.streams.harness import free_port as port
+
+    return port()
+
+
 # ----- main -----------------------------------------------------------------------------------------------------
 
 
@@ -743,10 +828,12 @@ def run(events: int, runs: int, latency_seconds: float = 30.0, rate: int | None 
         bench = Bench(bootstrap, Path(tmp), events, timeout, loglevel)
         workers: list[dict[str, Any]] = []
         passes: list[dict[str, Any]] = []
+        faust_passes: list[dict[str, Any]] = []
         for i in range(1, runs + 1):  # interleaved, so both see the same machine conditions
             for kind, out, fn in (
                 ("worker", workers, bench.worker_run),
                 ("passthrough", passes, bench.passthrough_run),
+                ("Faust passthrough", faust_passes, bench.faust_passthrough_run),
             ):
                 seen = quiet()
                 try:
@@ -766,6 +853,11 @@ def run(events: int, runs: int, latency_seconds: float = 30.0, rate: int | None 
         results["worker_events_per_s"] = events / w if w else None
         results["passthrough_events_per_s"] = events / p if p else None
         results["worker_vs_passthrough"] = (events / w) / (events / p) if w and p else None
+        f = median_of(faust_passes, "seconds")
+        results["faust_passthrough_runs"], results["faust_passthrough_seconds"] = faust_passes, f
+        results["faust_passthrough_events_per_s"] = events / f if f else None
+        results["faust_vs_passthrough"] = p / f if f and p else None
+        results["worker_vs_faust_passthrough"] = f / w if w and f else None
 
         rate = rate or (int(results["worker_events_per_s"] / 2) if results["worker_events_per_s"] else 0)
         if rate > 0:
@@ -807,6 +899,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--passthrough", nargs=5, metavar=("BOOTSTRAP", "SRC", "DST", "N", "TIMEOUT"),
                     help=argparse.SUPPRESS)  # fmt: skip
+    ap.add_argument("--faust-passthrough", nargs=6, metavar=("BOOTSTRAP", "SRC", "DST", "N", "TIMEOUT", "OUT"),
+                    help=argparse.SUPPRESS)  # fmt: skip
     ap.add_argument("--events", type=int, default=200_000, help="events in the mix (default: 200000)")
     ap.add_argument("--runs", type=int, default=3, help="throughput runs of each kind (default: 3)")
     ap.add_argument("--latency-seconds", type=float, default=30.0, help="length of the paced feed (default: 30)")
@@ -831,6 +925,10 @@ def main() -> int:
         b, src, dst, n, timeout = args.passthrough
         print(json.dumps(passthrough(b, src, dst, int(n), float(timeout))))
         return 0
+    if args.faust_passthrough:
+        b, src, dst, n, timeout, out = args.faust_passthrough
+        faust_passthrough(b, src, dst, int(n), float(timeout), Path(out))
+        return 1  # not reached: it leaves with os._exit once done
     if args.events < 1 or args.runs < 1 or args.latency_runs < 0:
         ap.error("--events and --runs must be at least 1, --latency-runs at least 0")
     if args.latency_only:
@@ -878,10 +976,16 @@ def report(r: dict[str, Any]) -> None:
           f"median of {r['runs']} runs")  # fmt: skip
     print()
     print(f"{'throughput (backlog)':34} {'seconds':>9} {'events/s':>10}   runs (s)")
-    for name, key in (("one worker (route + engine)", "worker"), ("aiokafka passthrough (baseline)", "passthrough")):
+    for name, key in (("one worker (route + engine)", "worker"), ("aiokafka passthrough (baseline)", "passthrough"),
+                      ("Faust passthrough", "faust_passthrough")):  # fmt: skip
+        if f"{key}_runs" not in r:
+            continue
         runs = " ".join("FAIL" if "error" in x else f"{x['seconds']:.2f}" for x in r[f"{key}_runs"])
         print(f"{name:34} {fmt(r[f'{key}_seconds'], '.2f'):>9} {fmt(r[f'{key}_events_per_s']):>10}   {runs}")
     print(f"{'worker / passthrough':34} {'':>9} {fmt(r['worker_vs_passthrough'], '.3f'):>10}")
+    if "faust_vs_passthrough" in r:
+        print(f"{'Faust passthrough / passthrough':34} {'':>9} {fmt(r['faust_vs_passthrough'], '.3f'):>10}")
+        print(f"{'worker / Faust passthrough':34} {'':>9} {fmt(r['worker_vs_faust_passthrough'], '.3f'):>10}")
     ok = [x for x in r["worker_runs"] if "error" not in x]
     if ok:
         x = ok[len(ok) // 2]

@@ -408,12 +408,9 @@ def _sender(app: faust.App) -> Send:
     return send
 
 
-def build_app(settings: StreamSettings) -> faust.App:
-    """A Faust app wired to the settings' broker and topics."""
-    s = settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        s.app_id,
+def app_options(s: StreamSettings) -> dict[str, Any]:
+    """The Faust app's options from the settings (the bench's Faust passthrough runs with the same)."""
+    return dict(
         broker=s.broker,
         store="memory://",
         datadir=str(s.data_dir / f"worker-{s.web_port}"),
@@ -436,6 +433,13 @@ def build_app(settings: StreamSettings) -> faust.App:
         broker_heartbeat_interval=min(3.0, s.session_timeout / 3),
         consumer_group_instance_id=s.instance_id,
     )
+
+
+def build_app(settings: StreamSettings) -> faust.App:
+    """A Faust app wired to the settings' broker and topics."""
+    s = settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(s.app_id, **app_options(s))
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "internal": False}
     inputs = app.topic(*[s.topic(t) for t in INPUTS], **raw)
     work = app.topic(s.topic(WORK), partitions=s.partitions, **raw)
