@@ -166,6 +166,9 @@ class Health(BaseModel):
     log_entries: int
     alerts: dict[str, int]
     outbox: dict[str, Any]
+    busy: str | None = Field(None, description="what the engine is doing, while a step holds it (then, counts are "
+                             "as of the last step committed)")  # fmt: skip
+    busy_seconds: float | None = Field(None, description="for how long it has been doing it")
 
 
 # ----- the app ------------------------------------------------------------------------------------
@@ -224,16 +227,17 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.get("/health", response_model=Health, tags=["operations"])
     def health() -> Health:
-        def read(engine: Any, store: Any) -> Health:
-            return Health(
-                status="ok",
-                clock=engine.clock.isoformat() if engine.clock else None,
-                log_entries=store.log_size(),
-                alerts=store.alert_counts(),
-                outbox=_outbox_status(store),
-            )
-
-        return monitor.read(read)
+        """Answers at once, even while a long step (a large register's fold, an import, a snapshot) runs."""
+        s = monitor.status()
+        return Health(
+            status="ok",
+            clock=s.clock.isoformat() if s.clock else None,
+            log_entries=s.log_entries,
+            alerts=s.alerts,
+            outbox=s.outbox,
+            busy=s.busy,
+            busy_seconds=s.busy_seconds,
+        )
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics_page() -> Response:
@@ -537,12 +541,3 @@ def _emergency(monitor: EmbeddedMonitor, request_id: str) -> EmergencyStatus:
 
 def _t(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def _outbox_status(store: Any) -> dict[str, Any]:
-    from service import outbox
-
-    try:
-        return dict(outbox.status(store.conn))
-    except Exception:
-        return {"error": "outbox unreadable"}

@@ -78,6 +78,20 @@ class Rejection:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The monitor's state for probes and scrapes (`EmbeddedMonitor.status`), as of the last committed step."""
+
+    clock: datetime | None
+    log_entries: int
+    alerts: dict[str, int]
+    outbox: dict[str, Any]
+    busy: str | None  # what the engine is doing now, when a step holds it
+    busy_seconds: float | None
+    events_by_type: dict[str, int]
+    rule_errors: dict[str, int]
+
+
 @dataclass(slots=True)
 class StepResult:
     """What one step took and made."""
@@ -124,6 +138,9 @@ class EmbeddedMonitor:
         self.console_url = console_url
         self.clock = clock
         self._lock = threading.RLock()
+        self._busy: list[tuple[str, float]] = []  # what holds the lock, outermost first, since when (monotonic)
+        self._reader_lock = threading.Lock()
+        self._reader: Store | None = None  # a connection of its own for `status`, opened on first use
         self._held = _hold(db_path.with_name(db_path.name + ".lock"))
         try:
             self.store = Store(connect(db_path))
@@ -241,9 +258,49 @@ class EmbeddedMonitor:
             )
         return engine
 
+    @contextlib.contextmanager
+    def _holding(self, what: str) -> Iterator[None]:
+        """The lock, with what holds it and since when noted for `status`, which does not wait for it."""
+        with self._lock:
+            self._busy.append((what, time.monotonic()))
+            try:
+                yield
+            finally:
+                self._busy.pop()
+
+    def status(self) -> Status:
+        """What /health and /metrics show, read without waiting for the engine's lock: a long step (folding a
+        large register, an import, a snapshot) is shown as such instead of holding every probe until it ends.
+
+        The counts come from the last committed step, read on a connection of this reader's own.
+        """
+        busy = self._busy[:1]  # a copy: the holder's thread changes the list
+        engine = self.engine
+        with self._reader_lock:
+            if self._held < 0:
+                raise EngineError("the monitor is closed")
+            if self._reader is None:
+                self._reader = Store(connect(self.db_path), create=False)
+            reader = self._reader
+            log_entries, alerts = reader.log_size(), reader.alert_counts()
+            try:
+                outbox_status: dict[str, Any] = dict(outbox.status(reader.conn))
+            except Exception:  # a probe still answers; the outbox's own errors are in the log
+                outbox_status = {"error": "outbox unreadable"}
+        return Status(
+            clock=engine.clock,
+            log_entries=log_entries,
+            alerts=alerts,
+            outbox=outbox_status,
+            busy=busy[0][0] if busy else None,
+            busy_seconds=round(time.monotonic() - busy[0][1], 1) if busy else None,
+            events_by_type=dict(engine.stats.events),
+            rule_errors=dict(engine.stats.rule_errors),
+        )
+
     def snapshot(self) -> None:
         """Save the engine's state beside the log, so the next start folds only what came after."""
-        with self._lock:
+        with self._holding("saving a snapshot"):
             seq = self.store.last_seq()
             if seq == self._snapshot_seq:
                 return
@@ -259,9 +316,9 @@ class EmbeddedMonitor:
     def _collect(self, a: Alert) -> None:
         self._collected[a.id] = a
 
-    def _step(self, work: Callable[[StepResult], T]) -> tuple[T, StepResult]:
+    def _step(self, work: Callable[[StepResult], T], what: str) -> tuple[T, StepResult]:
         """Run `work` against the engine and commit its log rows and outputs together, or neither."""
-        with self._lock:
+        with self._holding(what):
             engine = self.engine
             result = StepResult()
             n_lockouts, n_grants = len(engine.lockouts), len(engine.grants)
@@ -331,7 +388,7 @@ class EmbeddedMonitor:
                 }
                 self.store.audit(at, actor, "events.submitted", None, detail)
 
-        return self._step(work)[1]
+        return self._step(work, f"taking events ({actor})")[1]
 
     def submit_events(
         self,
@@ -354,7 +411,7 @@ class EmbeddedMonitor:
             if in_effect_at is not None:
                 self._move_to(in_effect_at)
 
-        return self._step(work)[1]
+        return self._step(work, f"taking {len(events):,} events ({action})")[1]
 
     def _take(self, ev: Event, raw: bytes, result: StepResult) -> None:
         # The engine forgets ids after a week of event time (its memory follows the state); the log does not.
@@ -367,7 +424,7 @@ class EmbeddedMonitor:
 
     def advance(self, until: datetime) -> StepResult:
         """Move event time to `until` (the wall clock less the lateness, or an operator's command)."""
-        return self._step(lambda result: self._move_to(until))[1]
+        return self._step(lambda result: self._move_to(until), f"moving event time to {until.isoformat()}")[1]
 
     def _move_to(self, until: datetime) -> None:
         """Inside a step: move event time on to `until` and log it (a time already passed changes nothing)."""
@@ -397,7 +454,7 @@ class EmbeddedMonitor:
             self.store.audit(at.isoformat(), actor, action, alert_id, {"note": note} if note else None)
             return a
 
-        return self._step(work)[0]
+        return self._step(work, f"{kind} of alert {alert_id}")[0]
 
     def request_emergency(
         self, account_id: str, requester_id: str, reason: str, minutes: int | None, actor: str
@@ -431,7 +488,7 @@ class EmbeddedMonitor:
             )
             self._move_to(now)  # the request is judged at its own time: the engine reaches it even with a lateness
 
-        return rid, self._step(work)[1]
+        return rid, self._step(work, f"emergency request {rid}")[1]
 
     def progress(self, key: str) -> str | None:
         """A reader's committed progress mark (see `submit`)."""
@@ -463,7 +520,7 @@ class EmbeddedMonitor:
         Only when there is none yet or `close_snapshot_after` log entries came after the last one: saving
         100,000 accounts takes about 20 s, folding a few thousand entries on the next start well under one.
         """
-        with self._lock:
+        with self._holding("closing"):
             if self._held < 0:
                 return  # closed already
             try:
@@ -473,8 +530,12 @@ class EmbeddedMonitor:
             except Exception:  # a failed snapshot costs only start-up time: the log is the truth
                 log.exception("could not save a snapshot on closing")
             self.store.conn.close()
-            os.close(self._held)
-            self._held = -1
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.conn.close()
+                    self._reader = None
+                os.close(self._held)
+                self._held = -1
 
 
 def event_key(ev: Event) -> bytes:

@@ -10,9 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from streams.metrics import reason_label
 
 if TYPE_CHECKING:
-    from monitor.engine import Engine
     from service.embedded import EmbeddedMonitor, StepResult
-    from service.store import Store
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("monitor_events", "Events taken, by type", ["type"], registry=REGISTRY)
@@ -47,17 +45,13 @@ def _catch_up(counter: Counter, totals: Mapping[str, int], seen: dict[str, int])
 
 
 def refresh(monitor: EmbeddedMonitor) -> None:
-    """Bring the gauges and engine-side counters up to date before a scrape."""
-
-    def read(engine: Engine, store: Store) -> None:
-        _catch_up(RULE_ERRORS, engine.stats.rule_errors, _rule_errors_seen)
-        _catch_up(EVENTS, engine.stats.events, _events_seen)
-        counts = store.alert_counts()
-        for status in ("open", "acknowledged", "resolved"):
-            OPEN_ALERTS.labels(status).set(counts.get(status, 0))
-        LOG_ENTRIES.set(store.log_size())
-
-    monitor.read(read)
+    """Bring the gauges and engine-side counters up to date before a scrape (without waiting for a step)."""
+    s = monitor.status()
+    _catch_up(RULE_ERRORS, s.rule_errors, _rule_errors_seen)
+    _catch_up(EVENTS, s.events_by_type, _events_seen)
+    for status in ("open", "acknowledged", "resolved"):
+        OPEN_ALERTS.labels(status).set(s.alerts.get(status, 0))
+    LOG_ENTRIES.set(s.log_entries)
 
 
 def exposition() -> bytes:

@@ -69,9 +69,10 @@ def connect(path: Path) -> sqlite3.Connection:
 class Store:
     """Typed reads and writes over the monitor's SQLite file; writes join the caller's transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, create: bool = True) -> None:
         self.conn = conn
-        conn.executescript(SCHEMA)
+        if create:
+            conn.executescript(SCHEMA)
 
     # ----- transactions --------------------------------------------------------------------------
 

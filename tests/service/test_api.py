@@ -195,6 +195,49 @@ def test_metrics_and_health_need_no_token(world: World) -> None:
     assert "# TYPE monitor_alert_deliveries_total counter" in text  # the outbox's metrics are served too
 
 
+def test_health_and_metrics_answer_while_a_long_step_holds_the_engine(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    """A large register's first fold or a snapshot holds the engine for tens of seconds: probes must not wait."""
+    monitor = make_monitor()
+    monitor.submit(demo_lines(demo_files[1])[:200], actor="test")
+    before = monitor.status()
+    client = TestClient(build_api(monitor))
+    entered, release = threading.Event(), threading.Event()
+    advance = monitor.engine.advance
+
+    def slow_advance(until: datetime) -> None:
+        entered.set()
+        assert release.wait(30)
+        advance(until)
+
+    monitor.engine.advance = slow_advance  # type: ignore[method-assign]
+    until = NOW + timedelta(hours=1)
+    step = threading.Thread(target=monitor.advance, args=(until,))
+    step.start()
+    try:
+        assert entered.wait(10)
+        answered: dict[str, Any] = {}
+        probe = threading.Thread(
+            target=lambda: answered.update(health=client.get("/health"), metrics=client.get("/metrics"))
+        )
+        probe.start()
+        probe.join(10)
+        assert not probe.is_alive(), "/health or /metrics waited for the step"
+        h = answered["health"].json()
+        assert h["busy"] == f"moving event time to {until.isoformat()}"
+        assert h["busy_seconds"] >= 0
+        assert h["log_entries"] == before.log_entries  # the committed state: the step has not committed yet
+        assert answered["metrics"].status_code == 200
+        assert f"monitor_log_entries {float(before.log_entries)}" in answered["metrics"].text
+    finally:
+        release.set()
+        step.join(30)
+    after = client.get("/health").json()
+    assert after["busy"] is None and after["busy_seconds"] is None
+    assert after["log_entries"] == before.log_entries + 1  # the advance, logged once the step committed
+
+
 def test_an_oversized_body_is_413(world: World) -> None:
     r = world.client.post("/api/events", headers=world.as_("admin"), content=b"[" + b" " * (2 << 20) + b"]")
     assert r.status_code == 413
