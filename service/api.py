@@ -369,7 +369,11 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
         They are in effect when the call returns: event time moves to the import's moment, past the lateness.
         """
-        text = (await request.body()).decode("utf-8", "replace")
+        body = await request.body()
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:  # not replaced: a name or an email would be changed without a word
+            raise DirectoryError(f"import: not UTF-8 text (byte {exc.start})") from None
         now = monitor.clock()
 
         def take() -> tuple[list[Event], StepResult]:

@@ -384,6 +384,18 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     assert moved  # logged, so a restart folds the import in at the same moment
 
 
+def test_an_import_that_is_not_utf8_is_refused_naming_the_byte(world: World) -> None:
+    """Decoded with replacement characters, a Latin-1 name would have been changed in the register without a word."""
+    text = world.client.get("/api/register/export", headers=world.as_("admin")).content
+    before = world.monitor.store.last_seq()
+    body = text.replace(b"people:", b"people: # Jos\xe9\n", 1)
+    r = world.client.post("/api/register/import", headers=world.as_("registrar"), content=body)
+    assert r.status_code == 422
+    bad = body.index(b"\xe9")
+    assert r.json()["detail"] == f"import: not UTF-8 text (byte {bad})"
+    assert world.monitor.store.last_seq() == before
+
+
 def test_the_register_is_written_out_after_the_engine_is_released(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
