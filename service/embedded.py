@@ -260,7 +260,10 @@ class EmbeddedMonitor:
 
     @contextlib.contextmanager
     def _holding(self, what: str) -> Iterator[None]:
-        """The lock, with what holds it and since when noted for `status`, which does not wait for it."""
+        """The lock, with what holds it and since when noted for `status`, which does not wait for it.
+
+        `what` is shown by /health, which needs no token: it names a kind of work, never a person or an id.
+        """
         with self._lock:
             self._busy.append((what, time.monotonic()))
             try:
@@ -388,7 +391,7 @@ class EmbeddedMonitor:
                 }
                 self.store.audit(at, actor, "events.submitted", None, detail)
 
-        return self._step(work, f"taking events ({actor})")[1]
+        return self._step(work, "taking events")[1]
 
     def submit_events(
         self,
@@ -454,7 +457,7 @@ class EmbeddedMonitor:
             self.store.audit(at.isoformat(), actor, action, alert_id, {"note": note} if note else None)
             return a
 
-        return self._step(work, f"{kind} of alert {alert_id}")[0]
+        return self._step(work, "acting on an alert")[0]
 
     def request_emergency(
         self, account_id: str, requester_id: str, reason: str, minutes: int | None, actor: str
@@ -488,7 +491,7 @@ class EmbeddedMonitor:
             )
             self._move_to(now)  # the request is judged at its own time: the engine reaches it even with a lateness
 
-        return rid, self._step(work, f"emergency request {rid}")[1]
+        return rid, self._step(work, "taking a request")[1]
 
     def progress(self, key: str) -> str | None:
         """A reader's committed progress mark (see `submit`)."""
