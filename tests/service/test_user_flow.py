@@ -134,6 +134,8 @@ def test_export_and_import_the_register(running: Running, tmp_path: Path) -> Non
     changed = monitor(running, "registrar", "directory", "import", str(path))
     assert changed.returncode == 0, changed.stderr
     assert changed.stdout.strip() == "1 change(s): 1 taken, 0 already known"
+    n_accounts, n_people = len(register["accounts"]), len(register["people"])
+    assert f"register.yaml: {n_accounts:,} accounts and {n_people:,} people, checked in " in changed.stderr
     after = yaml.safe_load(monitor(running, "registrar", "directory", "export").stdout)
     assert after["accounts"][0]["admins"] == acc["admins"]
     # A register is far larger than a batch of events: over the 1 MiB event limit is taken, over 64 MiB is not.
