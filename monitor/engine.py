@@ -69,7 +69,7 @@ def alert_id(control: str, account_id: str | None, person_id: str | None, key: s
 # Everything an engine folds from its input; a snapshot holds exactly these.
 _STATE = (
     "people", "accounts", "rule_state", "alerts", "open_incidents", "fingerprints", "mailboxes", "lockouts",
-    "_locked", "_ids", "grants", "stats", "clock", "_timers", "_timer_keys", "_seq", "_buffer", "_max_seen",
+    "_locked", "_ids", "grants", "stats", "clock", "_timers", "_timer_keys", "_buffer", "_max_seen",
     "_seen", "_seen_pruned_at", "_initial", "_foreign_fingerprints",
 )  # fmt: skip
 
@@ -163,9 +163,10 @@ class Engine:
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
         self.clock: datetime | None = None
-        self._timers: list[tuple[datetime, int, str, str, str]] = []
+        # Deadlines as (time, account, control, key), a heap: the tuple in the heap is the one in the set, and
+        # deadlines of one time fire in that tuple's order (an insertion counter cost 108 bytes a deadline).
+        self._timers: list[tuple[datetime, str, str, str]] = []
         self._timer_keys: set[tuple[datetime, str, str, str]] = set()
-        self._seq = 0
         self._buffer: list[tuple[datetime, str, str, Event]] = []
         self._max_seen: datetime | None = None
         self._seen: dict[bytes, datetime] = {}  # 128-bit digest of (source, id) -> event time
@@ -579,14 +580,14 @@ class Engine:
         if tk in self._timer_keys:
             return
         self._timer_keys.add(tk)
-        self._seq += 1
-        heapq.heappush(self._timers, (at, self._seq, aid, control, key))
+        heapq.heappush(self._timers, tk)
 
     def _fire_timers(self, t: datetime, *, inclusive: bool) -> None:
         timers = self._timers
         while timers and (timers[0][0] < t or (inclusive and timers[0][0] == t)):
-            at, _, aid, control, key = heapq.heappop(timers)
-            self._timer_keys.discard((at, aid, control, key))
+            tk = heapq.heappop(timers)
+            self._timer_keys.discard(tk)
+            at, aid, control, key = tk
             if self.clock is None or at > self.clock:
                 self.clock = at
             if not control:

@@ -98,6 +98,19 @@ def _seen_with(seen: Seen, now: datetime, event_id: str) -> Seen:
     return after
 
 
+_last_judging: list[Judging | None] = [None]
+
+
+def _judging(due: datetime, seen: Seen, raised: str | None) -> Judging:
+    """A state equal to the last one made is that one: an account's six checks share their state while it is
+    the same (as it is until one of them finds something)."""
+    last = _last_judging[0]
+    if last is not None and last.seen is seen and last.raised == raised and last.due == due:
+        return last
+    made = _last_judging[0] = Judging(due, seen, raised)
+    return made
+
+
 def register_check(
     event: Any, state: Judging | None, ctx: Context, key: str, check: Check, *, staff: bool = False
 ) -> tuple[Judging | None, Sequence[Action]]:
@@ -123,13 +136,16 @@ def register_check(
     else:
         start = now if etype == "directory.account_registered" else (acc.registered_at or now)
         due = start + ctx.params.registration_grace
+        last = _last_judging[0]
+        if last is not None and last.due == due:
+            due = last.due  # the same datetime object: each check's wake-up deadline keeps it
         if due > now:
             actions.append(Wake(due, "registered"))
     if now < due:
-        return Judging(due, seen, raised), actions
+        return _judging(due, seen, raised), actions
     if etype != "tick":
         actions.append(Wake(now, "changed"))
-        return Judging(due, seen, raised), actions
+        return _judging(due, seen, raised), actions
     if staff:
         actions.extend(Wake(t, "staff") for t in _staff_changes(ctx) if t > now)
     finding = check(ctx)
@@ -140,4 +156,4 @@ def register_check(
     elif finding.summary != raised:
         actions.append(Raise(key, finding.summary, finding.next_step, evidence=tuple(i for _, i in seen)))
         raised = finding.summary
-    return Judging(due, seen, raised), actions
+    return _judging(due, seen, raised), actions
