@@ -86,7 +86,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.replay_bench import machine  # noqa: E402  (the repo root is on the path only from here)
-from tests.streams.harness import load_local_kafka  # noqa: E402
+from tests.streams.harness import free_port, load_local_kafka  # noqa: E402
 
 
 class BenchError(RuntimeError):
@@ -756,12 +756,6 @@ def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float
 
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--web-port", str(port)]
     app.main()
-
-
-def free_port() -> int:
-    from tests.streams.harness import free_port as port
-
-    return port()
 
 
 # ----- main -----------------------------------------------------------------------------------------------------
