@@ -138,7 +138,7 @@ class EmbeddedMonitor:
         self.console_url = console_url
         self.clock = clock
         self._lock = threading.RLock()
-        self._busy: list[tuple[str, float]] = []  # what holds the lock, outermost first, since when (monotonic)
+        self._busy: list[tuple[str, float]] = []  # what holds the lock, outermost first, and since when (monotonic)
         self._reader_lock = threading.Lock()
         self._reader: Store | None = None  # a connection of its own for `status`, opened on first use
         self._held = _hold(db_path.with_name(db_path.name + ".lock"))
@@ -277,7 +277,7 @@ class EmbeddedMonitor:
 
         The counts come from the last committed step, read on a connection of this reader's own.
         """
-        busy = self._busy[:1]  # a copy: the holder's thread changes the list
+        busy = self._busy[:]  # a copy: the holder's thread changes the list
         engine = self.engine
         with self._reader_lock:
             if self._held < 0:
@@ -295,8 +295,8 @@ class EmbeddedMonitor:
             log_entries=log_entries,
             alerts=alerts,
             outbox=outbox_status,
-            busy=busy[0][0] if busy else None,
-            busy_seconds=round(time.monotonic() - busy[0][1], 1) if busy else None,
+            busy=busy[-1][0] if busy else None,  # the innermost: a step's snapshot shows as the snapshot
+            busy_seconds=round(time.monotonic() - busy[0][1], 1) if busy else None,  # since the lock was taken
             events_by_type=dict(engine.stats.events),
             rule_errors=dict(engine.stats.rule_errors),
         )

@@ -238,6 +238,33 @@ def test_health_and_metrics_answer_while_a_long_step_holds_the_engine(
     assert after["log_entries"] == before.log_entries + 1  # the advance, logged once the step committed
 
 
+def test_health_names_the_snapshot_a_step_is_saving(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    monitor = make_monitor(snapshot_every=1)
+    client = TestClient(build_api(monitor))
+    entered, release = threading.Event(), threading.Event()
+    snapshot = monitor.engine.snapshot
+
+    def slow_snapshot() -> bytes:
+        entered.set()
+        assert release.wait(30)
+        return snapshot()
+
+    monitor.engine.snapshot = slow_snapshot  # type: ignore[method-assign]
+    step = threading.Thread(target=monitor.submit, args=(demo_lines(demo_files[1])[:10], "test"))
+    step.start()
+    try:
+        assert entered.wait(10)
+        h = client.get("/health").json()
+        assert h["busy"] == "saving a snapshot"  # the innermost work, not the step that led to it
+        assert h["log_entries"] == 10  # the step committed before it saved the snapshot
+    finally:
+        release.set()
+        step.join(30)
+    assert client.get("/health").json()["busy"] is None
+
+
 def test_an_oversized_body_is_413(world: World) -> None:
     r = world.client.post("/api/events", headers=world.as_("admin"), content=b"[" + b" " * (2 << 20) + b"]")
     assert r.status_code == 413
