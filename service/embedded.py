@@ -499,7 +499,7 @@ class EmbeddedMonitor:
 
     def audit(self, actor: str, action: str, target: str | None = None, detail: Any = None) -> None:
         """Record something a person did that is not an event (token use is not recorded: it is every request)."""
-        with self._lock:
+        with self._holding("recording an audit entry"):
             self.store.begin()
             self.store.audit(self.clock().isoformat(), actor, action, target, detail)
             self.store.commit()
@@ -508,7 +508,7 @@ class EmbeddedMonitor:
 
     def read(self, fn: Callable[[Engine, Store], T]) -> T:
         """Run a read against the engine and store under the lock."""
-        with self._lock:
+        with self._holding("reading"):
             return fn(self.engine, self.store)
 
     def leaver_report(self) -> list[LeaverRow]:
