@@ -1,0 +1,139 @@
+"""Reading YAML fast: libyaml's events built into values give what the safe loader gives, or the loader is used."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import yamlfile
+from monitor.demo import build_directory
+
+pytestmark = pytest.mark.skipif(not yaml.__with_libyaml__, reason="the fast path reads libyaml's events")
+
+
+def _typed(x: Any) -> Any:
+    """x with the type of every value kept, so that True and 1, or 1 and 1.0, do not compare equal."""
+    if isinstance(x, dict):
+        return ("dict", [(_typed(k), _typed(v)) for k, v in x.items()])
+    if isinstance(x, list):
+        return ("list", [_typed(v) for v in x])
+    if isinstance(x, float) and x != x:
+        return ("float", "nan")
+    return (type(x).__name__, x)
+
+
+def _loader(text: str) -> Any:
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
+
+PLAIN = {
+    "ints": "a: 0x1f\nb: 0o17\nc: 017\nd: 1_000\ne: 1:30\nf: -12\ng: +7\nh: 0b101\n",
+    "floats": "a: 1.5\nb: .inf\nc: -.Inf\nd: 1e3\ne: 6.8523015e+5\nf: .NaN\ng: 1_0.5\nh: 190:20:30.15\n",
+    "bools": "a: yes\nb: No\nc: ON\nd: off\ne: y\nf: n\ng: TRUE\nh: false\n",
+    "nulls": "a: ~\nb: null\nc:\nd: Null\ne: ''\nf: 'null'\n",
+    "times": "a: 2001-12-14\nb: 2001-12-14t21:59:43.10-05:00\nc: 2001-12-14 21:59:43.10 -5\nd: 2002-12-14\n",
+    "quoted": "a: '0x1f'\nb: \"yes\"\nc: '2001-12-14'\nd: \"1.5\"\ne: '~'\nf: \"a\\tb\\u00e9\"\n",
+    "keys": "1: int\ntrue: bool\n~: null\n2001-12-14: date\n1.5: float\n'1': str\n",
+    "nested": "a: {b: [1, two, {c: null}], d: []}\ne:\n- - x\n  - y\n- {}\n- [yes, 'no']\n",
+    "duplicates": "a: 1\nb: 2\na: 3\n",
+    "blocks": "a: |\n  line one\n  line two\nb: >\n  folded\n  text\nc: |-\n  kept\n",
+    "unicode": "name: Siân Ó Briain\nemail: siân.ó@aberwen.ac.uk\n",
+    "markers": "%YAML 1.1\n---\na: 1\n...\n",
+    "a-list": "- 1\n- two\n",
+    "a-scalar": "just text\n",
+    "empty": "",
+    "comments": "# nothing but a comment\n",
+}
+
+
+@pytest.mark.parametrize("text", PLAIN.values(), ids=PLAIN.keys())
+def test_a_plain_document_is_built_from_events_as_the_loader_builds_it(text: str) -> None:
+    assert _typed(yamlfile._load_plain(text)) == _typed(_loader(text))
+    assert _typed(yamlfile.load_yaml(text)) == _typed(_loader(text))
+
+
+def test_times_and_dates_come_out_as_the_loader_makes_them() -> None:
+    got = yamlfile._load_plain(PLAIN["times"])
+    assert type(got["a"]) is date and type(got["b"]) is datetime and got["b"].tzinfo is not None
+
+
+UNUSUAL = {
+    "anchor-alias": "a: &x {b: 1}\nc: *x\n",
+    "merge": "base: &b {x: 1}\nthing:\n  <<: *b\n  y: 2\n",
+    "merge-key-alone": "<<: {x: 1}\ny: 2\n",
+    "explicit-str": "a: !!str 3\n",
+    "explicit-int": "a: !!int '3'\n",
+    "set": "s: !!set {a, b}\n",
+    "binary": "b: !!binary aGVsbG8=\n",
+    "non-specific": "a: ! 12\n",
+    "tagged-map": "a: !!map {b: 1}\n",
+    "tag-directive": "%TAG !e! tag:example.com,2000:\n---\na: 1\n",
+    "value-key": "=: 1\n",
+}
+
+
+@pytest.mark.parametrize("text", UNUSUAL.values(), ids=UNUSUAL.keys())
+def test_anything_else_is_left_to_the_loader_and_read_the_same(text: str) -> None:
+    with pytest.raises(yamlfile._Unusual):
+        yamlfile._load_plain(text)
+    try:
+        expected = ("value", _typed(_loader(text)))
+    except yaml.YAMLError as err:
+        expected = ("error", type(err).__name__)
+    try:
+        got = ("value", _typed(yamlfile.load_yaml(text)))
+    except yaml.YAMLError as err:
+        got = ("error", type(err).__name__)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("a: 1\n---\nb: 2\n", yaml.composer.ComposerError),  # two documents
+        ("? [a, b]\n: c\n", yaml.constructor.ConstructorError),  # a key that cannot be a dict's key
+        ("a: [1, 2\n", yaml.parser.ParserError),
+        ("@x\n", yaml.scanner.ScannerError),
+    ],
+    ids=["two-documents", "unhashable-key", "unclosed", "bad-character"],
+)
+def test_what_the_loader_refuses_is_refused_with_its_error(text: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _loader(text)
+    with pytest.raises(error):
+        yamlfile.load_yaml(text)
+
+
+def test_a_register_takes_the_fast_path() -> None:
+    text = yaml.safe_dump(build_directory(7), sort_keys=False)
+    assert _typed(yamlfile._load_plain(text)) == _typed(_loader(text))
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(["yes", "No", "on", "~", "null", "0x1f", "017", "1:30", "1e3", ".inf", "2001-12-14", "<<", "="]),
+    st.dates(),
+)
+DATA = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=DATA, flow=st.sampled_from([None, True, False]))
+def test_whatever_safe_dump_writes_is_read_back_as_the_loader_reads_it(data: Any, flow: bool | None) -> None:
+    text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
+    assert _typed(yamlfile.load_yaml(text)) == _typed(_loader(text))
