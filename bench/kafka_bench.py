@@ -708,8 +708,9 @@ def passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float) -> d
 
 
 def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float, out: Path) -> None:
-    """The same passthrough as one Faust agent, with the worker's app options (`streams.app.app_options`) and its
-    router's way of reading (no automatic acks, each event acked once sent), writing its result to `out`.
+    """The same passthrough as one Faust agent, with the worker's app options (`streams.app.app_options`) and
+    worker class, and its router's way of reading (no automatic acks, each event acked once sent), writing its
+    result to `out`.
 
     What Faust's consumer and stream cost per message, without the router's aligning or the engine: the ceiling
     a worker reading its input through a Faust stream cannot pass. Timed from the first message (the group
@@ -717,7 +718,7 @@ def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float
     """
     import faust
 
-    from streams.app import app_options
+    from streams.app import _Worker, app_options
     from streams.settings import StreamSettings
 
     tag = uuid.uuid4().hex[:8]
@@ -754,8 +755,9 @@ def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float
         if time.monotonic() > deadline:
             finish({"error": f"not all of {n} consumed in {timeout:.0f}s"})
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--web-port", str(port)]
-    app.main()
+    worker = _Worker(app, loglevel="warning", quiet=True)  # the worker's own class: no spinner (streams/app.py)
+    asyncio.set_event_loop(worker.loop)
+    worker.execute_from_commandline()
 
 
 # ----- main -----------------------------------------------------------------------------------------------------
@@ -913,7 +915,7 @@ def main() -> int:
                          "and replace the latency there")  # fmt: skip
     ap.add_argument("--loglevel", default="info",
                     help="workers' MONITOR_LOGLEVEL (default: info, the runtime's default; the test harness uses "
-                         "warning, which makes Faust route every debug record to its terminal spinner)")  # fmt: skip
+                         "warning)")  # fmt: skip
     args = ap.parse_args()
     if args.passthrough:
         b, src, dst, n, timeout = args.passthrough

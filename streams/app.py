@@ -596,9 +596,13 @@ def _iso(t: datetime | None) -> str | None:
 
 
 class _Worker(faust.Worker):
-    """Faust's worker, with the Kafka clients' repeated log lines limited (streams/logfilter.py)."""
+    """Faust's worker, with the Kafka clients' repeated log lines limited (streams/logfilter.py), and no spinner."""
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # At WARN and above, Faust's terminal spinner sets the root logger to DEBUG for a handler of its own, so
+        # every debug call in aiokafka and Faust makes a record that is then dropped: 8% of a Faust passthrough's
+        # time in a py-spy profile (bench/README, "Through Kafka"). A service has no terminal to spin on.
+        self.spinner = None
         super().on_setup_root_logger(logger, level)
         limit_repeats(logger)
 

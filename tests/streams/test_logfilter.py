@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import pytest
 
 from streams.logfilter import RepeatFilter, limit_repeats
 
@@ -43,3 +46,27 @@ def test_limit_repeats_filters_every_handler_of_the_logger() -> None:
     finally:
         for h in handlers:
             logger.removeHandler(h)
+
+
+@pytest.mark.parametrize("level", ["warning", "error", "info"])
+def test_a_worker_logging_at_warn_or_above_does_not_make_a_record_of_every_debug_call(
+    tmp_path: Path, level: str
+) -> None:
+    import faust
+
+    from streams.app import _Worker, build_app
+    from streams.settings import StreamSettings
+
+    app = build_app(StreamSettings(data_dir=tmp_path, app_id="app", topic_prefix="t", loglevel=level))
+    root = logging.getLogger()
+    saved = root.level, root.handlers[:]
+    try:
+        if level != "info":  # Faust's own worker: its spinner turns debug on under the level asked for
+            faust.Worker(app, loglevel=level, quiet=True)._setup_logging()
+            assert logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+        _Worker(app, loglevel=level, quiet=True)._setup_logging()
+        assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("streams.app").isEnabledFor(logging.getLevelName(level.upper()))
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
