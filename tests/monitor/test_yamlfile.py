@@ -137,3 +137,56 @@ DATA = st.recursive(
 def test_whatever_safe_dump_writes_is_read_back_as_the_loader_reads_it(data: Any, flow: bool | None) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
     assert _typed(yamlfile.load_yaml(text)) == _typed(_loader(text))
+
+
+def _safe_dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _dumper(data: Any) -> str:
+    """What the dumper dump_yaml used before the fast path writes (libyaml's emitter, so a scalar document ends
+    as libyaml ends it, where it differs from the pure-Python emitter)."""
+    return yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
+
+
+WRITTEN = st.recursive(
+    st.one_of(
+        SCALARS,
+        st.floats(),  # with inf and nan
+        st.datetimes(timezones=st.one_of(st.none(), st.timezones())),
+        st.sampled_from(["", " padded ", "a: b", "- x", "#", "'q'", '"dq"', "multi\nline", "tab\there", "ü", "\x85"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.one_of(SCALARS, st.floats()), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=WRITTEN)
+def test_values_are_written_as_the_dumper_writes_them(data: Any) -> None:
+    assert yamlfile._dump_plain(data) == _dumper(data)
+    assert yamlfile.dump_yaml(data) == _dumper(data)
+
+
+def test_a_register_is_written_by_the_fast_path_as_safe_dump_writes_it() -> None:
+    register = build_directory(7)
+    assert yamlfile._dump_plain(register) == _safe_dump(register)
+
+
+SHARED = [1, "two"]
+ODD = {
+    "an-object-met-twice": {"a": SHARED, "b": SHARED},
+    "a-date-met-twice": [date(2026, 1, 1)] * 2,
+    "a-tuple": {"t": (1, 2)},
+    "a-set": {"s": {"x"}},
+    "bytes": {"b": b"\x00\x01"},
+}
+
+
+@pytest.mark.parametrize("data", ODD.values(), ids=ODD.keys())
+def test_anything_else_is_left_to_the_dumper_and_written_the_same(data: Any) -> None:
+    with pytest.raises(yamlfile._Unusual):
+        yamlfile._dump_plain(data)
+    assert yamlfile.dump_yaml(data) == _dumper(data)
