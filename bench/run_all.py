@@ -5,7 +5,8 @@
     PYTHONPATH=. .venv/bin/python bench/run_all.py --parts replay,growth,profile    # some parts only
     PYTHONPATH=. .venv/bin/python bench/run_all.py --readme     # only regenerate the README from the JSON
 
-Parts, in the order they run (the CPU-only ones first, Kafka last): replay, growth, profile, state, kafka
+Parts, in the order they run (the CPU-only ones first, Kafka last): replay, growth, profile, register (reading
+and writing a register's YAML beside JSON and PyYAML's own libyaml loader and dumper), state, kafka
 (one worker vs the aiokafka and Faust passthroughs, latency at half load, and one vs two workers: kafka.json and
 scaling.json), recovery (a restarted Kafka worker rebuilding 100k accounts, with and without snapshots). Every
 figure is the median of --runs runs with its baseline measured in the same run; the README table is rendered from
@@ -28,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import RESULTS, kafka_brokers, loadavg, log, machine, median, write_result  # noqa: E402
 
-PARTS = ("replay", "growth", "profile", "state", "kafka", "recovery")
+PARTS = ("replay", "growth", "profile", "register", "state", "kafka", "recovery")
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -40,6 +41,7 @@ FULL = {
     "profile_events": 200_000,
     "state_accounts": (10_000, 100_000, 1_000_000),
     "recovery": 100_000,
+    "register_accounts": (10_000, 100_000),
     "kafka_events": 50_000,
     "latency_seconds": 30.0,
 }
@@ -51,6 +53,7 @@ QUICK = {
     "profile_events": 10_000,
     "state_accounts": (1_000, 3_000),
     "recovery": 3_000,
+    "register_accounts": (1_000,),
     "kafka_events": 5_000,
     "latency_seconds": 10.0,
 }
@@ -162,6 +165,14 @@ def part_profile(cfg: dict[str, Any], tmp: Path) -> dict[str, Any]:
     before = _state()
     p = profile(events, mix_dir, limit=25)
     return {"events": cfg["profile_events"], **p, "machine_state_start": before, "machine_state_end": _state()}
+
+
+def part_register(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.register_bench import run
+
+    before = _state()
+    r = run(list(cfg["register_accounts"]), cfg["runs"])
+    return {**r, "machine_state_start": before, "machine_state_end": _state()}
 
 
 def part_state(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +336,7 @@ def render() -> str:
         out.append("")
     if not p:
         out += _kept("Profile", "profile")
+    out += _render_register()
     s = _load("state")
     if s:
         out += [
@@ -451,6 +463,32 @@ def render() -> str:
     return "\n".join([*out, END])
 
 
+def _render_register() -> list[str]:
+    r = _load("register")
+    if not r:
+        return _kept("Register files", "register")
+    out = [
+        f"### Register files ({r['written_at']}, median of {r['runs']}, {_load_note(r)})",
+        "",
+        "Reading and writing `mix_directory(N, 3N)` as YAML, beside the same data as JSON and PyYAML's own libyaml "
+        "loader and dumper (what `load_yaml` and `dump_yaml` called before). `parse_directory` is `load_yaml` "
+        "plus validation: what a start, an import and the CLI's check pay.",
+        "",
+        "| accounts | file | json.loads | CSafeLoader | load_yaml | parse_directory | load_yaml × loader | "
+        "load_yaml × json | json.dumps | CSafeDumper | dump_yaml | dump_yaml × dumper |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["sizes"]:
+        sec = x["seconds"]
+        out.append(
+            f"| {x['accounts']:,} | {x['bytes'] / 2**20:,.1f} MiB | {sec['json.loads']:.2f} s | "
+            f"{sec['CSafeLoader']:.2f} s | {sec['load_yaml']:.2f} s | {sec['parse_directory']:.2f} s | "
+            f"**{x['load_yaml_vs_loader']:.2f}** | {x['load_yaml_vs_json']:.1f} | {sec['json.dumps']:.2f} s | "
+            f"{sec['CSafeDumper']:.2f} s | {sec['dump_yaml']:.2f} s | **{x['dump_yaml_vs_dumper']:.2f}** |"
+        )
+    return [*out, ""]
+
+
 def _render_recovery() -> list[str]:
     r = _load("recovery")
     if not r:
@@ -527,6 +565,8 @@ def main() -> int:
                     result = part_growth(cfg, Path(tmp), replay)
                 elif part == "profile":
                     result = part_profile(cfg, Path(tmp))
+                elif part == "register":
+                    result = part_register(cfg)
                 elif part == "state":
                     result = part_state(cfg)
                 elif part == "recovery":
