@@ -49,19 +49,28 @@ class _Unusual(Exception):
 
 _STR, _MERGE_LIKE = "tag:yaml.org,2002:str", frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value",
                                                         "tag:yaml.org,2002:yaml"})  # fmt: skip
-_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
 _SCALARS = yaml.constructor.SafeConstructor()
+_Resolvers = dict[Any, list[tuple[str, Any]]]
 
 
-def _plain_scalar(value: str) -> Any:
+def _implicit(cls: Any) -> _Resolvers:
+    """The class's implicit resolvers (first character -> [(tag, pattern)]), read when used: a program may add its
+    own to CSafeLoader or CSafeDumper, which then hold a copy of their own."""
+    resolvers: _Resolvers = cls.yaml_implicit_resolvers
+    if None in resolvers or cls.yaml_path_resolvers:
+        raise _Unusual("resolvers this does not apply")
+    return resolvers
+
+
+def _plain_scalar(value: str, resolvers: _Resolvers, constructors: dict[Any, Any]) -> Any:
     """An untagged plain scalar's value: the tag the safe loader's resolver gives it, built by its constructor."""
-    for tag, pattern in _IMPLICIT.get(value[0] if value else "", ()):
+    for tag, pattern in resolvers.get(value[0] if value else "", ()):
         if pattern.match(value):
             if tag == _STR:
                 return value
             if tag in _MERGE_LIKE:
                 raise _Unusual(tag)
-            return _SCALARS.yaml_constructors[tag](_SCALARS, yaml.ScalarNode(tag, value))
+            return constructors[tag](_SCALARS, yaml.ScalarNode(tag, value))
     return value
 
 
@@ -75,6 +84,7 @@ def _load_plain(text: str) -> Any:
     """
     from yaml._yaml import CParser  # type: ignore[import-not-found, unused-ignore]
 
+    resolvers, constructors = _implicit(_C_LOADER), dict(_C_LOADER.yaml_constructors)  # type: ignore[union-attr]
     parser = CParser(text)
     try:
         get: Callable[[], Any] = parser.get_event
@@ -96,7 +106,7 @@ def _load_plain(text: str) -> Any:
             if kind is yaml.ScalarEvent:
                 if ev.anchor is not None or ev.tag is not None:
                     raise _Unusual("tag or anchor")
-                value: Any = _plain_scalar(ev.value) if ev.implicit[0] else ev.value
+                value: Any = _plain_scalar(ev.value, resolvers, constructors) if ev.implicit[0] else ev.value
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if ev.anchor is not None or ev.tag is not None:
                     raise _Unusual("tag or anchor")
@@ -143,9 +153,9 @@ _TAGS = {t: f"tag:yaml.org,2002:{n}" for t, n in ((bool, "bool"), (int, "int"), 
 _NULL, _MAP, _SEQ = "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
-def _resolved(value: str) -> str:
+def _resolved(value: str, resolvers: _Resolvers) -> str:
     """The tag the safe loader gives `value` written plain."""
-    for tag, pattern in _IMPLICIT.get(value[0] if value else "", ()):
+    for tag, pattern in resolvers.get(value[0] if value else "", ()):
         if pattern.match(value):
             return str(tag)
     return _STR
@@ -162,12 +172,13 @@ def _dump_plain(data: Any) -> str:
     """
     from yaml._yaml import CEmitter  # type: ignore[import-not-found, unused-ignore]
 
+    resolvers = _implicit(_C_DUMPER)
     out = io.StringIO()
     emit: Callable[[yaml.Event], None] = CEmitter(out, allow_unicode=True).emit
     seen: set[int] = set()  # the dumper writes an object met twice as an anchor and an alias
 
     def scalar(value: str, tag: str) -> None:
-        emit(yaml.ScalarEvent(None, tag, (_resolved(value) == tag, tag == _STR), value))
+        emit(yaml.ScalarEvent(None, tag, (_resolved(value, resolvers) == tag, tag == _STR), value))
 
     def node(x: Any) -> None:
         kind = type(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -90,6 +91,14 @@ def test_anything_else_is_left_to_the_loader_and_read_the_same(text: str) -> Non
     except yaml.YAMLError as err:
         got = ("error", type(err).__name__)
     assert got == expected
+
+
+def test_a_resolver_a_program_adds_to_the_loader_is_used_as_the_loader_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    own = {k: list(v) for k, v in yaml.CSafeLoader.yaml_implicit_resolvers.items()}
+    monkeypatch.setattr(yaml.CSafeLoader, "yaml_implicit_resolvers", own, raising=False)
+    yaml.CSafeLoader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile("^none$"), ["n"])
+    assert yamlfile.load_yaml("a: none\nb: nothing\n") == {"a": None, "b": "nothing"}
+    assert yaml.load("a: none\n", Loader=yaml.CSafeLoader) == {"a": None}
 
 
 @pytest.mark.parametrize(
