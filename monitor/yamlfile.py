@@ -29,10 +29,14 @@ def load_yaml(text: str) -> Any:
     if _LOADER is _C_LOADER is not None:
         try:
             return _load_plain(text)
+        except NotAValue:
+            raise
         except (_Unusual, yaml.YAMLError):
             pass  # the loader below makes what it makes, or words the error
     try:
         return yaml.load(text, Loader=_LOADER)
+    except (ValueError, OverflowError) as exc:  # a constructor's: "2026-13-01" looks like a date and is not one
+        raise NotAValue(None, None, f"a value {_NOT_A_DATE} ({exc})", None) from None
     except yaml.YAMLError as fast:
         if _LOADER is yaml.SafeLoader:
             raise
@@ -41,6 +45,14 @@ def load_yaml(text: str) -> Any:
         except yaml.YAMLError as worded:
             raise worded from None
         raise fast from None
+
+
+_NOT_A_DATE = "looks like a date or time but is not one; quote it to keep it as text"
+
+
+class NotAValue(yaml.constructor.ConstructorError):
+    """A plain scalar that looks like a date and is not one ("2026-13-01"): a YAML error naming its line, where
+    PyYAML's constructor raises a bare ValueError."""
 
 
 class _Unusual(Exception):
@@ -106,7 +118,10 @@ def _load_plain(text: str) -> Any:
             if kind is yaml.ScalarEvent:
                 if ev.anchor is not None or ev.tag is not None:
                     raise _Unusual("tag or anchor")
-                value: Any = _plain_scalar(ev.value, resolvers, constructors) if ev.implicit[0] else ev.value
+                try:
+                    value: Any = _plain_scalar(ev.value, resolvers, constructors) if ev.implicit[0] else ev.value
+                except (ValueError, OverflowError) as exc:
+                    raise NotAValue(None, None, f"'{ev.value}' {_NOT_A_DATE} ({exc})", ev.start_mark) from None
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 if ev.anchor is not None or ev.tag is not None:
                     raise _Unusual("tag or anchor")

@@ -69,8 +69,14 @@ def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
         ("organisation:\n\t- a.org\n", 2, "not valid YAML: found character '\\t' that cannot start any token"),
         ("@register\n", 1, "not valid YAML: found character '@' that cannot start any token"),
         ("- p-0001\n", 1, "the directory is a mapping with organisation, people and accounts"),
+        (
+            "organisation:\n  domains: [a.org]\n  since: 2026-13-01\n",
+            3,
+            "not valid YAML: '2026-13-01' looks like a date or time but is not one; quote it to keep it as text "
+            "(month must be in 1..12)",
+        ),
     ],
-    ids=["unclosed-flow", "tab", "not-yaml", "a-list"],
+    ids=["unclosed-flow", "tab", "not-yaml", "a-list", "not-a-date"],
 )
 def test_text_that_is_not_a_register_is_refused_in_words_naming_the_line(text: str, line: int, message: str) -> None:
     with pytest.raises(DirectoryError) as err:

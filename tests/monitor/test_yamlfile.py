@@ -118,6 +118,18 @@ def test_what_the_loader_refuses_is_refused_with_its_error(text: str, error: typ
         yamlfile.load_yaml(text)
 
 
+@pytest.mark.parametrize(("text", "line"), [("a: 1\nb: 2026-02-30\n", 1), ("a: &x 1\nb: 2026-02-30\n", None)],
+                         ids=["plain", "left-to-the-loader"])  # fmt: skip
+def test_a_value_that_looks_like_a_date_and_is_not_one_is_a_yaml_error_not_a_crash(text: str, line: int | None) -> None:
+    with pytest.raises(ValueError):
+        _loader(text)  # PyYAML's own: a bare ValueError, no line
+    with pytest.raises(yamlfile.NotAValue) as err:
+        yamlfile.load_yaml(text)
+    assert isinstance(err.value, yaml.YAMLError)
+    assert "looks like a date or time but is not one" in str(err.value.problem)
+    assert (err.value.problem_mark.line if err.value.problem_mark else None) == line
+
+
 def test_a_register_takes_the_fast_path() -> None:
     text = yaml.safe_dump(build_directory(7), sort_keys=False)
     assert _typed(yamlfile._load_plain(text)) == _typed(_loader(text))
