@@ -377,6 +377,7 @@ def _run_embedded(args: argparse.Namespace) -> int:
 
     s = _service_settings(args)
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _usable_data_dir(s.data_dir)
     try:
         check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
         if args.demo:
@@ -392,10 +393,25 @@ def _run_embedded(args: argparse.Namespace) -> int:
     os._exit(0)
 
 
+def _usable_data_dir(path: Path) -> None:
+    """The data folder, made if missing; UsageError saying why when it cannot be made or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(path, os.W_OK | os.X_OK) else "not writable"
+    except FileExistsError:
+        problem = "a file is there, not a folder"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if problem:
+        raise UsageError(f"cannot use {path} as the data folder: {problem}; choose another with --data-dir "
+                         "(or MONITOR_DATA_DIR)")  # fmt: skip
+
+
 def _token_store(args: argparse.Namespace) -> Any:
     from service.store import Store, connect
 
     s = _service_settings(args)
+    _usable_data_dir(s.data_dir)
     return Store(connect(s.db_path)), s
 
 

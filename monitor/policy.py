@@ -188,6 +188,8 @@ def load_profile(name_or_path: str) -> Profile:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ProfileError(f"{name_or_path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{name_or_path}: not UTF-8 text (byte {exc.start})") from None
         return parse_profile(text, str(path))
     if name_or_path not in builtin_names():
         raise ProfileError(f"no profile named {name_or_path!r}; built in: {', '.join(builtin_names())}")

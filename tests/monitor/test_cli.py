@@ -69,6 +69,8 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
     _, events = _files(tmp_path)
     broken = tmp_path / "broken.yaml"
     broken.write_text(DIRECTORY.replace("mfa_enabled: true", "mfa_enabled: maybe"))
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"a:\xff\n")
     cases = [
         (("replay", "--policy", "nope", str(events)), "no profile named 'nope'"),
         (("replay", "--directory", str(broken), str(events)), f"{broken}:7: accounts.0.mfa_enabled"),
@@ -76,6 +78,9 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
         (("replay", "--until", "2026-11-08T00:00:00", str(events)), "needs a time zone offset"),
         (("replay", str(tmp_path / "missing.jsonl")), "missing.jsonl: cannot read"),
         (("policy", "validate", str(broken)), "broken.yaml:1:"),
+        (("policy", "validate", str(binary)), "binary.yaml: not UTF-8 text (byte 2)"),
+        (("run", "--data-dir", str(events), "--web-port", "65000"), "as the data folder: a file is there, not a folder"),
+        (("token", "list", "--data-dir", str(events / "x")), "as the data folder: Not a directory"),
     ]
     for args, reason in cases:
         run = monitor(*args)
