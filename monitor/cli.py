@@ -143,7 +143,10 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from monitor.schema_export import export_schemas
 
-    written = export_schemas(Path(args.dir))
+    try:
+        written = export_schemas(Path(args.dir))
+    except OSError as exc:
+        raise UsageError(f"{args.dir}: cannot write there: {exc.strerror}") from None
     print(f"wrote {len(written)} JSON Schema files to {args.dir}")
     return 0
 
@@ -498,7 +501,9 @@ def cmd_advance(args: argparse.Namespace) -> int:
 
     print("waiting until every input event has been routed ...", file=sys.stderr)
     try:
-        wait_routed(s, timeout=args.wait)
+        wait_routed(
+            s, timeout=args.wait, report=lambda what: print(f"  {what} (--wait {args.wait:.0f})", file=sys.stderr)
+        )
     except TimeoutError as exc:
         raise UsageError(str(exc)) from None
     offsets = send_advance(s, args.until)
@@ -708,6 +713,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
+
+        if not isinstance(exc, KafkaError):
+            raise
+        # a command that talks to the broker (topics create, publish, advance): say so rather than a traceback
+        print(f"monitor: the broker did not answer: {exc}; check --broker (or MONITOR_BROKER) and that it runs",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

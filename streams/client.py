@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -106,20 +106,31 @@ def input_backlog(s: StreamSettings) -> int:
         admin.close()
 
 
-def wait_routed(s: StreamSettings, timeout: float = 300) -> None:
-    """Wait until every input message has been routed, so an advance cannot overtake an event."""
+def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str], None] | None = None,
+                every: float = 10.0) -> None:  # fmt: skip
+    """Wait until every input message has been routed, so an advance cannot overtake an event; `report` is told
+    the backlog every `every` seconds meanwhile."""
     from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
-    deadline = time.monotonic() + timeout
-    backlog: int | str = "?"
+    started = time.monotonic()
+    deadline, next_report = started + timeout, started + every
+    backlog: int | None = None
+    problem = ""
     while time.monotonic() < deadline:
         try:
-            backlog = input_backlog(s)
-        except KafkaError as exc:  # a group coordinator not elected yet, on a fresh broker
-            backlog = f"unknown ({exc.__class__.__name__})"
+            backlog, problem = input_backlog(s), ""
+        except KafkaError as exc:  # a group coordinator not elected yet on a fresh broker, or no broker at all
+            backlog, problem = None, str(exc) or exc.__class__.__name__
         if backlog == 0:
             return
+        if report is not None and time.monotonic() >= next_report:
+            what = f"{backlog} input messages not yet routed" if backlog is not None else f"no answer ({problem})"
+            report(f"{what} after {time.monotonic() - started:.0f}s")
+            next_report += every
         time.sleep(0.5)
+    if backlog is None:
+        raise TimeoutError(f"could not read the input backlog in {timeout:.0f}s ({problem}); check --broker (or "
+                           "MONITOR_BROKER) and that the broker runs")  # fmt: skip
     raise TimeoutError(f"{backlog} input messages still not routed after {timeout:.0f}s; is a worker running?")
 
 

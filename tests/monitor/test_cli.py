@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from monitor.rules import RULES
 from tests.shared import REPO
 
@@ -79,7 +81,7 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
         (("replay", str(tmp_path / "missing.jsonl")), "missing.jsonl: cannot read"),
         (("policy", "validate", str(broken)), "broken.yaml:1:"),
         (("policy", "validate", str(binary)), "binary.yaml: not UTF-8 text (byte 2)"),
-        (("run", "--data-dir", str(events), "--web-port", "65000"), "as the data folder: a file is there, not a folder"),
+        (("run", "--data-dir", str(events), "--web-port", "65000"), "data folder: a file is there, not a folder"),
         (("token", "list", "--data-dir", str(events / "x")), "as the data folder: Not a directory"),
     ]
     for args, reason in cases:
@@ -108,3 +110,28 @@ def test_readme_controls_table_matches_the_rules() -> None:
     for cid, spec in RULES.items():
         row = f"| {cid} | {spec.severity or 'report'} | {spec.title} |"
         assert row in readme, f"README's controls table is out of date for {cid}: want {row!r}"
+
+
+def test_a_broker_that_does_not_answer_is_said_in_words_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kafka.errors import KafkaTimeoutError  # type: ignore[import-untyped, unused-ignore]
+
+    import streams.topics
+    from monitor import cli
+
+    def no_broker(*_: object) -> None:
+        raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
+
+    monkeypatch.setattr(streams.topics, "create_topics", no_broker)
+    assert cli.main(["topics", "create", "--broker", "kafka://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("monitor: the broker did not answer: KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1")
+    assert "Traceback" not in err
+
+
+def test_schemas_cannot_be_written_where_a_file_is(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    run = monitor("schema", "export", str(taken / "schemas"))
+    assert run.returncode == 2 and b"cannot write there: Not a directory" in run.stderr

@@ -156,3 +156,29 @@ def test_the_newest_snapshot_at_or_before_the_offset_is_chosen_and_others_refuse
     assert not list(tmp_path.glob("snapshots/.*.tmp"))  # written through a temporary file, renamed
     header = json.loads(store.path(0).with_name(store.path(0).name + ".prev").read_bytes()[14:].split(b"}")[0] + b"}")
     assert header["offset"] == 40 and header["code"] == store.code
+
+
+def test_waiting_for_the_routers_says_how_it_goes_and_why_it_gave_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kafka.errors import KafkaTimeoutError  # type: ignore[import-untyped, unused-ignore]
+
+    import streams.client
+    from streams.client import wait_routed
+
+    def no_broker(_: object) -> int:
+        raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
+
+    heard: list[str] = []
+    monkeypatch.setattr(streams.client, "input_backlog", no_broker)
+    with pytest.raises(TimeoutError) as err:
+        wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
+    assert str(err.value).startswith("could not read the input backlog in 1s (KafkaTimeoutError: Unable to bootstrap")
+    assert heard and heard[0].startswith("no answer (KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1) after")
+    monkeypatch.setattr(streams.client, "input_backlog", lambda _: 5)
+    with pytest.raises(TimeoutError, match=r"^5 input messages still not routed after 1s; is a worker running"):
+        wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
+    assert heard[-1].startswith("5 input messages not yet routed after")
+    backlog = iter([3, 0])
+    monkeypatch.setattr(streams.client, "input_backlog", lambda _: next(backlog))
+    wait_routed(_settings(tmp_path), timeout=5)  # returns once nothing is left to route
