@@ -380,9 +380,9 @@ def _run_embedded(args: argparse.Namespace) -> int:
 
     s = _service_settings(args)
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _usable_data_dir(s.data_dir)
     try:
         check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
+        _usable_data_dir(s.data_dir)  # after: a port that is taken leaves nothing made
         if args.demo:
             s = prepare_demo(s, sys.stdout)  # the tokens, once, on standard output; logs go to standard error
         serve(s, sys.stderr)
