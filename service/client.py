@@ -37,6 +37,14 @@ class Client:
 
     def __init__(self, url: str | None = None, token: str = "", timeout: float = 30.0) -> None:
         self.url = (url or os.environ.get("MONITOR_URL") or DEFAULT_URL).rstrip("/")
+        try:
+            parsed = httpx.URL(self.url)
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ClientError(
+                f"{self.url!r} is not the monitor's address: write http://HOST:PORT (--url or MONITOR_URL)"
+            )
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, trust_env=False
         )
@@ -51,7 +59,10 @@ class Client:
                 "it may still be working on the request"
             ) from None
         except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach the monitor at {self.url}: {type(exc).__name__}") from None
+            raise ClientError(
+                f"cannot reach the monitor at {self.url} ({type(exc).__name__}): is it running there? (--url or "
+                "MONITOR_URL)"
+            ) from None
         if r.status_code >= 400 and r.status_code != 422:
             try:
                 detail = r.json().get("detail", r.text)

@@ -135,3 +135,22 @@ def test_schemas_cannot_be_written_where_a_file_is(tmp_path: Path) -> None:
     taken.write_text("")
     run = monitor("schema", "export", str(taken / "schemas"))
     assert run.returncode == 2 and b"cannot write there: Not a directory" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("notaurl", "'notaurl' is not the monitor's address: write http://HOST:PORT (--url or MONITOR_URL)"),
+        ("ftp://host", "'ftp://host' is not the monitor's address"),
+        ("http://127.0.0.1:1", "cannot reach the monitor at http://127.0.0.1:1 (ConnectError): is it running there?"),
+    ],
+    ids=["not-a-url", "not-http", "nothing-there"],
+)
+def test_a_monitor_address_that_is_wrong_is_said_with_what_to_write(
+    url: str, said: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    monkeypatch.setenv("MONITOR_TOKEN", "not-a-real-token")
+    assert cli.main(["alerts", "list", "--url", url]) == 2
+    assert capsys.readouterr().err.startswith(f"monitor: {said}")
