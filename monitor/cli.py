@@ -348,9 +348,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.demo:
             raise UsageError("--demo runs the embedded monitor; leave out --broker (and MONITOR_BROKER)")
         s = _stream_settings(args)
+        from monitor.directory import load_organisation
         from streams.app import run_worker
         from streams.topics import topic_problems
 
+        try:  # what the worker reads at its start, checked before it joins the group
+            load_profile(s.policy)
+            if s.directory is not None:
+                load_organisation(s.directory)
+        except (DirectoryError, ProfileError) as exc:
+            raise UsageError(str(exc)) from None
         try:
             problems = topic_problems(s)
         except Exception as exc:  # no broker answering: say so now rather than retry in silence

@@ -154,3 +154,17 @@ def test_a_monitor_address_that_is_wrong_is_said_with_what_to_write(
     monkeypatch.setenv("MONITOR_TOKEN", "not-a-real-token")
     assert cli.main(["alerts", "list", "--url", url]) == 2
     assert capsys.readouterr().err.startswith(f"monitor: {said}")
+
+
+def test_a_worker_refuses_a_register_or_policy_it_cannot_read_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    broken = tmp_path / "register.yaml"
+    broken.write_text("organisation: {domains: [a.org]\n")
+    base = ["run", "--broker", "kafka://127.0.0.1:1", "--data-dir", str(tmp_path / "w"), "--web-port", "65001"]
+    assert cli.main([*base, "--directory", str(broken)]) == 2  # no broker asked: it would take 30 s to give up
+    assert capsys.readouterr().err.startswith(f"monitor: {broken}:2: not valid YAML: expected ',' or '}}'")
+    assert cli.main([*base, "--policy", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("monitor: no profile named 'nope'")
