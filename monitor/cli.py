@@ -721,9 +721,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
-
-        if not isinstance(exc, KafkaError):
+        kafka_errors = sys.modules.get("kafka.errors")  # loaded if a Kafka client raised; the extra may be absent
+        if kafka_errors is None or not isinstance(exc, kafka_errors.KafkaError):
             raise
         # a command that talks to the broker (topics create, publish, advance): say so rather than a traceback
         print(f"monitor: the broker did not answer: {exc}; check --broker (or MONITOR_BROKER) and that it runs",

@@ -129,6 +129,13 @@ def test_a_broker_that_does_not_answer_is_said_in_words_not_a_traceback(
     assert err.startswith("monitor: the broker did not answer: KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1")
     assert "Traceback" not in err
 
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug, not the broker")
+
+    monkeypatch.setattr(streams.topics, "create_topics", broken)
+    with pytest.raises(RuntimeError, match="a bug, not the broker"):  # anything else is not dressed up as the broker
+        cli.main(["topics", "create", "--broker", "kafka://127.0.0.1:1"])
+
 
 def test_schemas_cannot_be_written_where_a_file_is(tmp_path: Path) -> None:
     taken = tmp_path / "taken"
