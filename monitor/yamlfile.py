@@ -74,16 +74,22 @@ def _implicit(cls: Any) -> _Resolvers:
     return resolvers
 
 
-def _plain_scalar(value: str, resolvers: _Resolvers, constructors: dict[Any, Any]) -> Any:
-    """An untagged plain scalar's value: the tag the safe loader's resolver gives it, built by its constructor."""
+def _resolved(value: str, resolvers: _Resolvers) -> str:
+    """The tag the safe loader gives `value` written plain."""
     for tag, pattern in resolvers.get(value[0] if value else "", ()):
         if pattern.match(value):
-            if tag == _STR:
-                return value
-            if tag in _MERGE_LIKE:
-                raise _Unusual(tag)
-            return constructors[tag](_SCALARS, yaml.ScalarNode(tag, value))
-    return value
+            return str(tag)
+    return _STR
+
+
+def _plain_scalar(value: str, resolvers: _Resolvers, constructors: dict[Any, Any]) -> Any:
+    """An untagged plain scalar's value: the tag the safe loader's resolver gives it, built by its constructor."""
+    tag = _resolved(value, resolvers)
+    if tag == _STR:
+        return value
+    if tag in _MERGE_LIKE:
+        raise _Unusual(tag)
+    return constructors[tag](_SCALARS, yaml.ScalarNode(tag, value))
 
 
 def _load_plain(text: str) -> Any:
@@ -166,14 +172,6 @@ def dump_yaml(data: Any) -> str:
 _TAGS = {t: f"tag:yaml.org,2002:{n}" for t, n in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
                                                    (date, "timestamp"), (datetime, "timestamp"))}  # fmt: skip
 _NULL, _MAP, _SEQ = "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-
-
-def _resolved(value: str, resolvers: _Resolvers) -> str:
-    """The tag the safe loader gives `value` written plain."""
-    for tag, pattern in resolvers.get(value[0] if value else "", ()):
-        if pattern.match(value):
-            return str(tag)
-    return _STR
 
 
 def _dump_plain(data: Any) -> str:
