@@ -169,7 +169,7 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
 
 
-_TAGS = {t: f"tag:yaml.org,2002:{n}" for t, n in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
+_TAGS = {t: f"tag:yaml.org,2002:{n}" for t, n in ((bool, "bool"), (int, "int"), (float, "float"),
                                                    (date, "timestamp"), (datetime, "timestamp"))}  # fmt: skip
 _NULL, _MAP, _SEQ = "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
