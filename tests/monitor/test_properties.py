@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -218,6 +219,32 @@ def test_duplicates_change_nothing(events: list[dict[str, Any]], rnd: Any) -> No
 )
 def test_distinct_facts_never_share_an_alert_id(a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
     assert (alert_id(*a) == alert_id(*b)) == (a == b)
+
+
+def _alert_id_as_first_written(control: str, account_id: str | None, person_id: str | None, key: str) -> str:
+    raw = json.dumps([control, account_id, person_id, key], separators=(",", ":")).encode()
+    return "al-" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def test_alert_ids_are_the_ones_issued_before() -> None:
+    """Ids are what other systems key alerts by: these were issued by earlier versions and must not change."""
+    assert alert_id("MFA-03", "acc-1", "p-1", "dev-1") == "al-03c4003af6fad36240cae3e3"
+    assert alert_id("DIR-02", "acc-1", None, "") == "al-4928e444bd226db25ed4d584"
+    assert alert_id("SIG-04", "acc-é", 'p "q"\n', "κλειδί") == "al-8af694315d3e4954915b0992"
+
+
+@given(
+    st.text(),
+    st.none() | st.text(),
+    st.none() | st.text(),
+    st.text(),
+)
+def test_alert_id_digests_the_facts_as_compact_json(
+    control: str, account_id: str | None, person_id: str | None, key: str
+) -> None:
+    assert alert_id(control, account_id, person_id, key) == _alert_id_as_first_written(
+        control, account_id, person_id, key
+    )
 
 
 @FAST
