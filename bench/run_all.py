@@ -343,7 +343,7 @@ def render() -> str:
             f"### State per account ({s['written_at']}, {s['events_per_account']} events per account, {_load_note(s)})",
             "",
             "| accounts (people) | runs | plain dicts RSS/acct | engine after folding RSS/acct | × dicts | "
-            "engine peak RSS | engine restored RSS/acct | engine pickle/acct | embedded snapshot/acct | "
+            "engine peak RSS | engine restored RSS/acct | engine snapshot/acct | embedded snapshot/acct | "
             "embedded SQLite file/acct |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]

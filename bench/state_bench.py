@@ -11,7 +11,8 @@ YAML parser) and `mix_lines(K*N, accounts=N, people=3N)` (K events per account, 
     (`build_engine`, the register preloaded as directory.* events), and replays the K*N events, which folds
     the register first. Both drop everything but their result, run a full collection and `malloc_trim`, and
     report VmRSS minus their VmRSS before loading (after the same imports). Per account = delta / N. The
-    engine also reports its own pickle snapshot size and how many event digests its duplicate memory holds.
+    engine also reports its own snapshot size (pickled and compressed) and how many event digests its
+    duplicate memory holds.
 (b) Embedded monitor (service.embedded.EmbeddedMonitor over SQLite), on disk: a new data folder started
     with the organisation only; the register arrives as directory.* events (what `monitor directory import`
     makes), then the K*N events in batches of 5,000; then a snapshot. Per account: the snapshot blob

@@ -12,6 +12,7 @@ import hashlib
 import heapq
 import logging
 import pickle
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ log = logging.getLogger("monitor.engine")
 _blake2b = hashlib.blake2b
 _json_str = encode_basestring_ascii  # what json.dumps writes for a str (ensure_ascii)
 _DIGEST_SIZE = 16  # bytes of an event's (source, id) digest in the duplicate-event memory
+_SNAPSHOT_LEVEL = 1  # zlib's fastest: at 10k accounts 447 bytes an account (403 at level 6) in a quarter of the time
 
 EVIDENCE_CAP = 50
 LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
@@ -200,7 +202,8 @@ class Engine:
         """The engine's whole folded state as bytes, so a restart can restore it instead of folding its input again.
 
         Pickle, so only for the engine's own store: restore only what this code wrote (the caller keys
-        snapshots by a hash of the code).
+        snapshots by a hash of the code). Compressed (zlib, fastest level): a quarter of the size for an eighth
+        more time, since ids, names and times repeat across accounts (bench/README, "State").
         """
         self._initial = list(self._initial)  # before the first moment, the register travels in the snapshot
         state = {k: getattr(self, k) for k in _STATE}
@@ -208,11 +211,11 @@ class Engine:
         state["_buffer"] = [(t, s, i, ev.model_dump_json()) for t, s, i, ev in self._buffer]
         state["_initial"] = [ev.model_dump_json() for ev in self._initial]
         state["_seen"] = _pack_seen(self._seen)
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), _SNAPSHOT_LEVEL)
 
     def restore(self, blob: bytes) -> None:
         """Take the state of `snapshot()`; profile, parameters and callbacks stay this engine's own."""
-        state = pickle.loads(blob)  # only ever what snapshot() wrote to the engine's own store
+        state = pickle.loads(zlib.decompress(blob))  # only ever what snapshot() wrote to the engine's own store
         missing = set(_STATE) - set(state)
         if missing:
             raise ValueError(f"snapshot lacks {sorted(missing)}")

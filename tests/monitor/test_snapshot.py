@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,10 +57,25 @@ def test_a_snapshot_missing_a_part_is_refused(month: tuple[Path, list[Event]]) -
     import pickle
 
     e = _engine(month[0])
-    state = pickle.loads(e.snapshot())
+    state = pickle.loads(zlib.decompress(e.snapshot()))
     del state["alerts"]
     with pytest.raises(ValueError, match="snapshot lacks \\['alerts'\\]"):
-        e.restore(pickle.dumps(state))
+        e.restore(zlib.compress(pickle.dumps(state)))
+
+
+def test_a_snapshot_is_compressed_and_a_damaged_one_is_refused(month: tuple[Path, list[Event]]) -> None:
+    """A snapshot is its pickled state compressed (under half the size here); a cut one fails, never half-restores."""
+    import pickle
+
+    e = _engine(month[0])
+    for ev in month[1]:
+        e.submit(ev)
+    blob = e.snapshot()
+    assert len(blob) * 2 < len(pickle.dumps(pickle.loads(zlib.decompress(blob)), protocol=pickle.HIGHEST_PROTOCOL))
+    fresh = _engine(month[0])
+    with pytest.raises(zlib.error):
+        fresh.restore(blob[: len(blob) // 2])
+    assert fresh.clock is None and not fresh.alerts
 
 
 def test_state_records_pickle_by_their_fields_and_come_back_equal() -> None:
@@ -153,11 +169,11 @@ def test_a_damaged_duplicate_event_memory_is_refused(month: tuple[Path, list[Eve
     e = _engine(month[0])
     for ev in month[1][:100]:
         e.submit(ev)
-    state = pickle.loads(e.snapshot())
+    state = pickle.loads(zlib.decompress(e.snapshot()))
     digests, runs = state["_seen"]
     state["_seen"] = (digests[:-16], runs)  # one event's digest lost
     with pytest.raises(ValueError, match="duplicate-event memory damaged"):
-        _engine(month[0]).restore(pickle.dumps(state))
+        _engine(month[0]).restore(zlib.compress(pickle.dumps(state)))
 
 
 def test_the_preloaded_register_is_drawn_at_the_first_moment_and_a_snapshot_before_it_keeps_it(
