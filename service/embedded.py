@@ -237,9 +237,13 @@ class EmbeddedMonitor:
         after = 0
         snap = self.store.get_snapshot()
         if snap is not None and snap[1] == CODE_VERSION:
-            with collector_paused():
-                engine.restore(snap[2])
-            after = snap[0]
+            try:
+                with collector_paused():
+                    engine.restore(snap[2])
+                after = snap[0]
+            except Exception as exc:  # a snapshot only saves time: the log is the truth
+                log.warning("the snapshot could not be restored (%s); folding the whole log instead", exc)
+                engine = self._new_engine()
         elif snap is not None:
             log.info("the snapshot was written by other code; folding the whole log instead")
         n = 0

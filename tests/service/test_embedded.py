@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from schemas.alerts import Alert
 from schemas.directory import Directory
 from service import embedded
 from service.dropfolder import DropFolder
-from service.embedded import EmbeddedMonitor, InUse, StateMismatch
+from service.embedded import CODE_VERSION, EmbeddedMonitor, InUse, StateMismatch
 from service.store import Store, connect
 from tests.service.conftest import demo_lines
 
@@ -317,6 +318,25 @@ def test_a_snapshot_from_other_code_is_ignored(
     store.conn.close()
     m = make_monitor(lateness=LATENESS)
     assert m._snapshot_seq == 0
+    m.advance(END)
+    assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
+
+
+def test_a_damaged_snapshot_is_set_aside_and_the_whole_log_folded(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    m = make_monitor(lateness=LATENESS)
+    m.submit(demo_lines(demo_files[1]), "test")
+    m.close()
+    store = Store(connect(m.db_path))
+    seq, code, blob = store.get_snapshot() or (0, "", b"")
+    assert seq and code == CODE_VERSION
+    store.put_snapshot(seq, code, blob[: len(blob) // 2])  # cut short, as a damaged disk might leave it
+    store.conn.close()
+    with caplog.at_level(logging.WARNING, logger="service.embedded"):
+        m = make_monitor(lateness=LATENESS)
+    assert m._snapshot_seq == 0
+    assert "the snapshot could not be restored" in caplog.text
     m.advance(END)
     assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
 
