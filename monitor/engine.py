@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
+from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
 from monitor.rules.base import Context, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
@@ -345,8 +346,9 @@ class Engine:
         if self.clock is None:
             self.clock = t
             initial, self._initial = self._initial, []
-            for ev in initial:
-                self._apply(ev.model_copy(update={"time": t}))
+            with collector_paused():  # a register's fold builds long-lived state in one go (monitor/gcpause.py)
+                for ev in initial:
+                    self._apply(ev.model_copy(update={"time": t}))
 
     def _process(self, ev: Event) -> None:
         t = ev.time
