@@ -555,9 +555,11 @@ def _render_targets() -> list[str]:
         )
     if not rows:
         return []
+    smoke = [name for name, x in (("replay", r), ("kafka", k), ("state", s), ("recovery", rec)) if x and x.get("quick")]
     return [
         "### Targets at a glance",
         "",
+        *([f"**Smoke runs ({', '.join(smoke)}) below: their verdicts are not measurements.**", ""] if smoke else []),
         "The issue's targets against the figures below, judged from the same JSON files. Growth has no fixed "
         "target (see its table: cost per event with a register ten times larger, and without the register's own "
         "deadlines).",
