@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -62,6 +61,7 @@ class _Unusual(Exception):
 _STR, _MERGE_LIKE = "tag:yaml.org,2002:str", frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value",
                                                         "tag:yaml.org,2002:yaml"})  # fmt: skip
 _SCALARS = yaml.constructor.SafeConstructor()
+_REPRESENTER = yaml.representer.SafeRepresenter()  # for floats: its text of them (".nan", "1.0e+16") is its own
 _Resolvers = dict[Any, list[tuple[str, Any]]]
 
 
@@ -219,7 +219,7 @@ def _dump_plain(data: Any) -> str:
         elif kind is int:
             scalar(str(x), _TAGS[int])
         elif kind is float:
-            scalar(_float_text(x), _TAGS[float])
+            scalar(_REPRESENTER.represent_float(x).value, _TAGS[float])
         elif kind is date or kind is datetime:
             if id(x) in seen:
                 raise _Unusual("an object met twice")
@@ -234,16 +234,6 @@ def _dump_plain(data: Any) -> str:
     emit(yaml.DocumentEndEvent(explicit=False))
     emit(yaml.StreamEndEvent())
     return out.getvalue()
-
-
-def _float_text(x: float) -> str:
-    """A float as yaml.SafeRepresenter writes it."""
-    if x != x:
-        return ".nan"
-    if x in (math.inf, -math.inf):
-        return ".inf" if x > 0 else "-.inf"
-    text = repr(x).lower()
-    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
 
 
 def compose_yaml(text: str) -> yaml.Node | None:
