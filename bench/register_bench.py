@@ -32,9 +32,6 @@ if str(ROOT) not in sys.path:
 
 from bench.common import log, machine, pin  # noqa: E402
 
-READS = ("json.loads", "CSafeLoader", "load_yaml", "parse_directory")
-WRITES = ("json.dumps", "CSafeDumper", "dump_yaml")
-
 
 def measure(path: Path) -> dict[str, float]:
     """Seconds for each way of reading and writing the register at `path`, in this process, one after another."""
@@ -84,7 +81,7 @@ def run(sizes: list[int], runs: int) -> dict[str, Any]:
                                       capture_output=True, text=True, cwd=ROOT)  # fmt: skip
                 raw.append(json.loads(done.stdout))
                 log(f"  register {n:,} run {i + 1}/{runs}: " + ", ".join(f"{k} {v:.2f}s" for k, v in raw[-1].items()))
-            med = {k: statistics.median(r[k] for r in raw) for k in (*READS, *WRITES)}
+            med = {k: statistics.median(r[k] for r in raw) for k in raw[0]}
             results.append({
                 "accounts": n,
                 "people": 3 * n,
