@@ -445,6 +445,14 @@ def render() -> str:
                     "code of that time; the throughput runs above are older."
                     if lat.get("separate_run_at")
                     else ""
+                )
+                + (
+                    " Sends that blocked the paced producer over "
+                    f"{lat['producer_stalls']['over_s']:g} s, per run: "
+                    + ", ".join(str(x.get("producer_stalls", "?")) for x in lat["runs"])
+                    + "."
+                    if "producer_stalls" in lat and lat.get("runs")
+                    else ""
                 ),
             ]
         elif lat:
