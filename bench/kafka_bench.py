@@ -552,6 +552,7 @@ def median_latency(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "achieved_rate": r["achieved_rate"],
             "late_batches": r["late_batches"],
             "producer_stalls": r["producer_stalls"]["count"],
+            "producer_stall_max": r["producer_stalls"]["max"],
             **{k: r["alerts_topic_end_to_end"].get(k) for k in ("alert_versions", "p50", "p99", "max")},
             "over_1s": r["alerts_topic_end_to_end"].get("over_1s", {}).get("count"),
         }
@@ -1020,9 +1021,14 @@ def report(r: dict[str, Any]) -> None:
         print(f"latency: paced feed {lat['events']:,} events at {lat['target_rate']:,}/s target, "
               f"{lat['achieved_rate']:,.0f}/s achieved over {lat['feed_seconds']:.1f}s "
               f"({lat['late_batches']} late batches of {lat['batch']})")  # fmt: skip
-        if "producer_stalls" in lat:
-            st = lat["producer_stalls"]
-            print(f"  paced producer: {st['count']} sends blocked over {st['over_s']:g}s (longest {st['max']:.3f}s)")
+        runs = lat.get("runs") or []
+        if "producer_stalls" in lat and runs:
+            counts = ", ".join(str(x["producer_stalls"]) for x in runs)
+            # the median run's own figure too: results written before the per-run maximum was kept have only it
+            longest = max([x["producer_stall_max"] for x in runs if "producer_stall_max" in x]
+                          + [lat["producer_stalls"]["max"]])  # fmt: skip
+            print(f"  paced producer: sends blocked over {lat['producer_stalls']['over_s']:g}s, per run: {counts} "
+                  f"(longest {longest:.3f}s)")  # fmt: skip
         print(f"  monitor_event_to_alert_seconds (bucket-based): p50 {fmt(h['p50'], '.3f', 's')}, "
               f"p99 {fmt(h['p99'], '.3f', 's')}, max bucket le={fmt(h['max_bucket_le'], 'g', 's')}, "
               f"{h['observations']:,.0f} observations")  # fmt: skip
