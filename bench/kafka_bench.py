@@ -468,7 +468,7 @@ class Bench:
             producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                                      client_id="kafka-bench-paced")  # fmt: skip
             # A producer's first send to a topic waits for that topic's metadata (about 0.1 s here), and each event
-            # is stamped before it is handed over: the feed's first sign-in and first rotation then stalled the
+            # is stamped before it is handed over: the feed's first sign-in and first credentials event stalled the
             # paced feed, and the events after them reached the broker late. That wait, counted as the monitor's
             # latency, was the slow first second of earlier runs. A long-lived producer has the metadata already.
             for topic in sorted({s.topic(name) for name, _ in routes}):
