@@ -133,6 +133,32 @@ def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None
         admin.close()
 
 
+def wait_group(bootstrap: str, group: str, members: int, timeout: float) -> float:
+    """Wait until the consumer group is stable with `members` members (every worker holds its partitions); returns
+    the seconds waited. A worker answers /health before it has joined: timed from then, a second worker's join and
+    the rebalance it brings (about 3 s here, one worker holding everything meanwhile) fell inside the timed run."""
+    from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+    from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka-bench-admin", request_timeout_ms=30_000)
+    started = time.perf_counter()
+    try:
+        while True:
+            try:
+                info = admin.describe_groups([group]).get(group) or {}  # kafka-python 3: {group id: {field: value}}
+                state, joined = info.get("group_state", info.get("state")), len(info.get("members") or ())
+                seen = f"{state} with {joined} of {members} members"
+                if state == "Stable" and joined == members:
+                    return time.perf_counter() - started
+            except KafkaError as exc:  # the coordinator of a broker just started: not there yet
+                seen = repr(exc)
+            if time.perf_counter() - started > timeout:
+                raise BenchError(f"group {group}: {seen}")
+            time.sleep(POLL_S)
+    finally:
+        admin.close()
+
+
 def publish_fast(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes] | tuple[str, bytes, bytes, int]],
                  timeout: float) -> int:  # fmt: skip
     """Send (topic, key, value[, partition]) in order with aiokafka (acks=all) and wait for every ack; returns how
@@ -166,6 +192,21 @@ def publish_fast(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes] | t
     return asyncio.run(asyncio.wait_for(run(), timeout))
 
 
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets on one topic, by partition (kafka-python 3 and 2 answer differently)."""
+    from kafka import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka-bench-admin")
+    try:
+        list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets
+        committed = list_offsets(group)
+        if committed and isinstance(next(iter(committed)), str):
+            committed = committed.get(group, {})
+        return {tp.partition: meta.offset for tp, meta in committed.items() if tp.topic == topic}
+    finally:
+        admin.close()
+
+
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
@@ -193,6 +234,32 @@ def proc_stats(pid: int) -> dict[str, float]:
             if line.startswith("VmHWM:"):
                 out["peak_rss_mib"] = int(line.split()[1]) / 1024
     return out
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU time of the whole machine so far, in clock ticks summed over its cores (Linux /proc/stat);
+    None elsewhere. Busy is everything but idle and waiting for I/O."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)
+    return None
+
+
+def cores_used(before: dict[str, Any], after: dict[str, Any], seconds: float) -> dict[str, float]:
+    """How many cores the workers, and the whole machine, kept busy on average between two `cpu_sample`s."""
+    out: dict[str, float] = {}
+    if seconds <= 0:
+        return out
+    if all("cpu_seconds" in x for x in (*before["workers"], *after["workers"])):
+        spent = sum(x["cpu_seconds"] for x in after["workers"]) - sum(x["cpu_seconds"] for x in before["workers"])
+        out["workers"] = spent / seconds
+    if before["machine"] and after["machine"]:
+        out["machine"] = (after["machine"][0] - before["machine"][0]) / os.sysconf("SC_CLK_TCK") / seconds
+    return out
+
+
+def cpu_sample(pids: Sequence[int]) -> dict[str, Any]:
+    return {"workers": [proc_stats(pid) for pid in pids], "machine": machine_ticks()}
 
 
 # ----- the deployment under test --------------------------------------------------------------------------------
@@ -250,6 +317,8 @@ class Bench:
         last_progress, last_sum = time.perf_counter(), -1
         next_backlog = 0.0
         have: dict[str, int] = {}
+        committed: dict[int, int] = {}
+        next_committed = 0.0
         while True:
             now = time.perf_counter()
             if now > deadline:
@@ -279,8 +348,17 @@ class Bench:
             total = sum(have.values())
             if total != last_sum:
                 last_sum, last_progress = total, time.perf_counter()
+            unseen = ends is not None and any(str(p) not in have for p, end in ends.items() if end > 0)
+            if unseen and now >= next_committed:
+                # A partition finished and committed by one worker, then moved to another by a rebalance, has no
+                # engine on its new owner until a message comes (so no "processed" on /health): its committed
+                # offset says it is done.
+                next_committed = now + BACKLOG_POLL_S
+                with contextlib.suppress(KafkaError):
+                    committed = committed_offsets(self.bootstrap, s.app_id, s.topic(WORK))
             done_at = time.perf_counter()
-            if ends is not None and all(have.get(str(p), -1) >= end - 1 for p, end in ends.items() if end > 0):
+            if ends is not None and all(max(have.get(str(p), -1) + 1, committed.get(p, 0)) >= end
+                                        for p, end in ends.items() if end > 0):  # fmt: skip
                 return {"done_at": done_at, "work_ends": ends}
             if done_at - last_progress > STALL_S:
                 raise BenchError(f"{what}: worker stalled: processed {have} unchanged for {STALL_S:.0f}s "
@@ -330,23 +408,34 @@ class Bench:
         }
 
     def scaling_run(self, i: int, workers: int) -> dict[str, Any]:
-        """Throughput of `workers` worker processes over the same pre-published backlog (8 partitions)."""
+        """Throughput of `workers` worker processes over the same backlog (8 partitions), timed from publishing it
+        to a group already stable with every worker in it and the register folded, until it is drained."""
         d = self.deployment()
         try:
             d.publish_directory(self.directory, self.first_time)
             s = d.settings
             backlog = [(s.topic(t), k, v) for (t, k), v in zip(self.routes, self.lines, strict=True)]
-            publish_fast(self.bootstrap, backlog, self.timeout)
             ports = [d.start_worker() for _ in range(workers)]  # each returns once its /health answers
+            joined = wait_group(self.bootstrap, s.app_id, workers, self.timeout)
+            self.wait_drained(d, ports, time.perf_counter(), f"{workers} worker(s) run {i}: register")
+            pids = [d.workers[p].pid for p in ports]
+            before = cpu_sample(pids)
             t0 = time.perf_counter()
+            publish_fast(self.bootstrap, backlog, self.timeout)  # about 1 s of a 15 to 25 s run; workers start at once
             done = self.wait_drained(d, ports, t0, f"{workers} worker(s) run {i}")
             seconds = done["done_at"] - t0
-            stats = [proc_stats(d.workers[p].pid) for p in ports]
+            after = cpu_sample(pids)
+            window = time.perf_counter() - t0
+            stats = after["workers"]
             rebuilds = sum(metric_sum(scrape(p), "monitor_partition_rebuilds") for p in ports)
         finally:
             d.stop_all()
         n = len(self.lines)
+        # The cores kept busy while the backlog drained (to a moment after the last poll): on a small machine, two
+        # workers and the broker can use every core, and then the ratio measures the machine, not the design.
         return {"workers": workers, "seconds": seconds, "events_per_s": n / seconds, "worker": stats,
+                "cores_used": {**cores_used(before, after, window), "cores": os.cpu_count() or 0},
+                "group_stable_after_s": joined,
                 "work_messages": sum(done["work_ends"].values()), "rebuilds_metric": rebuilds}  # fmt: skip
 
     def parity(self, d: Any) -> dict[str, Any]:
@@ -781,6 +870,11 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def median_present(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
 def fmt(v: float | None, spec: str = ",.0f", unit: str = "") -> str:
     return "n/a" if v is None else f"{v:{spec}}{unit}"
 
@@ -889,14 +983,21 @@ def run(events: int, runs: int, latency_seconds: float = 30.0, rate: int | None 
                     r["machine_state"] = seen
                     out.append(r)
                     if "error" not in r:
+                        c = r["cores_used"]
                         log(f"  scaling {n} worker(s) run {i}/{scaling_runs}: {r['seconds']:.2f}s = "
-                            f"{r['events_per_s']:,.0f} events/s (load {seen['loadavg']})")  # fmt: skip
+                            f"{r['events_per_s']:,.0f} events/s (load {seen['loadavg']}; cores busy: workers "
+                            f"{fmt(c.get('workers'), '.2f')}, machine {fmt(c.get('machine'), '.2f')} of "
+                            f"{c['cores']})")  # fmt: skip
             s1, s2 = median_of(one, "seconds"), median_of(two, "seconds")
             results["scaling"] = {
                 "events": events, "runs": scaling_runs, "one_runs": one, "two_runs": two,
                 "one_seconds": s1, "two_seconds": s2,
                 "one_events_per_s": events / s1 if s1 else None, "two_events_per_s": events / s2 if s2 else None,
                 "two_vs_one": s1 / s2 if s1 and s2 else None,
+                "cores_used": {
+                    f"{name}_{what}": median_present([r["cores_used"].get(what) for r in runs if "error" not in r])
+                    for name, runs in (("one", one), ("two", two)) for what in ("workers", "machine")
+                },
             }  # fmt: skip
     results["wall_seconds"] = time.perf_counter() - wall
     results["loadavg_end"] = os.getloadavg()
@@ -1021,11 +1122,11 @@ def report(r: dict[str, Any]) -> None:
         print(f"latency: paced feed {lat['events']:,} events at {lat['target_rate']:,}/s target, "
               f"{lat['achieved_rate']:,.0f}/s achieved over {lat['feed_seconds']:.1f}s "
               f"({lat['late_batches']} late batches of {lat['batch']})")  # fmt: skip
-        runs = lat.get("runs") or []
-        if "producer_stalls" in lat and runs:
-            counts = ", ".join(str(x["producer_stalls"]) for x in runs)
+        feeds = lat.get("runs") or []
+        if "producer_stalls" in lat and feeds:
+            counts = ", ".join(str(x["producer_stalls"]) for x in feeds)
             # the median run's own figure too: results written before the per-run maximum was kept have only it
-            longest = max([x["producer_stall_max"] for x in runs if "producer_stall_max" in x]
+            longest = max([x["producer_stall_max"] for x in feeds if "producer_stall_max" in x]
                           + [lat["producer_stalls"]["max"]])  # fmt: skip
             print(f"  paced producer: sends blocked over {lat['producer_stalls']['over_s']:g}s, per run: {counts} "
                   f"(longest {longest:.3f}s)")  # fmt: skip

@@ -463,13 +463,25 @@ def render() -> str:
                 "",
                 f"Scaling, {sc['events']:,} events, 8 partitions, median of {sc['runs']}: one worker "
                 f"{_n(sc['one_events_per_s'])} events/s, two workers {_n(sc['two_events_per_s'])} events/s: "
-                f"**× {_n(sc['two_vs_one'], '.2f')}** (target ≥ 1.8).",
+                f"**× {_n(sc['two_vs_one'], '.2f')}** (target ≥ 1.8)."
+                + _cores_sentence(sc.get("cores_used") or {}, (k.get("machine") or {}).get("cores")),
             ]
         out.append("")
     if not k:
         out += _kept("Through Kafka", "kafka")
     out += _render_recovery()
     return "\n".join([*out, END])
+
+
+def _cores_sentence(c: dict[str, float | None], cores: int | None) -> str:
+    """What the scaling runs kept busy while the backlog drained (medians), if the results say."""
+    if c.get("two_workers") is None or c.get("two_machine") is None:
+        return ""
+    return (
+        f" Cores kept busy while the backlog drained (median): one worker {_n(c.get('one_workers'), '.2f')} "
+        f"(the whole machine {_n(c.get('one_machine'), '.2f')}); two workers {_n(c.get('two_workers'), '.2f')} "
+        f"(the whole machine {_n(c.get('two_machine'), '.2f')} of {cores or '?'})."
+    )
 
 
 def _verdict(values: list[float | None], ok: Any) -> str:

@@ -100,3 +100,15 @@ def test_the_latency_paragraph_gives_each_run_s_producer_stalls(results: Path) -
     text = run_all.render()
     assert "p99 per run: 0.50s, 0.70s, 0.60s" in text
     assert "Sends that blocked the paced producer over 0.01 s, per run: 2, 0, 1." in text
+
+
+def test_the_scaling_line_says_how_busy_the_cores_were_when_the_results_say(results: Path) -> None:
+    scaling = {"events": 50_000, "runs": 3, "one_events_per_s": 1900.0, "two_events_per_s": 3260.0, "two_vs_one": 1.72}
+    _write(results, "kafka", {**_kafka(0.06, [0.5, 0.5, 0.5], [0, 0, 0]), "scaling": scaling})
+    assert "Cores kept busy" not in run_all.render()  # results from before the cores were measured
+
+    cores = {"one_workers": 0.97, "one_machine": 1.31, "two_workers": 1.67, "two_machine": 1.98}
+    _write(results, "kafka", {**_kafka(0.06, [0.5, 0.5, 0.5], [0, 0, 0]), "scaling": {**scaling, "cores_used": cores}})
+    text = run_all.render()
+    assert "one worker 0.97 (the whole machine 1.31); two workers 1.67 (the whole machine 1.98 of 2)." in text
+    assert "**× 1.72** (target ≥ 1.8)." in text
