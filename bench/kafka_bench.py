@@ -193,16 +193,14 @@ def publish_fast(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes] | t
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offsets on one topic, by partition (kafka-python 3 and 2 answer differently)."""
+    """The group's committed offsets on one topic, by partition."""
     from kafka import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    from streams.client import group_offsets
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka-bench-admin")
     try:
-        list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets
-        committed = list_offsets(group)
-        if committed and isinstance(next(iter(committed)), str):
-            committed = committed.get(group, {})
-        return {tp.partition: meta.offset for tp, meta in committed.items() if tp.topic == topic}
+        return {tp.partition: offset for tp, offset in group_offsets(admin, group).items() if tp.topic == topic}
     finally:
         admin.close()
 
@@ -236,12 +234,12 @@ def proc_stats(pid: int) -> dict[str, float]:
     return out
 
 
-def machine_ticks() -> tuple[int, int] | None:
-    """(busy, all) CPU time of the whole machine so far, in clock ticks summed over its cores (Linux /proc/stat);
-    None elsewhere. Busy is everything but idle and waiting for I/O."""
+def machine_ticks() -> int | None:
+    """Busy CPU time of the whole machine so far, in clock ticks summed over its cores (Linux /proc/stat); None
+    elsewhere. Busy is everything but idle and waiting for I/O."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-        return sum(fields) - fields[3] - fields[4], sum(fields)
+        return sum(fields) - fields[3] - fields[4]
     return None
 
 
@@ -253,8 +251,8 @@ def cores_used(before: dict[str, Any], after: dict[str, Any], seconds: float) ->
     if all("cpu_seconds" in x for x in (*before["workers"], *after["workers"])):
         spent = sum(x["cpu_seconds"] for x in after["workers"]) - sum(x["cpu_seconds"] for x in before["workers"])
         out["workers"] = spent / seconds
-    if before["machine"] and after["machine"]:
-        out["machine"] = (after["machine"][0] - before["machine"][0]) / os.sysconf("SC_CLK_TCK") / seconds
+    if before["machine"] is not None and after["machine"] is not None:
+        out["machine"] = (after["machine"] - before["machine"]) / os.sysconf("SC_CLK_TCK") / seconds
     return out
 
 

@@ -86,6 +86,15 @@ def _confirm(producer: Any, pending: list[Any]) -> None:
         raise PublishError(f"{len(failed)} messages were not accepted, e.g.: {failed[0]}")
 
 
+def group_offsets(admin: Any, group: str) -> dict[TopicPartition, int]:
+    """A consumer group's committed offsets, by partition, from a kafka-python admin client (3.x or 2.x)."""
+    list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets  # 3.x, 2.x
+    committed = list_offsets(group)
+    if committed and isinstance(next(iter(committed)), str):  # 3.x answers {group: {partition: offset}}
+        committed = committed.get(group, {})
+    return {tp: meta.offset for tp, meta in committed.items()}
+
+
 def input_backlog(s: StreamSettings) -> int:
     """Input messages the workers' router has not yet committed (routed to the work topic)."""
     from kafka import KafkaAdminClient, KafkaConsumer
@@ -93,14 +102,11 @@ def input_backlog(s: StreamSettings) -> int:
     admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
     consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-offsets")
     try:
-        list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets  # 3.x, 2.x
-        committed = list_offsets(s.app_id)
-        if committed and isinstance(next(iter(committed)), str):  # 3.x answers {group: {partition: offset}}
-            committed = committed.get(s.app_id, {})
+        committed = group_offsets(admin, s.app_id)
         names = {s.topic(t) for t in INPUTS}
         tps = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(tps)
-        return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
     finally:
         consumer.close()
         admin.close()

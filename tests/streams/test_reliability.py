@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from monitor.demo import write_demo
-from streams.client import wait_routed
+from streams.client import group_offsets, wait_routed
 from streams.routing import DeadLetter, route, work_events
 from tests.fuzzing import CANARY, marker, mutants, seed_events
 from tests.streams.harness import Deployment, assert_same_alerts, load_local_kafka, replay_alerts
@@ -87,12 +87,9 @@ def _wait_idle(d: Deployment, timeout: float = 180) -> None:
         tps = [TopicPartition(s.topic("work"), p) for p in range(s.partitions)]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            list_offsets = getattr(admin, "list_group_offsets", None) or admin.list_consumer_group_offsets
-            committed = list_offsets(s.app_id)
-            if committed and isinstance(next(iter(committed)), str):  # kafka-python 3.x: {group: {tp: offset}}
-                committed = committed.get(s.app_id, {})
+            committed = group_offsets(admin, s.app_id)
             ends = consumer.end_offsets(tps)
-            behind = {tp.partition: end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()}
+            behind = {tp.partition: end - committed.get(tp, 0) for tp, end in ends.items()}
             if not any(behind.values()):
                 return
             time.sleep(0.5)
