@@ -863,14 +863,13 @@ def faust_passthrough(bootstrap: str, src: str, dst: str, n: int, timeout: float
 # ----- main -----------------------------------------------------------------------------------------------------
 
 
-def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
-    vals = [r[key] for r in runs if "error" not in r]
-    return statistics.median(vals) if vals else None
-
-
 def median_present(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return statistics.median(vals) if vals else None
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    return median_present([r[key] for r in runs if "error" not in r])
 
 
 def fmt(v: float | None, spec: str = ",.0f", unit: str = "") -> str:
@@ -1121,11 +1120,9 @@ def report(r: dict[str, Any]) -> None:
               f"{lat['achieved_rate']:,.0f}/s achieved over {lat['feed_seconds']:.1f}s "
               f"({lat['late_batches']} late batches of {lat['batch']})")  # fmt: skip
         feeds = lat.get("runs") or []
-        if "producer_stalls" in lat and feeds:
+        if feeds and all("producer_stall_max" in x for x in feeds):
             counts = ", ".join(str(x["producer_stalls"]) for x in feeds)
-            # the median run's own figure too: results written before the per-run maximum was kept have only it
-            longest = max([x["producer_stall_max"] for x in feeds if "producer_stall_max" in x]
-                          + [lat["producer_stalls"]["max"]])  # fmt: skip
+            longest = max(x["producer_stall_max"] for x in feeds)
             print(f"  paced producer: sends blocked over {lat['producer_stalls']['over_s']:g}s, per run: {counts} "
                   f"(longest {longest:.3f}s)")  # fmt: skip
         print(f"  monitor_event_to_alert_seconds (bucket-based): p50 {fmt(h['p50'], '.3f', 's')}, "
