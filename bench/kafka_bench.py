@@ -192,19 +192,6 @@ def publish_fast(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes] | t
     return asyncio.run(asyncio.wait_for(run(), timeout))
 
 
-def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offsets on one topic, by partition."""
-    from kafka import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
-
-    from streams.client import group_offsets
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafka-bench-admin")
-    try:
-        return {tp.partition: offset for tp, offset in group_offsets(admin, group).items() if tp.topic == topic}
-    finally:
-        admin.close()
-
-
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     from kafka import KafkaConsumer, TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
@@ -315,8 +302,6 @@ class Bench:
         last_progress, last_sum = time.perf_counter(), -1
         next_backlog = 0.0
         have: dict[str, int] = {}
-        committed: dict[int, int] = {}
-        next_committed = 0.0
         while True:
             now = time.perf_counter()
             if now > deadline:
@@ -337,8 +322,14 @@ class Bench:
             try:  # several workers: a partition's progress is the furthest any of them reports
                 have = {}
                 for p in ports:
-                    for part, off in d.health(p)["processed"].items():
+                    health = d.health(p)
+                    for part, off in health["processed"].items():
                         have[part] = max(have.get(part, -1), off)
+                    # A partition moved here by a rebalance after its last message has no engine yet: its committed
+                    # offset (the next to read) says how far it was processed.
+                    for part, off in health["idle"].items():
+                        if off is not None:
+                            have[part] = max(have.get(part, -1), off - 1)
             except OSError as exc:
                 log(f"  {what}: /health: {exc!r}")
                 time.sleep(POLL_S)
@@ -346,17 +337,8 @@ class Bench:
             total = sum(have.values())
             if total != last_sum:
                 last_sum, last_progress = total, time.perf_counter()
-            unseen = ends is not None and any(str(p) not in have for p, end in ends.items() if end > 0)
-            if unseen and now >= next_committed:
-                # A partition finished and committed by one worker, then moved to another by a rebalance, has no
-                # engine on its new owner until a message comes (so no "processed" on /health): its committed
-                # offset says it is done.
-                next_committed = now + BACKLOG_POLL_S
-                with contextlib.suppress(KafkaError):
-                    committed = committed_offsets(self.bootstrap, s.app_id, s.topic(WORK))
             done_at = time.perf_counter()
-            if ends is not None and all(max(have.get(str(p), -1) + 1, committed.get(p, 0)) >= end
-                                        for p, end in ends.items() if end > 0):  # fmt: skip
+            if ends is not None and all(have.get(str(p), -1) + 1 >= end for p, end in ends.items() if end > 0):
                 return {"done_at": done_at, "work_ends": ends}
             if done_at - last_progress > STALL_S:
                 raise BenchError(f"{what}: worker stalled: processed {have} unchanged for {STALL_S:.0f}s "

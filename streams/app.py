@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -565,10 +565,17 @@ def build_app(settings: StreamSettings) -> faust.App:
     async def health(web: Any, request: Any) -> Any:
         """200 while the consumer runs, 503 otherwise: what a liveness probe needs."""
         state = app.consumer.state if app.consumer else "init"
+        try:
+            assignment = app.consumer.assignment() if app.consumer else set()
+        except Exception:  # the consumer not started, or between assignments
+            assignment = set()
+        committed = getattr(app.consumer, "_committed_offset", {})  # filled when partitions are assigned
         return web.json(
             {
                 "status": "ok" if state == "running" else state,
                 "partitions": sorted(runtime.engines),
+                # work partitions held with no engine yet (none reached since assigned): where reading resumes
+                "idle": idle_partitions(assignment, s.topic(WORK), runtime.engines, committed),
                 # partition -> last offset folded, for the partitions this worker holds now
                 "processed": {str(p): pe.next_offset - 1 for p, pe in sorted(runtime.engines.items())},
                 # partition -> events that reached its engine after the reorder buffer had passed their time
@@ -589,6 +596,21 @@ def build_app(settings: StreamSettings) -> faust.App:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def idle_partitions(assignment: Set[Any], work_topic: str, engines: Mapping[int, Any],
+                    committed: Mapping[Any, int | None]) -> dict[str, int | None]:  # fmt: skip
+    """Work partitions this worker holds but has made no engine for, each with the group's committed offset.
+
+    An engine is made (rebuilt) when a partition's first message after its assignment comes, so a partition moved
+    here by a rebalance after its last message shows nowhere else on /health; its committed offset says whether
+    anything is left to process (equal to the topic's end: nothing).
+    """
+    return {
+        str(tp.partition): committed.get(tp)
+        for tp in sorted(assignment, key=lambda tp: tp.partition)
+        if tp.topic == work_topic and tp.partition not in engines
+    }
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -131,8 +131,8 @@ class Deployment:
     def publish(self, lines: Iterable[bytes]) -> int:
         return publish(self.settings, lines)
 
-    def advance_and_wait(self, until: datetime, timeout: float = 240) -> None:
-        """Advance every partition and wait until the workers have processed the advance."""
+    def advance_and_wait(self, until: datetime, timeout: float = 240) -> dict[int, int]:
+        """Advance every partition and wait until the workers have processed the advance (the offsets returned)."""
         try:
             wait_routed(self.settings)
         except TimeoutError as exc:  # say what each router holds back, so a stall in CI can be diagnosed
@@ -146,7 +146,7 @@ class Deployment:
                     for p, off in self.health(port)["processed"].items():
                         done[int(p)] = max(done.get(int(p), -1), off)
             if all(done.get(p, -1) >= off for p, off in targets.items()):
-                return
+                return targets
             time.sleep(0.5)
         raise TimeoutError(f"advance not processed in {timeout}s: want {targets}, have {done}")
 

@@ -74,6 +74,32 @@ def test_two_workers_give_the_alerts_one_gives(
     assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
 
 
+def test_partitions_moved_after_their_last_message_show_on_health_as_idle_and_done(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """A rebalance after the last message leaves partitions with no engine (one is made at the next message):
+    /health lists them as idle with the group's committed offset, so an operator sees them held and finished."""
+    import time
+
+    a = deployment.start_worker()
+    deployment.publish_directory(demo[0], demo[2])
+    last = deployment.advance_and_wait(demo[2])
+    b = deployment.start_worker()  # the group rebalances; no message comes after it
+    want = set(range(deployment.settings.partitions))
+    deadline, seen = time.monotonic() + 90, []
+    while time.monotonic() < deadline:
+        seen = [deployment.health(port) for port in (a, b)]
+        held = [set(h["partitions"]) | {int(p) for p in h["idle"]} for h in seen]
+        if held[1] and held[0] | held[1] == want and not held[0] & held[1]:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"partitions not shared out between the two workers: {seen}")
+    idle = {int(p): off for h in seen for p, off in h["idle"].items()}
+    assert idle, f"no partition idle after the rebalance: {seen}"
+    assert idle == {p: last[p] + 1 for p in idle}, f"idle partitions not committed to their ends {last}: {seen}"
+
+
 def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
 ) -> None:

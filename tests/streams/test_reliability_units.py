@@ -182,3 +182,15 @@ def test_waiting_for_the_routers_says_how_it_goes_and_why_it_gave_up(
     backlog = iter([3, 0])
     monkeypatch.setattr(streams.client, "input_backlog", lambda _: next(backlog))
     wait_routed(_settings(tmp_path), timeout=5)  # returns once nothing is left to route
+
+
+def test_idle_partitions_are_the_held_work_partitions_without_an_engine_with_their_committed_offsets() -> None:
+    from aiokafka import TopicPartition  # type: ignore[import-untyped]
+
+    from streams.app import idle_partitions
+
+    held = {TopicPartition("work", p) for p in (0, 2, 3)} | {TopicPartition("signins", 1)}
+    committed = {TopicPartition("work", 2): 40, TopicPartition("work", 0): 7, TopicPartition("signins", 1): 9}
+    # 0 has an engine; 2 is idle at 40; 3 was never committed; the input partition is not a work partition
+    assert idle_partitions(held, "work", {0: object()}, committed) == {"2": 40, "3": None}
+    assert idle_partitions(set(), "work", {}, committed) == {}
