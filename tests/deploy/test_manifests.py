@@ -1,0 +1,114 @@
+"""The deployment files start workers that the settings accept, and that probes and scrapes can reach."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.settings import StreamSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The MONITOR_* variables the image sets (ENV lines, continuations joined)."""
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(re.findall(r"(MONITOR_\w+)=(\S+)", line))
+    return env
+
+
+def _compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "compose.yaml").read_text()))
+
+
+def _k8s(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / "k8s" / name).read_text()) if d]
+
+
+def _settings(env: dict[str, str]) -> StreamSettings:
+    """The worker's settings from these variables alone, as it would read them at start."""
+    return StreamSettings(**{k.removeprefix("MONITOR_").lower(): v for k, v in env.items()})
+
+
+def _compose_workers() -> dict[str, dict[str, str]]:
+    services = _compose()["services"]
+    return {
+        name: {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
+        for name, svc in services.items()
+        if svc.get("command") is None and "environment" in svc and "MONITOR_BROKER" in svc["environment"]
+    }
+
+
+def _k8s_worker() -> tuple[dict[str, str], dict[str, Any]]:
+    """The worker container's environment (image, ConfigMap, its own plain values) and the container."""
+    env = dict(_dockerfile_env())
+    env.update({k: str(v) for k, v in _k8s("configmap.yaml")[0]["data"].items()})
+    (sts,) = _k8s("worker-statefulset.yaml")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
+    return env, container
+
+
+def test_compose_has_two_workers_with_settings_a_worker_accepts() -> None:
+    workers = _compose_workers()
+    assert sorted(workers) == ["worker-1", "worker-2"]
+    for name, env in workers.items():
+        s = _settings(env)
+        assert s.broker == "kafka://kafka:19092", name
+
+
+def test_compose_workers_listen_beyond_loopback_on_the_port_compose_publishes_and_prometheus_scrapes() -> None:
+    services = _compose()["services"]
+    scraped = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    for name, env in _compose_workers().items():
+        s = _settings(env)
+        # inside a container, 127.0.0.1 is the container's own loopback: published ports and scrapes miss it
+        assert s.web_host == "0.0.0.0", f"{name} listens on {s.web_host}"
+        published = [p.rsplit(":", 1)[1] for p in services[name]["ports"]]
+        assert published == [str(s.web_port)], name
+        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), "publish on the host's loopback"
+        assert f"{name}:{s.web_port}" in scraped, name
+
+
+def test_compose_workers_each_have_their_own_data_volume_and_group_member_id() -> None:
+    services = _compose()["services"]
+    workers = _compose_workers()
+    volumes = {name: [v for v in services[name]["volumes"] if v.endswith(":/var/lib/monitor")] for name in workers}
+    assert all(len(v) == 1 for v in volumes.values()) and len({v[0] for v in volumes.values()}) == len(workers)
+    ids = [_settings(env).instance_id for env in workers.values()]
+    assert None not in ids and len(set(ids)) == len(ids), f"static membership ids: {ids}"
+
+
+def test_k8s_worker_settings_are_accepted_and_its_probes_reach_it() -> None:
+    env, container = _k8s_worker()
+    s = _settings(env)
+    assert s.web_host == "0.0.0.0", f"the kubelet probes the pod's address; the worker listens on {s.web_host}"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == s.web_port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    (sts,) = _k8s("worker-statefulset.yaml")
+    assert sts["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(s.web_port)
+
+
+def test_k8s_workers_take_their_pod_name_as_group_member_id() -> None:
+    _, container = _k8s_worker()
+    from_field = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert from_field.get("MONITOR_INSTANCE_ID") == "metadata.name"
+    # a StatefulSet's pod names (monitor-worker-0, ...) are ids the settings accept
+    (sts,) = _k8s("worker-statefulset.yaml")
+    assert _settings({"MONITOR_INSTANCE_ID": f"{sts['metadata']['name']}-0"}).instance_id == "monitor-worker-0"
+
+
+@pytest.mark.parametrize("bad", [{"MONITOR_WEB_HOST": "0.0.0.0", "MONITOR_PARTITONS": "8"}])
+def test_a_misspelt_setting_in_a_manifest_is_refused(bad: dict[str, str]) -> None:
+    """What the tests above rely on: a variable the settings do not know fails, rather than being ignored."""
+    with pytest.raises(ValueError, match="partitons"):
+        _settings(bad)
