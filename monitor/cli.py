@@ -250,6 +250,8 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     import json
 
+    from schemas.alerts import Alert
+
     params: dict[str, Any] = {"limit": args.limit}
     for name in ("status", "control", "severity"):
         if getattr(args, name):
@@ -258,17 +260,47 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         params["account_id"] = args.account
     if args.person:
         params["person_id"] = args.person
-    out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
+    if args.broker or ("MONITOR_BROKER" in os.environ and not args.url):
+        total, page = _alerts_from_topic(args, params)
+    else:
+        out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
+        total, page = out["total"], [Alert.model_validate(a) for a in out["alerts"]]
     if args.json:
-        for a in out["alerts"]:
-            print(json.dumps(a, separators=(",", ":")))
+        for a in page:
+            print(json.dumps(a.model_dump(mode="json"), separators=(",", ":")))
         return 0
     from monitor.demo_table import alert_table
+
+    print(alert_table(page, limit=args.limit, width=180, ids=True))
+    print(f"\n{len(page)} of {total} alerts")
+    return 0
+
+
+def _alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
+    """The Kafka runtime's alerts: the latest version of each on the alerts topic, filtered as the API does."""
+    from pydantic import ValidationError
+
+    from monitor.alertquery import select_alerts
     from schemas.alerts import Alert
 
-    print(alert_table([Alert.model_validate(a) for a in out["alerts"]], limit=args.limit))
-    print(f"\n{len(out['alerts'])} of {out['total']} alerts")
-    return 0
+    s = _stream_settings(args)
+    from streams.client import AlertsUnreadable, current_alerts
+
+    print(f"reading {s.topic('alerts')} on {s.bootstrap} ...", file=sys.stderr)
+    try:
+        found, bad = current_alerts(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+    except AlertsUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    alerts = []
+    for a in found:
+        try:
+            alerts.append(Alert.model_validate(a))
+        except ValidationError:
+            bad.append(f"alert {a.get('id')!r}")
+    if bad:
+        print(f"monitor: skipped {len(bad)} messages on the alerts topic that are not alerts: {', '.join(bad[:5])}"
+              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
+    return select_alerts(alerts, **query)
 
 
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
@@ -665,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--limit", type=int, default=50)
     al.add_argument("--json", action="store_true", help="one JSON object per alert")
     api_args(al)
+    al.add_argument("--broker", help="read the Kafka runtime's alerts topic instead of asking the embedded monitor "
+                    "(env MONITOR_BROKER, used when --url is not given)")  # fmt: skip
+    al.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
     al.set_defaults(func=cmd_alerts_list)
     aa = asub.add_parser("ack", help="acknowledge: someone is on it")
     aa.add_argument("id")

@@ -171,6 +171,59 @@ def read_alerts(s: StreamSettings, idle_seconds: float = 3.0) -> Iterator[dict[s
         consumer.close()
 
 
+class AlertsUnreadable(RuntimeError):
+    """The alerts topic is missing, or could not be read to its end in time."""
+
+
+def current_alerts(
+    s: StreamSettings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The latest version of every alert on the alerts topic, read from its start to where it ends now.
+
+    Returns the alerts (as the workers sent them, JSON objects) and the places of messages that are not JSON
+    objects with an id, which are skipped. Each alert's versions share its key, so the last read is the latest.
+    `progress` is called with the messages read so far, every 50,000.
+    """
+    from kafka import KafkaConsumer
+
+    topic = s.topic(ALERTS)
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-alerts-reader")  # fmt: skip
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise AlertsUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
+                                   "(`monitor topics create` makes the topics)")  # fmt: skip
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
+        latest: dict[str, dict[str, Any]] = {}
+        bad: list[str] = []
+        read, deadline = 0, time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise AlertsUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({read:,} messages read)")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset >= ends[tp] or r.value is None:
+                        continue
+                    read += 1
+                    if progress is not None and read % 50_000 == 0:
+                        progress(read)
+                    try:
+                        a = json.loads(r.value)
+                        latest[a["id"]] = a
+                    except (ValueError, TypeError, KeyError):
+                        bad.append(f"{topic}:{tp.partition}@{r.offset}")
+                if consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return list(latest.values()), bad
+    finally:
+        consumer.close()
+
+
 def latest_alerts(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The last version of each alert, sorted like replay (raised_at, then id)."""
     latest: dict[str, dict[str, Any]] = {}
