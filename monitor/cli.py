@@ -260,7 +260,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         params["account_id"] = args.account
     if args.person:
         params["person_id"] = args.person
-    if args.broker or ("MONITOR_BROKER" in os.environ and not args.url):
+    if _on_broker(args):
         total, page = _alerts_from_topic(args, params)
     else:
         out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
@@ -304,6 +304,8 @@ def _alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple
 
 
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
+    if _on_broker(args):
+        return _act_on_topic(args, "ack")
     body = {"note": args.note} if args.note else None
     out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/acknowledge", json=body))
     print(f"{out['id']} {out['control']} {out['status']}")
@@ -311,7 +313,48 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    if _on_broker(args):
+        return _act_on_topic(args, "resolve")
     out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/resolve", json={"note": args.note}))
+    print(f"{out['id']} {out['control']} {out['status']}")
+    return 0
+
+
+def _on_broker(args: argparse.Namespace) -> bool:
+    """The Kafka runtime's topics rather than the embedded monitor's API: --broker, or MONITOR_BROKER without --url."""
+    return bool(args.broker or ("MONITOR_BROKER" in os.environ and not args.url))
+
+
+def _act_on_topic(args: argparse.Namespace, kind: str) -> int:
+    """Acknowledge or resolve an alert of the Kafka runtime: checked against the alerts topic, sent to the work
+    partitions, confirmed by the alert's new version."""
+    if not args.by or not args.by.strip() or len(args.by) > 256:
+        raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
+                         "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
+    s = _stream_settings(args)
+    from streams.client import AlertsUnreadable, act_on_alert, current_alerts
+    from streams.routing import AlertAction
+
+    try:
+        found, _ = current_alerts(s)
+    except AlertsUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    current = next((a for a in found if a.get("id") == args.id), None)
+    if current is None:
+        raise UsageError(f"no alert with id {args.id} on {s.topic('alerts')} (`monitor alerts list` lists them)")
+    want = "acknowledged" if kind == "ack" else "resolved"
+    if kind == "ack" and current.get("status") == "resolved":
+        raise UsageError(f"alert {args.id} is resolved; it cannot be acknowledged")
+    if current.get("status") == want:
+        print(f"{current['id']} {current['control']} {current['status']} (already)")
+        return 0
+    action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), args.note)
+    out = act_on_alert(s, action, timeout=args.wait)
+    if out is None:
+        print(f"monitor: sent to the work partitions, but no {want} version of {args.id} reached the alerts topic in "
+              f"{args.wait:.0f}s: is a worker running (its /health)? It acts when it reads the message.",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(f"{out['id']} {out['control']} {out['status']}")
     return 0
 
@@ -661,6 +704,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--url", help="the monitor's address (env MONITOR_URL, default http://127.0.0.1:8080)")
         p.add_argument("--token-file", dest="token_file", help="file holding your token (default: env MONITOR_TOKEN)")
 
+    def broker_args(p: argparse.ArgumentParser, acting: bool = False) -> None:
+        p.add_argument("--broker", help="the Kafka runtime's topics instead of the embedded monitor's API "
+                       "(env MONITOR_BROKER, used when --url is not given)")  # fmt: skip
+        p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
+        if acting:
+            p.add_argument("--by", help="with --broker: who is acting (the Kafka runtime has no tokens)")
+            p.add_argument("--wait", type=float, default=30.0,
+                           help="with --broker: seconds to wait for the alert's new version (default 30)")  # fmt: skip
+
     p = sub.add_parser("hr", help="HR: report leavers and movers to the running monitor")
     hsub = p.add_subparsers(dest="hr_cmd", required=True, metavar="ACTION")
     hl = hsub.add_parser("leaver", help="someone leaves (hr.leaver): their access must go by the deadline")
@@ -697,19 +749,19 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--limit", type=int, default=50)
     al.add_argument("--json", action="store_true", help="one JSON object per alert")
     api_args(al)
-    al.add_argument("--broker", help="read the Kafka runtime's alerts topic instead of asking the embedded monitor "
-                    "(env MONITOR_BROKER, used when --url is not given)")  # fmt: skip
-    al.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
+    broker_args(al)
     al.set_defaults(func=cmd_alerts_list)
     aa = asub.add_parser("ack", help="acknowledge: someone is on it")
     aa.add_argument("id")
     aa.add_argument("--note")
     api_args(aa)
+    broker_args(aa, acting=True)
     aa.set_defaults(func=cmd_alerts_ack)
     ar = asub.add_parser("resolve", help="resolve, saying what was done")
     ar.add_argument("id")
     ar.add_argument("--note", required=True)
     api_args(ar)
+    broker_args(ar, acting=True)
     ar.set_defaults(func=cmd_alerts_resolve)
 
     p = sub.add_parser("directory", help="the register")

@@ -303,6 +303,14 @@ class Engine:
             self._emit(a)
         return self.alert(a)
 
+    def act(self, kind: str, alert_id_: str, by: str, at: datetime, note: str | None = None) -> Alert:
+        """A person's action on an alert as both runtimes log it: `kind` "ack" or "resolve"."""
+        if kind == "ack":
+            return self.acknowledge(alert_id_, by, at)
+        if kind == "resolve":
+            return self.resolve(alert_id_, by, at, note)
+        raise EngineError(f"unknown action {kind!r} on an alert (ack or resolve)")
+
     def _get(self, alert_id_: str) -> AlertState:
         try:
             return self.alerts[alert_id_]

@@ -564,7 +564,4 @@ def _apply(engine: Engine, kind: str, body: bytes) -> None:
 
 
 def _apply_command(engine: Engine, kind: str, body: dict[str, Any]) -> Alert:
-    at = datetime.fromisoformat(body["at"])
-    if kind == "ack":
-        return engine.acknowledge(body["alert_id"], body["by"], at)
-    return engine.resolve(body["alert_id"], body["by"], at, body.get("note"))
+    return engine.act(kind, body["alert_id"], body["by"], datetime.fromisoformat(body["at"]), body.get("note"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
-from streams.routing import advance_message
+from streams.routing import AlertAction, advance_message, alert_action_message
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, INPUTS, WORK
 
@@ -220,6 +220,45 @@ def current_alerts(
                 if consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)
         return list(latest.values()), bad
+    finally:
+        consumer.close()
+
+
+def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) -> dict[str, Any] | None:
+    """Send someone's action on an alert to every work partition (the one holding the alert acts on it), then wait
+    for the alert's new version on the alerts topic: it, or None if none came in `timeout` seconds."""
+    from kafka import KafkaConsumer
+
+    want = "acknowledged" if action.kind == "ack" else "resolved"
+    topic = s.topic(ALERTS)
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-alert-action")  # fmt: skip
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            raise AlertsUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
+        consumer.assign(tps)
+        for tp, end in consumer.end_offsets(tps).items():
+            consumer.seek(tp, end)  # only versions made after the action is sent
+        producer = _producer(s)
+        try:
+            work = s.topic(WORK)  # to every partition the topic has, whatever the settings say
+            sent = [producer.send(work, value=alert_action_message(action), partition=p)
+                    for p in sorted(producer.partitions_for(work))]  # fmt: skip
+            producer.flush()
+            for f in sent:
+                f.get(timeout=30)  # raises if the broker did not take it
+        finally:
+            producer.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.key == action.alert_id.encode() and r.value is not None:
+                        a = json.loads(r.value)
+                        if a.get("status") == want:
+                            return dict(a)
+        return None
     finally:
         consumer.close()
 

@@ -9,17 +9,18 @@ are in the log, so a rebuild folds them like everything else and reaches the sam
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.engine import Engine
+from monitor.engine import Engine, EngineError
 from monitor.gcpause import collector_paused
 from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
-from streams.routing import parse_advance, parse_batch, parse_watermark, partition_of
+from streams.routing import parse_advance, parse_alert_action, parse_batch, parse_watermark, partition_of
 
 _TICK = timedelta(microseconds=1)  # the resolution of event times
 
@@ -65,17 +66,23 @@ class PartitionEngine:
                 self._pending.caused_at.append(stamp[0])
 
     def apply(self, raw: bytes, offset: int, sent_at: float | None = None) -> Outputs:
-        """Fold one work message (an event, a batch of events, an advance or a watermark); return what it produced."""
+        """Fold one work message (an event, a batch of events, an advance, a watermark or someone's action on an
+        alert); return what it produced."""
         stats = self.engine.stats
         errors_before = dict(stats.rule_errors) if stats.rule_errors else None
         out = self._pending
         until = parse_advance(raw)
         mark = parse_watermark(raw) if until is None else None
         batch = parse_batch(raw) if until is None and mark is None else None
+        action = parse_alert_action(raw) if until is None and mark is None and batch is None else None
         if until is not None:
             self.engine.advance(until)
         elif mark is not None:
             self._mark(mark.time, mark.lanes)
+        elif action is not None:
+            self.engine.current = None  # no event caused the alert's new version
+            with contextlib.suppress(EngineError):  # not this partition's alert, or refused (acking a resolved one)
+                self.engine.act(action.kind, action.alert_id, action.by, action.at, action.note)
         elif batch is not None:
             for event, sent in batch:
                 self._submit(event, sent, out)

@@ -21,6 +21,7 @@ BROADCAST = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.
 EVERYWHERE = frozenset({"credential.rotated"} | {t for s in RULES.values() if s.cross_account for t in s.on})
 ADVANCE = "monitor.advance"  # internal control message on the work topic: move event time forward
 WATERMARK = "monitor.watermark"  # internal control message on the work topic: a router's watermark for its inputs
+ALERT_ACTION = "monitor.alert_action"  # control message on the work topic: someone acknowledges or resolves an alert
 BATCH = b"monitor.batch\n"  # starts a work message holding several events (never the start of a JSON event)
 BATCH_EVENTS = 500  # events in one work message at most
 BATCH_BYTES = 256 * 1024  # event bytes in one work message at most (Kafka refuses messages over 1 MB by default)
@@ -135,7 +136,7 @@ def work_events(raw: bytes) -> list[bytes]:
     batch = parse_batch(raw)
     if batch is not None:
         return [event for event, _ in batch]
-    if parse_advance(raw) is not None or parse_watermark(raw) is not None:
+    if parse_advance(raw) is not None or parse_watermark(raw) is not None or parse_alert_action(raw) is not None:
         return []
     return [raw]
 
@@ -173,3 +174,28 @@ def parse_watermark(raw: bytes) -> Watermark | None:
         return None
     obj = json.loads(raw)
     return Watermark(datetime.fromisoformat(obj["time"]), tuple(obj["lanes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    """Someone acknowledging or resolving an alert: sent to every work partition; the one holding the alert acts."""
+
+    kind: str  # "ack" or "resolve", as the embedded monitor logs them
+    alert_id: str
+    by: str
+    at: datetime
+    note: str | None = None
+
+
+def alert_action_message(action: AlertAction) -> bytes:
+    body = {"type": ALERT_ACTION, "kind": action.kind, "alert_id": action.alert_id, "by": action.by,
+            "at": action.at.isoformat(), "note": action.note}  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def parse_alert_action(raw: bytes) -> AlertAction | None:
+    """The action of an alert-action control message, or None when the message is something else."""
+    if not raw.startswith(b'{"type": "monitor.alert_action"'):
+        return None
+    obj = json.loads(raw)
+    return AlertAction(obj["kind"], obj["alert_id"], obj["by"], datetime.fromisoformat(obj["at"]), obj.get("note"))

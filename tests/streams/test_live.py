@@ -136,3 +136,39 @@ def test_every_rule_case_through_kafka_gives_the_alerts_replay_gives(kafka_boots
         assert_same_alerts(d.final_alerts(), replay_alerts(None, events, LATENESS, until=end))
     finally:
         d.stop_all()
+
+
+def test_it_security_acknowledges_and_resolves_an_alert_of_the_kafka_runtime(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """`monitor alerts ack/resolve --broker`: the worker holding the alert sends its new version, confirmed."""
+    import subprocess
+    import sys
+
+    from tests.streams.harness import REPO
+
+    deployment.start_worker()
+    _feed(deployment, demo)
+    deployment.advance_and_wait(demo[3])
+    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
+
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "alerts", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    listed = monitor("list", "--status", "open", "--control", "LVR-01", "--json", "--limit", "1")
+    assert listed.returncode == 0, listed.stderr
+    target = json.loads(listed.stdout.splitlines()[0])["id"]
+
+    assert monitor("ack", target).returncode == 2  # who is acting must be said
+    acked = monitor("ack", target, "--by", "p-sec-1", "--note", "on it")
+    assert acked.returncode == 0 and acked.stdout.split() == [target, "LVR-01", "acknowledged"], acked.stderr
+    resolved = monitor("resolve", target, "--by", "p-sec-1", "--note", "access removed")
+    assert resolved.returncode == 0 and resolved.stdout.split() == [target, "LVR-01", "resolved"], resolved.stderr
+    again = monitor("ack", target, "--by", "p-sec-1")
+    assert again.returncode == 2 and "is resolved; it cannot be acknowledged" in again.stderr
+    missing = monitor("ack", "al-000000000000000000000000", "--by", "p-sec-1")
+    assert missing.returncode == 2 and "no alert with id al-000000000000000000000000" in missing.stderr
+
+    final = {a["id"]: a for a in deployment.final_alerts()}[target]
+    assert (final["status"], final["resolved_by"], final["note"]) == ("resolved", "p-sec-1", "access removed")

@@ -194,3 +194,38 @@ def test_idle_partitions_are_the_held_work_partitions_without_an_engine_with_the
     # 0 has an engine; 2 is idle at 40; 3 was never committed; the input partition is not a work partition
     assert idle_partitions(held, "work", {0: object()}, committed) == {"2": 40, "3": None}
     assert idle_partitions(set(), "work", {}, committed) == {}
+
+
+def test_an_alert_action_is_taken_by_the_partition_holding_the_alert_and_folded_again_by_a_rebuild(
+    tmp_path: Path,
+) -> None:
+    """Acknowledging or resolving goes to every work partition: the one holding the alert makes its new version,
+    the others ignore it, and a rebuild from the log reaches the same state without sending it again."""
+    from streams.routing import AlertAction, alert_action_message
+
+    s = _settings(tmp_path, partitions=2)
+    msgs = _messages(tmp_path)
+    engines = [_engine(s, 0), _engine(s, 1)]
+    for pe in engines:
+        _fold(pe, msgs)
+    holder = next(pe for pe in engines if any(a.status == "open" for a in pe.engine.alerts.values()))
+    other = engines[1 - holder.partition]
+    target = next(a for a in sorted(holder.engine.alerts.values(), key=lambda a: a.id) if a.status == "open")
+    assert target.id not in other.engine.alerts
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    ack = alert_action_message(AlertAction("ack", target.id, "p-sec-1", at, "looking"))
+    resolve = alert_action_message(AlertAction("resolve", target.id, "p-sec-1", at + timedelta(hours=1), "removed"))
+    n = len(msgs)
+
+    acked = holder.apply(ack, n).alerts
+    assert [(a.id, a.status, a.updated_at) for a in acked] == [(target.id, "acknowledged", at)]
+    assert other.apply(ack, n).alerts == [] and other.next_offset == n + 1
+    done = holder.apply(resolve, n + 1).alerts
+    assert [(a.id, a.status, a.resolved_by, a.note) for a in done] == [(target.id, "resolved", "p-sec-1", "removed")]
+    assert holder.apply(ack, n + 2).alerts == []  # a resolved alert cannot be acknowledged: refused, nothing sent
+
+    rebuilt = _engine(s, holder.partition)
+    assert rebuilt.rebuild(enumerate([*msgs, ack, resolve, ack])) == n + 3
+    final = holder.engine.alert(holder.engine.alerts[target.id])
+    assert rebuilt.engine.alert(rebuilt.engine.alerts[target.id]) == final and final.status == "resolved"
+    assert rebuilt.next_offset == holder.next_offset

@@ -24,6 +24,7 @@ from streams.routing import (
     DeadLetter,
     Routed,
     advance_message,
+    parse_advance,
     parse_batch,
     parse_watermark,
     partition_of,
@@ -233,3 +234,13 @@ def test_a_batch_folds_as_its_events_one_by_one_and_a_rebuild_stops_at_its_event
     rebuilt = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
     assert rebuilt.rebuild(log, max_events=3) == 1  # five events folded: over the budget after one message
     assert rebuilt.rebuild(log, max_events=3) == 2 and rebuilt.next_offset == 3
+
+
+def test_an_alert_action_round_trips_and_carries_no_events() -> None:
+    from streams.routing import AlertAction, alert_action_message, parse_alert_action
+
+    action = AlertAction("resolve", "al-0123", "p-sec-1", _at(5), "access removed")
+    raw = alert_action_message(action)
+    assert parse_alert_action(raw) == action
+    assert work_events(raw) == [] and parse_advance(raw) is None and parse_watermark(raw) is None
+    assert parse_alert_action(advance_message(_at(5))) is None
