@@ -218,6 +218,8 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     if args.reason:
         data["reason"] = args.reason
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data)
+    if _on_broker(args):
+        return _publish_one(args, ev)
     return _print_submit(_call(args, lambda c: c.submit([ev])))
 
 
@@ -230,7 +232,30 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     if args.new_unit:
         data["new_unit"] = args.new_unit
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data)
+    if _on_broker(args):
+        return _publish_one(args, ev)
     return _print_submit(_call(args, lambda c: c.submit([ev])))
+
+
+def _publish_one(args: argparse.Namespace, ev: dict[str, Any]) -> int:
+    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
+    import json
+
+    from schemas.events import Rejected, parse_event
+
+    raw = json.dumps(ev).encode()
+    try:
+        parse_event(raw)  # the router would dead-letter it: say why here instead
+    except Rejected as rej:
+        raise UsageError(f"{ev['type']} not sent: {rej.reason}") from None
+    s = _stream_settings(args)
+    from streams.client import publish, topic_and_key
+
+    publish(s, [raw])
+    topic, _ = topic_and_key(raw)
+    print(f"sent {ev['type']} {ev['id']} for {ev['data']['person_id']} to {s.topic(topic)}; "
+          f"`monitor alerts list --person {ev['data']['person_id']}` shows what it raises")  # fmt: skip
+    return 0
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
@@ -720,6 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     hl.add_argument("--leaving-at", dest="leaving_at", type=_time, required=True, help="RFC 3339, may be future")
     hl.add_argument("--reason")
     api_args(hl)
+    broker_args(hl)
     hl.set_defaults(func=cmd_hr_leaver)
     hm = hsub.add_parser("mover", help="someone changes role (hr.role_changed)")
     hm.add_argument("person")
@@ -727,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("--new-role", dest="new_role", required=True)
     hm.add_argument("--new-unit", dest="new_unit")
     api_args(hm)
+    broker_args(hm)
     hm.set_defaults(func=cmd_hr_mover)
 
     p = sub.add_parser("emergency", help="comms: emergency access during a hack (EMG-02)")

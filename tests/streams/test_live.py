@@ -172,3 +172,36 @@ def test_it_security_acknowledges_and_resolves_an_alert_of_the_kafka_runtime(
 
     final = {a["id"]: a for a in deployment.final_alerts()}[target]
     assert (final["status"], final["resolved_by"], final["note"]) == ("resolved", "p-sec-1", "access removed")
+
+
+def test_hr_reports_a_leaver_to_the_kafka_runtime_and_sees_what_it_raises(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """`monitor hr leaver --broker`: checked, sent to the hr topic, and the leaver's access alerts follow."""
+    import subprocess
+    import sys
+    from datetime import UTC, timedelta
+
+    from tests.streams.harness import REPO
+
+    deployment.start_worker()
+    _feed(deployment, demo)
+    deployment.advance_and_wait(demo[3])
+    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
+
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    before = monitor("alerts", "list", "--person", "p-0002", "--control", "LVR-01", "--json")
+    assert before.returncode == 0 and before.stdout == "", before.stderr
+    bad = monitor("hr", "leaver", "p-0002", "--leaving-at", "2026-10-31T00:00:00Z", "--reason", "x" * 5000)
+    assert bad.returncode == 2 and "hr.leaver not sent" in bad.stderr, bad.stderr  # over the schema's limit
+    sent = monitor("hr", "leaver", "p-0002", "--leaving-at", demo[3].isoformat())
+    assert sent.returncode == 0 and f"to {deployment.settings.topic('hr')}" in sent.stdout, sent.stderr
+    deployment.advance_and_wait(datetime.now(UTC) + timedelta(days=2))  # past the CLI event and the deadline
+    after = monitor("alerts", "list", "--person", "p-0002", "--control", "LVR-01", "--json", "--limit", "100")
+    assert after.returncode == 0, after.stderr
+    raised = [json.loads(line) for line in after.stdout.splitlines()]
+    assert raised and {(a["person_id"], a["control"]) for a in raised} == {("p-0002", "LVR-01")}
+    assert len({a["account_id"] for a in raised}) == len(raised)  # one for each account the leaver holds
