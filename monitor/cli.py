@@ -219,7 +219,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
         data["reason"] = args.reason
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data)
     if _on_broker(args):
-        return _publish_one(args, ev)
+        return _publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
 
 
@@ -233,11 +233,11 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
         data["new_unit"] = args.new_unit
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data)
     if _on_broker(args):
-        return _publish_one(args, ev)
+        return _publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
 
 
-def _publish_one(args: argparse.Namespace, ev: dict[str, Any]) -> int:
+def _publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
     """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
     import json
 
@@ -253,8 +253,7 @@ def _publish_one(args: argparse.Namespace, ev: dict[str, Any]) -> int:
 
     publish(s, [raw])
     topic, _ = topic_and_key(raw)
-    print(f"sent {ev['type']} {ev['id']} for {ev['data']['person_id']} to {s.topic(topic)}; "
-          f"`monitor alerts list --person {ev['data']['person_id']}` shows what it raises")  # fmt: skip
+    print(f"sent {ev['type']} {ev['id']} to {s.topic(topic)}; {then}")
     return 0
 
 
@@ -262,6 +261,15 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"account_id": args.account, "reason": args.reason}
     if args.minutes:
         body["minutes"] = args.minutes
+    if _on_broker(args):
+        if not args.by or not args.by.strip():
+            raise UsageError("say who is asking with --by PERSON_ID: the Kafka runtime has no tokens, and EMG-02 "
+                             "grants only to the comms team")  # fmt: skip
+        ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()})
+        ev["id"] += "-" + ev["time"]  # each request is its own event, even with the same words as one before
+        return _publish_one(args, ev, "EMG-02 decides once the workers' event time passes it (within "
+                            "MONITOR_LATENESS): a grant as a lockout command on the lockouts topic, a refusal as "
+                            f"an alert (`monitor alerts list --account {args.account} --control EMG-02`)")  # fmt: skip
     out = _call(args, lambda c: c.call("POST", "/api/emergency-requests", json=body))
     g = out["grant"]
     print(f"request {out['request_id']}: {out['status']}")
@@ -763,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--reason", required=True)
     er.add_argument("--minutes", type=int, help="how long (default and maximum: the policy's)")
     api_args(er)
+    broker_args(er)
+    er.add_argument("--by", help="with --broker: the person asking (the Kafka runtime has no tokens)")
     er.set_defaults(func=cmd_emergency_request)
 
     p = sub.add_parser("alerts", help="IT security: list, acknowledge and resolve alerts on the running monitor")

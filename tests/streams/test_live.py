@@ -205,3 +205,47 @@ def test_hr_reports_a_leaver_to_the_kafka_runtime_and_sees_what_it_raises(
     raised = [json.loads(line) for line in after.stdout.splitlines()]
     assert raised and {(a["person_id"], a["control"]) for a in raised} == {("p-0002", "LVR-01")}
     assert len({a["account_id"] for a in raised}) == len(raised)  # one for each account the leaver holds
+
+
+def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """`monitor emergency request --broker --by`: a comms-team member gets a grant (its lockout command takes the
+    account back for them); anyone else is refused with a critical EMG-02 alert."""
+    import subprocess
+    import sys
+    from datetime import UTC, timedelta
+
+    from kafka import KafkaConsumer  # type: ignore[import-untyped, unused-ignore]
+
+    from monitor.directory import load_directory
+    from tests.streams.harness import REPO
+
+    register = load_directory(demo[0])
+    comms = next(p.person_id for p in register.people if "comms-team" in p.groups)
+    other = next(p.person_id for p in register.people if "comms-team" not in p.groups)
+    deployment.start_worker()
+    _feed(deployment, demo)
+    deployment.advance_and_wait(demo[3])
+    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
+
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    asked = [monitor("emergency", "request", account, "--reason", "hijacked overnight", "--by", who)
+             for account, who in (("acc-001", comms), ("acc-002", other))]  # fmt: skip
+    assert [r.returncode for r in asked] == [0, 0], [r.stderr for r in asked]
+    assert monitor("emergency", "request", "acc-001", "--reason", "again").returncode == 2  # no --by
+    deployment.advance_and_wait(datetime.now(UTC) + timedelta(minutes=5))
+
+    consumer = KafkaConsumer(deployment.settings.topic("lockouts"), bootstrap_servers=deployment.settings.bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)  # fmt: skip
+    lockouts = [json.loads(r.value) for r in consumer]
+    consumer.close()
+    granted = [c for c in lockouts if c["account_id"] == "acc-001" and c["alert_id"].startswith("gr-")]
+    assert len(granted) == 1 and f"emergency access granted to {comms}" in granted[0]["reason"], lockouts
+    assert not [c for c in lockouts if c["account_id"] == "acc-002" and c["alert_id"].startswith("gr-")]
+    refused = monitor("alerts", "list", "--account", "acc-002", "--control", "EMG-02", "--json")
+    alerts = [json.loads(line) for line in refused.stdout.splitlines()]
+    assert [(a["person_id"], a["severity"]) for a in alerts] == [(other, "critical")], refused.stderr
