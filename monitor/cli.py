@@ -53,15 +53,17 @@ def _profile(name: str) -> Profile:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    profile = _profile(args.policy)
+    profile = _profile(args.policy or "default")
     try:
         directory = load_directory(args.directory) if args.directory else None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
-    return build_engine(profile, directory, lateness=args.lateness)
+    return build_engine(profile, directory, lateness=args.lateness or timedelta(0))
 
 
 def _run_replay(args: argparse.Namespace) -> ReplayResult:
+    if args.broker or ("MONITOR_BROKER" in os.environ and not args.events):
+        return _replay_topics(args)
     engine = _engine(args)
     with ExitStack() as stack:
         streams: list[tuple[str, IO[bytes]]] = []
@@ -76,6 +78,33 @@ def _run_replay(args: argparse.Namespace) -> ReplayResult:
             streams.append(("<stdin>", sys.stdin.buffer))
         progress = sys.stderr if sys.stderr.isatty() else None
         return replay(engine, read_lines(streams), until=args.until, progress=progress)
+
+
+def _replay_topics(args: argparse.Namespace) -> ReplayResult:
+    """Replay the Kafka runtime's whole input history, read from its topics in event-time order.
+
+    The register is in that history (the directory topic), so only the organisation section of MONITOR_DIRECTORY
+    (or --directory) is read, as the workers read it.
+    """
+    if args.events:
+        raise UsageError("give event files or --broker, not both")
+    s = _stream_settings(args)
+    from monitor.directory import load_organisation
+    from monitor.replay import prepared_engine
+    from streams.client import TopicUnreadable, input_history
+
+    try:
+        organisation = load_organisation(s.directory) if s.directory else None
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    engine = prepared_engine(_profile(s.policy), organisation, None, s.lateness)
+    print(f"reading the input topics ({s.topic_prefix}.*) on {s.bootstrap} ...", file=sys.stderr)
+    try:
+        lines = input_history(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    progress = sys.stderr if sys.stderr.isatty() else None
+    return replay(engine, lines, until=args.until, progress=progress)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -317,12 +346,12 @@ def _alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple
     from schemas.alerts import Alert
 
     s = _stream_settings(args)
-    from streams.client import AlertsUnreadable, current_alerts
+    from streams.client import TopicUnreadable, current_alerts
 
     print(f"reading {s.topic('alerts')} on {s.bootstrap} ...", file=sys.stderr)
     try:
         found, bad = current_alerts(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
-    except AlertsUnreadable as exc:
+    except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
     alerts = []
     for a in found:
@@ -365,12 +394,12 @@ def _act_on_topic(args: argparse.Namespace, kind: str) -> int:
         raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
                          "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
     s = _stream_settings(args)
-    from streams.client import AlertsUnreadable, act_on_alert, current_alerts
+    from streams.client import TopicUnreadable, act_on_alert, current_alerts
     from streams.routing import AlertAction
 
     try:
         found, _ = current_alerts(s)
-    except AlertsUnreadable as exc:
+    except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
     current = next((a for a in found if a.get("id") == args.id), None)
     if current is None:
@@ -634,17 +663,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def replay_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--policy", default="default", help="profile name or file (default: %(default)s)")
-        p.add_argument("--directory", metavar="FILE", help="the register as a YAML file")
+        p.add_argument("--policy", help="profile name or file (default: default; with --broker, env MONITOR_POLICY)")
+        p.add_argument("--directory", metavar="FILE", help="the register as a YAML file (with --broker: only its "
+                       "organisation section, env MONITOR_DIRECTORY)")  # fmt: skip
         p.add_argument("--until", type=_time, help="advance the clock to this time (default: the last event's)")
         p.add_argument(
             "--lateness",
             type=_duration,
-            default=timedelta(0),
             metavar="DUR",
-            help="reorder buffer for out-of-order input, e.g. 10m (default: 0s)",
+            help="reorder buffer for out-of-order input, e.g. 10m (default: 0s; with --broker, MONITOR_LATENESS)",
         )
         p.add_argument("events", nargs="*", metavar="EVENTS.jsonl", help="event files (default: standard input)")
+        p.add_argument("--broker", help="read the Kafka runtime's input topics instead of files (env MONITOR_BROKER, "
+                       "used when no event file is given); the reorder buffer is then MONITOR_LATENESS")  # fmt: skip
+        p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
 
     p = sub.add_parser("replay", help="run events through the engine; final alerts as JSONL on stdout")
     replay_args(p)

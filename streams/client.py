@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
@@ -171,8 +172,8 @@ def read_alerts(s: StreamSettings, idle_seconds: float = 3.0) -> Iterator[dict[s
         consumer.close()
 
 
-class AlertsUnreadable(RuntimeError):
-    """The alerts topic is missing, or could not be read to its end in time."""
+class TopicUnreadable(RuntimeError):
+    """A topic is missing, or could not be read to its end in time."""
 
 
 def current_alerts(
@@ -192,7 +193,7 @@ def current_alerts(
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:
-            raise AlertsUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
+            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
                                    "(`monitor topics create` makes the topics)")  # fmt: skip
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
@@ -204,7 +205,7 @@ def current_alerts(
         read, deadline = 0, time.monotonic() + timeout
         while todo:
             if time.monotonic() > deadline:
-                raise AlertsUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({read:,} messages read)")
+                raise TopicUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({read:,} messages read)")
             for tp, records in consumer.poll(timeout_ms=500).items():
                 for r in records:
                     if r.offset >= ends[tp] or r.value is None:
@@ -236,7 +237,7 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
-            raise AlertsUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
+            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
         consumer.assign(tps)
         for tp, end in consumer.end_offsets(tps).items():
             consumer.seek(tp, end)  # only versions made after the action is sent
@@ -261,6 +262,65 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
         return None
     finally:
         consumer.close()
+
+
+_TIME = re.compile(rb'"time"\s*:\s*"([^"]{1,64})"')
+
+
+def input_history(s: StreamSettings, timeout: float = 300.0,
+                  progress: Callable[[int], None] | None = None) -> list[tuple[str, int, bytes]]:  # fmt: skip
+    """Every message on the input topics, from their starts to where they end now, as (topic:partition, offset,
+    bytes) in event-time order: what a replay of the live monitor's input reads.
+
+    The topics interleave by arrival, not event time (the workers' routers align them as they read), so the whole
+    history is held and sorted here. A message with no readable time sorts first; replay rejects it as the
+    router dead-letters it.
+    """
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-history-reader")  # fmt: skip
+    try:
+        tps = []
+        for name in INPUTS:
+            topic = s.topic(name)
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
+                                       "(`monitor topics create` makes the topics)")  # fmt: skip
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
+        found: list[tuple[str, str, int, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise TopicUnreadable(f"the input topics not read to their ends in {timeout:.0f}s "
+                                       f"({len(found):,} messages read)")  # fmt: skip
+            for tp, records in consumer.poll(timeout_ms=500, max_records=50_000).items():
+                for r in records:
+                    if r.offset < ends[tp] and r.value is not None:
+                        m = _TIME.search(r.value)
+                        t = m.group(1).decode("utf-8", "replace") if m else ""
+                        found.append((_utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value))
+                        if progress is not None and len(found) % 50_000 == 0:
+                            progress(len(found))
+                if consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        found.sort(key=lambda x: (x[0], x[1], x[2]))
+        return [(origin, offset, raw) for _, origin, offset, raw in found]
+    finally:
+        consumer.close()
+
+
+def _utc_key(t: str) -> str:
+    """A sortable UTC form of an RFC 3339 time ("" for one that does not parse)."""
+    try:
+        return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(UTC).isoformat()
+    except ValueError:
+        return ""
 
 
 def latest_alerts(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer  # type: ignore[import-untyped, unused-ignore]
 
 from schemas.alerts import Alert
-from streams.client import AlertsUnreadable, current_alerts
+from streams.client import TopicUnreadable, current_alerts
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, create_topics
 
@@ -60,7 +60,7 @@ def test_the_latest_version_of_every_alert_is_read_and_a_bad_message_is_named(se
 
 def test_a_missing_topic_is_a_clear_error(settings: StreamSettings) -> None:
     other = settings.model_copy(update={"topic_prefix": "no-such-prefix"})
-    with pytest.raises(AlertsUnreadable, match=r"there is no topic no-such-prefix\.alerts"):
+    with pytest.raises(TopicUnreadable, match=r"there is no topic no-such-prefix\.alerts"):
         current_alerts(other, timeout=10)
 
 

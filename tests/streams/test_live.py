@@ -249,3 +249,30 @@ def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
     refused = monitor("alerts", "list", "--account", "acc-002", "--control", "EMG-02", "--json")
     alerts = [json.loads(line) for line in refused.stdout.splitlines()]
     assert [(a["person_id"], a["severity"]) for a in alerts] == [(other, "critical")], refused.stderr
+
+
+def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_files_give(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """`monitor replay --broker` and `monitor report leavers --broker`: the whole input history, read back from the
+    topics in event-time order (they interleave by arrival), gives the alerts and the report the files give."""
+    import subprocess
+    import sys
+
+    from tests.streams.harness import REPO
+
+    _feed(deployment, demo)
+    env = deployment.env(6066)  # the deployment's MONITOR_* settings, MONITOR_DIRECTORY among them
+
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    files = ["--directory", str(demo[0]), "--lateness", LATENESS, str(demo[1])]
+    for command in (["replay"], ["report", "leavers", "--json"]):
+        from_topics, from_files = monitor(*command), monitor(*command, *files)
+        assert from_topics.returncode == 0 and from_files.returncode == 0, (from_topics.stderr, from_files.stderr)
+        assert len(from_files.stdout.splitlines()) > 10, command
+        assert from_topics.stdout == from_files.stdout, command
+    bad = monitor("replay", "--topic-prefix", "no-such-prefix")
+    assert bad.returncode == 2 and "there is no topic no-such-prefix." in bad.stderr, bad.stderr
