@@ -62,7 +62,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _run_replay(args: argparse.Namespace) -> ReplayResult:
-    if args.broker or ("MONITOR_BROKER" in os.environ and not args.events):
+    if args.broker or ("MONITOR_BROKER" in os.environ and not args.events and sys.stdin.isatty()):
         return _replay_topics(args)
     engine = _engine(args)
     with ExitStack() as stack:
@@ -675,7 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("events", nargs="*", metavar="EVENTS.jsonl", help="event files (default: standard input)")
         p.add_argument("--broker", help="read the Kafka runtime's input topics instead of files (env MONITOR_BROKER, "
-                       "used when no event file is given); the reorder buffer is then MONITOR_LATENESS")  # fmt: skip
+                       "used when no event file is given and nothing is piped in); the reorder buffer is then "
+                       "MONITOR_LATENESS")  # fmt: skip
         p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
 
     p = sub.add_parser("replay", help="run events through the engine; final alerts as JSONL on stdout")

@@ -270,9 +270,9 @@ def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_fi
 
     files = ["--directory", str(demo[0]), "--lateness", LATENESS, str(demo[1])]
     for command in (["replay"], ["report", "leavers", "--json"]):
-        from_topics, from_files = monitor(*command), monitor(*command, *files)
+        from_topics, from_files = monitor(*command, "--broker", env["MONITOR_BROKER"]), monitor(*command, *files)
         assert from_topics.returncode == 0 and from_files.returncode == 0, (from_topics.stderr, from_files.stderr)
         assert len(from_files.stdout.splitlines()) > 10, command
         assert from_topics.stdout == from_files.stdout, command
-    bad = monitor("replay", "--topic-prefix", "no-such-prefix")
+    bad = monitor("replay", "--broker", env["MONITOR_BROKER"], "--topic-prefix", "no-such-prefix")
     assert bad.returncode == 2 and "there is no topic no-such-prefix." in bad.stderr, bad.stderr
