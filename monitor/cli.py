@@ -639,6 +639,45 @@ def cmd_publish_directory(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    import signal
+    import sqlite3
+    import threading
+
+    s = _stream_settings(args)
+    from service.sinks import SinkConfigError, load_sinks
+    from streams.delivery import run_delivery
+
+    path = args.sinks or os.environ.get("MONITOR_SINKS")
+    if not path:
+        raise UsageError("name the delivery routes with --sinks FILE (or MONITOR_SINKS); README: Alert delivery")
+    try:
+        sinks = load_sinks(path)
+    except SinkConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not sinks:
+        raise UsageError(f"{path}: no sinks: nothing to deliver to")
+    unset = [f"{k.name} ({k.url_env})" for k in sinks if not os.environ.get(k.url_env)]
+    if unset:
+        print(f"monitor: warning: no URL in the environment for {', '.join(unset)}: their deliveries wait",
+              file=sys.stderr)  # fmt: skip
+    outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
+    stop = threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
+    print(f"monitor: delivering {s.topic('alerts')} and {s.topic('lockouts')} to {len(sinks)} sinks "
+          f"({', '.join(k.name for k in sinks)}), queue in {outbox}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
+    try:
+        run_delivery(s, sinks, outbox, stop, from_now=args.from_now,
+                     report=lambda line: print(f"monitor: {line}", file=sys.stderr))  # fmt: skip
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot keep the delivery queue at {outbox}: {exc} (--outbox, or MONITOR_DATA_DIR)") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
 def cmd_advance(args: argparse.Namespace) -> int:
     s = _stream_settings(args)
     from streams.client import send_advance, wait_routed
@@ -851,6 +890,15 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("file")
     dp.add_argument("--time", type=_time, help="the events' time (default: now)")
     dp.set_defaults(func=cmd_publish_directory)
+
+    p = sub.add_parser("deliver", help="the Kafka runtime's alert delivery: the alerts and lockouts topics to the "
+                       "sinks (webhook, Slack, Teams), each version at least once")  # fmt: skip
+    kafka_args(p)
+    p.add_argument("--sinks", help="alert delivery routes, YAML (env MONITOR_SINKS; README: Alert delivery)")
+    p.add_argument("--outbox", help="the delivery queue's SQLite file (default: MONITOR_DATA_DIR/delivery.db)")
+    p.add_argument("--from-now", dest="from_now", action="store_true",
+                   help="on the first start, skip what the topics hold already (default: deliver it all)")  # fmt: skip
+    p.set_defaults(func=cmd_deliver)
 
     p = sub.add_parser("advance", help="move the live monitor's event time on, so deadlines up to it fall due")
     kafka_args(p)
