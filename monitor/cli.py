@@ -668,7 +668,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     print(f"monitor: delivering {s.topic('alerts')} and {s.topic('lockouts')} to {len(sinks)} sinks "
           f"({', '.join(k.name for k in sinks)}), queue in {outbox}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
     try:
-        run_delivery(s, sinks, outbox, stop, from_now=args.from_now,
+        run_delivery(s, sinks, outbox, stop, from_now=args.from_now, metrics_port=args.metrics_port,
                      report=lambda line: print(f"monitor: {line}", file=sys.stderr))  # fmt: skip
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"cannot keep the delivery queue at {outbox}: {exc} (--outbox, or MONITOR_DATA_DIR)") from None
@@ -898,6 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outbox", help="the delivery queue's SQLite file (default: MONITOR_DATA_DIR/delivery.db)")
     p.add_argument("--from-now", dest="from_now", action="store_true",
                    help="on the first start, skip what the topics hold already (default: deliver it all)")  # fmt: skip
+    p.add_argument("--metrics-port", dest="metrics_port", type=int,
+                   help="serve /metrics (delivered, failed, pending by sink) here, on MONITOR_WEB_HOST")  # fmt: skip
     p.set_defaults(func=cmd_deliver)
 
     p = sub.add_parser("advance", help="move the live monitor's event time on, so deadlines up to it fall due")

@@ -63,14 +63,24 @@ def queue_batch(conn: sqlite3.Connection, sinks: Sequence[SinkConfig], alerts_to
 
 
 def run_delivery(s: StreamSettings, sinks: Sequence[SinkConfig], outbox: Path, stop: threading.Event, *,
-                 from_now: bool = False, max_backoff: float = 300.0,
+                 from_now: bool = False, max_backoff: float = 300.0, metrics_port: int | None = None,
                  report: Callable[[str], None] | None = None) -> None:  # fmt: skip
     """Queue what the alerts and lockouts topics carry and deliver it, until `stop` is set.
 
     A group with no committed offsets starts at the topics' beginnings (every alert's history is delivered once),
-    or with `from_now` at their ends.
+    or with `from_now` at their ends. With `metrics_port`, the outbox's metrics (delivered, failed, pending by sink)
+    are served for Prometheus on MONITOR_WEB_HOST at that port.
     """
     from kafka import KafkaConsumer  # type: ignore[import-untyped, unused-ignore]
+    from prometheus_client import start_http_server
+
+    from service.outbox import REGISTRY
+
+    if metrics_port is not None:
+        server, _ = start_http_server(metrics_port, addr=s.web_host, registry=REGISTRY)
+        stop_metrics: Callable[[], None] = server.shutdown
+    else:
+        stop_metrics = lambda: None  # noqa: E731
 
     outbox.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(outbox, timeout=30, isolation_level=None)
@@ -108,3 +118,4 @@ def run_delivery(s: StreamSettings, sinks: Sequence[SinkConfig], outbox: Path, s
         consumer.close()
         deliverer.close()
         conn.close()
+        stop_metrics()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from service import outbox
 from streams import metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -18,9 +19,9 @@ ADDED = {"job", "instance", "le"}  # labels Prometheus adds when scraping, and a
 
 
 def exported() -> dict[str, set[str]]:
-    """Every series name a worker exports, with the labels it carries."""
+    """Every series name a worker or a deliverer (`monitor deliver`) exports, with the labels it carries."""
     series: dict[str, set[str]] = {}
-    for m in vars(metrics).values():
+    for m in [*vars(metrics).values(), *vars(outbox).values()]:
         if hasattr(m, "_type") and hasattr(m, "_labelnames") and m._type in SUFFIXES:
             for suffix in SUFFIXES[m._type]:
                 series[m._name + suffix] = set(m._labelnames)

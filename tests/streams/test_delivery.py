@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -90,10 +91,14 @@ def test_every_alert_version_and_lockout_reaches_the_webhook_once_across_a_resta
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env["TEST_SIEM_URL"] = receiver.url
 
+    from tests.streams.harness import free_port
+
+    port = free_port()
+
     def start(outbox: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "monitor.cli", "deliver", "--broker", s.broker, "--topic-prefix", s.topic_prefix,
-             "--sinks", str(tmp_path / "sinks.yaml"), "--outbox", str(tmp_path / outbox)],
+             "--sinks", str(tmp_path / "sinks.yaml"), "--outbox", str(tmp_path / outbox), "--metrics-port", str(port)],
             cwd=REPO, env={**env, "MONITOR_APP_ID": s.app_id}, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
@@ -105,6 +110,11 @@ def test_every_alert_version_and_lockout_reaches_the_webhook_once_across_a_resta
 
     first = start("first.db")
     receiver.wait_for(5)
+    time.sleep(1.5)  # the round that delivered the last one sets the pending gauge after it
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        scraped = resp.read().decode()
+    assert 'monitor_alert_deliveries_total{sink="siem"} 5.0' in scraped, scraped
+    assert 'monitor_alert_deliveries_pending{sink="siem"} 0.0' in scraped, scraped
     err = stop(first)
     want = {f"siem:{a.id}:{alert_version(a)}" for a in versions} | {"siem:lk-0001-0:lockout"}
     assert sorted(k for k, _ in receiver.got) == sorted(want), err
