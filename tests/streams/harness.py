@@ -111,6 +111,12 @@ class Deployment:
                 for line in log.read_text(errors="replace").splitlines()
                 if "after the reorder buffer had passed its time" in line]  # fmt: skip
 
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run `monitor ARGS` as a user would, with this deployment's MONITOR_* settings in its environment."""
+        env = self.env(6066)  # the web port is not used by the commands
+        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=timeout)  # fmt: skip
+
     def health(self, port: int) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
             return dict(json.loads(resp.read()))

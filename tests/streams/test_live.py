@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,13 @@ def _feed(d: Deployment, demo: tuple[Path, Path, datetime, datetime], upto: int 
         d.publish_directory(directory, first)
     lines = [line for line in events.read_bytes().splitlines() if line.strip()]
     d.publish(lines[start:upto])
+
+
+def _month_live(d: Deployment, demo: tuple[Path, Path, datetime, datetime]) -> None:
+    """One worker that has taken the whole month and been advanced to its end."""
+    d.start_worker()
+    _feed(d, demo)
+    d.advance_and_wait(demo[3])
 
 
 def test_one_worker_gives_the_alerts_replay_gives(
@@ -142,19 +150,10 @@ def test_it_security_acknowledges_and_resolves_an_alert_of_the_kafka_runtime(
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
 ) -> None:
     """`monitor alerts ack/resolve --broker`: the worker holding the alert sends its new version, confirmed."""
-    import subprocess
-    import sys
-
-    from tests.streams.harness import REPO
-
-    deployment.start_worker()
-    _feed(deployment, demo)
-    deployment.advance_and_wait(demo[3])
-    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
+    _month_live(deployment, demo)
 
     def monitor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.cli", "alerts", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return deployment.cli("alerts", *args)
 
     listed = monitor("list", "--status", "open", "--control", "LVR-01", "--json", "--limit", "1")
     assert listed.returncode == 0, listed.stderr
@@ -178,20 +177,8 @@ def test_hr_reports_a_leaver_to_the_kafka_runtime_and_sees_what_it_raises(
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
 ) -> None:
     """`monitor hr leaver --broker`: checked, sent to the hr topic, and the leaver's access alerts follow."""
-    import subprocess
-    import sys
-    from datetime import UTC, timedelta
-
-    from tests.streams.harness import REPO
-
-    deployment.start_worker()
-    _feed(deployment, demo)
-    deployment.advance_and_wait(demo[3])
-    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
-
-    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    _month_live(deployment, demo)
+    monitor = deployment.cli
 
     before = monitor("alerts", "list", "--person", "p-0002", "--control", "LVR-01", "--json")
     assert before.returncode == 0 and before.stdout == "", before.stderr
@@ -212,26 +199,15 @@ def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
 ) -> None:
     """`monitor emergency request --broker --by`: a comms-team member gets a grant (its lockout command takes the
     account back for them); anyone else is refused with a critical EMG-02 alert."""
-    import subprocess
-    import sys
-    from datetime import UTC, timedelta
-
     from kafka import KafkaConsumer  # type: ignore[import-untyped, unused-ignore]
 
     from monitor.directory import load_directory
-    from tests.streams.harness import REPO
 
     register = load_directory(demo[0])
     comms = next(p.person_id for p in register.people if "comms-team" in p.groups)
     other = next(p.person_id for p in register.people if "comms-team" not in p.groups)
-    deployment.start_worker()
-    _feed(deployment, demo)
-    deployment.advance_and_wait(demo[3])
-    env = deployment.env(6066)  # the deployment's MONITOR_* settings (the web port is not used here)
-
-    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    _month_live(deployment, demo)
+    monitor = deployment.cli
 
     asked = [monitor("emergency", "request", account, "--reason", "hijacked overnight", "--by", who)
              for account, who in (("acc-001", comms), ("acc-002", other))]  # fmt: skip
@@ -256,23 +232,14 @@ def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_fi
 ) -> None:
     """`monitor replay --broker` and `monitor report leavers --broker`: the whole input history, read back from the
     topics in event-time order (they interleave by arrival), gives the alerts and the report the files give."""
-    import subprocess
-    import sys
-
-    from tests.streams.harness import REPO
-
     _feed(deployment, demo)
-    env = deployment.env(6066)  # the deployment's MONITOR_* settings, MONITOR_DIRECTORY among them
-
-    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "monitor.cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    monitor, broker = deployment.cli, deployment.settings.broker  # MONITOR_DIRECTORY is among its settings
 
     files = ["--directory", str(demo[0]), "--lateness", LATENESS, str(demo[1])]
     for command in (["replay"], ["report", "leavers", "--json"]):
-        from_topics, from_files = monitor(*command, "--broker", env["MONITOR_BROKER"]), monitor(*command, *files)
+        from_topics, from_files = monitor(*command, "--broker", broker), monitor(*command, *files)
         assert from_topics.returncode == 0 and from_files.returncode == 0, (from_topics.stderr, from_files.stderr)
         assert len(from_files.stdout.splitlines()) > 10, command
         assert from_topics.stdout == from_files.stdout, command
-    bad = monitor("replay", "--broker", env["MONITOR_BROKER"], "--topic-prefix", "no-such-prefix")
+    bad = monitor("replay", "--broker", broker, "--topic-prefix", "no-such-prefix")
     assert bad.returncode == 2 and "there is no topic no-such-prefix." in bad.stderr, bad.stderr
