@@ -434,6 +434,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
+    if _on_broker(args):
+        return _import_on_topics(args, d, text.decode("utf-8"))
     print(
         f"{args.file}: {len(d.accounts):,} accounts and {len(d.people):,} people, checked in "
         f"{time.perf_counter() - started:.1f} s; sending it to the monitor, which takes the differences ...",
@@ -446,6 +448,31 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         lambda c: c.call("POST", "/api/register/import", content=text, params=params, timeout=REGISTER_TIMEOUT_S),
     )
     print(f"{out['events']} change(s): {out['accepted']} taken, {out['duplicates']} already known")
+    return 0
+
+
+def _import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
+    """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
+    and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
+    s = _stream_settings(args)
+    from monitor.replay import prepared_engine
+    from service.register import import_events
+    from streams.client import TopicUnreadable, input_history, publish
+
+    print(f"reading the register from {s.topic('directory')} on {s.bootstrap} ...", file=sys.stderr, flush=True)
+    try:
+        history = input_history(s, topics=("directory",))
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    engine = prepared_engine(_profile(s.policy), None, None, timedelta(0))
+    known = replay(engine, history)
+    if known.rejected_total:
+        print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
+              file=sys.stderr)  # fmt: skip
+    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
+    sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
+    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
+          f"accounts and {len(engine.people):,} people)")  # fmt: skip
     return 0
 
 
@@ -880,6 +907,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--retire-missing", dest="retire_missing", action="store_true",
                     help="retire registered accounts the file does not list")  # fmt: skip
     api_args(di)
+    broker_args(di)
     di.set_defaults(func=cmd_directory_import)
     dx = dsub.add_parser("export", help="the running monitor's register as a directory file")
     dx.add_argument("-o", "--output", help="write here (default: standard output)")

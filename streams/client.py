@@ -267,10 +267,10 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
 _TIME = re.compile(rb'"time"\s*:\s*"([^"]{1,64})"')
 
 
-def input_history(s: StreamSettings, timeout: float = 300.0,
-                  progress: Callable[[int], None] | None = None) -> list[tuple[str, int, bytes]]:  # fmt: skip
-    """Every message on the input topics, from their starts to where they end now, as (topic:partition, offset,
-    bytes) in event-time order: what a replay of the live monitor's input reads.
+def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[[int], None] | None = None,
+                  topics: Iterable[str] = INPUTS) -> list[tuple[str, int, bytes]]:  # fmt: skip
+    """Every message on the input topics (or those of `topics`), from their starts to where they end now, as
+    (topic:partition, offset, bytes) in event-time order: what a replay of the live monitor's input reads.
 
     The topics interleave by arrival, not event time (the workers' routers align them as they read), so the whole
     history is held and sorted here. A message with no readable time sorts first; replay rejects it as the
@@ -282,7 +282,7 @@ def input_history(s: StreamSettings, timeout: float = 300.0,
                              client_id=f"{s.app_id}-history-reader")  # fmt: skip
     try:
         tps = []
-        for name in INPUTS:
+        for name in topics:
             topic = s.topic(name)
             parts = consumer.partitions_for_topic(topic)
             if not parts:

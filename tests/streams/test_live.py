@@ -243,3 +243,35 @@ def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_fi
         assert from_topics.stdout == from_files.stdout, command
     bad = monitor("replay", "--broker", broker, "--topic-prefix", "no-such-prefix")
     assert bad.returncode == 2 and "there is no topic no-such-prefix." in bad.stderr, bad.stderr
+
+
+def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its_differences(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime], tmp_path: Path
+) -> None:
+    """`monitor directory import --broker`: the register as the directory topic has it, and only the changes sent
+    (an admin removed, an account gone with --retire-missing); the same file again sends nothing."""
+    import yaml
+
+    deployment.publish_directory(demo[0], demo[2])
+    register = yaml.safe_load(demo[0].read_text())
+    first = register["accounts"][0]
+    removed_admin = first["admins"].pop(0)
+    gone = register["accounts"].pop()["account_id"]
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(register, sort_keys=False))
+
+    done = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
+                          "--retire-missing")  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("2 change(s) sent"), (done.stdout, done.stderr)
+    again = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
+                           "--retire-missing")  # fmt: skip
+    assert again.returncode == 0 and again.stdout.startswith("0 change(s) sent"), (again.stdout, again.stderr)
+
+    from streams.client import input_history
+
+    sent = [json.loads(raw) for _, _, raw in input_history(deployment.settings, topics=("directory",))]
+    changes = [(e["type"], e["data"]) for e in sent if e["source"] != sent[0]["source"]]
+    assert sorted(changes, key=str) == sorted([
+        ("directory.admin_unassigned", {"account_id": first["account_id"], "person_id": removed_admin}),
+        ("directory.account_retired", {"account_id": gone}),
+    ], key=str)  # fmt: skip
