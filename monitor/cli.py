@@ -455,9 +455,21 @@ def _import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
     and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
     s = _stream_settings(args)
-    from monitor.replay import prepared_engine
     from service.register import import_events
-    from streams.client import TopicUnreadable, input_history, publish
+    from streams.client import publish
+
+    engine = _register_from_topic(s)
+    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
+    sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
+    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
+          f"accounts and {len(engine.people):,} people)")  # fmt: skip
+    return 0
+
+
+def _register_from_topic(s: Any) -> Engine:
+    """An engine holding the register as the Kafka runtime's directory topic has it (its events folded here)."""
+    from monitor.replay import prepared_engine
+    from streams.client import TopicUnreadable, input_history
 
     print(f"reading the register from {s.topic('directory')} on {s.bootstrap} ...", file=sys.stderr, flush=True)
     try:
@@ -469,15 +481,26 @@ def _import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     if known.rejected_total:
         print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
               file=sys.stderr)  # fmt: skip
-    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
-    sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
-    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
-          f"accounts and {len(engine.people):,} people)")  # fmt: skip
-    return 0
+    return engine
 
 
 def cmd_directory_export(args: argparse.Namespace) -> int:
-    text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
+    if _on_broker(args):
+        s = _stream_settings(args)
+        from monitor.directory import load_organisation
+        from monitor.yamlfile import dump_yaml
+        from schemas.directory import Directory
+        from service.register import export
+
+        try:
+            org = load_organisation(s.directory) if s.directory else None
+        except DirectoryError as exc:
+            raise UsageError(str(exc)) from None
+        engine = _register_from_topic(s)
+        own = Directory.model_construct(organisation=org, people=[], accounts=[]) if org else None
+        text = dump_yaml(export(engine, own))
+    else:
+        text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
@@ -912,6 +935,7 @@ def build_parser() -> argparse.ArgumentParser:
     dx = dsub.add_parser("export", help="the running monitor's register as a directory file")
     dx.add_argument("-o", "--output", help="write here (default: standard output)")
     api_args(dx)
+    broker_args(dx)
     dx.set_defaults(func=cmd_directory_export)
     dp = dsub.add_parser("publish", help="send the directory file as directory.* events")
     kafka_args(dp)

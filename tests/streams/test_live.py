@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,18 @@ def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its
         ("directory.admin_unassigned", {"account_id": first["account_id"], "person_id": removed_admin}),
         ("directory.account_retired", {"account_id": gone}),
     ], key=str)  # fmt: skip
+
+    from monitor.directory import load_directory, parse_directory
+
+    exported = deployment.cli("directory", "export", "--broker", deployment.settings.broker)
+    assert exported.returncode == 0, exported.stderr
+    back, want = parse_directory(exported.stdout, "exported"), load_directory(edited)
+
+    def by_id(d: Any) -> dict[str, Any]:  # the same register, whatever order its lists come in
+        accounts = {a.account_id: a.model_copy(update={"admins": sorted(a.admins), "editors": sorted(a.editors)})
+                    for a in d.accounts}  # fmt: skip
+        return {"people": {p.person_id: p for p in d.people}, "accounts": accounts, "organisation": d.organisation}
+
+    now = by_id(back)
+    assert now == by_id(want)
+    assert gone not in now["accounts"] and removed_admin not in now["accounts"][first["account_id"]].admins
