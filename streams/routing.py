@@ -22,6 +22,9 @@ EVERYWHERE = frozenset({"credential.rotated"} | {t for s in RULES.values() if s.
 ADVANCE = "monitor.advance"  # internal control message on the work topic: move event time forward
 WATERMARK = "monitor.watermark"  # internal control message on the work topic: a router's watermark for its inputs
 ALERT_ACTION = "monitor.alert_action"  # control message on the work topic: someone acknowledges or resolves an alert
+# Every control message starts with these bytes, and an input message that does is refused: the router forwards
+# an event's own bytes, and a duplicate "type" key (JSON takes the last) could otherwise pass as a control message.
+CONTROL_PREFIX = b'{"type": "monitor.'
 BATCH = b"monitor.batch\n"  # starts a work message holding several events (never the start of a JSON event)
 BATCH_EVENTS = 500  # events in one work message at most
 BATCH_BYTES = 256 * 1024  # event bytes in one work message at most (Kafka refuses messages over 1 MB by default)
@@ -52,6 +55,8 @@ def route(raw: bytes, partitions: int) -> Routed | DeadLetter:
         ev = parse_event(raw)
     except Rejected as rej:
         return DeadLetter(rej.reason, rej.event_id)
+    if raw.startswith(CONTROL_PREFIX):
+        return DeadLetter("starts as the monitor's own control messages do (a second 'type' key?); refused", ev.id)
     etype = ev.type
     d: Any = ev.data
     if etype in BROADCAST:

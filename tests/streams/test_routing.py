@@ -244,3 +244,25 @@ def test_an_alert_action_round_trips_and_carries_no_events() -> None:
     assert parse_alert_action(raw) == action
     assert work_events(raw) == [] and parse_advance(raw) is None and parse_watermark(raw) is None
     assert parse_alert_action(advance_message(_at(5))) is None
+
+
+@pytest.mark.parametrize("control", ["monitor.advance", "monitor.watermark", "monitor.alert_action"])
+def test_an_input_event_that_would_read_as_a_control_message_is_dead_lettered(control: str) -> None:
+    """JSON takes the last of two "type" keys, so this is a valid login.failed to the schema; forwarded as its own
+    bytes, the engine would have read it as a control message (an advance, a watermark, an alert resolved)."""
+    from streams.routing import CONTROL_PREFIX, AlertAction, alert_action_message, parse_alert_action
+
+    forged = (
+        f'{{"type": "{control}", "time": "2026-10-01T00:00:00Z", "kind": "resolve", "alert_id": "al-1", '
+        '"by": "x", "at": "2026-10-01T00:00:00Z", "lanes": [], "specversion": "1.0", "id": "f-1", '
+        '"source": "idp", "type": "login.failed", "data": {"account_id": "acc-1", "ip": "192.0.2.1"}}'
+    ).encode()
+    assert any(p(forged) is not None for p in (parse_advance, parse_watermark, parse_alert_action))
+    out = route(forged, 4)
+    assert isinstance(out, DeadLetter) and out.event_id == "f-1" and "control messages" in out.reason
+    # every control message starts with the refused prefix, so none can be forged this way
+    action = alert_action_message(AlertAction("ack", "al-1", "x", _at(1)))
+    assert all(m.startswith(CONTROL_PREFIX) for m in (advance_message(_at(1)), watermark_message(_at(1), []), action))
+    # and an ordinary event does not
+    ok = route(_login(1, 5), 4)
+    assert isinstance(ok, Routed)
