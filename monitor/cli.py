@@ -728,6 +728,28 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    import json
+
+    s = _stream_settings(args)
+    from streams.client import TopicUnreadable, dead_letters
+
+    try:
+        found = dead_letters(s)
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    shown = found[-args.limit :][::-1] if args.limit > 0 else []
+    if args.json:
+        for d in shown:
+            print(json.dumps(d, separators=(",", ":")))
+        return 0
+    for d in shown:
+        value = d["value"] if len(d["value"]) <= 160 else d["value"][:159] + "…"
+        print(f"{d['refused_at'][:19]}Z  {d['source']}\n  why:  {d['reason']}\n  what: {value}")
+    print(f"\n{len(shown)} of {len(found)} refused messages on {s.topic('dead-letter')}, newest first")
+    return 0
+
+
 def cmd_advance(args: argparse.Namespace) -> int:
     s = _stream_settings(args)
     from streams.client import send_advance, wait_routed
@@ -953,6 +975,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", dest="metrics_port", type=int,
                    help="serve /metrics (delivered, failed, pending by sink) here, on MONITOR_WEB_HOST")  # fmt: skip
     p.set_defaults(func=cmd_deliver)
+
+    p = sub.add_parser("dead-letters", help="the Kafka runtime's refused input: why each was refused and where from")
+    kafka_args(p)
+    p.add_argument("--limit", type=int, default=20, help="the newest this many (default 20)")
+    p.add_argument("--json", action="store_true", help="one JSON object per message")
+    p.set_defaults(func=cmd_dead_letters)
 
     p = sub.add_parser("advance", help="move the live monitor's event time on, so deadlines up to it fall due")
     kafka_args(p)

@@ -13,7 +13,7 @@ from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
 from streams.routing import AlertAction, advance_message, alert_action_message
 from streams.settings import StreamSettings
-from streams.topics import ALERTS, INPUTS, WORK
+from streams.topics import ALERTS, DEAD_LETTER, INPUTS, WORK
 
 _TOPIC_BY_PREFIX = {
     "hr": "hr",
@@ -260,6 +260,46 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
                         if a.get("status") == want:
                             return dict(a)
         return None
+    finally:
+        consumer.close()
+
+
+def dead_letters(s: StreamSettings, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every message on the dead-letter topic, oldest first: when it was refused, why, where it came from, and its
+    bytes as stored (secret-looking values already removed by the router)."""
+    from kafka import KafkaConsumer
+
+    topic = s.topic(DEAD_LETTER)
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-dead-letter-reader")  # fmt: skip
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise TopicUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({len(out):,} messages read)")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        continue
+                    h = {k: v.decode("utf-8", "replace") for k, v in (r.headers or [])}
+                    out.append({
+                        "refused_at": datetime.fromtimestamp(r.timestamp / 1000, UTC).isoformat(),
+                        "reason": h.get("reason", ""),
+                        "source": f"{h.get('source-topic', '?')}:{h.get('source-partition', '?')}"
+                                  f"@{h.get('source-offset', '?')}",
+                        "value": (r.value or b"").decode("utf-8", "replace"),
+                    })  # fmt: skip
+                if consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return out
     finally:
         consumer.close()
 

@@ -51,6 +51,14 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(kafka_boo
             assert int(headers["source-offset"]) >= 0
             assert b"hunter2" not in r.value, "a secret was stored on the dead-letter topic"
         assert any(b"[REDACTED]" in r.value for r in dead)
+        # IT security reads them with the CLI: newest first, each with its reason and where it came from
+        listed = d.cli("dead-letters", "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [r["reason"] for r in rows] == [dict(r.headers)["reason"].decode() for r in reversed(dead)]
+        assert all(r["source"].startswith(d.settings.topic_prefix) and "hunter2" not in r["value"] for r in rows)
+        table = d.cli("dead-letters", "--limit", "2")
+        assert table.returncode == 0 and "2 of 4 refused messages" in table.stdout, table.stdout
         # the valid sign-ins around the bad ones were processed: their MFA-02 alert holds both
         alerts = d.final_alerts()
         mfa = [a for a in alerts if a["control"] == "MFA-02"]
