@@ -1,4 +1,5 @@
-"""The `monitor` command line: replay, policies, schemas, reports and the demo organisation."""
+"""The `monitor` command line: its parser, and the commands on files and on the embedded monitor (replay,
+policies, schemas, reports, the demo, `run`, the API clients); those on the Kafka runtime are in cli_kafka.py."""
 
 from __future__ import annotations
 
@@ -13,19 +14,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from monitor.cli_common import EXIT_BAD_INPUT, UsageError, profile_named, settings_from, stream_settings
+from monitor.cli_kafka import (
+    act_on_topic,
+    alerts_from_topic,
+    cmd_advance,
+    cmd_dead_letters,
+    cmd_deliver,
+    cmd_publish,
+    cmd_publish_directory,
+    cmd_topics_create,
+    export_from_topic,
+    import_on_topics,
+    on_broker,
+    publish_one,
+    replay_topics,
+)
 from monitor.directory import DirectoryError, load_directory
 from monitor.durations import parse_duration
 from monitor.engine import Engine
-from monitor.policy import CONTROL_IDS, Profile, ProfileError, builtin_names, load_profile
+from monitor.policy import CONTROL_IDS, ProfileError, builtin_names, load_profile
 from monitor.replay import ReplayResult, build_engine, read_lines, replay, summary, write_alerts
 from schemas.directory import MAX_REGISTER_BYTES
 
-EXIT_BAD_INPUT = 2
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
-
-
-class UsageError(Exception):
-    """A bad argument, policy or directory: reported on stderr with exit status 2."""
 
 
 def _time(text: str) -> datetime:
@@ -45,15 +57,8 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _profile(name: str) -> Profile:
-    try:
-        return load_profile(name)
-    except ProfileError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _engine(args: argparse.Namespace) -> Engine:
-    profile = _profile(args.policy or "default")
+    profile = profile_named(args.policy or "default")
     try:
         directory = load_directory(args.directory) if args.directory else None
     except DirectoryError as exc:
@@ -63,7 +68,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 def _run_replay(args: argparse.Namespace) -> ReplayResult:
     if args.broker or ("MONITOR_BROKER" in os.environ and not args.events and sys.stdin.isatty()):
-        return _replay_topics(args)
+        return replay_topics(args)
     engine = _engine(args)
     with ExitStack() as stack:
         streams: list[tuple[str, IO[bytes]]] = []
@@ -78,33 +83,6 @@ def _run_replay(args: argparse.Namespace) -> ReplayResult:
             streams.append(("<stdin>", sys.stdin.buffer))
         progress = sys.stderr if sys.stderr.isatty() else None
         return replay(engine, read_lines(streams), until=args.until, progress=progress)
-
-
-def _replay_topics(args: argparse.Namespace) -> ReplayResult:
-    """Replay the Kafka runtime's whole input history, read from its topics in event-time order.
-
-    The register is in that history (the directory topic), so only the organisation section of MONITOR_DIRECTORY
-    (or --directory) is read, as the workers read it.
-    """
-    if args.events:
-        raise UsageError("give event files or --broker, not both")
-    s = _stream_settings(args)
-    from monitor.directory import load_organisation
-    from monitor.replay import prepared_engine
-    from streams.client import TopicUnreadable, input_history
-
-    try:
-        organisation = load_organisation(s.directory) if s.directory else None
-    except DirectoryError as exc:
-        raise UsageError(str(exc)) from None
-    engine = prepared_engine(_profile(s.policy), organisation, None, s.lateness)
-    print(f"reading the input topics ({s.topic_prefix}.*) on {s.bootstrap} ...", file=sys.stderr)
-    try:
-        lines = input_history(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    progress = sys.stderr if sys.stderr.isatty() else None
-    return replay(engine, lines, until=args.until, progress=progress)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -142,7 +120,7 @@ def cmd_policy_list(args: argparse.Namespace) -> int:
 def cmd_policy_show(args: argparse.Namespace) -> int:
     from monitor.rules import RULES
 
-    p = _profile(args.name)
+    p = profile_named(args.name)
     print(f"{p.name}: {p.title}" + (f" (seed {p.seed})" if p.seed else ""))
     if p.description:
         print(p.description)
@@ -164,7 +142,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
-    p = _profile(args.file)
+    p = profile_named(args.file)
     print(f"{args.file}: ok ({p.name}, {len(p.enabled())} of {len(CONTROL_IDS)} controls on)")
     return 0
 
@@ -188,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"generating the demo organisation (seed {args.seed}, {args.days} days) in {out}", file=sys.stderr)
     directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
-    engine = build_engine(_profile(args.policy), load_directory(directory_path))
+    engine = build_engine(profile_named(args.policy), load_directory(directory_path))
     with open(events_path, "rb") as fh:
         result = replay(
             engine, read_lines([(str(events_path), fh)]), progress=sys.stderr if sys.stderr.isatty() else None
@@ -247,8 +225,8 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     if args.reason:
         data["reason"] = args.reason
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data)
-    if _on_broker(args):
-        return _publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
+    if on_broker(args):
+        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
 
 
@@ -261,42 +239,22 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     if args.new_unit:
         data["new_unit"] = args.new_unit
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data)
-    if _on_broker(args):
-        return _publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
+    if on_broker(args):
+        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
-
-
-def _publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
-    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
-    import json
-
-    from schemas.events import Rejected, parse_event
-
-    raw = json.dumps(ev).encode()
-    try:
-        parse_event(raw)  # the router would dead-letter it: say why here instead
-    except Rejected as rej:
-        raise UsageError(f"{ev['type']} not sent: {rej.reason}") from None
-    s = _stream_settings(args)
-    from streams.client import publish, topic_and_key
-
-    publish(s, [raw])
-    topic, _ = topic_and_key(raw)
-    print(f"sent {ev['type']} {ev['id']} to {s.topic(topic)}; {then}")
-    return 0
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"account_id": args.account, "reason": args.reason}
     if args.minutes:
         body["minutes"] = args.minutes
-    if _on_broker(args):
+    if on_broker(args):
         if not args.by or not args.by.strip():
             raise UsageError("say who is asking with --by PERSON_ID: the Kafka runtime has no tokens, and EMG-02 "
                              "grants only to the comms team")  # fmt: skip
         ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()})
         ev["id"] += "-" + ev["time"]  # each request is its own event, even with the same words as one before
-        return _publish_one(args, ev, "EMG-02 decides once the workers' event time passes it (within "
+        return publish_one(args, ev, "EMG-02 decides once the workers' event time passes it (within "
                             "MONITOR_LATENESS): a grant as a lockout command on the lockouts topic, a refusal as "
                             f"an alert (`monitor alerts list --account {args.account} --control EMG-02`)")  # fmt: skip
     out = _call(args, lambda c: c.call("POST", "/api/emergency-requests", json=body))
@@ -322,8 +280,8 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         params["account_id"] = args.account
     if args.person:
         params["person_id"] = args.person
-    if _on_broker(args):
-        total, page = _alerts_from_topic(args, params)
+    if on_broker(args):
+        total, page = alerts_from_topic(args, params)
     else:
         out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
         total, page = out["total"], [Alert.model_validate(a) for a in out["alerts"]]
@@ -338,36 +296,9 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
-    """The Kafka runtime's alerts: the latest version of each on the alerts topic, filtered as the API does."""
-    from pydantic import ValidationError
-
-    from monitor.alertquery import select_alerts
-    from schemas.alerts import Alert
-
-    s = _stream_settings(args)
-    from streams.client import TopicUnreadable, current_alerts
-
-    print(f"reading {s.topic('alerts')} on {s.bootstrap} ...", file=sys.stderr)
-    try:
-        found, bad = current_alerts(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    alerts = []
-    for a in found:
-        try:
-            alerts.append(Alert.model_validate(a))
-        except ValidationError:
-            bad.append(f"alert {a.get('id')!r}")
-    if bad:
-        print(f"monitor: skipped {len(bad)} messages on the alerts topic that are not alerts: {', '.join(bad[:5])}"
-              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
-    return select_alerts(alerts, **query)
-
-
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
-    if _on_broker(args):
-        return _act_on_topic(args, "ack")
+    if on_broker(args):
+        return act_on_topic(args, "ack")
     body = {"note": args.note} if args.note else None
     out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/acknowledge", json=body))
     print(f"{out['id']} {out['control']} {out['status']}")
@@ -375,48 +306,9 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_resolve(args: argparse.Namespace) -> int:
-    if _on_broker(args):
-        return _act_on_topic(args, "resolve")
+    if on_broker(args):
+        return act_on_topic(args, "resolve")
     out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/resolve", json={"note": args.note}))
-    print(f"{out['id']} {out['control']} {out['status']}")
-    return 0
-
-
-def _on_broker(args: argparse.Namespace) -> bool:
-    """The Kafka runtime's topics rather than the embedded monitor's API: --broker, or MONITOR_BROKER without --url."""
-    return bool(args.broker or ("MONITOR_BROKER" in os.environ and not args.url))
-
-
-def _act_on_topic(args: argparse.Namespace, kind: str) -> int:
-    """Acknowledge or resolve an alert of the Kafka runtime: checked against the alerts topic, sent to the work
-    partitions, confirmed by the alert's new version."""
-    if not args.by or not args.by.strip() or len(args.by) > 256:
-        raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
-                         "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
-    s = _stream_settings(args)
-    from streams.client import TopicUnreadable, act_on_alert, current_alerts
-    from streams.routing import AlertAction
-
-    try:
-        found, _ = current_alerts(s)
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    current = next((a for a in found if a.get("id") == args.id), None)
-    if current is None:
-        raise UsageError(f"no alert with id {args.id} on {s.topic('alerts')} (`monitor alerts list` lists them)")
-    want = "acknowledged" if kind == "ack" else "resolved"
-    if kind == "ack" and current.get("status") == "resolved":
-        raise UsageError(f"alert {args.id} is resolved; it cannot be acknowledged")
-    if current.get("status") == want:
-        print(f"{current['id']} {current['control']} {current['status']} (already)")
-        return 0
-    action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), args.note)
-    out = act_on_alert(s, action, timeout=args.wait)
-    if out is None:
-        print(f"monitor: sent to the work partitions, but no {want} version of {args.id} reached the alerts topic in "
-              f"{args.wait:.0f}s: is a worker running (its /health)? It acts when it reads the message.",
-              file=sys.stderr)  # fmt: skip
-        return 1
     print(f"{out['id']} {out['control']} {out['status']}")
     return 0
 
@@ -434,8 +326,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
-    if _on_broker(args):
-        return _import_on_topics(args, d, text.decode("utf-8"))
+    if on_broker(args):
+        return import_on_topics(args, d, text.decode("utf-8"))
     print(
         f"{args.file}: {len(d.accounts):,} accounts and {len(d.people):,} people, checked in "
         f"{time.perf_counter() - started:.1f} s; sending it to the monitor, which takes the differences ...",
@@ -451,54 +343,9 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
-    """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
-    and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
-    s = _stream_settings(args)
-    from service.register import import_events
-    from streams.client import publish
-
-    engine = _register_from_topic(s)
-    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
-    sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
-    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
-          f"accounts and {len(engine.people):,} people)")  # fmt: skip
-    return 0
-
-
-def _register_from_topic(s: Any) -> Engine:
-    """An engine holding the register as the Kafka runtime's directory topic has it (its events folded here)."""
-    from monitor.replay import prepared_engine
-    from streams.client import TopicUnreadable, input_history
-
-    print(f"reading the register from {s.topic('directory')} on {s.bootstrap} ...", file=sys.stderr, flush=True)
-    try:
-        history = input_history(s, topics=("directory",))
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    engine = prepared_engine(_profile(s.policy), None, None, timedelta(0))
-    known = replay(engine, history)
-    if known.rejected_total:
-        print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
-              file=sys.stderr)  # fmt: skip
-    return engine
-
-
 def cmd_directory_export(args: argparse.Namespace) -> int:
-    if _on_broker(args):
-        s = _stream_settings(args)
-        from monitor.directory import load_organisation
-        from monitor.yamlfile import dump_yaml
-        from schemas.directory import Directory
-        from service.register import export
-
-        try:
-            org = load_organisation(s.directory) if s.directory else None
-        except DirectoryError as exc:
-            raise UsageError(str(exc)) from None
-        engine = _register_from_topic(s)
-        own = Directory.model_construct(organisation=org, people=[], accounts=[]) if org else None
-        text = dump_yaml(export(engine, own))
+    if on_broker(args):
+        text = export_from_topic(args)
     else:
         text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
     if args.output:
@@ -509,32 +356,11 @@ def cmd_directory_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(cls: Any, args: argparse.Namespace) -> Any:
-    """A settings object from the environment (MONITOR_*), overridden by the flags given; UsageError if bad."""
-    from pydantic import ValidationError
-
-    given = {k: v for k, v in vars(args).items() if k in cls.model_fields and v is not None}
-    try:
-        return cls(**given)
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in err.errors())
-        raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
-
-
-def _stream_settings(args: argparse.Namespace) -> Any:
-    """The Kafka runtime's settings."""
-    try:
-        from streams.settings import StreamSettings
-    except ImportError as exc:
-        raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None
-    return _settings(StreamSettings, args)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     if args.broker or "MONITOR_BROKER" in os.environ:
         if args.demo:
             raise UsageError("--demo runs the embedded monitor; leave out --broker (and MONITOR_BROKER)")
-        s = _stream_settings(args)
+        s = stream_settings(args)
         from monitor.directory import load_organisation
         from streams.app import run_worker
         from streams.topics import topic_problems
@@ -562,7 +388,7 @@ def _service_settings(args: argparse.Namespace) -> Any:
     """The embedded monitor's settings."""
     from service.settings import ServiceSettings
 
-    return _settings(ServiceSettings, args)
+    return settings_from(ServiceSettings, args)
 
 
 def _run_embedded(args: argparse.Namespace) -> int:
@@ -643,126 +469,6 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     if not n:
         raise UsageError(f"{args.name} has no live token")
     print(f"revoked {n} token(s) of {args.name}")
-    return 0
-
-
-def cmd_topics_create(args: argparse.Namespace) -> int:
-    s = _stream_settings(args)
-    from streams.topics import create_topics
-
-    for name, state in create_topics(s):
-        print(f"{name:32} {state}")
-    return 0
-
-
-def cmd_publish(args: argparse.Namespace) -> int:
-    s = _stream_settings(args)
-    from streams.client import PublishError, publish
-
-    total = 0
-    for name in args.events:
-        try:
-            with open(name, "rb") as fh:
-                n = publish(s, (line.strip() for line in fh if line.strip()), topic=args.topic)
-        except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
-        except PublishError as exc:
-            raise UsageError(f"{name}: {exc}") from None
-        print(f"{name}: sent {n:,} events", file=sys.stderr)
-        total += n
-    return 0
-
-
-def cmd_publish_directory(args: argparse.Namespace) -> int:
-    s = _stream_settings(args)
-    from monitor.directory import directory_events
-    from streams.client import publish
-
-    try:
-        directory = load_directory(args.file)
-    except DirectoryError as exc:
-        raise UsageError(str(exc)) from None
-    at = args.time or datetime.now(UTC)
-    lines = [e.model_dump_json().encode() for e in directory_events(directory, at)]
-    n = publish(s, lines, topic="directory")
-    print(f"{args.file}: sent {n:,} directory events at {at.isoformat()}", file=sys.stderr)
-    return 0
-
-
-def cmd_deliver(args: argparse.Namespace) -> int:
-    import signal
-    import sqlite3
-    import threading
-
-    s = _stream_settings(args)
-    from service.sinks import SinkConfigError, load_sinks
-    from streams.delivery import run_delivery
-
-    path = args.sinks or os.environ.get("MONITOR_SINKS")
-    if not path:
-        raise UsageError("name the delivery routes with --sinks FILE (or MONITOR_SINKS); README: Alert delivery")
-    try:
-        sinks = load_sinks(path)
-    except SinkConfigError as exc:
-        raise UsageError(str(exc)) from None
-    if not sinks:
-        raise UsageError(f"{path}: no sinks: nothing to deliver to")
-    unset = [f"{k.name} ({k.url_env})" for k in sinks if not os.environ.get(k.url_env)]
-    if unset:
-        print(f"monitor: warning: no URL in the environment for {', '.join(unset)}: their deliveries wait",
-              file=sys.stderr)  # fmt: skip
-    outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
-    stop = threading.Event()
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
-    print(f"monitor: delivering {s.topic('alerts')} and {s.topic('lockouts')} to {len(sinks)} sinks "
-          f"({', '.join(k.name for k in sinks)}), queue in {outbox}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
-    try:
-        run_delivery(s, sinks, outbox, stop, from_now=args.from_now, metrics_port=args.metrics_port,
-                     report=lambda line: print(f"monitor: {line}", file=sys.stderr))  # fmt: skip
-    except (OSError, sqlite3.Error) as exc:
-        raise UsageError(f"cannot keep the delivery queue at {outbox}: {exc} (--outbox, or MONITOR_DATA_DIR)") from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
-
-
-def cmd_dead_letters(args: argparse.Namespace) -> int:
-    import json
-
-    s = _stream_settings(args)
-    from streams.client import TopicUnreadable, dead_letters
-
-    try:
-        found = dead_letters(s)
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    shown = found[-args.limit :][::-1] if args.limit > 0 else []
-    if args.json:
-        for d in shown:
-            print(json.dumps(d, separators=(",", ":")))
-        return 0
-    for d in shown:
-        value = d["value"] if len(d["value"]) <= 160 else d["value"][:159] + "…"
-        print(f"{d['refused_at'][:19]}Z  {d['source']}\n  why:  {d['reason']}\n  what: {value}")
-    print(f"\n{len(shown)} of {len(found)} refused messages on {s.topic('dead-letter')}, newest first")
-    return 0
-
-
-def cmd_advance(args: argparse.Namespace) -> int:
-    s = _stream_settings(args)
-    from streams.client import send_advance, wait_routed
-
-    print("waiting until every input event has been routed ...", file=sys.stderr)
-    try:
-        wait_routed(
-            s, timeout=args.wait, report=lambda what: print(f"  {what} (--wait {args.wait:.0f})", file=sys.stderr)
-        )
-    except TimeoutError as exc:
-        raise UsageError(str(exc)) from None
-    offsets = send_advance(s, args.until)
-    print(f"event time of {len(offsets)} work partitions advanced to {args.until.isoformat()}", file=sys.stderr)
     return 0
 
 

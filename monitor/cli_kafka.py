@@ -1,0 +1,299 @@
+"""The `monitor` commands on the Kafka runtime, through its topics: publishing, the people's commands with
+`--broker` (alerts, HR, emergency access, the register, reports), alert delivery and the dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.cli_common import UsageError, profile_named, stream_settings
+from monitor.directory import DirectoryError, load_directory
+from monitor.engine import Engine
+from monitor.replay import ReplayResult, replay
+
+
+def replay_topics(args: argparse.Namespace) -> ReplayResult:
+    """Replay the Kafka runtime's whole input history, read from its topics in event-time order.
+
+    The register is in that history (the directory topic), so only the organisation section of MONITOR_DIRECTORY
+    (or --directory) is read, as the workers read it.
+    """
+    if args.events:
+        raise UsageError("give event files or --broker, not both")
+    s = stream_settings(args)
+    from monitor.directory import load_organisation
+    from monitor.replay import prepared_engine
+    from streams.client import TopicUnreadable, input_history
+
+    try:
+        organisation = load_organisation(s.directory) if s.directory else None
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    engine = prepared_engine(profile_named(s.policy), organisation, None, s.lateness)
+    print(f"reading the input topics ({s.topic_prefix}.*) on {s.bootstrap} ...", file=sys.stderr)
+    try:
+        lines = input_history(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    progress = sys.stderr if sys.stderr.isatty() else None
+    return replay(engine, lines, until=args.until, progress=progress)
+
+
+def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
+    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
+    import json
+
+    from schemas.events import Rejected, parse_event
+
+    raw = json.dumps(ev).encode()
+    try:
+        parse_event(raw)  # the router would dead-letter it: say why here instead
+    except Rejected as rej:
+        raise UsageError(f"{ev['type']} not sent: {rej.reason}") from None
+    s = stream_settings(args)
+    from streams.client import publish, topic_and_key
+
+    publish(s, [raw])
+    topic, _ = topic_and_key(raw)
+    print(f"sent {ev['type']} {ev['id']} to {s.topic(topic)}; {then}")
+    return 0
+
+
+def alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
+    """The Kafka runtime's alerts: the latest version of each on the alerts topic, filtered as the API does."""
+    from pydantic import ValidationError
+
+    from monitor.alertquery import select_alerts
+    from schemas.alerts import Alert
+
+    s = stream_settings(args)
+    from streams.client import TopicUnreadable, current_alerts
+
+    print(f"reading {s.topic('alerts')} on {s.bootstrap} ...", file=sys.stderr)
+    try:
+        found, bad = current_alerts(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    alerts = []
+    for a in found:
+        try:
+            alerts.append(Alert.model_validate(a))
+        except ValidationError:
+            bad.append(f"alert {a.get('id')!r}")
+    if bad:
+        print(f"monitor: skipped {len(bad)} messages on the alerts topic that are not alerts: {', '.join(bad[:5])}"
+              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
+    return select_alerts(alerts, **query)
+
+
+def on_broker(args: argparse.Namespace) -> bool:
+    """The Kafka runtime's topics rather than the embedded monitor's API: --broker, or MONITOR_BROKER without --url."""
+    return bool(args.broker or ("MONITOR_BROKER" in os.environ and not args.url))
+
+
+def act_on_topic(args: argparse.Namespace, kind: str) -> int:
+    """Acknowledge or resolve an alert of the Kafka runtime: checked against the alerts topic, sent to the work
+    partitions, confirmed by the alert's new version."""
+    if not args.by or not args.by.strip() or len(args.by) > 256:
+        raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
+                         "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
+    s = stream_settings(args)
+    from streams.client import TopicUnreadable, act_on_alert, current_alerts
+    from streams.routing import AlertAction
+
+    try:
+        found, _ = current_alerts(s)
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    current = next((a for a in found if a.get("id") == args.id), None)
+    if current is None:
+        raise UsageError(f"no alert with id {args.id} on {s.topic('alerts')} (`monitor alerts list` lists them)")
+    want = "acknowledged" if kind == "ack" else "resolved"
+    if kind == "ack" and current.get("status") == "resolved":
+        raise UsageError(f"alert {args.id} is resolved; it cannot be acknowledged")
+    if current.get("status") == want:
+        print(f"{current['id']} {current['control']} {current['status']} (already)")
+        return 0
+    action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), args.note)
+    out = act_on_alert(s, action, timeout=args.wait)
+    if out is None:
+        print(f"monitor: sent to the work partitions, but no {want} version of {args.id} reached the alerts topic in "
+              f"{args.wait:.0f}s: is a worker running (its /health)? It acts when it reads the message.",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"{out['id']} {out['control']} {out['status']}")
+    return 0
+
+
+def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
+    """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
+    and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
+    s = stream_settings(args)
+    from service.register import import_events
+    from streams.client import publish
+
+    engine = register_from_topic(s)
+    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
+    sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
+    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
+          f"accounts and {len(engine.people):,} people)")  # fmt: skip
+    return 0
+
+
+def register_from_topic(s: Any) -> Engine:
+    """An engine holding the register as the Kafka runtime's directory topic has it (its events folded here)."""
+    from monitor.replay import prepared_engine
+    from streams.client import TopicUnreadable, input_history
+
+    print(f"reading the register from {s.topic('directory')} on {s.bootstrap} ...", file=sys.stderr, flush=True)
+    try:
+        history = input_history(s, topics=("directory",))
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    engine = prepared_engine(profile_named(s.policy), None, None, timedelta(0))
+    known = replay(engine, history)
+    if known.rejected_total:
+        print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
+              file=sys.stderr)  # fmt: skip
+    return engine
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    s = stream_settings(args)
+    from streams.topics import create_topics
+
+    for name, state in create_topics(s):
+        print(f"{name:32} {state}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    s = stream_settings(args)
+    from streams.client import PublishError, publish
+
+    total = 0
+    for name in args.events:
+        try:
+            with open(name, "rb") as fh:
+                n = publish(s, (line.strip() for line in fh if line.strip()), topic=args.topic)
+        except OSError as exc:
+            raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
+        except PublishError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        print(f"{name}: sent {n:,} events", file=sys.stderr)
+        total += n
+    return 0
+
+
+def cmd_publish_directory(args: argparse.Namespace) -> int:
+    s = stream_settings(args)
+    from monitor.directory import directory_events
+    from streams.client import publish
+
+    try:
+        directory = load_directory(args.file)
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    at = args.time or datetime.now(UTC)
+    lines = [e.model_dump_json().encode() for e in directory_events(directory, at)]
+    n = publish(s, lines, topic="directory")
+    print(f"{args.file}: sent {n:,} directory events at {at.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    import signal
+    import sqlite3
+    import threading
+
+    s = stream_settings(args)
+    from service.sinks import SinkConfigError, load_sinks
+    from streams.delivery import run_delivery
+
+    path = args.sinks or os.environ.get("MONITOR_SINKS")
+    if not path:
+        raise UsageError("name the delivery routes with --sinks FILE (or MONITOR_SINKS); README: Alert delivery")
+    try:
+        sinks = load_sinks(path)
+    except SinkConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not sinks:
+        raise UsageError(f"{path}: no sinks: nothing to deliver to")
+    unset = [f"{k.name} ({k.url_env})" for k in sinks if not os.environ.get(k.url_env)]
+    if unset:
+        print(f"monitor: warning: no URL in the environment for {', '.join(unset)}: their deliveries wait",
+              file=sys.stderr)  # fmt: skip
+    outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
+    stop = threading.Event()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
+    print(f"monitor: delivering {s.topic('alerts')} and {s.topic('lockouts')} to {len(sinks)} sinks "
+          f"({', '.join(k.name for k in sinks)}), queue in {outbox}; Ctrl-C stops", file=sys.stderr)  # fmt: skip
+    try:
+        run_delivery(s, sinks, outbox, stop, from_now=args.from_now, metrics_port=args.metrics_port,
+                     report=lambda line: print(f"monitor: {line}", file=sys.stderr))  # fmt: skip
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot keep the delivery queue at {outbox}: {exc} (--outbox, or MONITOR_DATA_DIR)") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    import json
+
+    s = stream_settings(args)
+    from streams.client import TopicUnreadable, dead_letters
+
+    try:
+        found = dead_letters(s)
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    shown = found[-args.limit :][::-1] if args.limit > 0 else []
+    if args.json:
+        for d in shown:
+            print(json.dumps(d, separators=(",", ":")))
+        return 0
+    for d in shown:
+        value = d["value"] if len(d["value"]) <= 160 else d["value"][:159] + "…"
+        print(f"{d['refused_at'][:19]}Z  {d['source']}\n  why:  {d['reason']}\n  what: {value}")
+    print(f"\n{len(shown)} of {len(found)} refused messages on {s.topic('dead-letter')}, newest first")
+    return 0
+
+
+def cmd_advance(args: argparse.Namespace) -> int:
+    s = stream_settings(args)
+    from streams.client import send_advance, wait_routed
+
+    print("waiting until every input event has been routed ...", file=sys.stderr)
+    try:
+        wait_routed(
+            s, timeout=args.wait, report=lambda what: print(f"  {what} (--wait {args.wait:.0f})", file=sys.stderr)
+        )
+    except TimeoutError as exc:
+        raise UsageError(str(exc)) from None
+    offsets = send_advance(s, args.until)
+    print(f"event time of {len(offsets)} work partitions advanced to {args.until.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def export_from_topic(args: argparse.Namespace) -> str:
+    """The Kafka runtime's register as a directory file (YAML), folded from its directory topic."""
+    s = stream_settings(args)
+    from monitor.directory import load_organisation
+    from monitor.yamlfile import dump_yaml
+    from schemas.directory import Directory
+    from service.register import export
+
+    try:
+        org = load_organisation(s.directory) if s.directory else None
+    except DirectoryError as exc:
+        raise UsageError(str(exc)) from None
+    engine = register_from_topic(s)
+    own = Directory.model_construct(organisation=org, people=[], accounts=[]) if org else None
+    return dump_yaml(export(engine, own))
