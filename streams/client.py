@@ -176,6 +176,44 @@ class TopicUnreadable(RuntimeError):
     """A topic is missing, or could not be read to its end in time."""
 
 
+def read_to_end(s: StreamSettings, topics: Iterable[str], reader: str, timeout: float,
+                progress: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:  # fmt: skip
+    """Every record of the topics (names without the prefix), from their starts to where they end when called, as
+    (topic partition, record): one partition's in offset order. `progress` hears the count every 50,000."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-{reader}")  # fmt: skip
+    try:
+        tps = []
+        for name in topics:
+            parts = consumer.partitions_for_topic(s.topic(name))
+            if not parts:
+                raise TopicUnreadable(f"there is no topic {s.topic(name)} on {s.bootstrap}: is the topic prefix "
+                                      "right? (`monitor topics create` makes the topics)")  # fmt: skip
+            tps += [TopicPartition(s.topic(name), p) for p in sorted(parts)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        consumer.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
+        read, deadline = 0, time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise TopicUnreadable(f"{', '.join(sorted({tp.topic for tp in todo}))} not read to the end in "
+                                      f"{timeout:.0f}s ({read:,} messages read)")  # fmt: skip
+            for tp, records in consumer.poll(timeout_ms=500, max_records=50_000).items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        read += 1
+                        if progress is not None and read % 50_000 == 0:
+                            progress(read)
+                        yield tp, r
+                if consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+    finally:
+        consumer.close()
+
+
 def current_alerts(
     s: StreamSettings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -183,46 +221,18 @@ def current_alerts(
 
     Returns the alerts (as the workers sent them, JSON objects) and the places of messages that are not JSON
     objects with an id, which are skipped. Each alert's versions share its key, so the last read is the latest.
-    `progress` is called with the messages read so far, every 50,000.
     """
-    from kafka import KafkaConsumer
-
-    topic = s.topic(ALERTS)
-    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
-                             client_id=f"{s.app_id}-alerts-reader")  # fmt: skip
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
-                                   "(`monitor topics create` makes the topics)")  # fmt: skip
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        consumer.seek_to_beginning(*tps)
-        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
-        latest: dict[str, dict[str, Any]] = {}
-        bad: list[str] = []
-        read, deadline = 0, time.monotonic() + timeout
-        while todo:
-            if time.monotonic() > deadline:
-                raise TopicUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({read:,} messages read)")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if r.offset >= ends[tp] or r.value is None:
-                        continue
-                    read += 1
-                    if progress is not None and read % 50_000 == 0:
-                        progress(read)
-                    try:
-                        a = json.loads(r.value)
-                        latest[a["id"]] = a
-                    except (ValueError, TypeError, KeyError):
-                        bad.append(f"{topic}:{tp.partition}@{r.offset}")
-                if consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-        return list(latest.values()), bad
-    finally:
-        consumer.close()
+    latest: dict[str, dict[str, Any]] = {}
+    bad: list[str] = []
+    for tp, r in read_to_end(s, [ALERTS], "alerts-reader", timeout, progress):
+        if r.value is None:
+            continue
+        try:
+            a = json.loads(r.value)
+            latest[a["id"]] = a
+        except (ValueError, TypeError, KeyError):
+            bad.append(f"{tp.topic}:{tp.partition}@{r.offset}")
+    return list(latest.values()), bad
 
 
 def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) -> dict[str, Any] | None:
@@ -267,41 +277,16 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
 def dead_letters(s: StreamSettings, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Every message on the dead-letter topic, oldest first: when it was refused, why, where it came from, and its
     bytes as stored (secret-looking values already removed by the router)."""
-    from kafka import KafkaConsumer
-
-    topic = s.topic(DEAD_LETTER)
-    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
-                             client_id=f"{s.app_id}-dead-letter-reader")  # fmt: skip
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        consumer.seek_to_beginning(*tps)
-        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
-        out: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while todo:
-            if time.monotonic() > deadline:
-                raise TopicUnreadable(f"{topic} not read to its end in {timeout:.0f}s ({len(out):,} messages read)")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if r.offset >= ends[tp]:
-                        continue
-                    h = {k: v.decode("utf-8", "replace") for k, v in (r.headers or [])}
-                    out.append({
-                        "refused_at": datetime.fromtimestamp(r.timestamp / 1000, UTC).isoformat(),
-                        "reason": h.get("reason", ""),
-                        "source": f"{h.get('source-topic', '?')}:{h.get('source-partition', '?')}"
-                                  f"@{h.get('source-offset', '?')}",
-                        "value": (r.value or b"").decode("utf-8", "replace"),
-                    })  # fmt: skip
-                if consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-        return out
-    finally:
-        consumer.close()
+    out: list[dict[str, Any]] = []
+    for _, r in read_to_end(s, [DEAD_LETTER], "dead-letter-reader", timeout):
+        h = {k: v.decode("utf-8", "replace") for k, v in (r.headers or [])}
+        out.append({
+            "refused_at": datetime.fromtimestamp(r.timestamp / 1000, UTC).isoformat(),
+            "reason": h.get("reason", ""),
+            "source": f"{h.get('source-topic', '?')}:{h.get('source-partition', '?')}@{h.get('source-offset', '?')}",
+            "value": (r.value or b"").decode("utf-8", "replace"),
+        })  # fmt: skip
+    return out
 
 
 _TIME = re.compile(rb'"time"\s*:\s*"([^"]{1,64})"')
@@ -316,43 +301,14 @@ def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[
     history is held and sorted here. A message with no readable time sorts first; replay rejects it as the
     router dead-letters it.
     """
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
-                             client_id=f"{s.app_id}-history-reader")  # fmt: skip
-    try:
-        tps = []
-        for name in topics:
-            topic = s.topic(name)
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right? "
-                                       "(`monitor topics create` makes the topics)")  # fmt: skip
-            tps += [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        consumer.seek_to_beginning(*tps)
-        todo = {tp for tp in tps if consumer.position(tp) < ends[tp]}
-        found: list[tuple[str, str, int, bytes]] = []
-        deadline = time.monotonic() + timeout
-        while todo:
-            if time.monotonic() > deadline:
-                raise TopicUnreadable(f"the input topics not read to their ends in {timeout:.0f}s "
-                                       f"({len(found):,} messages read)")  # fmt: skip
-            for tp, records in consumer.poll(timeout_ms=500, max_records=50_000).items():
-                for r in records:
-                    if r.offset < ends[tp] and r.value is not None:
-                        m = _TIME.search(r.value)
-                        t = m.group(1).decode("utf-8", "replace") if m else ""
-                        found.append((_utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value))
-                        if progress is not None and len(found) % 50_000 == 0:
-                            progress(len(found))
-                if consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-        found.sort(key=lambda x: (x[0], x[1], x[2]))
-        return [(origin, offset, raw) for _, origin, offset, raw in found]
-    finally:
-        consumer.close()
+    found: list[tuple[str, str, int, bytes]] = []
+    for tp, r in read_to_end(s, topics, "history-reader", timeout, progress):
+        if r.value is not None:
+            m = _TIME.search(r.value)
+            t = m.group(1).decode("utf-8", "replace") if m else ""
+            found.append((_utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value))
+    found.sort(key=lambda x: (x[0], x[1], x[2]))
+    return [(origin, offset, raw) for _, origin, offset, raw in found]
 
 
 def _utc_key(t: str) -> str:
