@@ -600,7 +600,8 @@ def build_app(settings: StreamSettings) -> faust.App:
 
 def idle_partitions(assignment: Set[Any], work_topic: str, engines: Mapping[int, Any],
                     committed: Mapping[Any, int | None]) -> dict[str, int | None]:  # fmt: skip
-    """Work partitions this worker holds but has made no engine for, each with the group's committed offset.
+    """Work partitions this worker holds but has made no engine for, each with the group's committed offset (None
+    until the consumer has read it, a moment after the assignment, or if the group never committed one).
 
     An engine is made (rebuilt) when a partition's first message after its assignment comes, so a partition moved
     here by a rebalance after its last message shows nowhere else on /health; its committed offset says whether

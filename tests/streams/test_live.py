@@ -99,7 +99,8 @@ def test_partitions_moved_after_their_last_message_show_on_health_as_idle_and_do
     while time.monotonic() < deadline:
         seen = [deployment.health(port) for port in (a, b)]
         held = [set(h["partitions"]) | {int(p) for p in h["idle"]} for h in seen]
-        if held[1] and held[0] | held[1] == want and not held[0] & held[1]:
+        known = all(off is not None for h in seen for off in h["idle"].values())  # null until the worker reads it
+        if held[1] and held[0] | held[1] == want and not held[0] & held[1] and known:
             break
         time.sleep(0.5)
     else:
