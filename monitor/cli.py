@@ -67,7 +67,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _run_replay(args: argparse.Namespace) -> ReplayResult:
-    if args.broker or ("MONITOR_BROKER" in os.environ and not args.events and sys.stdin.isatty()):
+    if args.broker:  # never implied by MONITOR_BROKER: files, else standard input, stay the default input
         return replay_topics(args)
     engine = _engine(args)
     with ExitStack() as stack:
@@ -491,9 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="reorder buffer for out-of-order input, e.g. 10m (default: 0s; with --broker, MONITOR_LATENESS)",
         )
         p.add_argument("events", nargs="*", metavar="EVENTS.jsonl", help="event files (default: standard input)")
-        p.add_argument("--broker", help="read the Kafka runtime's input topics instead of files (env MONITOR_BROKER, "
-                       "used when no event file is given and nothing is piped in); the reorder buffer is then "
-                       "MONITOR_LATENESS")  # fmt: skip
+        p.add_argument("--broker", help="kafka://HOST:PORT: read the Kafka runtime's input topics instead of files "
+                       "(the reorder buffer is then MONITOR_LATENESS)")  # fmt: skip
         p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
 
     p = sub.add_parser("replay", help="run events through the engine; final alerts as JSONL on stdout")
@@ -524,10 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("dir")
     se.set_defaults(func=cmd_schema_export)
 
-    def kafka_args(p: argparse.ArgumentParser) -> None:
+    def kafka_args(p: argparse.ArgumentParser, partitions: bool = True) -> None:
         p.add_argument("--broker", help="kafka://HOST:PORT (env MONITOR_BROKER)")
         p.add_argument("--topic-prefix", dest="topic_prefix", help="topic name prefix (env MONITOR_TOPIC_PREFIX)")
-        p.add_argument("--partitions", type=int, help="work partitions (env MONITOR_PARTITIONS, default 8)")
+        if partitions:  # for the commands that create topics or write to every work partition
+            p.add_argument("--partitions", type=int, help="work partitions (env MONITOR_PARTITIONS, default 8)")
 
     p = sub.add_parser(
         "run",
@@ -673,7 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deliver", help="the Kafka runtime's alert delivery: the alerts and lockouts topics to the "
                        "sinks (webhook, Slack, Teams), each version at least once")  # fmt: skip
-    kafka_args(p)
+    kafka_args(p, partitions=False)
     p.add_argument("--sinks", help="alert delivery routes, YAML (env MONITOR_SINKS; README: Alert delivery)")
     p.add_argument("--outbox", help="the delivery queue's SQLite file (default: MONITOR_DATA_DIR/delivery.db)")
     p.add_argument("--from-now", dest="from_now", action="store_true",
@@ -683,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_deliver)
 
     p = sub.add_parser("dead-letters", help="the Kafka runtime's refused input: why each was refused and where from")
-    kafka_args(p)
+    kafka_args(p, partitions=False)
     p.add_argument("--limit", type=int, default=20, help="the newest this many (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.set_defaults(func=cmd_dead_letters)

@@ -175,3 +175,15 @@ def test_a_worker_refuses_a_register_or_policy_it_cannot_read_before_it_starts(
     assert capsys.readouterr().err.startswith(f"monitor: {broken}:2: not valid YAML: expected ',' or '}}'")
     assert cli.main([*base, "--policy", "nope"]) == 2
     assert capsys.readouterr().err.startswith("monitor: no profile named 'nope'")
+
+
+def test_replay_reads_standard_input_even_with_a_broker_in_the_environment() -> None:
+    """Only --broker makes replay read the Kafka runtime's topics: MONITOR_BROKER, exported for the other commands,
+    never silently replaces the events piped in."""
+    import os
+
+    env = {**os.environ, "MONITOR_BROKER": "kafka://127.0.0.1:1"}  # nothing listens there
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay"], input=json.dumps(LEAVER).encode() + b"\n",
+                         capture_output=True, cwd=REPO, env=env, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert b"1 lines, 1 events processed" in out.stderr and b"broker" not in out.stderr
