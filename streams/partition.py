@@ -20,7 +20,14 @@ from monitor.gcpause import collector_paused
 from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
-from streams.routing import parse_advance, parse_alert_action, parse_batch, parse_watermark, partition_of
+from streams.routing import (
+    CONTROL_PREFIX,
+    parse_advance,
+    parse_alert_action,
+    parse_batch,
+    parse_watermark,
+    partition_of,
+)
 
 _TICK = timedelta(microseconds=1)  # the resolution of event times
 
@@ -71,19 +78,9 @@ class PartitionEngine:
         stats = self.engine.stats
         errors_before = dict(stats.rule_errors) if stats.rule_errors else None
         out = self._pending
-        until = parse_advance(raw)
-        mark = parse_watermark(raw) if until is None else None
-        batch = parse_batch(raw) if until is None and mark is None else None
-        action = parse_alert_action(raw) if until is None and mark is None and batch is None else None
-        if until is not None:
-            self.engine.advance(until)
-        elif mark is not None:
-            self._mark(mark.time, mark.lanes)
-        elif action is not None:
-            self.engine.current = None  # no event caused the alert's new version
-            with contextlib.suppress(EngineError):  # not this partition's alert, or refused (acking a resolved one)
-                self.engine.act(action.kind, action.alert_id, action.by, action.at, action.note)
-        elif batch is not None:
+        if raw.startswith(CONTROL_PREFIX):
+            self._control(raw, sent_at, out)
+        elif (batch := parse_batch(raw)) is not None:
             for event, sent in batch:
                 self._submit(event, sent, out)
         else:
@@ -97,6 +94,19 @@ class PartitionEngine:
         self._lockouts_sent = len(self.engine.lockouts)
         self._pending = Outputs()
         return out
+
+    def _control(self, raw: bytes, sent_at: float | None, out: Outputs) -> None:
+        """An advance, a watermark or someone's action on an alert (anything else is judged as an event)."""
+        if (until := parse_advance(raw)) is not None:
+            self.engine.advance(until)
+        elif (mark := parse_watermark(raw)) is not None:
+            self._mark(mark.time, mark.lanes)
+        elif (action := parse_alert_action(raw)) is not None:
+            self.engine.current = None  # no event caused the alert's new version
+            with contextlib.suppress(EngineError):  # not this partition's alert, or refused (acking a resolved one)
+                self.engine.act(action.kind, action.alert_id, action.by, action.at, action.note)
+        else:
+            self._submit(raw, sent_at, out)
 
     def _submit(self, raw: bytes, sent_at: float | None, out: Outputs) -> None:
         stats = self.engine.stats

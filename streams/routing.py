@@ -141,7 +141,7 @@ def work_events(raw: bytes) -> list[bytes]:
     batch = parse_batch(raw)
     if batch is not None:
         return [event for event, _ in batch]
-    if parse_advance(raw) is not None or parse_watermark(raw) is not None or parse_alert_action(raw) is not None:
+    if raw.startswith(CONTROL_PREFIX):
         return []
     return [raw]
 
