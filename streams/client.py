@@ -176,6 +176,15 @@ class TopicUnreadable(RuntimeError):
     """A topic is missing, or could not be read to its end in time."""
 
 
+def _partitions(consumer: Any, s: StreamSettings, name: str) -> list[Any]:
+    """The partitions of one of the monitor's topics (name without the prefix); TopicUnreadable if it is missing."""
+    parts = consumer.partitions_for_topic(s.topic(name))
+    if not parts:
+        raise TopicUnreadable(f"there is no topic {s.topic(name)} on {s.bootstrap}: is the topic prefix right? "
+                              "(`monitor topics create` makes the topics)")  # fmt: skip
+    return [TopicPartition(s.topic(name), p) for p in sorted(parts)]
+
+
 def read_to_end(s: StreamSettings, topics: Iterable[str], reader: str, timeout: float,
                 progress: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:  # fmt: skip
     """Every record of the topics (names without the prefix), from their starts to where they end when called, as
@@ -185,13 +194,7 @@ def read_to_end(s: StreamSettings, topics: Iterable[str], reader: str, timeout: 
     consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
                              client_id=f"{s.app_id}-{reader}")  # fmt: skip
     try:
-        tps = []
-        for name in topics:
-            parts = consumer.partitions_for_topic(s.topic(name))
-            if not parts:
-                raise TopicUnreadable(f"there is no topic {s.topic(name)} on {s.bootstrap}: is the topic prefix "
-                                      "right? (`monitor topics create` makes the topics)")  # fmt: skip
-            tps += [TopicPartition(s.topic(name), p) for p in sorted(parts)]
+        tps = [tp for name in topics for tp in _partitions(consumer, s, name)]
         consumer.assign(tps)
         ends = consumer.end_offsets(tps)
         consumer.seek_to_beginning(*tps)
@@ -241,13 +244,10 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
     from kafka import KafkaConsumer
 
     want = "acknowledged" if action.kind == "ack" else "resolved"
-    topic = s.topic(ALERTS)
     consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
                              client_id=f"{s.app_id}-alert-action")  # fmt: skip
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            raise TopicUnreadable(f"there is no topic {topic} on {s.bootstrap}: is the topic prefix right?")
+        tps = _partitions(consumer, s, ALERTS)
         consumer.assign(tps)
         for tp, end in consumer.end_offsets(tps).items():
             consumer.seek(tp, end)  # only versions made after the action is sent
