@@ -203,13 +203,15 @@ def _call(args: argparse.Namespace, fn: Any) -> Any:
         client.close()
 
 
-def _cli_event(type_: str, source: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An event typed at the command line; its id derives from its content, so running it twice is one event."""
+def _cli_event(type_: str, source: str, data: dict[str, Any], once: bool = True) -> dict[str, Any]:
+    """An event typed at the command line; its id derives from its content, so running it twice is one event (with
+    `once` off, from its content and time: each run is an event of its own)."""
     import hashlib
     import json
 
-    digest = hashlib.blake2b(json.dumps([type_, data], sort_keys=True).encode(), digest_size=8).hexdigest()
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    facts = [type_, data] if once else [type_, data, now]
+    digest = hashlib.blake2b(json.dumps(facts, sort_keys=True).encode(), digest_size=8).hexdigest()
     return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": now, "data": data}
 
 
@@ -252,8 +254,9 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
         if not args.by or not args.by.strip():
             raise UsageError("say who is asking with --by PERSON_ID: the Kafka runtime has no tokens, and EMG-02 "
                              "grants only to the comms team")  # fmt: skip
-        ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()})
-        ev["id"] += "-" + ev["time"]  # each request is its own event, even with the same words as one before
+        # each request is its own event, even in the same words as one before
+        ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()},
+                        once=False)  # fmt: skip
         return publish_one(args, ev, "EMG-02 decides once the workers' event time passes it (within "
                             "MONITOR_LATENESS): a grant as a lockout command on the lockouts topic, a refusal as "
                             f"an alert (`monitor alerts list --account {args.account} --control EMG-02`)")  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,21 +27,28 @@ def replay_topics(args: argparse.Namespace) -> ReplayResult:
         raise UsageError("give event files or --broker, not both")
     s = stream_settings(args)
     from monitor.directory import load_organisation
-    from monitor.replay import prepared_engine
-    from streams.client import TopicUnreadable, input_history
+    from streams.topics import INPUTS
 
     try:
         organisation = load_organisation(s.directory) if s.directory else None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
-    engine = prepared_engine(profile_named(s.policy), organisation, None, s.lateness)
-    print(f"reading the input topics ({s.topic_prefix}.*) on {s.bootstrap} ...", file=sys.stderr)
+    return fold_topics(s, INPUTS, f"the input topics ({s.topic_prefix}.*)", organisation, s.lateness, args.until)
+
+
+def fold_topics(s: Any, topics: Sequence[str], what: str, organisation: Any = None,
+                lateness: timedelta = timedelta(0), until: datetime | None = None) -> ReplayResult:  # fmt: skip
+    """A fresh engine of the settings' policy, with what the topics hold replayed into it in event-time order."""
+    from monitor.replay import prepared_engine
+    from streams.client import TopicUnreadable, input_history
+
+    engine = prepared_engine(profile_named(s.policy), organisation, None, lateness)
+    print(f"reading {what} on {s.bootstrap} ...", file=sys.stderr, flush=True)
     try:
-        lines = input_history(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+        lines = input_history(s, topics=topics, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
-    progress = sys.stderr if sys.stderr.isatty() else None
-    return replay(engine, lines, until=args.until, progress=progress)
+    return replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None)
 
 
 def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
@@ -146,20 +154,11 @@ def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
 
 def register_from_topic(s: Any) -> Engine:
     """An engine holding the register as the Kafka runtime's directory topic has it (its events folded here)."""
-    from monitor.replay import prepared_engine
-    from streams.client import TopicUnreadable, input_history
-
-    print(f"reading the register from {s.topic('directory')} on {s.bootstrap} ...", file=sys.stderr, flush=True)
-    try:
-        history = input_history(s, topics=("directory",))
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    engine = prepared_engine(profile_named(s.policy), None, None, timedelta(0))
-    known = replay(engine, history)
+    known = fold_topics(s, ["directory"], f"the register from {s.topic('directory')}")
     if known.rejected_total:
         print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
               file=sys.stderr)  # fmt: skip
-    return engine
+    return known.engine
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
