@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from schemas.alerts import Alert, LockoutCommand
 from service.outbox import Deliverer, create_tables, enqueue, enqueue_lockout
 from service.sinks import SinkConfig
+from service.store import connect
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, LOCKOUTS
 
@@ -76,16 +77,8 @@ def run_delivery(s: StreamSettings, sinks: Sequence[SinkConfig], outbox: Path, s
 
     from service.outbox import REGISTRY
 
-    if metrics_port is not None:
-        server, _ = start_http_server(metrics_port, addr=s.web_host, registry=REGISTRY)
-        stop_metrics: Callable[[], None] = server.shutdown
-    else:
-        stop_metrics = lambda: None  # noqa: E731
-
-    outbox.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(outbox, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    server = None if metrics_port is None else start_http_server(metrics_port, addr=s.web_host, registry=REGISTRY)[0]
+    conn = connect(outbox)  # the embedded monitor's: WAL, and a committed row survives a power cut
     create_tables(conn)
     deliverer = Deliverer(outbox, sinks, max_backoff=max_backoff)
     sender = threading.Thread(target=deliverer.run_forever, args=(stop,), name="deliver", daemon=True)
@@ -118,4 +111,5 @@ def run_delivery(s: StreamSettings, sinks: Sequence[SinkConfig], outbox: Path, s
         consumer.close()
         deliverer.close()
         conn.close()
-        stop_metrics()
+        if server is not None:
+            server.shutdown()
