@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import yaml
 
 from streams.settings import StreamSettings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 
 
 def _dockerfile_env() -> dict[str, str]:
@@ -112,3 +114,14 @@ def test_a_misspelt_setting_in_a_manifest_is_refused(bad: dict[str, str]) -> Non
     """What the tests above rely on: a variable the settings do not know fails, rather than being ignored."""
     with pytest.raises(ValueError, match="partitons"):
         _settings(bad)
+
+
+def test_the_image_holds_every_package_the_monitor_command_is_built_from() -> None:
+    """`monitor deliver` and `monitor directory import` need service/: an image without it fails at their import."""
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {p.rstrip("*") for p in found["include"]}
+    assert {"schemas", "monitor", "streams", "service"} <= packages
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE))
+    sent = {line[1:] for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines() if line.startswith("!")}
+    assert packages - copied == set(), "the Dockerfile does not COPY these packages"
+    assert packages - sent == set(), "Dockerfile.dockerignore keeps these packages out of the build context"
