@@ -125,3 +125,104 @@ def test_the_image_holds_every_package_the_monitor_command_is_built_from() -> No
     sent = {line[1:] for line in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines() if line.startswith("!")}
     assert packages - copied == set(), "the Dockerfile does not COPY these packages"
     assert packages - sent == set(), "Dockerfile.dockerignore keeps these packages out of the build context"
+
+
+def _deliver_args(argv: list[str]) -> Any:
+    """The deliverer's command line as `monitor` parses it (an unknown flag fails here as it would at start)."""
+    from monitor.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.func.__name__ == "cmd_deliver", argv
+    return args
+
+
+def _mounted(volumes: list[str], path: str) -> Path:
+    """The file under DEPLOY that a compose bind mount shows the container at `path`."""
+    for v in volumes:
+        host, inside = v.split(":")[:2]
+        if host.startswith("./") and path.startswith(inside.rstrip("/") + "/"):
+            return DEPLOY / host / path.removeprefix(inside.rstrip("/") + "/")
+    raise AssertionError(f"nothing is mounted at {path}: {volumes}")
+
+
+def _assert_every_sink_has_its_url_variable(sinks_file: Path, given: set[str]) -> None:
+    from service.sinks import load_sinks
+
+    sinks = load_sinks(sinks_file)
+    assert sinks, f"{sinks_file}: no sinks"
+    missing = {k.url_env for k in sinks} - given
+    assert not missing, f"{sinks_file} names {sorted(missing)}, which the deliverer's environment does not pass"
+
+
+def test_compose_deliverer_has_its_sinks_their_url_variables_and_its_own_outbox_volume() -> None:
+    services = _compose()["services"]
+    svc = services["deliver"]
+    env = {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
+    s = _settings({k: v for k, v in env.items() if k.startswith("MONITOR_")})
+    args = _deliver_args(svc["command"])
+    _assert_every_sink_has_its_url_variable(_mounted(svc["volumes"], args.sinks), set(svc["environment"]))
+    # the outbox lives on a volume of its own, not shared with a worker's snapshots
+    outbox = [v for v in svc["volumes"] if v.endswith(f":{s.data_dir}")]
+    worker_volumes = {v for name in _compose_workers() for v in services[name]["volumes"]}
+    assert len(outbox) == 1 and outbox[0] not in worker_volumes and outbox[0].split(":")[0] in _compose()["volumes"]
+
+
+def test_compose_deliverer_listens_beyond_loopback_where_compose_publishes_probes_and_prometheus_scrapes() -> None:
+    svc = _compose()["services"]["deliver"]
+    env = {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
+    assert _settings({k: v for k, v in env.items() if k.startswith("MONITOR_")}).web_host == "0.0.0.0"
+    port = _deliver_args(svc["command"]).metrics_port
+    assert port is not None, "without --metrics-port nothing can see its backlog"
+    assert svc["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"127.0.0.1:{port}/metrics" in " ".join(svc["healthcheck"]["test"])
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
+    assert jobs["monitor-delivery"]["static_configs"][0]["targets"] == [f"deliver:{port}"]
+
+
+def test_k8s_deliverer_has_its_sinks_their_url_secret_a_volume_and_a_probe_on_its_metrics(tmp_path: Path) -> None:
+    env = dict(_dockerfile_env())
+    env.update({k: str(v) for k, v in _k8s("configmap.yaml")[0]["data"].items()})
+    claim, deployment = _k8s("deliver-deployment.yaml")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate", "one pod on the outbox volume at a time"
+    (container,) = spec["template"]["spec"]["containers"]
+    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
+    s = _settings(env)
+    args = _deliver_args(container["args"])
+    # sinks.yaml comes from the monitor-files ConfigMap mounted at /etc/monitor; the URLs from a Secret
+    files = _k8s("configmap.yaml")[1]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    (files_volume,) = [n for n, v in volumes.items() if v.get("configMap", {}).get("name") == files["metadata"]["name"]]
+    assert args.sinks == f"{mounts[files_volume]}/sinks.yaml"
+    secrets = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
+    assert secrets == ["monitor-sink-urls"]
+    # the Secret is the operator's: every url_env must be a key of it, which only the docs can say; check the
+    # file names variables, none of them set in plain text in the manifests
+    sinks_file = tmp_path / "sinks.yaml"
+    sinks_file.write_text(files["data"]["sinks.yaml"])
+    _assert_every_sink_has_its_url_variable(sinks_file, {"SECURITY_WEBHOOK_URL"})
+    assert not {"SECURITY_WEBHOOK_URL"} & set(env), "a sink URL in a ConfigMap or the manifest"
+    # the outbox on the claim, at MONITOR_DATA_DIR
+    (data,) = [n for n, v in volumes.items() if "persistentVolumeClaim" in v]
+    assert volumes[data]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert mounts[data] == str(s.data_dir)
+    # probed and scraped where it serves /metrics, on the pod's address
+    assert s.web_host == "0.0.0.0"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == args.metrics_port
+    assert container["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert spec["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(args.metrics_port)
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    assert "deliver-deployment.yaml" in kustomization["resources"]
+
+
+def test_prometheus_warns_when_no_deliverer_is_up_under_the_job_name_it_scrapes() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    jobs = {
+        j["job_name"] for j in yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
+    }
+    (job,) = re.findall(r'up\{job="([^"]+)"\}', exprs["MonitorDeliveryDown"])
+    assert job in jobs
