@@ -24,6 +24,7 @@ from monitor.cli_kafka import (
     cmd_publish,
     cmd_publish_directory,
     cmd_topics_create,
+    emergency_on_topics,
     export_from_topic,
     import_on_topics,
     on_broker,
@@ -257,9 +258,7 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
         # each request is its own event, even in the same words as one before
         ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()},
                         once=False)  # fmt: skip
-        return publish_one(args, ev, "EMG-02 decides once the workers' event time passes it (within "
-                            "MONITOR_LATENESS): a grant as a lockout command on the lockouts topic, a refusal as "
-                            f"an alert (`monitor alerts list --account {args.account} --control EMG-02`)")  # fmt: skip
+        return emergency_on_topics(args, ev)
     out = _call(args, lambda c: c.call("POST", "/api/emergency-requests", json=body))
     g = out["grant"]
     print(f"request {out['request_id']}: {out['status']}")
@@ -626,6 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
     api_args(er)
     broker_args(er)
     er.add_argument("--by", help="with --broker: the person asking (the Kafka runtime has no tokens)")
+    er.add_argument("--wait", type=float, default=60.0,
+                    help="with --broker: seconds to wait for the decision (default 60)")  # fmt: skip
     er.set_defaults(func=cmd_emergency_request)
 
     p = sub.add_parser("alerts", help="IT security: list, acknowledge and resolve alerts on the running monitor")

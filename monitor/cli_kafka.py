@@ -51,23 +51,68 @@ def fold_topics(s: Any, topics: Sequence[str], what: str, organisation: Any = No
     return replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None)
 
 
-def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
-    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
+def _checked(ev: dict[str, Any]) -> bytes:
+    """An event typed at the command line as the bytes to send, or UsageError with the reason the router would
+    dead-letter it for."""
     import json
 
     from schemas.events import Rejected, parse_event
 
     raw = json.dumps(ev).encode()
     try:
-        parse_event(raw)  # the router would dead-letter it: say why here instead
+        parse_event(raw)
     except Rejected as rej:
         raise UsageError(f"{ev['type']} not sent: {rej.reason}") from None
+    return raw
+
+
+def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
+    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
+    raw = _checked(ev)
     s = stream_settings(args)
     from streams.client import publish, topic_and_key
 
     publish(s, [raw])
     topic, _ = topic_and_key(raw)
     print(f"sent {ev['type']} {ev['id']} to {s.topic(topic)}; {then}")
+    return 0
+
+
+def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
+    """An emergency request on the Kafka runtime, decided at once (streams.client.request_emergency_access) and its
+    decision printed as the embedded monitor's is: 0 once decided, 1 if no decision came in --wait."""
+    raw = _checked(ev)
+    s = stream_settings(args)
+    from streams.client import TopicUnreadable, request_emergency_access, topic_and_key
+
+    d = ev["data"]
+    print(f"sending {ev['id']} to {s.topic(topic_and_key(raw)[0])}; waiting for the workers to route it and EMG-02 "
+          f"to decide (--wait {args.wait:.0f}) ...", file=sys.stderr)  # fmt: skip
+    try:
+        out = request_emergency_access(
+            s, raw, d["account_id"], d["requester_id"], ev["id"], datetime.fromisoformat(ev["time"]),
+            timeout=args.wait, report=lambda what: print(f"  {what}", file=sys.stderr),
+        )  # fmt: skip
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    except TimeoutError as exc:
+        print(f"monitor: request {ev['id']} sent, but not decided: {exc}. EMG-02 decides once the workers' event time "
+              f"passes it; then `monitor alerts list --account {d['account_id']} --control EMG-02` shows a refusal, "
+              "and the lockouts topic a grant", file=sys.stderr)  # fmt: skip
+        return 1
+    if out is None:
+        print(f"monitor: request {ev['id']} routed and the workers' event time moved to it, but no decision reached "
+              f"the topics in {args.wait:.0f}s: is every work partition held by a running worker (their /health)?",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    m = out.message
+    if out.granted:
+        print(f"request {ev['id']}: granted")
+        print(f"  {m['reason']}")
+        print(f"  lockout {m['id']}: {', '.join(m['actions'])}; notify {', '.join(m['notify'])}")
+    else:
+        print(f"request {ev['id']}: refused")
+        print(f"  alert {m['id']} {m['control']} {m['severity']}: {m['summary']}")
     return 0
 
 

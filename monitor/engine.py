@@ -77,6 +77,11 @@ def alert_id(control: str, account_id: str | None, person_id: str | None, key: s
     return "al-" + _blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
+def grant_id(account_id: str, request_id: str) -> str:
+    """The id of the grant an emergency request earns (its lockout command names it as `alert_id`)."""
+    return "gr-" + hashlib.blake2b(f"{account_id}\x1f{request_id}".encode(), digest_size=10).hexdigest()
+
+
 # Everything an engine folds from its input; a snapshot holds exactly these.
 _STATE = (
     "people", "accounts", "rule_state", "alerts", "open_incidents", "fingerprints", "mailboxes", "lockouts",
@@ -497,7 +502,7 @@ class Engine:
             elif isinstance(act, Wake):
                 self._schedule(act.at, aid, spec.control, act.key)
             elif isinstance(act, Grant):
-                gid = "gr-" + hashlib.blake2b(f"{aid}\x1f{act.evidence}".encode(), digest_size=10).hexdigest()
+                gid = grant_id(aid, act.evidence)
                 self.grants.append(
                     EmergencyGrant(
                         id=gid,

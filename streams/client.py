@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
 from streams.routing import AlertAction, advance_message, alert_action_message
 from streams.settings import StreamSettings
-from streams.topics import ALERTS, DEAD_LETTER, INPUTS, WORK
+from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 
 _TOPIC_BY_PREFIX = {
     "hr": "hr",
@@ -269,6 +270,59 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
                         a = json.loads(r.value)
                         if a.get("status") == want:
                             return dict(a)
+        return None
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class EmergencyDecision:
+    """EMG-02's answer to an emergency request, as read back from the topics."""
+
+    granted: bool
+    message: dict[str, Any]  # the grant's lockout command, or the refusal alert
+
+
+def request_emergency_access(s: StreamSettings, raw: bytes, account_id: str, requester_id: str, request_id: str,
+                             at: datetime, timeout: float = 60.0,
+                             report: Callable[[str], None] | None = None) -> EmergencyDecision | None:  # fmt: skip
+    """Send an emergency request and have it decided now, as the embedded monitor does with one.
+
+    Once the workers have routed it, every work partition's event time moves to the request's `at` (an advance, as
+    `monitor advance` sends), so EMG-02 judges it without waiting out the reorder buffer; an event older than it
+    that arrives later is judged late, at its own time. The decision is read back from the lockouts topic (a
+    grant's command) or the alerts topic (a refusal). Raises TimeoutError if the workers have not routed the
+    request in `timeout` seconds; returns None if they have but no decision came in that time.
+    """
+    from kafka import KafkaConsumer
+
+    from monitor.engine import alert_id, grant_id
+
+    grant, refusal = grant_id(account_id, request_id), alert_id("EMG-02", account_id, requester_id, request_id)
+    consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
+                             client_id=f"{s.app_id}-emergency")  # fmt: skip
+    try:
+        tps = _partitions(consumer, s, LOCKOUTS) + _partitions(consumer, s, ALERTS)
+        consumer.assign(tps)
+        for tp, end in consumer.end_offsets(tps).items():
+            consumer.seek(tp, end)  # only what is decided after the request is sent
+        deadline = time.monotonic() + timeout
+        publish(s, [raw])
+        wait_routed(s, timeout=max(1.0, deadline - time.monotonic()), report=report)
+        send_advance(s, at)
+        while time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.value is None:
+                        continue
+                    try:
+                        msg = json.loads(r.value)
+                    except ValueError:
+                        continue
+                    if tp.topic == s.topic(LOCKOUTS) and msg.get("alert_id") == grant:
+                        return EmergencyDecision(True, msg)
+                    if tp.topic == s.topic(ALERTS) and msg.get("id") == refusal:
+                        return EmergencyDecision(False, msg)
         return None
     finally:
         consumer.close()
