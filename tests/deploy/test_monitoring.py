@@ -71,3 +71,11 @@ def test_a_series_that_is_not_exported_is_caught() -> None:
     series = exported()
     assert "monitor_events_total" in series and "monitor_event_to_alert_seconds_bucket" in series
     assert "monitor_event_total" not in series and "monitor_consumer_lag_total" not in series
+
+
+def test_every_job_an_expression_selects_is_one_the_compose_prometheus_scrapes() -> None:
+    scraped = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"] for j in scraped["scrape_configs"]}
+    selected = {(where, job) for where, e in expressions() for job in re.findall(r'job="([^"]+)"', e)}
+    assert {job for _, job in selected} >= {"monitor", "monitor-delivery"}, selected
+    assert not [(where, job) for where, job in selected if job not in jobs], jobs
