@@ -142,6 +142,49 @@ def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str],
     raise TimeoutError(f"{backlog} input messages still not routed after {timeout:.0f}s; is a worker running?")
 
 
+def _publish_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:
+    """Send one event to its input topic; where it landed (topic partition, offset)."""
+    producer = _producer(s)
+    try:
+        name, key = topic_and_key(raw)
+        meta = producer.send(s.topic(name), key=key, value=raw).get(timeout=30)
+        return TopicPartition(meta.topic, meta.partition), meta.offset
+    finally:
+        producer.close()
+
+
+def wait_routed_past(s: StreamSettings, tp: Any, offset: int, timeout: float = 60.0,
+                     report: Callable[[str], None] | None = None, every: float = 10.0) -> None:  # fmt: skip
+    """Wait until the workers' router has committed past `offset` of input partition `tp`: that message is on the
+    work topic. Unlike `wait_routed`, this ends on a busy stream, whose input is never all routed at one instant."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
+
+    started = time.monotonic()
+    deadline, next_report = started + timeout, started + every
+    committed: int | None = None
+    problem = ""
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                committed, problem = group_offsets(admin, s.app_id).get(tp, 0), ""
+            except KafkaError as exc:  # a group coordinator not elected yet
+                committed, problem = None, str(exc) or exc.__class__.__name__
+            if committed is not None and committed > offset:
+                return
+            if report is not None and time.monotonic() >= next_report:
+                where = f"at {committed}" if committed is not None else f"unknown ({problem})"
+                report(f"{tp.topic}[{tp.partition}] offset {offset} not yet routed (the router is {where}) after "
+                       f"{time.monotonic() - started:.0f}s")  # fmt: skip
+                next_report += every
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    raise TimeoutError(f"the workers had not routed {tp.topic}[{tp.partition}] offset {offset} after {timeout:.0f}s "
+                       f"(their router is at {committed}); is a worker running, and how far behind is it?")  # fmt: skip
+
+
 def send_advance(s: StreamSettings, until: datetime) -> dict[int, int]:
     """Move every work partition's event time to `until`; partition -> offset of the advance message."""
     producer = _producer(s)
@@ -290,8 +333,8 @@ def request_emergency_access(s: StreamSettings, raw: bytes, account_id: str, req
 
     Once the workers have routed it, every work partition's event time moves to the request's `at` (an advance, as
     `monitor advance` sends), so EMG-02 judges it without waiting out the reorder buffer; an event older than it
-    that arrives later is judged late, at its own time. The decision is read back from the lockouts topic (a
-    grant's command) or the alerts topic (a refusal). Raises TimeoutError if the workers have not routed the
+    that reaches an engine later is judged late, at its own time. The decision is read back from the lockouts topic
+    (a grant's command) or the alerts topic (a refusal). Raises TimeoutError if the workers have not routed the
     request in `timeout` seconds; returns None if they have but no decision came in that time.
     """
     from kafka import KafkaConsumer
@@ -307,8 +350,8 @@ def request_emergency_access(s: StreamSettings, raw: bytes, account_id: str, req
         for tp, end in consumer.end_offsets(tps).items():
             consumer.seek(tp, end)  # only what is decided after the request is sent
         deadline = time.monotonic() + timeout
-        publish(s, [raw])
-        wait_routed(s, timeout=max(1.0, deadline - time.monotonic()), report=report)
+        tp, offset = _publish_one(s, raw)
+        wait_routed_past(s, tp, offset, timeout=max(1.0, deadline - time.monotonic()), report=report)
         send_advance(s, at)
         while time.monotonic() < deadline:
             for tp, records in consumer.poll(timeout_ms=500).items():

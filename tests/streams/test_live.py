@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,6 +231,45 @@ def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
     refused = monitor("alerts", "list", "--account", "acc-002", "--control", "EMG-02", "--json")
     alerts = [json.loads(line) for line in refused.stdout.splitlines()]
     assert [(a["person_id"], a["severity"]) for a in alerts] == [(other, "critical")], refused.stderr
+
+
+def test_an_emergency_request_is_decided_while_sign_ins_keep_coming(
+    deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
+) -> None:
+    """On a busy stream the input is never all routed at one moment: the request waits only for itself to be."""
+    from kafka import KafkaProducer  # type: ignore[import-untyped, unused-ignore]
+
+    from monitor.directory import load_directory
+
+    comms = next(p.person_id for p in load_directory(demo[0]).people if "comms-team" in p.groups)
+    deployment.publish_directory(demo[0], datetime.now(UTC) - timedelta(hours=1))
+    deployment.start_worker()
+    login = next(json.loads(x) for x in demo[1].read_bytes().splitlines() if b'"login.succeeded"' in x)
+    stop, sent = threading.Event(), [0]
+
+    def sign_ins() -> None:
+        producer = KafkaProducer(bootstrap_servers=deployment.settings.bootstrap, linger_ms=0)
+        while not stop.is_set():
+            ev = {**login, "id": f"busy-{sent[0]}", "time": datetime.now(UTC).isoformat()}
+            producer.send(deployment.settings.topic("signins"), key=login["data"]["account_id"].encode(),
+                          value=json.dumps(ev).encode())  # fmt: skip
+            sent[0] += 1
+            time.sleep(0.01)
+        producer.close()
+
+    feeder = threading.Thread(target=sign_ins, daemon=True)
+    feeder.start()
+    try:
+        time.sleep(3)  # the stream flows before the request and while it is decided
+        asked = deployment.cli("emergency", "request", "acc-001", "--reason", "hijacked", "--by", comms, "--wait", "60")
+        still = sent[0]
+        time.sleep(1)
+        assert sent[0] > still, "the sign-ins stopped before the decision came"
+    finally:
+        stop.set()
+        feeder.join(10)
+    assert asked.returncode == 0, asked.stderr
+    assert "granted" in asked.stdout and f"emergency access granted to {comms}" in asked.stdout, asked.stdout
 
 
 def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_files_give(
