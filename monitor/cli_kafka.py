@@ -70,11 +70,10 @@ def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
     """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
     raw = _checked(ev)
     s = stream_settings(args)
-    from streams.client import publish, topic_and_key
+    from streams.client import send_one
 
-    publish(s, [raw])
-    topic, _ = topic_and_key(raw)
-    print(f"sent {ev['type']} {ev['id']} to {s.topic(topic)}; {then}")
+    sent, _ = send_one(s, raw)
+    print(f"sent {ev['type']} {ev['id']} to {sent.topic}; {then}")
     return 0
 
 

@@ -142,8 +142,8 @@ def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str],
     raise TimeoutError(f"{backlog} input messages still not routed after {timeout:.0f}s; is a worker running?")
 
 
-def _publish_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:
-    """Send one event to its input topic; where it landed (topic partition, offset)."""
+def send_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:
+    """Send one event to its input topic, confirmed; where it landed (topic partition, offset)."""
     producer = _producer(s)
     try:
         name, key = topic_and_key(raw)
@@ -350,8 +350,8 @@ def request_emergency_access(s: StreamSettings, raw: bytes, account_id: str, req
         for tp, end in consumer.end_offsets(tps).items():
             consumer.seek(tp, end)  # only what is decided after the request is sent
         deadline = time.monotonic() + timeout
-        tp, offset = _publish_one(s, raw)
-        wait_routed_past(s, tp, offset, timeout=max(1.0, deadline - time.monotonic()), report=report)
+        sent, offset = send_one(s, raw)
+        wait_routed_past(s, sent, offset, timeout=max(1.0, deadline - time.monotonic()), report=report)
         send_advance(s, at)
         while time.monotonic() < deadline:
             for tp, records in consumer.poll(timeout_ms=500).items():
