@@ -313,7 +313,7 @@ def cmd_advance(args: argparse.Namespace) -> int:
     s = stream_settings(args)
     from streams.client import send_advance, wait_routed
 
-    print("waiting until every input event has been routed ...", file=sys.stderr)
+    print("waiting until every input event sent so far has been routed ...", file=sys.stderr)
     try:
         wait_routed(
             s, timeout=args.wait, report=lambda what: print(f"  {what} (--wait {args.wait:.0f})", file=sys.stderr)

@@ -97,36 +97,49 @@ def group_offsets(admin: Any, group: str) -> dict[TopicPartition, int]:
     return {tp: meta.offset for tp, meta in committed.items()}
 
 
-def input_backlog(s: StreamSettings) -> int:
-    """Input messages the workers' router has not yet committed (routed to the work topic)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+def input_ends(s: StreamSettings) -> dict[Any, int]:
+    """Where each input partition ends now."""
+    from kafka import KafkaConsumer
 
-    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
     consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-offsets")
     try:
-        committed = group_offsets(admin, s.app_id)
         names = {s.topic(t) for t in INPUTS}
         tps = [TopicPartition(t, p) for t in names for p in (consumer.partitions_for_topic(t) or ())]
-        ends = consumer.end_offsets(tps)
-        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+        return dict(consumer.end_offsets(tps))
     finally:
         consumer.close()
+
+
+def input_backlog(s: StreamSettings, upto: dict[Any, int] | None = None) -> int:
+    """Input messages the workers' router has not yet committed (routed to the work topic): of those before `upto`
+    (input partition -> offset, from `input_ends`), or of all there are now."""
+    from kafka import KafkaAdminClient
+
+    ends = input_ends(s) if upto is None else upto
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
+    try:
+        committed = group_offsets(admin, s.app_id)
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+    finally:
         admin.close()
 
 
 def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str], None] | None = None,
                 every: float = 10.0) -> None:  # fmt: skip
-    """Wait until every input message has been routed, so an advance cannot overtake an event; `report` is told
-    the backlog every `every` seconds meanwhile."""
+    """Wait until every input message there was when called has been routed, so an advance cannot overtake one;
+    `report` is told the backlog every `every` seconds meanwhile. What comes meanwhile is not waited for: a busy
+    stream is never all routed at one instant."""
     from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
     started = time.monotonic()
     deadline, next_report = started + timeout, started + every
     backlog: int | None = None
     problem = ""
+    upto: dict[Any, int] | None = None
     while time.monotonic() < deadline:
         try:
-            backlog, problem = input_backlog(s), ""
+            upto = input_ends(s) if upto is None else upto
+            backlog, problem = input_backlog(s, upto), ""
         except KafkaError as exc:  # a group coordinator not elected yet on a fresh broker, or no broker at all
             backlog, problem = None, str(exc) or exc.__class__.__name__
         if backlog == 0:
@@ -156,7 +169,7 @@ def send_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:
 def wait_routed_past(s: StreamSettings, tp: Any, offset: int, timeout: float = 60.0,
                      report: Callable[[str], None] | None = None, every: float = 10.0) -> None:  # fmt: skip
     """Wait until the workers' router has committed past `offset` of input partition `tp`: that message is on the
-    work topic. Unlike `wait_routed`, this ends on a busy stream, whose input is never all routed at one instant."""
+    work topic (and, as the router forwards in event-time order, what came before it on the others)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 

@@ -233,10 +233,11 @@ def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
     assert [(a["person_id"], a["severity"]) for a in alerts] == [(other, "critical")], refused.stderr
 
 
-def test_an_emergency_request_is_decided_while_sign_ins_keep_coming(
+def test_an_advance_and_an_emergency_request_go_through_while_sign_ins_keep_coming(
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime]
 ) -> None:
-    """On a busy stream the input is never all routed at one moment: the request waits only for itself to be."""
+    """On a busy stream the input is never all routed at one moment: `monitor advance` waits for what there was
+    when it was run, and an emergency request for itself alone."""
     from kafka import KafkaProducer  # type: ignore[import-untyped, unused-ignore]
 
     from monitor.directory import load_directory
@@ -260,7 +261,9 @@ def test_an_emergency_request_is_decided_while_sign_ins_keep_coming(
     feeder = threading.Thread(target=sign_ins, daemon=True)
     feeder.start()
     try:
-        time.sleep(3)  # the stream flows before the request and while it is decided
+        time.sleep(3)  # the stream flows before the commands and while they wait
+        until = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        advanced = deployment.cli("advance", "--until", until, "--wait", "60")
         asked = deployment.cli("emergency", "request", "acc-001", "--reason", "hijacked", "--by", comms, "--wait", "60")
         still = sent[0]
         time.sleep(1)
@@ -268,6 +271,7 @@ def test_an_emergency_request_is_decided_while_sign_ins_keep_coming(
     finally:
         stop.set()
         feeder.join(10)
+    assert advanced.returncode == 0, advanced.stderr
     assert asked.returncode == 0, asked.stderr
     assert "granted" in asked.stdout and f"emergency access granted to {comms}" in asked.stdout, asked.stdout
 

@@ -170,18 +170,27 @@ def test_waiting_for_the_routers_says_how_it_goes_and_why_it_gave_up(
         raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
 
     heard: list[str] = []
-    monkeypatch.setattr(streams.client, "input_backlog", no_broker)
+    monkeypatch.setattr(streams.client, "input_ends", no_broker)
     with pytest.raises(TimeoutError) as err:
         wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
     assert str(err.value).startswith("could not read the input backlog in 1s (KafkaTimeoutError: Unable to bootstrap")
     assert heard and heard[0].startswith("no answer (KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:1) after")
-    monkeypatch.setattr(streams.client, "input_backlog", lambda _: 5)
+    ends = {"hr-0": 7}
+    monkeypatch.setattr(streams.client, "input_ends", lambda _: dict(ends))
+    monkeypatch.setattr(streams.client, "input_backlog", lambda _, upto: 5)
     with pytest.raises(TimeoutError, match=r"^5 input messages still not routed after 1s; is a worker running"):
         wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
     assert heard[-1].startswith("5 input messages not yet routed after")
-    backlog = iter([3, 0])
-    monkeypatch.setattr(streams.client, "input_backlog", lambda _: next(backlog))
+    backlog, asked = iter([3, 0]), []
+
+    def counted(_: object, upto: dict[str, int]) -> int:
+        asked.append(upto)
+        ends["hr-0"] += 10  # more keeps coming: only what there was at the start is waited for
+        return next(backlog)
+
+    monkeypatch.setattr(streams.client, "input_backlog", counted)
     wait_routed(_settings(tmp_path), timeout=5)  # returns once nothing is left to route
+    assert asked == [{"hr-0": 7}, {"hr-0": 7}]
 
 
 def test_idle_partitions_are_the_held_work_partitions_without_an_engine_with_their_committed_offsets() -> None:
