@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.cli_common import UsageError, profile_named, stream_settings
+from monitor.cli_common import EXIT_BAD_INPUT, UsageError, profile_named, stream_settings
 from monitor.directory import DirectoryError, load_directory
 from monitor.engine import Engine
 from monitor.replay import ReplayResult, replay
@@ -79,7 +79,7 @@ def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
 
 def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     """An emergency request on the Kafka runtime, decided at once (streams.client.request_emergency_access) and its
-    decision printed as the embedded monitor's is: 0 once decided, 1 if no decision came in --wait."""
+    decision told as the embedded monitor's is: 0 granted, 2 refused, 1 if no decision came in --wait."""
     raw = _checked(ev)
     s = stream_settings(args)
     from streams.client import TopicUnreadable, request_emergency_access, topic_and_key
@@ -109,10 +109,11 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
         print(f"request {ev['id']}: granted")
         print(f"  {m['reason']}")
         print(f"  lockout {m['id']}: {', '.join(m['actions'])}; notify {', '.join(m['notify'])}")
-    else:
-        print(f"request {ev['id']}: refused")
-        print(f"  alert {m['id']} {m['control']} {m['severity']}: {m['summary']}")
-    return 0
+        return 0
+    print(f"monitor: refused: {d['requester_id']} is not a current member of the comms-team group in the register; "
+          f"request {ev['id']} was recorded and IT security alerted ({m['control']} {m['severity']} alert {m['id']})",
+          file=sys.stderr)  # fmt: skip
+    return EXIT_BAD_INPUT
 
 
 def alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
