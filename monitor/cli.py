@@ -365,7 +365,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         s = stream_settings(args)
         from monitor.directory import load_organisation
         from streams.app import run_worker
-        from streams.topics import topic_problems
+        from streams.topics import retention_problems, topic_problems
 
         try:  # what the worker reads at its start, checked before it joins the group
             load_profile(s.policy)
@@ -379,6 +379,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot reach the broker at {s.broker}: {exc}") from None
         if problems:
             raise UsageError("; ".join(problems) + " (monitor topics create makes them, with the same settings)")
+        for problem in retention_problems(s):  # the worker runs as exactly; replays and reports would miss history
+            print(f"monitor: warning: {problem}", file=sys.stderr)
         print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
               f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
         run_worker(s)

@@ -208,10 +208,12 @@ def register_from_topic(s: Any) -> Engine:
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     s = stream_settings(args)
-    from streams.topics import create_topics
+    from streams.topics import create_topics, retention_problems
 
     for name, state in create_topics(s):
         print(f"{name:32} {state}")
+    for problem in retention_problems(s):
+        print(f"monitor: warning: {problem}", file=sys.stderr)
     return 0
 
 

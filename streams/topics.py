@@ -22,17 +22,25 @@ class TopicSpec:
     purpose: str
 
 
+KEEP = {"retention.ms": "-1"}  # no time limit (and the broker's default of no size limit)
+
+
 def topic_specs(s: StreamSettings) -> list[TopicSpec]:
-    """Every topic with its partitions and configuration."""
+    """Every topic with its partitions and configuration.
+
+    Nothing the monitor reads back whole may age out: the input topics are the history `monitor replay --broker`
+    and `monitor report leavers --broker` read (under the broker's default of 7 days, a leaver reported two weeks
+    ago would drop out of the report), the work log is what a restarted worker rebuilds from, and the lockouts
+    and dead letters are the record of what was done and refused. The register and the alerts are compacted: the
+    latest of each is kept.
+    """
     n = s.partitions
-    specs = [TopicSpec(s.topic(t), n, {}, "input events") for t in INPUTS if t != "directory"]
+    specs = [TopicSpec(s.topic(t), n, KEEP, "input events") for t in INPUTS if t != "directory"]
     specs.append(TopicSpec(s.topic("directory"), n, {"cleanup.policy": "compact"}, "register changes"))
-    # The work log is the engine's source of truth: a partition's state is the fold of its messages, so a
-    # restarted worker rebuilds it from here. It is kept forever.
-    specs.append(TopicSpec(s.topic(WORK), n, {"retention.ms": "-1"}, "events routed to the owning partition"))
+    specs.append(TopicSpec(s.topic(WORK), n, KEEP, "events routed to the owning partition"))
     specs.append(TopicSpec(s.topic(ALERTS), n, {"cleanup.policy": "compact"}, "each new version of an alert"))
-    specs.append(TopicSpec(s.topic(LOCKOUTS), n, {}, "emergency lockout commands"))
-    specs.append(TopicSpec(s.topic(DEAD_LETTER), 1, {"retention.ms": "-1"}, "rejected messages and why"))
+    specs.append(TopicSpec(s.topic(LOCKOUTS), n, KEEP, "emergency lockout commands"))
+    specs.append(TopicSpec(s.topic(DEAD_LETTER), 1, KEEP, "rejected messages and why"))
     return specs
 
 
@@ -74,3 +82,45 @@ def topic_problems(s: StreamSettings) -> list[str]:
         return problems
     finally:
         admin.close()
+
+
+def retention_problems(s: StreamSettings) -> list[str]:
+    """Existing topics that would let history age out: a topic to keep (`KEEP`) that deletes by time or size.
+
+    Topics are only ever created, never changed, so ones made before they were kept (or by other tools) are
+    found here, with the command that keeps them.
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-check")
+    try:
+        existing = set(admin.list_topics())
+        kept = [t.name for t in topic_specs(s) if t.config == KEEP and t.name in existing]
+        if not kept:
+            return []
+        keys = ["cleanup.policy", "retention.ms", "retention.bytes"]
+        answer = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys))
+                                         for name in kept], config_filter="all")  # fmt: skip
+        problems = []
+        for name, configs in sorted(_topic_configs(answer).items()):
+            value = {k: str(configs.get(k)) for k in keys}
+            if "delete" in value["cleanup.policy"] and (
+                value["retention.ms"] != "-1" or value["retention.bytes"] != "-1"
+            ):
+                problems.append(
+                    f"topic {name} deletes messages (retention.ms={value['retention.ms']}, retention.bytes="
+                    f"{value['retention.bytes']}), so its history ages out; keep it with kafka-configs.sh --alter "
+                    f"--entity-type topics --entity-name {name} --add-config retention.ms=-1,retention.bytes=-1"
+                )
+        return problems
+    finally:
+        admin.close()
+
+
+def _topic_configs(answer: object) -> dict[str, dict[str, object]]:
+    """topic -> {config key: value} from kafka-python's describe_configs answer."""
+    found: dict[str, dict[str, object]] = {}
+    for by_name in (answer or {}).values() if isinstance(answer, dict) else ():
+        for name, configs in by_name.items():
+            found[str(name)] = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in configs.items()}
+    return found

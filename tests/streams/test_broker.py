@@ -18,7 +18,7 @@ from kafka import (  # type: ignore[import-untyped, unused-ignore]
 from kafka.admin import NewTopic  # type: ignore[import-untyped, unused-ignore]
 
 from streams.settings import StreamSettings
-from streams.topics import create_topics, topic_problems, topic_specs
+from streams.topics import KEEP, create_topics, retention_problems, topic_problems, topic_specs
 
 PARTITIONS = 4
 MESSAGES = 100
@@ -85,3 +85,31 @@ def test_a_worker_refuses_topics_it_could_not_run_exactly_on(kafka_bootstrap: st
     run = subprocess.run([sys.executable, "-m", "monitor.cli", "run"], env=env, capture_output=True, text=True,
                          timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
     assert run.returncode != 0 and "has 5 partitions, MONITOR_PARTITIONS is 3" in run.stderr
+
+
+@pytest.mark.kafka
+def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Inputs, work log, lockouts and dead letters never age out; one made under the broker's 7-day default is
+    found, by `monitor topics create` too, with the command that keeps it."""
+    s = StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=f"ret{uuid.uuid4().hex[:8]}", partitions=2,
+                       data_dir=tmp_path)  # fmt: skip
+    kept = {t.name for t in topic_specs(s) if t.config == KEEP}
+    assert kept == {
+        s.topic(t) for t in ("hr", "credentials", "signins", "incidents", "work", "lockouts", "dead-letter")
+    }
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="check-admin")
+    try:
+        admin.create_topics([NewTopic(s.topic("hr"), num_partitions=2, replication_factor=1)])  # the broker's default
+    finally:
+        admin.close()
+    env = {**os.environ, "MONITOR_BROKER": s.broker, "MONITOR_TOPIC_PREFIX": s.topic_prefix,
+           "MONITOR_PARTITIONS": "2", "MONITOR_DATA_DIR": str(tmp_path)}  # fmt: skip
+    made = subprocess.run([sys.executable, "-m", "monitor.cli", "topics", "create"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (problem,) = retention_problems(s)
+    assert problem.startswith(f"topic {s.topic('hr')} deletes messages (retention.ms=604800000, ")
+    assert f"--entity-name {s.topic('hr')} --add-config retention.ms=-1,retention.bytes=-1" in problem
+    assert f"monitor: warning: {problem}" in made.stderr
