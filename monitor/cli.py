@@ -27,6 +27,7 @@ from monitor.cli_kafka import (
     emergency_on_topics,
     export_from_topic,
     import_on_topics,
+    lockouts_from_topic,
     on_broker,
     publish_one,
     replay_topics,
@@ -295,6 +296,30 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
 
     print(alert_table(page, limit=args.limit, width=180, ids=True))
     print(f"\n{len(page)} of {total} alerts")
+    return 0
+
+
+def cmd_lockouts_list(args: argparse.Namespace) -> int:
+    import json
+
+    from schemas.alerts import LockoutCommand
+
+    if on_broker(args):
+        found = [c for c in lockouts_from_topic(args) if not args.account or c.account_id == args.account]
+    else:
+        params = {"account_id": args.account} if args.account else {}
+        out = _call(args, lambda c: c.call("GET", "/api/lockouts", params=params))
+        found = [LockoutCommand.model_validate(c) for c in out]
+    found.sort(key=lambda c: (c.issued_at, c.id), reverse=True)
+    shown = found[: max(args.limit, 0)]
+    if args.json:
+        for c in shown:
+            print(json.dumps(c.model_dump(mode="json"), separators=(",", ":")))
+        return 0
+    for c in shown:
+        print(f"{c.issued_at.astimezone(UTC):%Y-%m-%d %H:%M}Z  {c.id}  {c.account_id}  for {c.alert_id}\n"
+              f"  do:     {', '.join(c.actions)}\n  notify: {', '.join(c.notify)}\n  why:    {c.reason}")  # fmt: skip
+    print(f"\n{len(shown)} of {len(found)} lockout commands, newest first")
     return 0
 
 
@@ -630,6 +655,16 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--wait", type=float, default=60.0,
                     help="with --broker: seconds to wait for the decision (default 60)")  # fmt: skip
     er.set_defaults(func=cmd_emergency_request)
+
+    p = sub.add_parser("lockouts", help="IT security: the emergency lockout commands issued, to carry out")
+    lsub = p.add_subparsers(dest="lockouts_cmd", required=True, metavar="ACTION")
+    ll = lsub.add_parser("list", help="lockout commands, newest first: what to do to which account, and who to tell")
+    ll.add_argument("--account", help="only this account's")
+    ll.add_argument("--limit", type=int, default=50)
+    ll.add_argument("--json", action="store_true", help="one JSON object per command")
+    api_args(ll)
+    broker_args(ll)
+    ll.set_defaults(func=cmd_lockouts_list)
 
     p = sub.add_parser("alerts", help="IT security: list, acknowledge and resolve alerts on the running monitor")
     asub = p.add_subparsers(dest="alerts_cmd", required=True, metavar="ACTION")

@@ -116,6 +116,31 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     return EXIT_BAD_INPUT
 
 
+def lockouts_from_topic(args: argparse.Namespace) -> list[Any]:
+    """The Kafka runtime's lockout commands, as the lockouts topic has them."""
+    from pydantic import ValidationError
+
+    from schemas.alerts import LockoutCommand
+
+    s = stream_settings(args)
+    from streams.client import TopicUnreadable, lockout_commands
+
+    try:
+        found, bad = lockout_commands(s)
+    except TopicUnreadable as exc:
+        raise UsageError(str(exc)) from None
+    out = []
+    for cmd in found:
+        try:
+            out.append(LockoutCommand.model_validate(cmd))
+        except ValidationError:
+            bad.append(f"id {cmd.get('id')!r}")
+    if bad:
+        print(f"monitor: warning: {len(bad)} messages on {s.topic('lockouts')} are not lockout commands, skipped "
+              f"(e.g. {bad[0]})", file=sys.stderr)  # fmt: skip
+    return out
+
+
 def alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
     """The Kafka runtime's alerts: the latest version of each on the alerts topic, filtered as the API does."""
     from pydantic import ValidationError

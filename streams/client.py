@@ -295,6 +295,21 @@ def current_alerts(
     return list(latest.values()), bad
 
 
+def lockout_commands(s: StreamSettings, timeout: float = 60.0) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every lockout command on the lockouts topic, read from its start to where it ends now, and the places of
+    messages that are not JSON objects with an id (skipped). A command re-sent after a crash carries the same id:
+    it is listed once."""
+    found: dict[str, dict[str, Any]] = {}
+    bad: list[str] = []
+    for tp, r in read_to_end(s, [LOCKOUTS], "lockouts-reader", timeout):
+        try:
+            cmd = json.loads(r.value)
+            found[cmd["id"]] = cmd
+        except (ValueError, TypeError, KeyError):
+            bad.append(f"{tp.topic}:{tp.partition}@{r.offset}")
+    return list(found.values()), bad
+
+
 def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) -> dict[str, Any] | None:
     """Send someone's action on an alert to every work partition (the one holding the alert acts on it), then wait
     for the alert's new version on the alerts topic: it, or None if none came in `timeout` seconds."""

@@ -118,6 +118,13 @@ def test_file_an_emergency_request(running: Running) -> None:
     refused = monitor(running, "security", "emergency", "request", account.group(1), "--reason", "me too")
     assert refused.returncode == 2
     assert "IT security alerted" in refused.stderr
+    lockout = re.search(r"^  lockout (lk-\S+): ", out.stdout, re.M)
+    assert lockout is not None, out.stdout
+    listed = monitor(running, "security", "lockouts", "list", "--account", account.group(1))
+    assert listed.returncode == 0, listed.stderr
+    assert f"{lockout.group(1)}  {account.group(1)}  for gr-" in listed.stdout
+    assert "do:     end_all_sessions, rotate_credential, remove_unregistered_admins" in listed.stdout
+    assert monitor(running, "hr", "lockouts", "list").returncode == 2  # HR may not read them
 
 
 def test_export_and_import_the_register(running: Running, tmp_path: Path) -> None:

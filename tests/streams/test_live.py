@@ -227,7 +227,15 @@ def test_comms_asks_the_kafka_runtime_for_emergency_access_and_emg_02_decides(
     consumer.close()
     granted = [c for c in lockouts if c["account_id"] == "acc-001" and c["alert_id"].startswith("gr-")]
     assert len(granted) == 1 and f"emergency access granted to {comms}" in granted[0]["reason"], lockouts
+    assert f"lockout {granted[0]['id']}: " in asked[0].stdout
     assert not [c for c in lockouts if c["account_id"] == "acc-002" and c["alert_id"].startswith("gr-")]
+    # IT security's list of what to carry out: the topic's commands, newest first, by account on request
+    listed = monitor("lockouts", "list", "--json", "--limit", "1000")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(json.loads(x)["id"] for x in listed.stdout.splitlines()) == sorted(c["id"] for c in lockouts)
+    mine = monitor("lockouts", "list", "--account", "acc-001")
+    assert mine.returncode == 0 and f"{granted[0]['id']}  acc-001  for {granted[0]['alert_id']}" in mine.stdout
+    assert mine.stdout.rstrip().endswith("lockout commands, newest first") and "acc-002" not in mine.stdout
     refused = monitor("alerts", "list", "--account", "acc-002", "--control", "EMG-02", "--json")
     alerts = [json.loads(line) for line in refused.stdout.splitlines()]
     assert [(a["person_id"], a["severity"]) for a in alerts] == [(other, "critical")], refused.stderr
