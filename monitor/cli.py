@@ -398,6 +398,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 load_organisation(s.directory)
         except (DirectoryError, ProfileError) as exc:
             raise UsageError(str(exc)) from None
+        _usable_data_dir(s.data_dir)  # its snapshots go there
         try:
             problems = topic_problems(s)
         except Exception as exc:  # no broker answering: say so now rather than retry in silence

@@ -30,7 +30,7 @@ class StreamSettings(BaseSettings):
     app_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "social-monitor"
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
-    data_dir: Path = Path("/var/lib/monitor")
+    data_dir: Path = Path("monitor-data")  # as the embedded monitor's; the image sets /var/lib/monitor
     lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(minutes=5)
     tick_seconds: Annotated[float, Field(ge=0)] = 30.0
     loglevel: str = "info"

@@ -163,7 +163,7 @@ def test_a_monitor_address_that_is_wrong_is_said_with_what_to_write(
     assert capsys.readouterr().err.startswith(f"monitor: {said}")
 
 
-def test_a_worker_refuses_a_register_or_policy_it_cannot_read_before_it_starts(
+def test_a_worker_refuses_a_register_policy_or_data_folder_it_cannot_use_before_it_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from monitor import cli
@@ -175,6 +175,10 @@ def test_a_worker_refuses_a_register_or_policy_it_cannot_read_before_it_starts(
     assert capsys.readouterr().err.startswith(f"monitor: {broken}:2: not valid YAML: expected ',' or '}}'")
     assert cli.main([*base, "--policy", "nope"]) == 2
     assert capsys.readouterr().err.startswith("monitor: no profile named 'nope'")
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    assert cli.main([*base[:3], "--data-dir", str(taken / "w"), "--web-port", "65001"]) == 2  # not a traceback
+    assert capsys.readouterr().err.startswith(f"monitor: cannot use {taken / 'w'} as the data folder: ")
 
 
 def test_replay_reads_standard_input_even_with_a_broker_in_the_environment() -> None:
