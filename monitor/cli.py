@@ -710,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
     dp = dsub.add_parser("publish", help="send the directory file as directory.* events")
     kafka_args(dp)
     dp.add_argument("file")
-    dp.add_argument("--time", type=_time, help="the events' time (default: now)")
+    dp.add_argument("--time", type=_time, help="the events' time (default: now; for history, a time before the "
+                    "events the register governs)")  # fmt: skip
     dp.set_defaults(func=cmd_publish_directory)
 
     p = sub.add_parser("deliver", help="the Kafka runtime's alert delivery: the alerts and lockouts topics to the "
