@@ -70,10 +70,12 @@ def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
     """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
     raw = _checked(ev)
     s = stream_settings(args)
+    from monitor.durations import format_duration
     from streams.client import send_one
 
     sent, _ = send_one(s, raw)
-    print(f"sent {ev['type']} {ev['id']} to {sent.topic}; {then}")
+    print(f"sent {ev['type']} {ev['id']} to {sent.topic}; the workers judge it once their event time passes it "
+          f"(within MONITOR_LATENESS, {format_duration(s.lateness)}); then {then}")  # fmt: skip
     return 0
 
 
