@@ -118,56 +118,43 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     return EXIT_BAD_INPUT
 
 
-def lockouts_from_topic(args: argparse.Namespace) -> list[Any]:
-    """The Kafka runtime's lockout commands, as the lockouts topic has them."""
+def _from_topic(args: argparse.Namespace, name: str, model: Any, what: str) -> list[Any]:
+    """The last message of each id on one of the Kafka runtime's topics, as `model`s; the rest skipped, said so."""
     from pydantic import ValidationError
 
-    from schemas.alerts import LockoutCommand
-
     s = stream_settings(args)
-    from streams.client import TopicUnreadable, lockout_commands
+    from streams.client import TopicUnreadable, latest_by_id
 
+    print(f"reading {s.topic(name)} on {s.bootstrap} ...", file=sys.stderr)
     try:
-        found, bad = lockout_commands(s)
+        found, bad = latest_by_id(s, name, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
     out = []
-    for cmd in found:
+    for m in found:
         try:
-            out.append(LockoutCommand.model_validate(cmd))
+            out.append(model.model_validate(m))
         except ValidationError:
-            bad.append(f"id {cmd.get('id')!r}")
+            bad.append(f"id {m.get('id')!r}")
     if bad:
-        print(f"monitor: warning: {len(bad)} messages on {s.topic('lockouts')} are not lockout commands, skipped "
-              f"(e.g. {bad[0]})", file=sys.stderr)  # fmt: skip
+        print(f"monitor: skipped {len(bad)} messages on the {name} topic that are not {what}: {', '.join(bad[:5])}"
+              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
     return out
+
+
+def lockouts_from_topic(args: argparse.Namespace) -> list[Any]:
+    """The Kafka runtime's lockout commands, as the lockouts topic has them."""
+    from schemas.alerts import LockoutCommand
+
+    return _from_topic(args, "lockouts", LockoutCommand, "lockout commands")
 
 
 def alerts_from_topic(args: argparse.Namespace, query: dict[str, Any]) -> tuple[int, list[Any]]:
     """The Kafka runtime's alerts: the latest version of each on the alerts topic, filtered as the API does."""
-    from pydantic import ValidationError
-
     from monitor.alertquery import select_alerts
     from schemas.alerts import Alert
 
-    s = stream_settings(args)
-    from streams.client import TopicUnreadable, current_alerts
-
-    print(f"reading {s.topic('alerts')} on {s.bootstrap} ...", file=sys.stderr)
-    try:
-        found, bad = current_alerts(s, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
-    except TopicUnreadable as exc:
-        raise UsageError(str(exc)) from None
-    alerts = []
-    for a in found:
-        try:
-            alerts.append(Alert.model_validate(a))
-        except ValidationError:
-            bad.append(f"alert {a.get('id')!r}")
-    if bad:
-        print(f"monitor: skipped {len(bad)} messages on the alerts topic that are not alerts: {', '.join(bad[:5])}"
-              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
-    return select_alerts(alerts, **query)
+    return select_alerts(_from_topic(args, "alerts", Alert, "alerts"), **query)
 
 
 def on_broker(args: argparse.Namespace) -> bool:

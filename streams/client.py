@@ -274,40 +274,32 @@ def read_to_end(s: StreamSettings, topics: Iterable[str], reader: str, timeout: 
         consumer.close()
 
 
-def current_alerts(
-    s: StreamSettings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The latest version of every alert on the alerts topic, read from its start to where it ends now.
+def latest_by_id(s: StreamSettings, name: str, timeout: float = 60.0,
+                 progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
+    """The last message of each id on one of the monitor's topics (name without the prefix), read from its start to
+    where it ends now: an alert's latest version, or a lockout command once though re-sent after a crash.
 
-    Returns the alerts (as the workers sent them, JSON objects) and the places of messages that are not JSON
-    objects with an id, which are skipped. Each alert's versions share its key, so the last read is the latest.
+    Returns the messages (as the workers sent them, JSON objects) and the places of messages that are not JSON
+    objects with an id, which are skipped.
     """
     latest: dict[str, dict[str, Any]] = {}
     bad: list[str] = []
-    for tp, r in read_to_end(s, [ALERTS], "alerts-reader", timeout, progress):
+    for tp, r in read_to_end(s, [name], f"{name}-reader", timeout, progress):
         if r.value is None:
             continue
         try:
-            a = json.loads(r.value)
-            latest[a["id"]] = a
+            m = json.loads(r.value)
+            latest[m["id"]] = m
         except (ValueError, TypeError, KeyError):
             bad.append(f"{tp.topic}:{tp.partition}@{r.offset}")
     return list(latest.values()), bad
 
 
-def lockout_commands(s: StreamSettings, timeout: float = 60.0) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every lockout command on the lockouts topic, read from its start to where it ends now, and the places of
-    messages that are not JSON objects with an id (skipped). A command re-sent after a crash carries the same id:
-    it is listed once."""
-    found: dict[str, dict[str, Any]] = {}
-    bad: list[str] = []
-    for tp, r in read_to_end(s, [LOCKOUTS], "lockouts-reader", timeout):
-        try:
-            cmd = json.loads(r.value)
-            found[cmd["id"]] = cmd
-        except (ValueError, TypeError, KeyError):
-            bad.append(f"{tp.topic}:{tp.partition}@{r.offset}")
-    return list(found.values()), bad
+def current_alerts(
+    s: StreamSettings, timeout: float = 60.0, progress: Callable[[int], None] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The latest version of every alert on the alerts topic (`latest_by_id`; an alert's versions share its id)."""
+    return latest_by_id(s, ALERTS, timeout, progress)
 
 
 def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) -> dict[str, Any] | None:
