@@ -31,6 +31,7 @@ from monitor.cli_kafka import (
     on_broker,
     publish_one,
     replay_topics,
+    warn_retention,
 )
 from monitor.directory import DirectoryError, load_directory
 from monitor.durations import parse_duration
@@ -390,7 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         s = stream_settings(args)
         from monitor.directory import load_organisation
         from streams.app import run_worker
-        from streams.topics import retention_problems, topic_problems
+        from streams.topics import topic_problems
 
         try:  # what the worker reads at its start, checked before it joins the group
             load_profile(s.policy)
@@ -405,8 +406,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot reach the broker at {s.broker}: {exc}") from None
         if problems:
             raise UsageError("; ".join(problems) + " (monitor topics create makes them, with the same settings)")
-        for problem in retention_problems(s):  # the worker runs as exactly; replays and reports would miss history
-            print(f"monitor: warning: {problem}", file=sys.stderr)
+        warn_retention(s)  # the worker runs as exactly; replays and reports would miss history
         print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
               f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
         run_worker(s)

@@ -191,3 +191,20 @@ def test_replay_reads_standard_input_even_with_a_broker_in_the_environment() -> 
                          capture_output=True, cwd=REPO, env=env, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert b"1 lines, 1 events processed" in out.stderr and b"broker" not in out.stderr
+
+
+def test_a_retention_check_the_broker_refuses_is_a_warning_not_a_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import streams.topics
+    from monitor.cli_kafka import warn_retention
+
+    def refused(_: object) -> list[str]:
+        raise PermissionError("DescribeConfigs denied")
+
+    monkeypatch.setattr(streams.topics, "retention_problems", refused)
+    warn_retention(object())
+    assert capsys.readouterr().err.startswith("monitor: warning: could not read the topics' retention settings")
+    monkeypatch.setattr(streams.topics, "retention_problems", lambda _: ["topic t deletes messages"])
+    warn_retention(object())
+    assert capsys.readouterr().err == "monitor: warning: topic t deletes messages\n"
