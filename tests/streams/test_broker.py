@@ -91,8 +91,8 @@ def test_a_worker_refuses_topics_it_could_not_run_exactly_on(kafka_bootstrap: st
 def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """Inputs, work log, lockouts and dead letters never age out; one made under the broker's 7-day default is
-    found, by `monitor topics create` too, with the command that keeps it."""
+    """Inputs, work log, lockouts and dead letters never age out; one made with a 7-day retention (the broker's
+    usual default) is found, by `monitor topics create` too, with the command that keeps it."""
     s = StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=f"ret{uuid.uuid4().hex[:8]}", partitions=2,
                        data_dir=tmp_path)  # fmt: skip
     kept = {t.name for t in topic_specs(s) if t.config == KEEP}
@@ -101,7 +101,8 @@ def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     }
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="check-admin")
     try:
-        admin.create_topics([NewTopic(s.topic("hr"), num_partitions=2, replication_factor=1)])  # the broker's default
+        week = {"retention.ms": "604800000"}  # the usual broker default, set so the test does not rest on it
+        admin.create_topics([NewTopic(s.topic("hr"), num_partitions=2, replication_factor=1, topic_configs=week)])
     finally:
         admin.close()
     env = {**os.environ, "MONITOR_BROKER": s.broker, "MONITOR_TOPIC_PREFIX": s.topic_prefix,
