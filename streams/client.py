@@ -198,16 +198,22 @@ def wait_routed_past(s: StreamSettings, tp: Any, offset: int, timeout: float = 6
                        f"(their router is at {committed}); is a worker running, and how far behind is it?")  # fmt: skip
 
 
-def send_advance(s: StreamSettings, until: datetime) -> dict[int, int]:
-    """Move every work partition's event time to `until`; partition -> offset of the advance message."""
+def to_every_work_partition(s: StreamSettings, value: bytes) -> dict[int, int]:
+    """Send a control message to every partition the work topic has, whatever MONITOR_PARTITIONS says where this
+    runs (a partition left out would never act on it); partition -> offset, once the broker has taken each."""
     producer = _producer(s)
     try:
-        futures = {p: producer.send(s.topic(WORK), value=advance_message(until), partition=p)
-                   for p in range(s.partitions)}  # fmt: skip
+        work = s.topic(WORK)
+        futures = {p: producer.send(work, value=value, partition=p) for p in sorted(producer.partitions_for(work))}
         producer.flush()
         return {p: f.get(timeout=30).offset for p, f in futures.items()}
     finally:
         producer.close()
+
+
+def send_advance(s: StreamSettings, until: datetime) -> dict[int, int]:
+    """Move every work partition's event time to `until`; partition -> offset of the advance message."""
+    return to_every_work_partition(s, advance_message(until))
 
 
 def read_alerts(s: StreamSettings, idle_seconds: float = 3.0) -> Iterator[dict[str, Any]]:
@@ -315,16 +321,7 @@ def act_on_alert(s: StreamSettings, action: AlertAction, timeout: float = 30.0) 
         consumer.assign(tps)
         for tp, end in consumer.end_offsets(tps).items():
             consumer.seek(tp, end)  # only versions made after the action is sent
-        producer = _producer(s)
-        try:
-            work = s.topic(WORK)  # to every partition the topic has, whatever the settings say
-            sent = [producer.send(work, value=alert_action_message(action), partition=p)
-                    for p in sorted(producer.partitions_for(work))]  # fmt: skip
-            producer.flush()
-            for f in sent:
-                f.get(timeout=30)  # raises if the broker did not take it
-        finally:
-            producer.close()
+        to_every_work_partition(s, alert_action_message(action))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():

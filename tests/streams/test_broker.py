@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,18 @@ def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     assert problem.startswith(f"topic {s.topic('hr')} deletes messages (retention.ms=604800000, ")
     assert f"--entity-name {s.topic('hr')} --add-config retention.ms=-1,retention.bytes=-1" in problem
     assert f"monitor: warning: {problem}" in made.stderr
+
+
+@pytest.mark.kafka
+def test_an_advance_reaches_every_work_partition_whatever_the_settings_here_say(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`monitor advance` and an emergency request run where MONITOR_PARTITIONS may be unset (8) or stale: a work
+    partition they left out would never move, and a request on it never be decided."""
+    from streams.client import send_advance
+
+    s = StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=f"adv{uuid.uuid4().hex[:8]}", partitions=3,
+                       data_dir=tmp_path)  # fmt: skip
+    create_topics(s)
+    here = s.model_copy(update={"partitions": 1})
+    assert sorted(send_advance(here, datetime(2026, 11, 1, tzinfo=UTC))) == [0, 1, 2]
