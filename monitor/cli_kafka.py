@@ -84,11 +84,11 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     decision told as the embedded monitor's is: 0 granted, 2 refused, 1 if no decision came in --wait."""
     raw = _checked(ev)
     s = stream_settings(args)
-    from streams.client import TopicUnreadable, request_emergency_access, topic_and_key
+    from streams.client import TopicUnreadable, request_emergency_access
 
     d = ev["data"]
-    print(f"sending {ev['id']} to {s.topic(topic_and_key(raw)[0])}; waiting for the workers to route it and EMG-02 "
-          f"to decide (--wait {args.wait:.0f}) ...", file=sys.stderr)  # fmt: skip
+    print(f"sending {ev['id']}; waiting for the workers to route it and EMG-02 to decide (--wait {args.wait:.0f}) ...",
+          file=sys.stderr)  # fmt: skip
     try:
         out = request_emergency_access(
             s, raw, d["account_id"], d["requester_id"], ev["id"], datetime.fromisoformat(ev["time"]),

@@ -125,17 +125,18 @@ def input_backlog(s: StreamSettings, upto: dict[Any, int] | None = None) -> int:
 
 
 def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str], None] | None = None,
-                every: float = 10.0) -> None:  # fmt: skip
-    """Wait until every input message there was when called has been routed, so an advance cannot overtake one;
-    `report` is told the backlog every `every` seconds meanwhile. What comes meanwhile is not waited for: a busy
-    stream is never all routed at one instant."""
+                every: float = 10.0, upto: dict[Any, int] | None = None) -> None:  # fmt: skip
+    """Wait until the workers' router has committed every input message before `upto` (input partition -> offset;
+    by default where each ends when called), so an advance cannot overtake one; `report` is told the backlog every
+    `every` seconds meanwhile. What comes meanwhile is not waited for: a busy stream is never all routed at one
+    instant. The router forwards in event-time order, so what came before those messages on other partitions has
+    gone too."""
     from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
 
     started = time.monotonic()
     deadline, next_report = started + timeout, started + every
     backlog: int | None = None
     problem = ""
-    upto: dict[Any, int] | None = None
     while time.monotonic() < deadline:
         try:
             upto = input_ends(s) if upto is None else upto
@@ -164,38 +165,6 @@ def send_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:
         return TopicPartition(meta.topic, meta.partition), meta.offset
     finally:
         producer.close()
-
-
-def wait_routed_past(s: StreamSettings, tp: Any, offset: int, timeout: float = 60.0,
-                     report: Callable[[str], None] | None = None, every: float = 10.0) -> None:  # fmt: skip
-    """Wait until the workers' router has committed past `offset` of input partition `tp`: that message is on the
-    work topic (and, as the router forwards in event-time order, what came before it on the others)."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError  # type: ignore[import-untyped, unused-ignore]
-
-    started = time.monotonic()
-    deadline, next_report = started + timeout, started + every
-    committed: int | None = None
-    problem = ""
-    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-cli-admin")
-    try:
-        while time.monotonic() < deadline:
-            try:
-                committed, problem = group_offsets(admin, s.app_id).get(tp, 0), ""
-            except KafkaError as exc:  # a group coordinator not elected yet
-                committed, problem = None, str(exc) or exc.__class__.__name__
-            if committed is not None and committed > offset:
-                return
-            if report is not None and time.monotonic() >= next_report:
-                where = f"at {committed}" if committed is not None else f"unknown ({problem})"
-                report(f"{tp.topic}[{tp.partition}] offset {offset} not yet routed (the router is {where}) after "
-                       f"{time.monotonic() - started:.0f}s")  # fmt: skip
-                next_report += every
-            time.sleep(0.2)
-    finally:
-        admin.close()
-    raise TimeoutError(f"the workers had not routed {tp.topic}[{tp.partition}] offset {offset} after {timeout:.0f}s "
-                       f"(their router is at {committed}); is a worker running, and how far behind is it?")  # fmt: skip
 
 
 def to_every_work_partition(s: StreamSettings, value: bytes) -> dict[int, int]:
@@ -368,7 +337,9 @@ def request_emergency_access(s: StreamSettings, raw: bytes, account_id: str, req
             consumer.seek(tp, end)  # only what is decided after the request is sent
         deadline = time.monotonic() + timeout
         sent, offset = send_one(s, raw)
-        wait_routed_past(s, sent, offset, timeout=max(1.0, deadline - time.monotonic()), report=report)
+        if report is not None:
+            report(f"sent to {sent.topic}[{sent.partition}] at offset {offset}")
+        wait_routed(s, timeout=max(1.0, deadline - time.monotonic()), report=report, upto={sent: offset + 1})
         send_advance(s, at)
         while time.monotonic() < deadline:
             for tp, records in consumer.poll(timeout_ms=500).items():
