@@ -39,23 +39,35 @@ def _settings(env: dict[str, str]) -> StreamSettings:
     return StreamSettings(**{k.removeprefix("MONITOR_").lower(): v for k, v in env.items()})
 
 
+def _compose_env(svc: dict[str, Any], monitor_only: bool = False) -> dict[str, str]:
+    """A compose service's environment: the image's, then its own (with `monitor_only`, its MONITOR_* part, leaving
+    out the deliverer's sink URL variables; a worker's is taken whole, so a misspelt variable fails)."""
+    env = {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
+    return {k: v for k, v in env.items() if k.startswith("MONITOR_")} if monitor_only else env
+
+
 def _compose_workers() -> dict[str, dict[str, str]]:
     services = _compose()["services"]
     return {
-        name: {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
+        name: _compose_env(svc)
         for name, svc in services.items()
         if svc.get("command") is None and "environment" in svc and "MONITOR_BROKER" in svc["environment"]
     }
 
 
-def _k8s_worker() -> tuple[dict[str, str], dict[str, Any]]:
-    """The worker container's environment (image, ConfigMap, its own plain values) and the container."""
+def _k8s_env(container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment: the image's, the monitor-env ConfigMap's, then its own plain values."""
     env = dict(_dockerfile_env())
     env.update({k: str(v) for k, v in _k8s("configmap.yaml")[0]["data"].items()})
+    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
+    return env
+
+
+def _k8s_worker() -> tuple[dict[str, str], dict[str, Any]]:
+    """The worker container's environment and the container."""
     (sts,) = _k8s("worker-statefulset.yaml")
     (container,) = sts["spec"]["template"]["spec"]["containers"]
-    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
-    return env, container
+    return _k8s_env(container), container
 
 
 def test_compose_has_two_workers_with_settings_a_worker_accepts() -> None:
@@ -157,8 +169,7 @@ def _assert_every_sink_has_its_url_variable(sinks_file: Path, given: set[str]) -
 def test_compose_deliverer_has_its_sinks_their_url_variables_and_its_own_outbox_volume() -> None:
     services = _compose()["services"]
     svc = services["deliver"]
-    env = {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
-    s = _settings({k: v for k, v in env.items() if k.startswith("MONITOR_")})
+    s = _settings(_compose_env(svc, monitor_only=True))
     args = _deliver_args(svc["command"])
     _assert_every_sink_has_its_url_variable(_mounted(svc["volumes"], args.sinks), set(svc["environment"]))
     # the outbox lives on a volume of its own, not shared with a worker's snapshots
@@ -169,8 +180,7 @@ def test_compose_deliverer_has_its_sinks_their_url_variables_and_its_own_outbox_
 
 def test_compose_deliverer_listens_beyond_loopback_where_compose_publishes_probes_and_prometheus_scrapes() -> None:
     svc = _compose()["services"]["deliver"]
-    env = {**_dockerfile_env(), **{k: str(v) for k, v in svc["environment"].items()}}
-    assert _settings({k: v for k, v in env.items() if k.startswith("MONITOR_")}).web_host == "0.0.0.0"
+    assert _settings(_compose_env(svc, monitor_only=True)).web_host == "0.0.0.0"
     port = _deliver_args(svc["command"]).metrics_port
     assert port is not None, "without --metrics-port nothing can see its backlog"
     assert svc["ports"] == [f"127.0.0.1:{port}:{port}"]
@@ -181,13 +191,11 @@ def test_compose_deliverer_listens_beyond_loopback_where_compose_publishes_probe
 
 
 def test_k8s_deliverer_has_its_sinks_their_url_secret_a_volume_and_a_probe_on_its_metrics(tmp_path: Path) -> None:
-    env = dict(_dockerfile_env())
-    env.update({k: str(v) for k, v in _k8s("configmap.yaml")[0]["data"].items()})
     claim, deployment = _k8s("deliver-deployment.yaml")
     spec = deployment["spec"]
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate", "one pod on the outbox volume at a time"
     (container,) = spec["template"]["spec"]["containers"]
-    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
+    env = _k8s_env(container)
     s = _settings(env)
     args = _deliver_args(container["args"])
     # sinks.yaml comes from the monitor-files ConfigMap mounted at /etc/monitor; the URLs from a Secret
