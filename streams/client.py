@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
 import json
+import marshal
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
@@ -377,23 +380,80 @@ def dead_letters(s: StreamSettings, timeout: float = 60.0) -> list[dict[str, Any
 _TIME = re.compile(rb'"time"\s*:\s*"([^"]{1,64})"')
 
 
+HistoryRecord = tuple[str, str, int, bytes]  # (sort key, topic:partition, offset, message)
+HISTORY_RUN_BYTES = 64 * 2**20  # how much of the input history a replay from the topics sorts in memory at once
+_HELD_OVERHEAD = 250  # bytes of Python objects around each held message, beside its value
+
+
 def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[[int], None] | None = None,
-                  topics: Iterable[str] = INPUTS) -> list[tuple[str, int, bytes]]:  # fmt: skip
+                  topics: Iterable[str] = INPUTS,
+                  run_bytes: int = HISTORY_RUN_BYTES) -> Iterator[tuple[str, int, bytes]]:  # fmt: skip
     """Every message on the input topics (or those of `topics`), from their starts to where they end now, as
     (topic:partition, offset, bytes) in event-time order: what a replay of the live monitor's input reads.
 
     The topics interleave by arrival, not event time (the workers' routers align them as they read), so the whole
-    history is held and sorted here. A message with no readable time sorts first; replay rejects it as the
-    router dead-letters it.
+    history is sorted here, holding about `run_bytes` of it in memory: every run of that size is sorted and
+    written to a temporary file, and the runs are merged as they are read back. The topics are read to their
+    ends before this returns, so a broker that fails stops it here. A message with no readable time sorts first;
+    replay rejects it as the router dead-letters it.
     """
-    found: list[tuple[str, str, int, bytes]] = []
-    for tp, r in read_to_end(s, topics, "history-reader", timeout, progress):
-        if r.value is not None:
-            m = _TIME.search(r.value)
-            t = m.group(1).decode("utf-8", "replace") if m else ""
-            found.append((_utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value))
-    found.sort(key=lambda x: (x[0], x[1], x[2]))
-    return [(origin, offset, raw) for _, origin, offset, raw in found]
+
+    def timed() -> Iterator[HistoryRecord]:
+        for tp, r in read_to_end(s, topics, "history-reader", timeout, progress):
+            if r.value is not None:
+                m = _TIME.search(r.value)
+                t = m.group(1).decode("utf-8", "replace") if m else ""
+                yield _utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value
+
+    return ((origin, offset, raw) for _, origin, offset, raw in sorted_in_runs(timed(), run_bytes))
+
+
+def sorted_in_runs(records: Iterable[HistoryRecord], run_bytes: int) -> Iterator[HistoryRecord]:
+    """The (sort key, origin, offset, bytes) records in order, holding about `run_bytes` of them in memory: each run
+    of that size is sorted into a temporary file, and the runs are merged as they are read back.
+
+    Every record is read before this returns, so an error reading them is raised here, not in the merge.
+    """
+    runs: list[IO[bytes]] = []
+    held: list[HistoryRecord] = []
+    size = 0
+    try:
+        for rec in records:
+            held.append(rec)
+            size += len(rec[3]) + _HELD_OVERHEAD
+            if size >= run_bytes:
+                runs.append(_spill(held))
+                held, size = [], 0
+    except BaseException:
+        for fh in runs:
+            fh.close()
+        raise
+    held.sort()
+    return heapq.merge(*(_read_run(fh) for fh in runs), held) if runs else iter(held)
+
+
+def _spill(held: list[HistoryRecord]) -> IO[bytes]:
+    """The records sorted into an anonymous temporary file (gone once closed), positioned at its start."""
+    held.sort()
+    fh = tempfile.TemporaryFile(prefix="monitor-history-")  # noqa: SIM115 - returned open; _read_run closes it
+    try:
+        for rec in held:
+            marshal.dump(rec, fh)
+        fh.seek(0)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def _read_run(fh: IO[bytes]) -> Iterator[HistoryRecord]:
+    """The records `_spill` wrote, in order; the file is closed at its end or when the merge is dropped."""
+    with fh:
+        while True:
+            try:
+                yield marshal.load(fh)
+            except EOFError:
+                return
 
 
 def _utc_key(t: str) -> str:

@@ -298,6 +298,10 @@ def test_replay_and_the_leaver_report_read_the_input_topics_and_give_what_the_fi
         assert from_topics.returncode == 0 and from_files.returncode == 0, (from_topics.stderr, from_files.stderr)
         assert len(from_files.stdout.splitlines()) > 10, command
         assert from_topics.stdout == from_files.stdout, command
+    from streams.client import input_history
+
+    in_memory = list(input_history(deployment.settings))
+    assert list(input_history(deployment.settings, run_bytes=256 * 1024)) == in_memory  # sorted through files
     bad = monitor("replay", "--broker", broker, "--topic-prefix", "no-such-prefix")
     assert bad.returncode == 2 and "there is no topic no-such-prefix." in bad.stderr, bad.stderr
 
