@@ -54,12 +54,12 @@ def test_an_entry_listed_twice_is_refused_at_the_second_listing(
 
 def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
     accounts = [dict(a) for a in register["accounts"]]
-    accounts[5]["platform"] = "myspace"
+    accounts[5]["credential_model"] = "sometimes"
     text = _text({**register, "accounts": accounts})
     with pytest.raises(DirectoryError) as err:
         parse_directory(text, "register.yaml")
     (problem,) = str(err.value).splitlines()
-    assert problem.startswith(f"register.yaml:{_line_of(text, 'platform: myspace')}: accounts.5.platform: ")
+    assert problem.startswith(f"register.yaml:{_line_of(text, 'credential_model: sometimes')}: accounts.5.credential_model: ")
 
 
 @pytest.mark.parametrize(

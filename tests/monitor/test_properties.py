@@ -109,7 +109,11 @@ def _data(kind: str, draw: Any) -> dict[str, Any]:
             "device_managed": draw(st.booleans()),
             "mfa": draw(st.booleans()),
             "ip": "192.0.2.1",
-            "geo": draw(st.sampled_from([{"lat": 51.5, "lon": -3.2}, {"lat": 40.7, "lon": -74.0}])),
+            "geo": draw(
+                st.sampled_from(
+                    [{"lat": 51.5, "lon": -3.2, "country": "GB"}, {"lat": 40.7, "lon": -74.0, "country": "US"}]
+                )
+            ),
         },
         "login.failed": {"account_id": a, "person_id": p, "ip": "192.0.2.9"},
         "mfa.challenge": {

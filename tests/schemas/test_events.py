@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -45,6 +46,24 @@ def test_valid_event_keeps_its_instant_and_identity() -> None:
     assert ev.data.geo.country == "GB"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-11-02T09:00:00Z", "2026-11-02T09:00:00+00:00"),
+        ("2026-11-02t09:00:00z", "2026-11-02T09:00:00+00:00"),  # RFC 3339 takes either case
+        ("2026-11-02 09:00:00Z", "2026-11-02T09:00:00+00:00"),  # and a space, its note 5.6 says
+        ("2026-11-02T09:00:00.123456789+05:30", "2026-11-02T03:30:00.123456+00:00"),  # to the microsecond
+        ("2026-11-02T00:30:00-01:00", "2026-11-02T01:30:00+00:00"),
+        ("8999-12-31T23:59:59Z", "8999-12-31T23:59:59+00:00"),
+    ],
+)
+def test_rfc3339_times_are_taken_as_the_same_instant_in_utc(text: str, utc: str) -> None:
+    e = _login()
+    e["time"] = text
+    t = parse_event(json.dumps(e)).time
+    assert t.isoformat() == utc and t.tzinfo is UTC
+
+
 def test_unknown_fields_in_data_are_ignored_not_fatal() -> None:
     e = _login()
     e["data"]["browser"] = "firefox"
@@ -59,8 +78,19 @@ def test_unknown_fields_in_data_are_ignored_not_fatal() -> None:
         (lambda e: e["data"].pop("device_id"), "missing field 'data.device_id'"),
         (lambda e: e["data"].update(mfa="yes"), "'data.mfa': Input should be a valid boolean"),
         (lambda e: e["data"].update(device_managed=1), "'data.device_managed': Input should be a valid boolean"),
-        (lambda e: e.update(time="last tuesday"), "'time': Input should be a valid datetime"),
+        (lambda e: e.update(time="last tuesday"), "'time': should be an RFC 3339 time with seconds and an offset"),
         (lambda e: e.update(time="2026-11-02T09:00:00"), "'time' needs a time zone offset"),
+        (lambda e: e.update(time="2026-11-02T09:00:00.5"), "'time' needs a time zone offset"),
+        (lambda e: e.update(time="1793610000"), "'time': should be an RFC 3339 time"),  # Unix seconds
+        (lambda e: e.update(time=1793610000), "'time': should be an RFC 3339 time as a string"),
+        (lambda e: e.update(time="2026-11-02T09:00Z"), "'time': should be an RFC 3339 time with seconds"),
+        (lambda e: e.update(time="2026-11-02T09:00:00+0100"), "'time': should be an RFC 3339 time"),
+        (lambda e: e.update(time="2026-W45-1T09:00:00Z"), "'time': should be an RFC 3339 time"),
+        (lambda e: e.update(time="2026-02-30T09:00:00Z"), "'time': is not a valid date and time (day is out of range"),
+        (lambda e: e.update(time="9999-12-31T23:59:59-01:00"), "'time': is out of range"),  # past datetime.max in UTC
+        (lambda e: e.update(time="0001-01-01T00:00:00+01:00"), "'time': is out of range"),
+        (lambda e: e.update(time="9000-01-01T00:00:00Z"), "'time': is out of range: event times must lie in the years"),
+        (lambda e: e.update(time="1899-12-31T23:59:59Z"), "'time': is out of range"),
         (lambda e: e.update(specversion="0.3"), "'specversion'"),
         (lambda e: e.update(id=""), "'id'"),
         (lambda e: e["data"].update(password="hunter2"), "field 'data.password' looks like it holds a secret"),
@@ -68,6 +98,7 @@ def test_unknown_fields_in_data_are_ignored_not_fatal() -> None:
         (lambda e: e.update(session_token="x"), "field 'session_token' looks like it holds a secret"),
         (lambda e: e["data"]["geo"].update(otp="123456"), "field 'data.geo.otp' looks like it holds a secret"),
         (lambda e: e["data"]["geo"].update(lat=123.0), "'data.geo.lat'"),
+        (lambda e: e["data"]["geo"].pop("country"), "missing field 'data.geo.country'"),
     ],
 )
 def test_bad_input_is_rejected_with_its_reason(mutate: Any, reason: str) -> None:
@@ -80,6 +111,10 @@ def test_bad_input_is_rejected_with_its_reason(mutate: Any, reason: str) -> None
 def test_rejection_names_the_event_id_when_it_can() -> None:
     e = _login(type="nope", id="evt-77")
     assert _reject(e).event_id == "evt-77"
+    inner_first = b'{"data":{"id":"inner","account_id":"a"},"type":"nope","id":"evt-78","specversion":"1.0"}'
+    assert _reject(inner_first).event_id == "evt-78"
+    assert _reject(b'{"type":"nope","data":{"id":"inner"}}').event_id is None  # no id of its own
+    assert _reject(b'{"id":"evt-79","type":"hr.leaver",').event_id == "evt-79"  # not JSON: the first found
 
 
 def test_over_64_kib_is_rejected_before_parsing() -> None:
@@ -115,6 +150,20 @@ def test_a_secret_in_a_value_is_not_a_field_name() -> None:
         ("authCode", True),
         ("one_time_passcode", True),
         ("session_id", True),
+        ("passwords", True),  # plurals and run-together names, found by a review of the contract
+        ("secrets", True),
+        ("access_tokens", True),
+        ("client_secrets", True),
+        ("otps", True),
+        ("recoveryCodes", True),
+        ("passcode", True),
+        ("pw", True),
+        ("passwordHash", True),
+        ("cookies", True),
+        ("status", False),
+        ("tokenless", False),
+        ("passwordless", False),
+        ("secretary", False),
         ("reason_code", False),
         ("pin", True),
         ("fingerprint", False),

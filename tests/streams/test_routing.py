@@ -65,6 +65,15 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_no_secret() -> None
     assert redact(b"{not json") == b"{not json"
 
 
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "1793610000"])
+def test_a_time_the_engine_cannot_hold_is_a_dead_letter_not_a_stopped_router(time: str) -> None:
+    """A valid-looking time outside what a datetime holds once in UTC raised OverflowError through the router."""
+    raw = b'{"specversion":"1.0","id":"p","source":"x","type":"post.published","time":"%s",' \
+          b'"data":{"account_id":"acc-7"}}' % time.encode()  # fmt: skip
+    r = route(raw, 4)
+    assert isinstance(r, DeadLetter) and r.reason.startswith("'time': ") and r.event_id == "p", r
+
+
 def run_partitioned(
     lines: list[bytes],
     profile: Profile,
