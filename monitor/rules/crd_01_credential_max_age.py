@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.rules._fixtures import account, directory, post, rotated, staff
@@ -25,11 +25,20 @@ CASES = [
     ),
     Case("89 days after registration: no alert yet", "none", (_START,), _DIR, until="2026-03-31T09:00:00Z"),
     Case(
-        "exactly 90 days, nothing rotated: the deadline falls due",
-        "alert",
+        "exactly 90 days, nothing rotated: the age does not exceed 90 days yet, no alert",
+        "none",
         (_START,),
         _DIR,
         until="2026-04-01T09:00:00Z",
+    ),
+    Case(
+        "90 days and a second, nothing rotated: the age exceeds 90 days, alert",
+        "alert",
+        (_START,),
+        _DIR,
+        until="2026-04-01T09:00:01Z",
+        severity="medium",
+        status="open",
     ),
     Case(
         "rotated at exactly 90 days: in time",
@@ -44,6 +53,13 @@ CASES = [
         (_START, rotated("2026-03-02T09:00:00Z", "v-1")),
         _DIR,
         until="2026-05-01T09:00:00Z",
+    ),
+    Case(
+        "rotated at 60 days, then exactly 90 days on from that rotation: not yet exceeded, no alert",
+        "none",
+        (_START, rotated("2026-03-02T09:00:00Z", "v-1")),
+        _DIR,
+        until="2026-05-31T09:00:00Z",
     ),
     Case(
         "rotated at 60 days, then not again for 90: alert on the new episode",
@@ -76,6 +92,11 @@ CASES = [
 ]
 
 
+# The check falls due the smallest step after start + credential_max_age: "age exceeds N" is strict, so at exactly
+# N days nothing is due yet (as MFA-03 takes an approval exactly `device_reapproval` old as still valid).
+_JUST_AFTER = timedelta(microseconds=1)
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat()
 
@@ -92,8 +113,9 @@ def _iso(t: datetime) -> str:
 def crd_01_credential_max_age(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert when a live account's credential outgrows the maximum age, so stale passwords get changed.
 
-    The age counts from the last rotation, or from registration when never rotated; it falls due at
-    exactly start + credential_max_age (a rotation at that instant is in time). State: (episode start
+    The age counts from the last rotation, or from registration when never rotated; the alert falls due once
+    the age exceeds credential_max_age, i.e. just after start + credential_max_age (at that instant the age is
+    exactly the maximum, which is allowed, and a rotation then is in time). State: (episode start
     as a UTC ISO string, the id of the event that started it); the alert key is that start, so each
     episode is its own alert and a rotation resolves it.
     """
@@ -128,5 +150,5 @@ def crd_01_credential_max_age(event: Any, state: Any, ctx: Context) -> tuple[Any
         actions.append(Resolve(key=state[0], evidence=(event.id,)))
     if state is None or state[0] != key:
         state = (key, event.id)
-    actions.append(Wake(start + ctx.params.credential_max_age, key))
+    actions.append(Wake(start + ctx.params.credential_max_age + _JUST_AFTER, key))
     return state, actions
