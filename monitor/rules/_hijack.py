@@ -16,9 +16,11 @@ ACTOR_TYPES = frozenset({
     "platform.admin_added", "platform.admin_removed", "mfa.enabled", "mfa.disabled", "device.approved",
 })  # fmt: skip
 ACTING_TYPES: tuple[str, ...] = tuple(sorted(SELF_TYPES | ACTOR_TYPES))
-# Changes only the account's admins or manager may make (CRD-05).
+# Changes only the account's admins or manager may make (CRD-05). A temporary password for a takeover replaces
+# the credential as a rotation does, so it is a credential change too.
 CHANGE_TYPES: tuple[str, ...] = (
-    "credential.rotated", "mfa.enabled", "mfa.disabled", "platform.admin_added", "platform.admin_removed",
+    "credential.rotated", "credential.temporary_access",
+    "mfa.enabled", "mfa.disabled", "platform.admin_added", "platform.admin_removed",
 )  # fmt: skip
 _CHANGES = frozenset(CHANGE_TYPES)
 # Events that set a new password on the account (a rotation, or a temporary one for a takeover).
@@ -73,7 +75,7 @@ def action_text(event: Any) -> str:
     if t == "credential.shared":
         return f"shared the credential with {d.recipient_id}"
     if t == "credential.temporary_access":
-        return f"set a temporary password for {d.recipient_id} until {stamp(d.ends_at)}"
+        return f"set a temporary password for {d.recipient_id} (takeover until {stamp(d.ends_at)})"
     if t == "platform.admin_added":
         return f"added {d.person_id} as a platform admin"
     if t == "platform.admin_removed":

@@ -13,6 +13,7 @@ from monitor.rules._fixtures import (
     rotated,
     sport_account,
     staff,
+    temporary_access,
 )
 from monitor.rules._hijack import CHANGE_TYPES, Grants, action_text, stamp, unauthorised_change, with_grant
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
@@ -33,6 +34,20 @@ CASES = [
         status="open",
     ),
     Case("the manager rotates it: no alert", "none", (rotated("2026-06-01T10:00:00Z", "v-1", actor_id="p-2"),), _DIR),
+    Case(
+        "an editor sets a temporary password for a takeover: alert",
+        "alert",
+        (temporary_access("2026-06-01T10:00:00Z", "v-1", "p-x", "2026-06-01T18:00:00Z", actor_id="p-3"),),
+        _DIR,
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "the manager sets a temporary password for a takeover: no alert",
+        "none",
+        (temporary_access("2026-06-01T10:00:00Z", "v-1", "p-3", "2026-06-01T18:00:00Z", actor_id="p-2"),),
+        _DIR,
+    ),
     Case(
         "an admin disables MFA: no CRD-05 alert",
         "none",

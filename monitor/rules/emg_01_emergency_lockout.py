@@ -17,6 +17,7 @@ from monitor.rules._fixtures import (
     post,
     rotated,
     staff,
+    temporary_access,
 )
 from monitor.rules._hijack import (
     ACTING_TYPES,
@@ -69,6 +70,20 @@ CASES = [
         "somebody with no access rotates the credential: alert",
         "alert",
         (_rot("2026-07-01T20:00:00Z", "v-1", "p-x"),),
+        _DIR,
+    ),
+    Case(
+        "an editor sets a temporary password for a takeover (a CRD-05 change): alert",
+        "alert",
+        (temporary_access("2026-07-01T20:00:00Z", "v-1", "p-3", "2026-07-02T08:00:00Z", actor_id="p-3"),),
+        _DIR,
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "an admin sets a temporary password for a takeover: no EMG-01 alert",
+        "none",
+        (temporary_access("2026-07-01T20:00:00Z", "v-1", "p-3", "2026-07-02T08:00:00Z", actor_id="p-1"),),
         _DIR,
     ),
     Case(

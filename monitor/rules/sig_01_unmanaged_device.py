@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.rules._fixtures import account, directory, login, rotated, staff
-from monitor.rules._hijack import action_text, stamp
+from monitor.rules._fixtures import account, directory, login, rotated, staff, temporary_access
+from monitor.rules._hijack import CHANGE_TYPES, action_text, stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(
@@ -49,6 +49,24 @@ CASES = [
         (login("2026-04-01T08:00:00Z", "l-0"), _ROTATE),
         _DIR,
     ),
+    Case(
+        "temporary password set right after an unmanaged sign-in: alert",
+        "alert",
+        (
+            login("2026-04-01T09:00:00Z", "l-1", managed=False),
+            temporary_access("2026-04-01T09:05:00Z", "v-1", "p-2", "2026-04-02T09:00:00Z", actor_id="p-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "temporary password set after a managed sign-in: no alert",
+        "none",
+        (
+            login("2026-04-01T09:00:00Z", "l-1"),
+            temporary_access("2026-04-01T09:05:00Z", "v-1", "p-2", "2026-04-02T09:00:00Z", actor_id="p-1"),
+        ),
+        _DIR,
+    ),
     Case("an admin action with no sign-in seen: no alert", "none", (_ROTATE,), _DIR),
     Case(
         "MFA disabled by the person signed in on an unmanaged device: alert",
@@ -69,15 +87,7 @@ MAX_TRACKED = 64
     title="Administration only from managed devices",
     severity="medium",
     sources=["004 Section 3"],
-    on=(
-        "login.succeeded",
-        "platform.admin_added",
-        "platform.admin_removed",
-        "mfa.enabled",
-        "mfa.disabled",
-        "credential.rotated",
-        "device.approved",
-    ),
+    on=("login.succeeded", *CHANGE_TYPES, "device.approved"),
     cases=CASES,
 )
 def sig_01_unmanaged_device(event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
