@@ -392,7 +392,9 @@ class _Month:
         return [s.person_id for s in self.seats.get(aid, []) if s.role in roles and s.start <= t < s.end]
 
     def approver(self, aid: str, pid: str, t: int) -> str:
-        managers = [p for p in self.holders(aid, t, ("manager",)) if p != pid]
+        """Who approves pid's device: the account manager (MFA-03), their own devices too; without one, an admin
+        does, which MFA-03 does not count (the missing manager is DIR-03's story)."""
+        managers = self.holders(aid, t, ("manager",))
         admins = [p for p in self.holders(aid, t, ("admin",)) if p != pid]
         return (managers or admins or [pid])[0]
 
@@ -427,12 +429,16 @@ class _Month:
         if key in self.approved and self.approved[key] <= t:
             return
         at = max(0, t - self.rng.randint(10 * MIN, 90 * MIN))
+        actor = self.approver(aid, pid, t)
+        # not before the approver holds their role here (on an account registered just before this sign-in)
+        since = min((s.start for s in self.seats.get(aid, []) if s.person_id == actor and s.start <= t), default=0)
+        at = max(at, since)
         self.approved[key] = at
         self.emit(
             at,
             DEVICES,
             "device.approved",
-            {"account_id": aid, "actor_id": self.approver(aid, pid, at), "person_id": pid, "device_id": device},
+            {"account_id": aid, "actor_id": actor, "person_id": pid, "device_id": device},
             aid,
         )
 

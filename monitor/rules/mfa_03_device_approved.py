@@ -1,13 +1,14 @@
-"""MFA-03: the account manager approves each new device, and re-approves it periodically."""
+"""MFA-03: the account manager, nobody else, approves each new device and re-approves it periodically."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from monitor.durations import format_duration
-from monitor.rules._fixtures import account, directory, login, staff
+from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules._hijack import stamp
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
 _DIR = directory(
@@ -18,8 +19,9 @@ _DIR = directory(
 )
 
 
-def _approve(time: str, id_: str, person: str = "p-1", device: str = "d-1") -> dict[str, Any]:
-    return ev("device.approved", time, id_, account_id="acc-1", actor_id="p-2", person_id=person, device_id=device)
+def _approve(time: str, id_: str, person: str = "p-1", device: str = "d-1", actor: str = "p-2") -> dict[str, Any]:
+    """An approval of `person`'s `device`, by default by the manager p-2."""
+    return ev("device.approved", time, id_, account_id="acc-1", actor_id=actor, person_id=person, device_id=device)
 
 
 _APPROVED = _approve("2026-01-01T09:00:00Z", "a-1")
@@ -56,12 +58,98 @@ CASES = [
         status="resolved",
     ),
     Case(
+        "device approved by an admin who is not the manager: does not count, alert",
+        "alert",
+        (_approve("2026-01-01T09:00:00Z", "a-1", actor="p-1"), login("2026-02-01T08:00:00Z", "l-1")),
+        _DIR,
+        severity="medium",
+        status="open",
+    ),
+    Case(
+        "unapproved sign-in, then the device approved by somebody other than the manager: stays open",
+        "alert",
+        (login("2026-02-01T08:00:00Z", "l-1"), _approve("2026-02-01T09:00:00Z", "a-1", actor="p-x")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "manager's approval lapsed, re-approved by a non-manager: lapsed still, alert",
+        "alert",
+        (
+            _APPROVED,
+            _approve("2026-06-01T09:00:00Z", "a-2", actor="p-1"),
+            login("2026-07-01T09:00:00Z", "l-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "approved by the manager after HR says they left: does not count, alert",
+        "alert",
+        (
+            leaver("2026-01-02T09:00:00Z", "hr-1", "p-2", "2026-01-05T17:00:00Z"),
+            _approve("2026-01-10T09:00:00Z", "a-1"),
+            login("2026-02-01T08:00:00Z", "l-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "approved by a non-manager, then by the manager: no alert",
+        "none",
+        (
+            _approve("2026-01-01T09:00:00Z", "a-1", actor="p-1"),
+            _approve("2026-01-02T09:00:00Z", "a-2"),
+            login("2026-02-01T08:00:00Z", "l-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "the manager approves their own device: no alert",
+        "none",
+        (
+            _approve("2026-01-01T09:00:00Z", "a-1", person="p-2"),
+            login("2026-02-01T08:00:00Z", "l-1", person_id="p-2"),
+        ),
+        _DIR,
+    ),
+    Case(
         "sign-in where the platform cannot tell who: no alert",
         "none",
         (login("2026-02-01T08:00:00Z", "l-1", person_id=None),),
         _DIR,
     ),
 ]
+
+
+class _Wrong(NamedTuple):
+    """An approval that does not count: by whom, when, and its event."""
+
+    actor: str
+    at: datetime
+    event: str
+
+
+class State(NamedTuple):
+    """Per (person, device): the manager's latest approval; the latest approval by anybody else since then; the
+    sign-in (time, event) that raised the alert, while no valid approval has come after it."""
+
+    approved: dict[tuple[str, str], datetime]
+    wrong: dict[tuple[str, str], _Wrong]
+    alerted: dict[tuple[str, str], tuple[datetime, str]]
+
+
+_EMPTY = State({}, {}, {})
+
+
+def _may_approve(actor: str | None, ctx: Context) -> bool:
+    """The account's manager in the register, not gone by now: the one person policy lets approve a device."""
+    if actor is None or "manager" not in ctx.account.roles.get(actor, frozenset()):
+        return False
+    person = ctx.person(actor)
+    return person is None or not person.left_by(ctx.now)
+
+
+def _without(d: dict[tuple[str, str], Any], pair: tuple[str, str]) -> dict[tuple[str, str], Any]:
+    return {k: v for k, v in d.items() if k != pair} if pair in d else d
 
 
 @rule(
@@ -73,42 +161,55 @@ CASES = [
     window="device_reapproval",
     cases=CASES,
 )
-def mfa_03_device_approved(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert on a sign-in from a device not approved for that person, or approved too long ago, so the manager vets it.
 
-    Key: the device, with the person as the alert's person; approving that pair resolves it. An approval
-    exactly `device_reapproval` old is still valid. State: the (person, device) pairs alerted and not yet
-    approved, so repeated sign-ins from the same device do not re-raise.
+    Only the account manager's approval counts (001 "Account security": the overall account manager authorises
+    first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
+    alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
+    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
+    sign-in from a pair already alerted and not yet approved does not raise again.
     """
     d = event.data
     pid = d.person_id
     if pid is None:
         return state, ()
     pair = (pid, d.device_id)
+    st = state or _EMPTY
     if event.type == "device.approved":
-        rest = state - {pair} if state and pair in state else state
-        return rest or None, (Resolve(key=d.device_id, person_id=pid, evidence=(event.id,)),)
-    approved_at = ctx.account.devices.get(pair)
-    limit = ctx.params.device_reapproval
-    if (approved_at is not None and event.time - approved_at <= limit) or (state and pair in state):
+        if _may_approve(d.actor_id, ctx):
+            new = State({**st.approved, pair: event.time}, _without(st.wrong, pair), _without(st.alerted, pair))
+            return new, (Resolve(key=d.device_id, person_id=pid, evidence=(event.id,)),)
+        st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id)}, st.alerted)
+        return st, (_raise(pid, d.device_id, st, ctx),) if pair in st.alerted else ()
+    approved_at = st.approved.get(pair)
+    if (approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval) or pair in st.alerted:
         return state, ()
-    state = (state or frozenset()) | {pair}
+    st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
+    return st, (_raise(pid, d.device_id, st, ctx),)
+
+
+def _raise(pid: str, device: str, st: State, ctx: Context) -> Raise:
+    """The alert for pid's sign-in from device: never, or too long ago, approved by the manager; who else did."""
+    pair = (pid, device)
     a = ctx.account.account_id
+    signed_in, cause = st.alerted[pair]
+    approved_at = st.approved.get(pair)
     if approved_at is None:
-        why = "a device that was never approved for them"
+        why = "a device that was never approved for them by the account manager"
     else:
-        why = (
-            f"a device last approved at {approved_at.astimezone(UTC):%Y-%m-%d %H:%M}Z, more than "
-            f"{format_duration(limit)} ago"
-        )
-    return state, (
-        Raise(
-            key=d.device_id,
-            person_id=pid,
-            evidence=(event.id,),
-            summary=f"{pid} signed in to {a} at {event.time.astimezone(UTC):%Y-%m-%d %H:%M}Z from device "
-            f"{d.device_id}, {why}",
-            next_step=f"Ask the account manager of {a} to check device {d.device_id} with {pid} and approve it "
-            "(device.approved) or, if it is not theirs, end its session and rotate the credential",
-        ),
+        limit = format_duration(ctx.params.device_reapproval)
+        why = f"a device the account manager last approved at {stamp(approved_at)}, more than {limit} ago"
+    evidence: tuple[str, ...] = (cause,)
+    wrong = st.wrong.get(pair)
+    if wrong is not None:
+        why += f"; its approval by {wrong.actor} at {stamp(wrong.at)} does not count: not the account manager"
+        evidence = (cause, wrong.event)
+    return Raise(
+        key=device,
+        person_id=pid,
+        evidence=evidence,
+        summary=f"{pid} signed in to {a} at {stamp(signed_in)} from device {device}, {why}",
+        next_step=f"Ask the account manager of {a} to check device {device} with {pid} and approve it "
+        "(device.approved) or, if it is not theirs, end its session and rotate the credential",
     )
