@@ -401,7 +401,7 @@ _SECRET_PAIRS = frozenset(
     {
         ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("recovery", "code"),
         ("backup", "code"), ("mfa", "code"), ("auth", "code"), ("verification", "code"), ("security", "code"),
-        ("sms", "code"), ("login", "code"), ("one", "time"), ("session", "id"),
+        ("sms", "code"), ("login", "code"), ("one", "time"), ("session", "id"), ("pass", "word"), ("pass", "code"),
     }
 )  # fmt: skip
 _WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
