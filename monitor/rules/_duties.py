@@ -23,17 +23,22 @@ def _missing(duty: Duty) -> str:
 def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Wake at the deadline of each open duty of this kind; alert if undone; resolve when done.
 
-    State: person_id -> the cause (HR event id) of the duty being watched.
+    State: person_id -> the cause (HR event id) of the duty being watched; its wake-up is keyed by that cause.
     """
     watched = dict(state or {})
     actions: list[Action] = []
     p = ctx.params
     etype = event.type
     if etype == "tick":
-        duty = ctx.account.duties.get(event.key)
-        if duty is None or duty.kind != kind or watched.get(event.key) != duty.cause or duty.done:
+        # The wake-up is keyed by the duty's cause (the HR event): a wake-up booked for an earlier notice of the
+        # same person, which a later one replaced (a corrected date), finds no duty of its own and does nothing.
+        pid = next((q for q, cause in watched.items() if cause == event.key), None)
+        duty = ctx.account.duties.get(pid) if pid is not None else None
+        if duty is None or duty.kind != kind or duty.cause != event.key or duty.done:
             return watched or None, ()
         deadline = duty.due_from + p.leaver_deadline
+        if ctx.now < deadline:
+            return watched, ()
         what = (
             "left the organisation"
             if kind == "leaver"
@@ -61,7 +66,7 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
             actions.append(Resolve(key=previous, person_id=pid, evidence=(event.id,)))
         if duty is not None and duty.kind == kind and not duty.done:
             watched[pid] = duty.cause
-            actions.append(Wake(duty.due_from + p.leaver_deadline, pid))
+            actions.append(Wake(duty.due_from + p.leaver_deadline, duty.cause))
         return watched or None, actions
     # evidence: seat removed, credential rotated, leaver cancelled, access confirmed
     for pid, cause in list(watched.items()):

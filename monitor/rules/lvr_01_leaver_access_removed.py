@@ -11,6 +11,7 @@ from monitor.rules.base import Action, Case, Context, ev, rule
 
 _DIR = directory(account(credential_model="shared_credential"), people=staff("p-1", "p-2"))
 _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
+_POSTPONED = leaver("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
 
 CASES = [
     Case(
@@ -58,6 +59,22 @@ CASES = [
         (_LEAVER, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "leaving date postponed by a second notice: no alert at the first notice's deadline",
+        "none",
+        (_LEAVER, _POSTPONED),
+        _DIR,
+        until="2026-11-14T16:59:00Z",
+    ),
+    Case(
+        "leaving date postponed by a second notice: alert at the new deadline",
+        "alert",
+        (_LEAVER, _POSTPONED),
+        _DIR,
+        until="2026-11-14T17:00:00Z",
+        severity="high",
+        status="open",
     ),
 ]
 

@@ -24,6 +24,7 @@ _DIR = directory(
     people=staff("p-1", "p-2"),
 )
 _MOVE = role_changed("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
+_POSTPONED = role_changed("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
 
 
 def _seat_removed(t: str, id_: str) -> dict[str, Any]:
@@ -111,6 +112,22 @@ CASES = [
         (_MOVE, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
         _DIR,
         until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "move postponed by a second notice: no alert at the first notice's deadline",
+        "none",
+        (_MOVE, _POSTPONED),
+        _DIR,
+        until="2026-11-14T16:59:00Z",
+    ),
+    Case(
+        "move postponed by a second notice: alert at the new deadline",
+        "alert",
+        (_MOVE, _POSTPONED),
+        _DIR,
+        until="2026-11-14T17:00:00Z",
+        severity="high",
+        status="open",
     ),
 ]
 
