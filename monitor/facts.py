@@ -133,6 +133,7 @@ class AccountFacts:
     mfa_on: bool | None = None
     mfa_changed_by: str | None = None
     rotated_at: datetime | None = None
+    rotation_event: str | None = None  # the id of the rotation at rotated_at
     fingerprint: str | None = None
     devices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     last_activity_at: datetime | None = None
@@ -140,6 +141,9 @@ class AccountFacts:
     confirmed: set[str] | frozenset[str] = _EMPTY_SET
     logged_in: set[str] | frozenset[str] = _EMPTY_SET
     duties: dict[str, Duty] = field(default_factory=dict)
+    # person -> (time, event id) of the platform.admin_removed that took their seat away, until a seat is given back;
+    # None until the first removal (most accounts never see one)
+    seats_removed: dict[str, tuple[datetime, str]] | None = None
 
     __reduce__ = pickled_by_fields
 
@@ -160,10 +164,17 @@ class AccountFacts:
         return person_id in self.roles or person_id in self.platform_admins or person_id in self.holders
 
     def has_seat(self, person_id: str) -> bool:
-        """A login of their own on the platform (not the shared credential)."""
+        """A login of their own on the platform (not the shared credential), unless the platform removed it."""
         if person_id in self.platform_admins:
             return True
+        if self.seats_removed is not None and person_id in self.seats_removed:
+            return False
         return person_id in self.roles and self.credential_model != "shared_credential"
+
+    def shared_since(self, person_id: str, t: datetime) -> bool:
+        """They were given the credential (a share or temporary access) after time `t`."""
+        given = self.holders.get(person_id)
+        return given is not None and given > t
 
     def knows_credential(self, person_id: str) -> bool:
         """They were given the shared password, or hold a role on a shared-credential account."""
@@ -239,6 +250,7 @@ def _retired(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFa
 
 def _admin_assigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.roles[d.person_id] = shared_frozenset(a.roles.get(d.person_id, _EMPTY_SET) | {d.role})
+    _seat_given(a, d.person_id)
 
 
 def _admin_unassigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
@@ -253,7 +265,7 @@ def _access_confirmed(a: AccountFacts, ev: Event, d: Any, now: datetime, person:
 
 
 def _rotated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.rotated_at = now
+    a.rotated_at, a.rotation_event = now, ev.id
     a.fingerprint = d.fingerprint  # None: the new one is unknown
     a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
     for duty in a.duties.values():
@@ -267,11 +279,21 @@ def _shared(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFac
 
 def _admin_added(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.platform_admins = with_item(a.platform_admins, d.person_id)
+    _seat_given(a, d.person_id)
+
+
+def _seat_given(a: AccountFacts, pid: str) -> None:
+    """A seat added on the platform or a role in the register: an earlier removal no longer shows the seat gone."""
+    if a.seats_removed is not None:
+        a.seats_removed.pop(pid, None)
 
 
 def _admin_removed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if isinstance(a.platform_admins, set):
         a.platform_admins.discard(d.person_id)
+    if a.seats_removed is None:
+        a.seats_removed = {}
+    a.seats_removed[d.person_id] = (now, ev.id)
     duty = a.duties.get(d.person_id)
     if duty and duty.seat_removed_at is None:
         duty.seat_removed_at, duty.seat_evidence = now, ev.id
@@ -343,7 +365,7 @@ def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: d
     old = a.duties.get(pid)
     if old and old.kind == "leaver" and kind == "mover" and old.cancelled_at is None:
         return  # leaving outranks moving
-    a.duties[pid] = Duty(
+    duty = a.duties[pid] = Duty(
         kind=kind,
         person_id=pid,
         due_from=due_from,
@@ -351,3 +373,12 @@ def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: d
         had_seat=a.has_seat(pid),
         knew_credential=a.knows_credential(pid) or a.credential_model == "shared_credential",
     )
+    # What was done before HR's event arrived counts as it would have had the event come first (a late report, or
+    # a corrected date): a seat already removed, and a rotation at or after the leaving or move time (`_rotated`'s
+    # test) unless the person was given the credential after it.
+    removed = a.seats_removed.get(pid) if a.seats_removed is not None else None
+    if removed is not None:
+        duty.had_seat = True
+        duty.seat_removed_at, duty.seat_evidence = removed
+    if a.rotated_at is not None and a.rotated_at >= due_from and not a.shared_since(pid, a.rotated_at):
+        duty.rotated_at, duty.rotation_evidence = a.rotated_at, a.rotation_event

@@ -6,12 +6,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
-from monitor.rules._fixtures import account, directory, leaver, rotated, staff
+from monitor.rules._fixtures import (
+    account,
+    directory,
+    leaver,
+    platform_admin_added,
+    platform_admin_removed,
+    rotated,
+    shared,
+    staff,
+)
 from monitor.rules.base import Action, Case, Context, ev, rule
 
 _DIR = directory(account(credential_model="shared_credential"), people=staff("p-1", "p-2"))
 _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _POSTPONED = leaver("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
+_LATE = leaver("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # HR reports two days after
+_NAMED = directory(account(), people=staff("p-1", "p-2"))  # named logins: p-1's admin role is a seat of their own
 
 CASES = [
     Case(
@@ -75,6 +86,63 @@ CASES = [
         until="2026-11-14T17:00:00Z",
         severity="high",
         status="open",
+    ),
+    Case(
+        "reported late, the credential already rotated after the leaving time: no alert",
+        "none",
+        (rotated("2026-11-06T18:00:00Z", "v-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, rotated at the leaving time itself: no alert",
+        "none",
+        (rotated("2026-11-06T17:00:00Z", "v-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, the only rotation before the leaving time: alert",
+        "alert",
+        (rotated("2026-11-06T16:59:00Z", "v-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, rotated after leaving but the new password shared with them: alert",
+        "alert",
+        (rotated("2026-11-06T18:00:00Z", "v-1"), shared("2026-11-07T09:00:00Z", "v-2", "p-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, their platform seat already removed: no alert",
+        "none",
+        (platform_admin_removed("2026-11-06T18:00:00Z", "pa-1", "p-1", actor_id="p-2"), _LATE),
+        _NAMED,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, their seat removed and then given back: alert",
+        "alert",
+        (
+            platform_admin_removed("2026-11-06T18:00:00Z", "pa-1", "p-1", actor_id="p-2"),
+            platform_admin_added("2026-11-07T09:00:00Z", "pa-2", "p-1", actor_id="p-2"),
+            _LATE,
+        ),
+        _NAMED,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "HR corrects the leaving time after the seat was removed: no alert",
+        "none",
+        (
+            leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z"),
+            platform_admin_removed("2026-11-06T18:00:00Z", "pa-1", "p-1", actor_id="p-2"),
+            leaver("2026-11-07T09:00:00Z", "hr-2", "p-1", "2026-11-06T17:30:00Z"),
+        ),
+        _NAMED,
+        until="2026-11-12T00:00:00Z",
     ),
 ]
 

@@ -25,6 +25,7 @@ _DIR = directory(
 )
 _MOVE = role_changed("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _POSTPONED = role_changed("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
+_LATE = role_changed("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # HR reports two days after
 
 
 def _seat_removed(t: str, id_: str) -> dict[str, Any]:
@@ -128,6 +129,20 @@ CASES = [
         until="2026-11-14T17:00:00Z",
         severity="high",
         status="open",
+    ),
+    Case(
+        "reported late, the credential rotated and the seat removed after the move: no alert",
+        "none",
+        (rotated("2026-11-06T17:00:00Z", "v-1"), _seat_removed("2026-11-06T18:00:00Z", "pa-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "reported late, the seat removed but the only rotation before the move: alert",
+        "alert",
+        (rotated("2026-11-06T16:59:00Z", "v-1"), _seat_removed("2026-11-06T18:00:00Z", "pa-1"), _LATE),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
     ),
 ]
 
