@@ -22,7 +22,7 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
-from monitor.facts import AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
+from monitor.facts import REACH_FIELD, AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
@@ -44,15 +44,6 @@ GRANT_NOTIFY = ["account_manager", "it_security", "requester"]  # EMG-02: a gran
 PERSON_FANOUT = frozenset({"hr.leaver", "hr.leaver_cancelled", "hr.role_changed"})
 # Events that are not about one account (every other type names its account in `data.account_id`).
 _NOT_ACCOUNT_EVENTS = PERSON_FANOUT | {"directory.person", "incident.declared", "incident.closed"}
-# The person an account event gives reach to, by type.
-_REACH_FIELD = {
-    "directory.admin_assigned": "person_id",
-    "platform.admin_added": "person_id",
-    "credential.shared": "recipient_id",
-    "credential.temporary_access": "recipient_id",
-    "login.succeeded": "person_id",
-    "device.approved": "person_id",
-}
 
 
 # A rule as the engine's loop reads it: (control, fn, initial state factory or None when it starts with
@@ -399,15 +390,13 @@ class Engine:
         facts = self.accounts.get(aid)
         if facts is None:
             facts = self.accounts[aid] = AccountFacts(aid)
-        field_name = _REACH_FIELD.get(etype)
+        field_name = REACH_FIELD.get(etype)
         subject = getattr(d, field_name) if field_name else None
+        person = self._person(subject) if subject else None
         if etype == "credential.rotated":
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
-        apply_account(facts, ev, None)
-        if subject:
-            person = self.people.get(subject)
-            if person is None:
-                person = self.people[subject] = PersonFacts(subject)
+        apply_account(facts, ev, person)  # a leaver or mover notice open for the person covers this account too
+        if person is not None:
             person.reaches(facts.account_id)
         self._run_rules(ev, etype, facts)
 

@@ -215,11 +215,25 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
         p.mover_event = ev.id
 
 
+# The person an account event gives reach to, by type: their role, seat, credential, sign-in or device.
+REACH_FIELD = {
+    "directory.admin_assigned": "person_id",
+    "platform.admin_added": "person_id",
+    "credential.shared": "recipient_id",
+    "credential.temporary_access": "recipient_id",
+    "login.succeeded": "person_id",
+    "device.approved": "person_id",
+}
+
+
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
-    """Fold one event into an account's facts; `person` is the event's subject person, if any."""
+    """Fold one event into an account's facts; `person` is the event's subject person, if any (for the events of
+    REACH_FIELD, the person it gives reach to)."""
     fold = _ACCOUNT_FOLDS.get(ev.type)
     if fold is not None:
         fold(a, ev, ev.data, ev.time, person)
+    if person is not None and ev.type in REACH_FIELD:
+        _reached(a, person, ev.time)
 
 
 # One fold per event type that changes an account's facts (a dict lookup instead of a chain of tests: most
@@ -358,6 +372,35 @@ _ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, Event, Any, datetime, PersonFa
     "hr.role_changed": _role_changed,
     "hr.leaver_cancelled": _leaver_cancelled,
 }
+
+
+def _reached(a: AccountFacts, person: PersonFacts, now: datetime) -> None:
+    """The person gained (or used) access to the account while HR's notice about them is open: the duty covers this
+    account too, as if they had reached it when the notice came. A leaver notice covers any time after it; a move,
+    access gained before it takes effect (after it, the access is for the new role)."""
+    pid = person.person_id
+    if person.leaver_event is not None and person.leaving_at is not None:
+        kind: DutyKind = "leaver"
+        due_from, cause = person.leaving_at, person.leaver_event
+    elif person.mover_event is not None and person.moved_at is not None and now < person.moved_at:
+        if pid in a.confirmed:
+            return
+        kind, due_from, cause = "mover", person.moved_at, person.mover_event
+    else:
+        return
+    duty = a.duties.get(pid)
+    if duty is None or duty.cause != cause:
+        _open_duty(a, person, kind, due_from, cause)
+        return
+    if duty.cancelled_at is not None or duty.confirmed_at is not None:
+        return
+    # The duty was opened before: access gained since must go too.
+    if a.has_seat(pid) and (not duty.had_seat or duty.seat_removed_at is not None):
+        duty.had_seat, duty.seat_removed_at, duty.seat_evidence = True, None, None
+    if pid in a.holders and (
+        not duty.knew_credential or (duty.rotated_at is not None and a.shared_since(pid, duty.rotated_at))
+    ):
+        duty.knew_credential, duty.rotated_at, duty.rotation_evidence = True, None, None
 
 
 def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: datetime, cause: str) -> None:

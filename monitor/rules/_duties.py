@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.facts import Duty, DutyKind
+from monitor.facts import REACH_FIELD, Duty, DutyKind
 from monitor.rules.base import Action, Context, Raise, Resolve, Wake
 
 EVIDENCE_TYPES = ("platform.admin_removed", "credential.rotated", "hr.leaver_cancelled", "directory.access_confirmed")
+# Events by which a person gains access to an account: one during an open notice adds that account to the duty.
+REACH_TYPES = tuple(REACH_FIELD)
 
 
 def _missing(duty: Duty) -> str:
@@ -58,15 +60,23 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
             )
         )
         return watched, actions
-    if etype in ("hr.leaver", "hr.role_changed"):
-        pid = event.data.person_id
-        duty = ctx.account.duties.get(pid)
-        previous = watched.pop(pid, None)
-        if previous is not None and (duty is None or duty.cause != previous):
+    reach = REACH_FIELD.get(etype)
+    if reach is not None or etype in ("hr.leaver", "hr.role_changed"):
+        # A notice (re)opened the person's duty, or they gained access while one is open (facts._reached)
+        pid = getattr(event.data, reach or "person_id")
+        duty = ctx.account.duties.get(pid) if pid else None
+        previous = watched.get(pid) if pid else None
+        current = duty.cause if duty is not None and duty.kind == kind and not duty.done else None
+        if previous == current:  # most sign-ins: nothing to watch, or already watched
+            return watched or None, ()
+        watched.pop(pid, None)
+        if previous is not None:
             actions.append(Resolve(key=previous, person_id=pid, evidence=(event.id,)))
-        if duty is not None and duty.kind == kind and not duty.done:
-            watched[pid] = duty.cause
-            actions.append(Wake(duty.due_from + p.leaver_deadline, duty.cause))
+        if duty is not None and current is not None:
+            watched[pid] = current
+            deadline = duty.due_from + p.leaver_deadline
+            # access gained past the deadline is judged when it is gained, not before the event that showed it
+            actions.append(Wake(deadline if reach is None else max(deadline, ctx.now), current))
         return watched or None, actions
     # evidence: seat removed, credential rotated, leaver cancelled, access confirmed
     for pid, cause in list(watched.items()):

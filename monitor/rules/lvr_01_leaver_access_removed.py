@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
+from monitor.rules._duties import EVIDENCE_TYPES, REACH_TYPES, duty_rule
 from monitor.rules._fixtures import (
     account,
     directory,
     leaver,
+    login,
     platform_admin_added,
     platform_admin_removed,
     rotated,
     shared,
+    sport_account,
     staff,
 )
 from monitor.rules.base import Action, Case, Context, ev, rule
@@ -23,6 +25,11 @@ _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _POSTPONED = leaver("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
 _LATE = leaver("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # HR reports two days after
 _NAMED = directory(account(), people=staff("p-1", "p-2"))  # named logins: p-1's admin role is a seat of their own
+# acc-2 shares one credential among its people; p-1 has no role there
+_TWO = directory(
+    account(credential_model="shared_credential"), sport_account("acc-2", admins=["p-2"]), people=staff("p-1", "p-2")
+)
+_ACC_1_ROTATED = rotated("2026-11-06T18:00:00Z", "v-1")
 
 CASES = [
     Case(
@@ -144,6 +151,50 @@ CASES = [
         _NAMED,
         until="2026-11-12T00:00:00Z",
     ),
+    Case(
+        "another account's password shared with them after the notice, never rotated: alert there",
+        "alert",
+        (_LEAVER, shared("2026-11-03T09:00:00Z", "v-2", "p-1", account_id="acc-2"), _ACC_1_ROTATED),
+        _TWO,
+        until="2026-11-08T00:00:00Z",
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "another account's password shared with them after the notice, rotated after they left: no alert",
+        "none",
+        (
+            _LEAVER,
+            shared("2026-11-03T09:00:00Z", "v-2", "p-1", account_id="acc-2"),
+            _ACC_1_ROTATED,
+            rotated("2026-11-06T18:00:00Z", "v-3", account_id="acc-2"),
+        ),
+        _TWO,
+        until="2026-11-08T00:00:00Z",
+    ),
+    Case(
+        "seat removed after leaving, then given back to them: the alert opens",
+        "alert",
+        (
+            _LEAVER,
+            platform_admin_removed("2026-11-06T18:00:00Z", "pa-1", "p-1", actor_id="p-2"),
+            platform_admin_added("2026-11-09T09:00:00Z", "pa-2", "p-1", actor_id="p-2"),
+        ),
+        _NAMED,
+        until="2026-11-09T10:00:00Z",
+        status="open",
+    ),
+    Case(
+        "seat removed after leaving, and they sign in with the register's role still listed: no alert",
+        "none",
+        (
+            _LEAVER,
+            platform_admin_removed("2026-11-06T18:00:00Z", "pa-1", "p-1", actor_id="p-2"),
+            login("2026-11-09T09:00:00Z", "l-1"),
+        ),
+        _NAMED,
+        until="2026-11-10T00:00:00Z",
+    ),
 ]
 
 
@@ -152,7 +203,7 @@ CASES = [
     title="Leaver's access removed by the deadline",
     severity="high",
     sources=['001 "Corporate Social Media Accounts"', '001 "Account security"', "003 §5.4", "004 Section 3"],
-    on=("hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES),
+    on=("hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
     window="leaver_deadline, then leaver_escalation",
     initial=dict,
     cases=CASES,

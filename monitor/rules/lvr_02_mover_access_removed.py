@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.rules._duties import EVIDENCE_TYPES, duty_rule
+from monitor.rules._duties import EVIDENCE_TYPES, REACH_TYPES, duty_rule
 from monitor.rules._fixtures import (
     account,
     directory,
     leaver,
+    platform_admin_added,
     platform_admin_removed,
     role_changed,
     rotated,
@@ -26,6 +27,18 @@ _DIR = directory(
 _MOVE = role_changed("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _POSTPONED = role_changed("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
 _LATE = role_changed("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # HR reports two days after
+
+
+# acc-2 has named logins and p-1 holds no role there
+_OTHER = directory(
+    account(credential_model="shared_credential"),
+    sport_account("acc-2", credential_model="named_logins", admins=["p-2"]),
+    people=staff("p-1", "p-2"),
+)
+
+
+def _seat_added(t: str, id_: str) -> dict[str, Any]:
+    return platform_admin_added(t, id_, "p-1", actor_id="p-2", account_id="acc-2")
 
 
 def _seat_removed(t: str, id_: str) -> dict[str, Any]:
@@ -144,6 +157,22 @@ CASES = [
         _DIR,
         until="2026-11-12T00:00:00Z",
     ),
+    Case(
+        "given a seat on another account between the notice and the move, left in place: alert there",
+        "alert",
+        (_MOVE, _confirmed("2026-11-03T09:00:00Z", "cf-1", "acc-1"), _seat_added("2026-11-04T09:00:00Z", "pa-1")),
+        _OTHER,
+        until="2026-11-08T00:00:00Z",
+        severity="high",
+        status="open",
+    ),
+    Case(
+        "given a seat on another account after the move took effect (the new role's): no alert",
+        "none",
+        (_MOVE, _confirmed("2026-11-03T09:00:00Z", "cf-1", "acc-1"), _seat_added("2026-11-06T17:00:00Z", "pa-1")),
+        _OTHER,
+        until="2026-11-09T00:00:00Z",
+    ),
 ]
 
 
@@ -152,7 +181,7 @@ CASES = [
     title="Mover's access removed by the deadline",
     severity="high",
     sources=["003 §5.4", "004 Section 3"],
-    on=("hr.role_changed", "hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES),
+    on=("hr.role_changed", "hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
     window="leaver_deadline, then leaver_escalation",
     initial=dict,
     cases=CASES,
