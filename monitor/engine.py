@@ -410,7 +410,8 @@ class Engine:
                 if previous_email:
                     self.mailboxes.pop(previous_email.lower().rpartition("@")[0], None)
                 self.mailboxes[d.email.lower().rpartition("@")[0]] = person.person_id
-                return
+            # the accounts the person reaches are judged again: for HR's news, and for a changed directory entry
+            # (groups: the comms team's emergency seat, DIR-05; email: a personal registration mailbox, DIR-04)
             for acc in sorted(person.accounts):
                 facts = self._account(acc)
                 apply_account(facts, ev, person)

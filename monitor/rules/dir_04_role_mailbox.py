@@ -8,7 +8,7 @@ from typing import Any
 
 from monitor.rules._fixtures import account, account_updated, directory, person, post, registered
 from monitor.rules._register import REGISTER_EVENTS, Finding, register_check
-from monitor.rules.base import Action, Case, Context, rule
+from monitor.rules.base import Action, Case, Context, ev, rule
 
 FREE_MAIL = frozenset({
     "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk",
@@ -37,6 +37,11 @@ def _dir(email: str) -> dict[str, Any]:
 
 _START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
+
+
+def _person_email(time: str, id_: str, pid: str, email: str) -> dict[str, Any]:
+    """A directory.person update giving `pid` this email."""
+    return ev("directory.person", time, id_, person_id=pid, email=email, groups=[])
 
 
 def _registered(email: str) -> dict[str, Any]:
@@ -115,6 +120,29 @@ CASES = [
         until=_LATER,
         status="resolved",
     ),
+    Case(
+        "an admin's directory email becomes the registration mailbox: alert",
+        "alert",
+        (_START, _person_email("2026-11-02T12:00:00Z", "dp-1", "p-2", "uninews1@uni.example.ac.uk")),
+        _dir("uninews1@uni.example.ac.uk"),
+        until=_LATER,
+        status="open",
+    ),
+    Case(
+        "the admin whose mailbox it was gets another email in the directory: the alert resolves itself",
+        "alert",
+        (_START, _person_email("2026-11-02T12:00:00Z", "dp-1", "p-2", "p2@uni.example.ac.uk")),
+        _dir("abc12@uni.example.ac.uk"),
+        until=_LATER,
+        status="resolved",
+    ),
+    Case(
+        "an admin's directory email changes to another personal mailbox: no alert",
+        "none",
+        (_START, _person_email("2026-11-02T12:00:00Z", "dp-1", "p-2", "p2@uni.example.ac.uk")),
+        _dir("social@uni.example.ac.uk"),
+        until=_LATER,
+    ),
 ]
 
 
@@ -180,7 +208,7 @@ def _check(ctx: Context) -> Finding | None:
     title="Registered with a generic role mailbox of the organisation",
     severity="medium",
     sources=["003 §5.2"],
-    on=REGISTER_EVENTS,
+    on=(*REGISTER_EVENTS, "directory.person"),
     window="registration_grace",
     initial=dict,
     cases=CASES,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.rules._fixtures import (
+    DOMAIN,
     account,
     account_updated,
     directory,
@@ -16,7 +17,7 @@ from monitor.rules._fixtures import (
     staff,
 )
 from monitor.rules._register import REGISTER_EVENTS, STAFF_EVENTS, Finding, is_current, register_check
-from monitor.rules.base import Action, Case, Context, rule
+from monitor.rules.base import Action, Case, Context, ev, rule
 
 COMMS_GROUP = "comms-team"
 
@@ -28,6 +29,13 @@ def _dir(emergency: str, admins: tuple[str, ...] = ("p-1", "p-2")) -> dict[str, 
 
 
 _START = post("2026-11-02T09:00:00Z", "post-0")
+
+
+def _groups(time: str, id_: str, pid: str, *groups: str) -> dict[str, Any]:
+    """A directory.person update giving `pid` these groups."""
+    return ev("directory.person", time, id_, person_id=pid, email=f"{pid}.new@{DOMAIN}", groups=list(groups))
+
+
 _LATER = "2026-11-03T00:00:00Z"
 
 CASES = [
@@ -90,6 +98,29 @@ CASES = [
         _dir("backup_admin", ("p-1", "p-2", "p-5")),
         until="2026-11-04T09:00:00Z",
     ),
+    Case(
+        "the comms-team backup admin is dropped from the group in the directory: alert",
+        "alert",
+        (_START, _groups("2026-11-03T09:00:00Z", "dp-1", "p-5")),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until="2026-11-03T09:00:00Z",
+        status="open",
+    ),
+    Case(
+        "an admin joins the comms-team group in the directory: the alert resolves itself",
+        "alert",
+        (_START, _groups("2026-11-03T09:00:00Z", "dp-1", "p-2", COMMS_GROUP)),
+        _dir("backup_admin"),
+        until="2026-11-03T09:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "the comms-team backup admin's directory entry changes but keeps the group: no alert",
+        "none",
+        (_START, _groups("2026-11-03T09:00:00Z", "dp-1", "p-5", COMMS_GROUP)),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until="2026-11-04T09:00:00Z",
+    ),
 ]
 
 
@@ -123,7 +154,7 @@ def _check(ctx: Context) -> Finding | None:
     title="Emergency access for the comms team: backup admin seat or escrow record",
     severity="medium",
     sources=['001 "Account security"', "003 §5.2"],
-    on=(*REGISTER_EVENTS, *STAFF_EVENTS, "platform.admin_added", "platform.admin_removed"),
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS, "platform.admin_added", "platform.admin_removed", "directory.person"),
     window="registration_grace",
     initial=dict,
     cases=CASES,
