@@ -27,10 +27,15 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
 
     State: person_id -> the cause (HR event id) of the duty being watched; its wake-up is keyed by that cause.
     """
+    etype = event.type
+    reach = REACH_FIELD.get(etype)
+    if reach is not None:  # most are sign-ins by people with no notice open: nothing to do, and cheaply so
+        pid = getattr(event.data, reach)
+        if not pid or (pid not in ctx.account.duties and (state is None or pid not in state)):
+            return state, ()
     watched = dict(state or {})
     actions: list[Action] = []
     p = ctx.params
-    etype = event.type
     if etype == "tick":
         # The wake-up is keyed by the duty's cause (the HR event): a wake-up booked for an earlier notice of the
         # same person, which a later one replaced (a corrected date), finds no duty of its own and does nothing.
@@ -60,7 +65,6 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
             )
         )
         return watched, actions
-    reach = REACH_FIELD.get(etype)
     if reach is not None or etype in ("hr.leaver", "hr.role_changed"):
         # A notice (re)opened the person's duty, or they gained access while one is open (facts._reached)
         pid = getattr(event.data, reach or "person_id")
