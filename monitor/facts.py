@@ -135,7 +135,6 @@ class AccountFacts:
     rotated_at: datetime | None = None
     rotation_event: str | None = None  # the id of the rotation at rotated_at
     fingerprint: str | None = None
-    devices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     last_activity_at: datetime | None = None
     last_activity_event: str | None = None
     confirmed: set[str] | frozenset[str] = _EMPTY_SET
@@ -321,10 +320,6 @@ def _mfa_disabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: Per
     a.mfa_on, a.mfa_changed_by = False, d.actor_id
 
 
-def _device_approved(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.devices[(d.person_id, d.device_id)] = now
-
-
 def _signed_in(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.last_activity_at, a.last_activity_event = now, ev.id
     if d.person_id:
@@ -365,7 +360,6 @@ _ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, Event, Any, datetime, PersonFa
     "platform.admin_removed": _admin_removed,
     "mfa.enabled": _mfa_enabled,
     "mfa.disabled": _mfa_disabled,
-    "device.approved": _device_approved,
     "login.succeeded": _signed_in,
     "post.published": _posted,
     "hr.leaver": _leaver,

@@ -96,7 +96,7 @@ def test_state_records_pickle_by_their_fields_and_come_back_equal() -> None:
     ]
     acc = AccountFacts("acc-1", True, t, False, "x", "@h", "r@x.ac.uk", "shared_credential", True, True, "p-2")
     acc.roles["p-1"] = {"admin"}
-    acc.devices[("p-1", "d-1")] = t
+    acc.seats_removed = {"p-3": (t, "ev-5")}
     acc.duties["p-1"] = records[1]
     records.append(acc)
     for r in records:
