@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.facts import PersonFacts
+from monitor.facts import AccountFacts, PersonFacts
 from monitor.rules.base import Context
 
 COMMS_TEAM = "comms-team"
@@ -89,11 +89,27 @@ def action_text(event: Any) -> str:
     return f"sent {t}"
 
 
+def not_comms_member(event: Any, ctx: Context) -> bool:
+    """True when the requester of an emergency access request is not a current comms-team member (EMG-02)."""
+    person = ctx.person(event.data.requester_id)
+    return person is None or COMMS_TEAM not in person.groups or person.left_by(event.time)
+
+
+def unknown_account(a: AccountFacts) -> str | None:
+    """Why an emergency request's account cannot be granted, in words, or None: it must be in the register and
+    not retired, or a mistyped id during a hack would look handled while the real account is never locked."""
+    if not a.registered:
+        return f"{a.account_id} is not in the register"
+    if a.retired:
+        return f"{a.account_id} is retired from the register"
+    return None
+
+
 def grant_until(event: Any, ctx: Context) -> datetime | None:
-    """When an emergency access request is granted, its expiry: only current comms-team members get one (EMG-02)."""
+    """When an emergency access request is granted, its expiry: only current comms-team members get one, and only
+    for a registered account that is not retired (EMG-02)."""
     d = event.data
-    person = ctx.person(d.requester_id)
-    if person is None or COMMS_TEAM not in person.groups or person.left_by(event.time):
+    if not_comms_member(event, ctx) or unknown_account(ctx.account) is not None:
         return None
     p = ctx.params
     asked = timedelta(minutes=d.minutes) if d.minutes else p.emergency_default

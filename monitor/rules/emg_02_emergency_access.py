@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from monitor.durations import format_duration
-from monitor.rules._fixtures import directory, emergency_request, person, rotated, sport_account, staff
-from monitor.rules._hijack import COMMS_TEAM, grant_until, stamp
-from monitor.rules.base import Action, Case, Context, Grant, Raise, Resolve, Wake, rule
+from monitor.rules._fixtures import directory, emergency_request, person, registered, rotated, sport_account, staff
+from monitor.rules._hijack import COMMS_TEAM, grant_until, not_comms_member, stamp, unknown_account
+from monitor.rules.base import Action, Case, Context, Grant, Raise, Resolve, Wake, ev, rule
 
 _DIR = directory(
     sport_account(admins=["p-1"]),
@@ -17,8 +17,10 @@ _DIR = directory(
 )
 
 
-def _request(requester: str, minutes: int | None = None) -> dict[str, Any]:
-    return emergency_request("2026-08-01T23:00:00Z", "er-1", requester, "account hacked overnight", minutes=minutes)
+def _request(requester: str, minutes: int | None = None, account_id: str = "acc-1") -> dict[str, Any]:
+    return emergency_request(
+        "2026-08-01T23:00:00Z", "er-1", requester, "account hacked overnight", minutes=minutes, account_id=account_id
+    )
 
 
 def _rot(time: str) -> dict[str, Any]:
@@ -86,6 +88,30 @@ CASES = [
         until="2026-08-05T00:00:00Z",
         status="resolved",
     ),
+    Case(
+        "a comms-team member asks for an account not in the register (a mistyped id): refused, critical alert",
+        "alert",
+        (_request("p-5", account_id="acc-999"),),
+        _DIR,
+        until="2026-08-01T23:00:00Z",
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "a comms-team member asks for a retired account: refused",
+        "alert",
+        (ev("directory.account_retired", "2026-08-01T09:00:00Z", "ret-1", account_id="acc-1"), _request("p-5")),
+        _DIR,
+        until="2026-08-01T23:00:00Z",
+        status="open",
+    ),
+    Case(
+        "a comms-team member asks for an account registered by event, not in the file: granted, no alert",
+        "none",
+        (registered("2026-08-01T09:00:00Z", "reg-2", "acc-2"), _request("p-5", account_id="acc-2")),
+        _DIR,
+        until="2026-08-02T23:00:00Z",
+    ),
 ]
 
 # request id -> (requester, expiry, alerted) for grants not yet followed by a rotation at or after expiry.
@@ -146,16 +172,28 @@ def _request_access(event: Any, state: State | None, ctx: Context) -> tuple[Any,
     requester = d.requester_id
     until = grant_until(event, ctx)
     if until is None:
+        unknown = unknown_account(ctx.account)
+        if not not_comms_member(event, ctx) and unknown is not None:
+            summary = (
+                f"{requester} asked for emergency access to {a} at {stamp(event.time)} ({d.reason[:200]}): "
+                f"refused: {unknown}"
+            )
+            next_step = (
+                f"Check the account id with {requester}: if a registered account is being hacked, ask again with "
+                f"its id (the register lists them); nothing has been locked for {a}"
+            )
+        else:
+            also = f"; besides, {unknown}" if unknown is not None else ""
+            summary = (
+                f"{requester}, who is not a current member of the {COMMS_TEAM} group, asked for emergency "
+                f"access to {a} at {stamp(event.time)} ({d.reason[:200]}): refused{also}"
+            )
+            next_step = (
+                f"Find out why {requester} asked for emergency access to {a}; if the account is being "
+                f"hacked, a member of the {COMMS_TEAM} group must make the request"
+            )
         return state, (
-            Raise(
-                key=event.id,
-                person_id=requester,
-                evidence=(event.id,),
-                summary=f"{requester}, who is not a current member of the {COMMS_TEAM} group, asked for emergency "
-                f"access to {a} at {stamp(event.time)} ({d.reason[:200]}): refused",
-                next_step=f"Find out why {requester} asked for emergency access to {a}; if the account is being "
-                f"hacked, a member of the {COMMS_TEAM} group must make the request",
-            ),
+            Raise(key=event.id, person_id=requester, evidence=(event.id,), summary=summary, next_step=next_step),
         )
     watched = dict(state) if state else {}
     if len(watched) >= MAX_GRANTS:
