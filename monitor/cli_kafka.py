@@ -112,9 +112,9 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
         print(f"  {m['reason']}")
         print(f"  lockout {m['id']}: {', '.join(m['actions'])}; notify {', '.join(m['notify'])}")
         return 0
-    print(f"monitor: refused: {d['requester_id']} is not a current member of the comms-team group in the register; "
-          f"request {ev['id']} was recorded and IT security alerted ({m['control']} {m['severity']} alert {m['id']})",
-          file=sys.stderr)  # fmt: skip
+    # EMG-02's words say why: the requester is not in the comms team, or the account is not in the register
+    print(f"monitor: {m.get('summary') or 'refused'}; request {ev['id']} was recorded and IT security alerted "
+          f"({m['control']} {m['severity']} alert {m['id']})", file=sys.stderr)  # fmt: skip
     return EXIT_BAD_INPUT
 
 

@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.directory import DirectoryError, parse_directory
-from monitor.engine import EngineError
+from monitor.engine import Engine, EngineError
 from monitor.report import LeaverRow
+from monitor.rules._hijack import unknown_account
 from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.directory import MAX_REGISTER_BYTES
@@ -336,7 +337,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.get("/api/register/accounts", response_model=list[register.AccountView], tags=["register"])
     def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.AccountView]:
-        """Every account the monitor knows, with its admins, manager and the controls it fails now."""
+        """Every account the monitor knows, with its admins, manager and the controls it fails now.
+
+        One known only from events (used or asked for, never registered) has `registered` false and is never
+        `compliant`."""
         return monitor.read(register.accounts)
 
     @app.get("/api/register/accounts/{account_id}", response_model=register.AccountView, tags=["register"])
@@ -405,10 +409,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         metrics.observe_step(result)
         status = _emergency(monitor, rid)
         if status.status != "granted":
-            detail = (
-                f"refused: {who.name} is not a current member of the comms-team group in the register; "
-                f"request {rid} was recorded and IT security alerted"
-            )
+            detail = f"refused: {refusal_reason(monitor, status)}; request {rid} was recorded and IT security alerted"
             return JSONResponse(
                 {"detail": detail, "request_id": rid, "alerts": [a.id for a in status.alerts]}, status_code=403
             )
@@ -539,6 +540,21 @@ def _emergency(monitor: EmbeddedMonitor, request_id: str) -> EmergencyStatus:
             alerts=alerts,
             lockouts=[c for c in store.lockouts(detail["account_id"]) if c.issued_at >= _t(row[0])],
         )
+
+    return monitor.read(read)
+
+
+def refusal_reason(monitor: EmbeddedMonitor, status: EmergencyStatus) -> str:
+    """Why EMG-02 refused a request, in its words: the requester is not a current comms-team member, or the
+    account is not in the register (a mistyped id) or retired."""
+
+    def read(engine: Engine, _: Any) -> str:
+        facts = engine.accounts.get(status.account_id)
+        unknown = f"{status.account_id} is not in the register" if facts is None else unknown_account(facts)
+        if unknown is not None and register.is_comms_member(engine, status.requester_id, _t(status.requested_at)):
+            return f"{unknown}: check the account id (the register lists them); nothing was locked"
+        also = f" (and {unknown})" if unknown is not None else ""
+        return f"{status.requester_id} is not a current member of the comms-team group in the register{also}"
 
     return monitor.read(read)
 

@@ -700,6 +700,7 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
             s=status,
             rotation=rotation(status, clock),
             member=member,
+            refusal=api.refusal_reason(monitor, status) if status.status == "refused" else None,
         )
 
     @app.get(f"{PREFIX}/emergency/{{request_id}}", include_in_schema=False)
@@ -718,6 +719,7 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
             s=status,
             rotation=rotation(status, clock),
             member=None,
+            refusal=api.refusal_reason(monitor, status) if status.status == "refused" else None,
         )
 
     # ----- the register --------------------------------------------------------------------------

@@ -53,7 +53,11 @@ class PersonView(BaseModel):
 
 
 def accounts(engine: Engine, store: Store) -> list[AccountView]:
-    """Every account the monitor has seen, with the controls it fails now (its open or acknowledged alerts)."""
+    """Every account the monitor has seen, with the controls it fails now (its open or acknowledged alerts).
+
+    An account known only from events (used, or asked for, but never registered) is listed, for DIR-01 says it
+    must be registered, but marked: `registered` false, and never `compliant`.
+    """
     failing: dict[str, set[str]] = defaultdict(set)
     counts: dict[str, int] = defaultdict(int)
     for aid, control in store.conn.execute(
@@ -84,7 +88,7 @@ def _account_view(a: AccountFacts, failing: list[str], open_alerts: int) -> Acco
         editors=a.holders_of("editor"),
         failing=failing,
         open_alerts=open_alerts,
-        compliant=not failing,
+        compliant=a.registered and not failing,  # an account not in the register complies with nothing
     )
 
 

@@ -373,6 +373,22 @@ class TestEmergency:
         assert r.status_code == 403
         assert "not a current member of the comms-team group" in r.json()["detail"]
 
+    def test_an_account_not_in_the_register_is_refused_naming_it(self, world: World) -> None:
+        # A mistyped id during a hack must not look handled: no grant, no lockout, a 403 naming the account.
+        r = world.client.post(
+            "/api/emergency-requests", headers=world.as_("comms"), json={"account_id": "nope", "reason": "hacked"}
+        )
+        assert r.status_code == 403, r.text
+        out = r.json()
+        assert "nope is not in the register" in out["detail"] and "IT security alerted" in out["detail"]
+        assert not [g for g in world.monitor.store.grants() if g.account_id == "nope"]
+        assert world.monitor.store.lockouts("nope") == []
+        alert = world.client.get(f"/api/alerts/{out['alerts'][0]}", headers=world.as_("security")).json()["alert"]
+        assert alert["control"] == "EMG-02" and "nope is not in the register" in alert["summary"]
+        listed = world.client.get("/api/register/accounts", headers=world.as_("registrar")).json()
+        phantom = [a for a in listed if a["account_id"] == "nope"]
+        assert phantom and not phantom[0]["registered"] and not phantom[0]["compliant"]  # marked, never compliant
+
     def test_a_team_member_with_another_role_s_token_is_refused_without_a_request(self, world: World) -> None:
         token = auth.create_token(world.monitor.store, world.comms_member, "hr", NOW)
         r = world.client.post(

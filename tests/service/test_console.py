@@ -350,6 +350,18 @@ def test_emergency_request_from_outside_the_comms_team_is_refused_and_alerted(de
     assert not [g for g in demo.monitor.read(lambda _, s: s.grants()) if g.requester_id == demo.outsider]
 
 
+def test_emergency_request_for_an_account_not_in_the_register_is_refused_naming_it(demo: Demo) -> None:
+    c = login(demo, "comms")
+    form = c.get("/console/emergency")
+    r = c.post("/console/emergency", data={"csrf": csrf(form.text), "account_id": "acc-nope", "reason": "hacked"})
+    assert r.status_code == 403
+    assert "Emergency access refused" in r.text and "acc-nope is not in the register" in r.text
+    assert not [g for g in demo.monitor.read(lambda _, s: s.grants()) if g.account_id == "acc-nope"]
+    assert demo.monitor.read(lambda _, s: s.lockouts("acc-nope")) == []
+    page = login(demo, "registrar").get("/console/register").text
+    assert "not in the register" in page and 'id="acct-acc-nope"' in page
+
+
 def test_emergency_request_with_the_wrong_role_follows_the_api(demo: Demo) -> None:
     c = login(demo, "hr-member")  # a comms-team member signed in with their HR token
     page = c.get("/console/emergency")

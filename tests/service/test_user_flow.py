@@ -118,6 +118,9 @@ def test_file_an_emergency_request(running: Running) -> None:
     refused = monitor(running, "security", "emergency", "request", account.group(1), "--reason", "me too")
     assert refused.returncode == 2
     assert "IT security alerted" in refused.stderr
+    mistyped = monitor(running, "comms", "emergency", "request", "acc-999", "--reason", "hacked")
+    assert mistyped.returncode == 2, mistyped.stdout
+    assert "acc-999 is not in the register" in mistyped.stderr and "granted" not in mistyped.stdout
     lockout = re.search(r"^  lockout (lk-\S+): ", out.stdout, re.M)
     assert lockout is not None, out.stdout
     listed = monitor(running, "security", "lockouts", "list", "--account", account.group(1))
