@@ -2,18 +2,25 @@
 
 Progress through a file is committed with each batch, so after a crash the file is picked up at the first
 line not yet taken. Rejected lines are listed (line number and reason, never the line itself, which may
-hold the very secret it was rejected for) in rejected/NAME.errors.
+hold the very secret it was rejected for) in rejected/NAME.errors. The copy kept in done/ never holds a
+secret either: a rejected line's secret-looking fields are redacted (as the Kafka runtime's dead letters
+are), and a rejected line that is not a JSON object, with no field names to judge by, is blanked (line
+numbers stay).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from service import metrics
 from service.embedded import EmbeddedMonitor
+from streams.routing import redact
 
 log = logging.getLogger("service.dropfolder")
 BATCH = 2000
@@ -52,6 +59,7 @@ class DropFolder:
         started = time.perf_counter()
         accepted = duplicates = 0
         errors: list[str] = []
+        rejected: set[int] = set()
         origin = path.name
         if start:
             log.info("%s: resuming after line %d", origin, start)
@@ -66,12 +74,12 @@ class DropFolder:
                 if line:
                     batch.append((origin, n, line))
                 if len(batch) >= BATCH:
-                    a, d, e = self._submit(batch, key, n)
+                    a, d, e = self._submit(batch, key, n, rejected)
                     accepted, duplicates = accepted + a, duplicates + d
                     errors.extend(e)
                     batch = []
                     log.info("%s: %d lines taken (%.0f/s)", origin, n, (n - start) / (time.perf_counter() - started))
-            a, d, e = self._submit(batch, key, last)
+            a, d, e = self._submit(batch, key, last, rejected)
             accepted, duplicates = accepted + a, duplicates + d
             errors.extend(e)
         if errors:
@@ -80,7 +88,12 @@ class DropFolder:
         target = self.done / path.name
         if target.exists():
             target = self.done / f"{path.stem}.{int(time.time())}{path.suffix}"
-        path.replace(target)
+        if rejected or start:
+            # A rejected line may hold the secret it was rejected for; after a crash, the lines taken before it
+            # were judged by the run that crashed, so they are scrubbed too.
+            _store_scrubbed(path, target, rejected, start)
+        else:
+            path.replace(target)
         log.info(
             "%s: %d events taken, %d duplicates, %d rejected%s; moved to %s",
             origin,
@@ -91,9 +104,12 @@ class DropFolder:
             target,
         )
 
-    def _submit(self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int) -> tuple[int, int, list[str]]:
+    def _submit(
+        self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int, rejected: set[int]
+    ) -> tuple[int, int, list[str]]:
         result = self.monitor.submit(batch, self.actor, mark=(key, str(upto)))
         metrics.observe_step(result)
+        rejected.update(r.line for r in result.rejected if r.line is not None)
         return (
             result.accepted,
             result.duplicates,
@@ -109,3 +125,30 @@ class DropFolder:
                 log.exception("drop folder %s: taking a file failed; retrying in %.0fs", self.inbox, interval * 10)
                 stop.wait(interval * 10)
             stop.wait(interval)
+
+
+def scrubbed(line: bytes) -> bytes:
+    """A rejected line as it may be kept: its secret-looking fields redacted, or nothing if it is not a JSON object
+    (no field names to tell a secret by, so none of it is kept)."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return b""
+    return redact(line) if isinstance(obj, dict) else b""
+
+
+def _store_scrubbed(path: Path, target: Path, lines: Collection[int], upto: int) -> None:
+    """Move `path` to `target` with the lines numbered in `lines`, and every line up to `upto`, scrubbed."""
+    part = target.with_name(target.name + ".part")
+    with path.open("rb") as src, part.open("wb") as out:
+        for n, raw in enumerate(src, 1):
+            if n in lines or n <= upto:
+                body = raw.strip()
+                if body:
+                    raw = scrubbed(body) + (b"\n" if raw.endswith(b"\n") else b"")
+            out.write(raw)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(part, path.stat().st_mode & 0o777)
+    part.replace(target)
+    path.unlink()

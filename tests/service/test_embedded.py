@@ -177,8 +177,40 @@ def test_the_drop_folder_takes_files_lists_bad_lines_and_resumes(
     assert errors.splitlines()[0].startswith(f"line {cut + 1}: field 'data.password' looks like it holds a secret")
     assert errors.splitlines()[1].startswith(f"line {cut + 2}: not valid JSON")
     assert "hunter2" not in errors
+    # The copy kept has the secret redacted and the line that is not JSON blanked, its numbering kept.
+    kept = (inbox / "done" / "a.jsonl").read_bytes().splitlines(keepends=True)
+    assert b"hunter2" not in b"".join(kept) and len(kept) == cut + 2
+    assert kept[:cut] == raw[:cut] and kept[cut + 1] == b"\n"
+    assert json.loads(kept[cut])["data"] == {"account_id": "acc-001", "password": "[REDACTED]"}
+    assert (inbox / "done" / "b.jsonl").read_bytes() == b"".join(raw[cut:])  # nothing rejected: moved as it was
     m.advance(END)
     assert as_json(m.final_alerts()) == as_json(replayed(demo_files))
+    m.close()
+    stored = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.name.startswith("monitor.db"))
+    assert b"hunter2" not in stored  # not in the log, the rejections or the audit
+
+
+def test_a_secret_taken_before_a_crash_is_not_kept_in_done_either(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, demo_files: tuple[Path, Path]
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    path = inbox / "month.jsonl"
+    secret = (
+        b'{"specversion":"1.0","id":"x1","source":"s","type":"post.published","time":"2026-10-10T10:00:00Z",'
+        b'"data":{"account_id":"acc-001","session_token":"s3cr3t"}}\n'
+    )
+    raw = demo_files[1].read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(raw[:10]) + secret + b"".join(raw[10:20]))
+    m = make_monitor(lateness=LATENESS)
+    st = path.stat()
+    key = f"inbox:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+    m.submit(demo_lines(path)[:15], "drop-folder", mark=(key, "15"))  # the secret was judged before the crash
+    m.close()
+    m = make_monitor(lateness=LATENESS)
+    DropFolder(m, inbox).poll(now=time.time() + 5)
+    kept = (inbox / "done" / "month.jsonl").read_bytes()
+    assert b"s3cr3t" not in kept and kept.count(b"\n") == 21 and b"[REDACTED]" in kept
 
 
 def test_a_file_half_taken_before_a_crash_resumes_after_the_last_committed_line(
