@@ -25,6 +25,8 @@ from streams.routing import redact
 log = logging.getLogger("service.dropfolder")
 BATCH = 2000
 SETTLE_SECONDS = 1.0  # a file changed more recently than this may still be being written
+# How long the clock waits for settling files at most: a feeder that never stops writing must not stop deadlines.
+TICK_HOLD_SECONDS = 60.0
 
 
 class DropFolder:
@@ -44,6 +46,18 @@ class DropFolder:
         return sorted(
             p for p in self.inbox.glob("*.jsonl") if p.is_file() and now - p.stat().st_mtime >= SETTLE_SECONDS
         )
+
+    def waiting(self, now: float | None = None) -> list[Path]:
+        """Files in the inbox still settling (changed in the last SETTLE_SECONDS): input the clock must not pass."""
+        now = time.time() if now is None else now
+        out = []
+        for p in self.inbox.glob("*.jsonl"):
+            try:
+                if p.is_file() and now - p.stat().st_mtime < SETTLE_SECONDS:
+                    out.append(p)
+            except FileNotFoundError:  # taken or moved away meanwhile
+                continue
+        return sorted(out)
 
     def poll(self, now: float | None = None) -> int:
         """Take every ready file; the number of files taken."""

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from monitor.directory import load_directory, read_directory_text
 from monitor.policy import Profile, load_profile
 from service import auth, metrics
-from service.dropfolder import DropFolder
+from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder
 from service.embedded import EmbeddedMonitor, utcnow
 from service.settings import ServiceSettings
 from service.sinks import SinkConfig, load_sinks
@@ -142,6 +142,19 @@ def _opened(m: EmbeddedMonitor) -> str:
     return m.read(read)
 
 
+def tick_held(folder: DropFolder, since: float | None, now: float) -> float | None:
+    """When the clock started waiting for files settling in the inbox (`since`, or `now` if it starts now), or None
+    to tick: nothing is settling, or it has waited TICK_HOLD_SECONDS already."""
+    if not folder.waiting():
+        return None
+    if since is None:
+        return now
+    if now - since >= TICK_HOLD_SECONDS:
+        log.warning("the inbox has had files still being written for %.0fs; moving the clock on", now - since)
+        return None
+    return since
+
+
 def _let_uvicorn_return(signum: int, frame: object) -> None:
     """Take the signal uvicorn raises again once it has stopped serving (see `serve`)."""
 
@@ -180,15 +193,24 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
     folder = DropFolder(monitor, s.inbox_dir)
 
     def ingest() -> None:
-        # One thread takes the drop folder, then moves the clock: a tick never overtakes a file being read.
+        # One thread takes the drop folder, then moves the clock: a tick never overtakes a file being read, nor
+        # one still being written (for TICK_HOLD_SECONDS at most). A first tick that ran before a freshly written
+        # file would date the register at that moment and judge the whole file late: the register checks would
+        # wait out their hour of grace after it.
+        held_since: float | None = None
         while not stop.is_set():
+            interval = s.tick_seconds if s.tick_seconds > 0 else 1.0
             try:
                 folder.poll()
                 if s.tick_seconds > 0:
-                    metrics.observe_step(monitor.tick())
+                    held_since = tick_held(folder, held_since, time.monotonic())
+                    if held_since is None:
+                        metrics.observe_step(monitor.tick())
+                    else:
+                        interval = min(interval, SETTLE_SECONDS / 2)  # take the file as soon as it settles
             except Exception:
                 log.exception("ingest loop failed; retrying")
-            stop.wait(s.tick_seconds if s.tick_seconds > 0 else 1.0)
+            stop.wait(interval)
 
     threads = [threading.Thread(target=ingest, name="ingest", daemon=True)]
     if monitor.sinks:

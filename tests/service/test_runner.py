@@ -15,8 +15,9 @@ from pathlib import Path
 
 from monitor.demo import write_demo
 from monitor.policy import load_profile
+from service.dropfolder import TICK_HOLD_SECONDS, DropFolder
 from service.embedded import EmbeddedMonitor
-from service.runner import shift_demo
+from service.runner import shift_demo, tick_held
 from service.store import Store, connect
 from tests.service.test_embedded import _health
 
@@ -108,3 +109,17 @@ def test_a_stopped_monitor_exits_0_having_saved_its_snapshot_and_let_go_of_its_f
     again = EmbeddedMonitor(data / "monitor.db", load_profile("default"), None, lateness=timedelta(seconds=30))
     assert again._snapshot_seq == last
     again.close()
+
+
+def test_the_clock_waits_for_a_file_still_being_written_but_not_for_ever(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path
+) -> None:
+    folder = DropFolder(make_monitor(), tmp_path / "inbox")
+    assert tick_held(folder, None, 100.0) is None  # nothing waiting: tick
+    (tmp_path / "inbox" / "fresh.jsonl").write_text("")  # written just now: not yet taken, so not yet passed
+    assert tick_held(folder, None, 100.0) == 100.0
+    assert tick_held(folder, 100.0, 100.0 + TICK_HOLD_SECONDS - 1) == 100.0
+    assert tick_held(folder, 100.0, 100.0 + TICK_HOLD_SECONDS) is None  # a feeder that never stops: tick anyway
+    old = time.time() - 10
+    os.utime(tmp_path / "inbox" / "fresh.jsonl", (old, old))
+    assert tick_held(folder, 100.0, 101.0) is None  # settled: the poll takes it before the tick
