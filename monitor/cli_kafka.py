@@ -282,7 +282,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     import threading
 
     s = stream_settings(args)
-    from service.sinks import SinkConfigError, load_sinks
+    from service.sinks import SinkConfigError, load_sinks, unset_url_warning
     from streams.delivery import run_delivery
 
     path = args.sinks or os.environ.get("MONITOR_SINKS")
@@ -294,10 +294,9 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not sinks:
         raise UsageError(f"{path}: no sinks: nothing to deliver to")
-    unset = [f"{k.name} ({k.url_env})" for k in sinks if not os.environ.get(k.url_env)]
+    unset = unset_url_warning(sinks)
     if unset:
-        print(f"monitor: warning: no URL in the environment for {', '.join(unset)}: their deliveries wait",
-              file=sys.stderr)  # fmt: skip
+        print(f"monitor: warning: {unset}", file=sys.stderr)
     outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
     stop = threading.Event()
     handled = (signal.SIGINT, signal.SIGTERM)

@@ -29,6 +29,7 @@ from schemas.events import Event
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
 from service.embedded import EmbeddedMonitor, StepResult
+from service.sinks import unset_url_warning
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB (EVENTS.md)
@@ -162,7 +163,8 @@ class ImportResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded when a warning says what is wrong (the monitor still runs)")
+    warnings: list[str] = Field(default_factory=list, description="configuration problems, e.g. a sink with no URL")
     clock: str | None
     log_entries: int
     alerts: dict[str, int]
@@ -230,8 +232,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     def health() -> Health:
         """Answers at once, even while a long step (a large register's fold, an import, a snapshot) runs."""
         s = monitor.status()
+        warnings = [w for w in (unset_url_warning(monitor.sinks),) if w]
         return Health(
-            status="ok",
+            status="degraded" if warnings else "ok",
+            warnings=warnings,
             clock=s.clock.isoformat() if s.clock else None,
             log_entries=s.log_entries,
             alerts=s.alerts,

@@ -17,7 +17,7 @@ from service import auth, metrics
 from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder
 from service.embedded import EmbeddedMonitor, utcnow
 from service.settings import ServiceSettings
-from service.sinks import SinkConfig, load_sinks
+from service.sinks import SinkConfig, load_sinks, unset_url_warning
 
 log = logging.getLogger("service")
 _TIME_FIELDS = ("leaving_at", "effective_at", "ends_at")
@@ -189,6 +189,10 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
     started = time.perf_counter()
     monitor = open_monitor(s)
     print(f"monitor: {_opened(monitor)}, in {time.perf_counter() - started:.1f} s", file=out, flush=True)
+    unset = unset_url_warning(monitor.sinks)
+    if unset:  # as `monitor deliver` warns; /health says so too
+        log.warning("%s", unset)
+        print(f"monitor: warning: {unset}", file=out, flush=True)
     stop = threading.Event()
     folder = DropFolder(monitor, s.inbox_dir)
 

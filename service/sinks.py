@@ -8,8 +8,9 @@ variable that holds it (`url_env`); the URL itself is read at delivery time and 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
@@ -136,9 +137,38 @@ def load_sinks(path: str | Path) -> list[SinkConfig]:
             raise SinkConfigError(f"{src}: {where}: {_field_errors(e)}") from None
         if sink.name in seen:
             raise SinkConfigError(f"{src}: {where}: name: duplicate of sinks[{seen[sink.name]}]")
+        for i_pattern, pattern in enumerate(sink.controls):
+            if not any(fnmatch.fnmatchcase(c, pattern) for c in _control_ids()):
+                raise SinkConfigError(
+                    f"{src}: {where}: controls[{i_pattern}]: {pattern!r} matches no control, so routes nothing "
+                    "(control ids are upper case, e.g. LVR-01, LVR-* or * for all; README lists them)"
+                )
         seen[sink.name] = i
         sinks.append(sink)
     return sinks
+
+
+def _control_ids() -> list[str]:
+    """The controls the monitor implements (what a sink's control patterns are matched against)."""
+    from monitor.rules import RULES
+
+    return sorted(RULES)
+
+
+def without_url(sinks: Sequence[SinkConfig], environ: Mapping[str, str] | None = None) -> list[SinkConfig]:
+    """The sinks whose `url_env` is unset or empty: their deliveries fail, and wait, until it is set and the
+    monitor restarted."""
+    env = os.environ if environ is None else environ
+    return [s for s in sinks if not env.get(s.url_env, "").strip()]
+
+
+def unset_url_warning(sinks: Sequence[SinkConfig]) -> str | None:
+    """One line for the start and /health naming each sink without a URL (and its variable), or None."""
+    unset = without_url(sinks)
+    if not unset:
+        return None
+    names = ", ".join(f"{s.name} ({s.url_env})" for s in unset)
+    return f"no URL in the environment for {names}: their deliveries wait"
 
 
 def matching(sinks: Sequence[SinkConfig], alert: Alert) -> list[SinkConfig]:

@@ -20,6 +20,7 @@ from service import api as api_module
 from service import auth
 from service.api import build_api
 from service.embedded import EmbeddedMonitor
+from service.sinks import SinkConfig
 from tests.service.conftest import NOW, demo_lines
 
 ROLES = ("security", "hr", "comms", "registrar", "admin")
@@ -193,6 +194,19 @@ def test_metrics_and_health_need_no_token(world: World) -> None:
     text = world.client.get("/metrics").text
     assert 'monitor_alerts_current{status="open"}' in text
     assert "# TYPE monitor_alert_deliveries_total counter" in text  # the outbox's metrics are served too
+
+
+def test_health_is_degraded_naming_a_sink_with_no_url(
+    make_monitor: Callable[..., EmbeddedMonitor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    m = make_monitor(sinks=[SinkConfig(name="secops", kind="slack", url_env="NOT_SET_VAR")])
+    client = TestClient(build_api(m, console=False))
+    h = client.get("/health").json()
+    assert h["status"] == "degraded"
+    assert h["warnings"] == ["no URL in the environment for secops (NOT_SET_VAR): their deliveries wait"]
+    monkeypatch.setenv("NOT_SET_VAR", "https://hooks.example/x")
+    assert client.get("/health").json()["status"] == "ok"
 
 
 def test_health_and_metrics_answer_while_a_long_step_holds_the_engine(

@@ -19,6 +19,8 @@ from service.sinks import (
     matching,
     payload,
     slack_escape,
+    unset_url_warning,
+    without_url,
 )
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -119,6 +121,15 @@ def test_load_good_file_with_defaults(tmp_path: Path) -> None:
         ("- {name: a}\n", "expected a mapping with a 'sinks' list"),
         ("sinks: []\nextra: 1\n", "unknown key 'extra'"),
         ("sinks: [\n", "not valid YAML at line"),
+        (
+            "sinks:\n  - {name: pager, kind: teams, url_env: A, controls: [LVR-*, XYZ-*]}\n",
+            "sinks[0] (pager): controls[1]: 'XYZ-*' matches no control, so routes nothing",
+        ),
+        (
+            "sinks:\n  - {name: a, kind: slack, url_env: A}\n"
+            "  - {name: hr, kind: slack, url_env: B, controls: [lvr-01]}\n",
+            "sinks[1] (hr): controls[0]: 'lvr-01' matches no control",
+        ),
     ],
 )
 def test_bad_files_name_file_sink_and_field(tmp_path: Path, text: str, message: str) -> None:
@@ -271,3 +282,16 @@ def test_lockout_payloads_say_what_to_do_and_who_to_tell() -> None:
     assert teams["potentialAction"][0]["targets"][0]["uri"] == "https://monitor.example/console/emergency"
     with pytest.raises(ValueError, match="unknown sink kind"):
         lockout_payload("pager", _lockout())
+
+
+def test_a_sink_without_its_url_is_named_with_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    sinks = [
+        SinkConfig(name="a", kind="slack", url_env="SET_URL"),
+        SinkConfig(name="b", kind="teams", url_env="NOT_SET"),
+    ]
+    monkeypatch.setenv("SET_URL", "https://hooks.example/x")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    assert [k.name for k in without_url(sinks)] == ["b"]
+    assert unset_url_warning(sinks) == "no URL in the environment for b (NOT_SET): their deliveries wait"
+    monkeypatch.setenv("NOT_SET", "https://hooks.example/y")
+    assert unset_url_warning(sinks) is None
