@@ -59,7 +59,9 @@ def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
     with pytest.raises(DirectoryError) as err:
         parse_directory(text, "register.yaml")
     (problem,) = str(err.value).splitlines()
-    assert problem.startswith(f"register.yaml:{_line_of(text, 'credential_model: sometimes')}: accounts.5.credential_model: ")
+    assert problem.startswith(
+        f"register.yaml:{_line_of(text, 'credential_model: sometimes')}: accounts.5.credential_model: "
+    )
 
 
 @pytest.mark.parametrize(
