@@ -49,7 +49,9 @@ class Client:
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout, trust_env=False
         )
 
-    def call(self, method: str, path: str, **kw: Any) -> Any:
+    def call(self, method: str, path: str, partial_ok: bool = False, **kw: Any) -> Any:
+        """The answer's JSON (or text); ClientError with the server's reason for any refusal. With `partial_ok`, a
+        422 that lists what it rejected (POST /api/events: the valid events were taken all the same) is an answer."""
         try:
             r = self.http.request(method, path, **kw)
         except httpx.TimeoutException as exc:
@@ -63,17 +65,20 @@ class Client:
                 f"cannot reach the monitor at {self.url} ({type(exc).__name__}): is it running there? (--url or "
                 "MONITOR_URL)"
             ) from None
-        if r.status_code >= 400 and r.status_code != 422:
+        if r.status_code >= 400:
             try:
-                detail = r.json().get("detail", r.text)
+                body = r.json()
             except ValueError:
-                detail = r.text
+                body = None
+            if partial_ok and r.status_code == 422 and isinstance(body, dict) and "rejected" in body:
+                return body
+            detail = body.get("detail", r.text) if isinstance(body, dict) else r.text
             raise ClientError(f"{r.status_code}: {detail}")
         ctype = r.headers.get("content-type", "")
         return r.json() if ctype.startswith("application/json") else r.text
 
     def submit(self, events: list[dict[str, Any]]) -> Any:
-        return self.call("POST", "/api/events", json=events)
+        return self.call("POST", "/api/events", partial_ok=True, json=events)
 
     def close(self) -> None:
         self.http.close()

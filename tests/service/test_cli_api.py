@@ -1,0 +1,93 @@
+"""The API clients of the `monitor` command against the real API (in process): a refusal is one line, exit 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from monitor import cli
+from service import auth
+from service.api import build_api
+from service.client import Client
+from service.embedded import EmbeddedMonitor
+from tests.service.conftest import NOW
+
+
+@dataclass
+class Api:
+    monitor: EmbeddedMonitor
+    tokens: dict[str, str]
+    comms: str
+
+
+@pytest.fixture
+def api(make_monitor: Callable[..., EmbeddedMonitor], monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    m = make_monitor()
+    d = m.directory
+    assert d is not None
+    comms = next(p.person_id for p in d.people if "comms-team" in p.groups)
+    tokens = {
+        role: auth.create_token(m.store, comms if role == "comms" else f"{role}-1", role, NOW)
+        for role in ("security", "hr", "comms", "admin")
+    }
+    app = build_api(m, console=False)
+
+    def client(args: Any) -> Client:
+        import os
+
+        token = os.environ["MONITOR_TOKEN"]
+        c = Client("http://testserver", token)
+        c.http.close()
+        c.http = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        return c
+
+    monkeypatch.setattr(cli, "_client", client)
+    yield Api(m, tokens, comms)
+
+
+def run_as(
+    api: Api, role: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str
+) -> tuple[int, str, str]:
+    monkeypatch.setenv("MONITOR_TOKEN", api.tokens[role])
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("role", "argv", "said"),
+    [
+        ("security", ("alerts", "resolve", "al-x", "--note", ""), "note: String should have at least 1 character"),
+        ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "-5"), "minutes: "),
+        ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "100000"), "minutes: "),
+        ("comms", ("emergency", "request", "acc-001", "--reason", ""), "reason: "),
+        ("security", ("alerts", "list", "--limit", "0"), "limit: "),
+        ("security", ("alerts", "list", "--limit", "1001"), "limit: "),
+        ("security", ("alerts", "list", "--control", "LVR-1"), "control"),
+    ],
+    ids=["empty-note", "minutes-negative", "minutes-huge", "reason-empty", "limit-0", "limit-1001", "control"],
+)
+def test_a_422_outside_events_is_a_refusal_in_one_line_not_a_traceback(
+    api: Api,
+    role: str,
+    argv: tuple[str, ...],
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = run_as(api, role, capsys, monkeypatch, *argv)
+    assert code == 2, (out, err)
+    assert err.startswith("monitor: 422: ") and said in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_events_partly_rejected_are_an_answer_listing_them(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_TOKEN", api.tokens["hr"])
+    good = {"specversion": "1.0", "id": "t-1", "source": "t", "type": "hr.leaver", "time": "2026-10-30T10:00:00Z",
+            "data": {"person_id": "p-0001", "leaving_at": "2026-10-30T17:00:00Z"}}  # fmt: skip
+    out = cli._client(None).submit([good, {**good, "id": "t-2", "type": "hr.sacked"}])
+    assert (out["accepted"], len(out["rejected"])) == (1, 1)
