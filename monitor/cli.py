@@ -41,6 +41,7 @@ from monitor.replay import ReplayResult, build_engine, read_lines, replay, summa
 from schemas.directory import MAX_REGISTER_BYTES
 
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
+MAX_DEMO_DAYS = 366
 
 
 def _time(text: str) -> datetime:
@@ -58,6 +59,32 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= days <= MAX_DEMO_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} days: the demo covers 1 to {MAX_DEMO_DAYS} days")
+    return days
+
+
+def _writable_file(path: str) -> None:
+    """UsageError now, before a long replay, if `path` cannot be written."""
+    p = Path(path)
+    problem: str | None
+    if p.is_dir():
+        problem = "a folder is there, not a file"
+    elif p.exists():
+        problem = None if os.access(p, os.W_OK) else "not writable"
+    elif not p.parent.is_dir():
+        problem = f"no folder {p.parent}"
+    else:
+        problem = None if os.access(p.parent, os.W_OK | os.X_OK) else f"cannot create files in {p.parent}"
+    if problem:
+        raise UsageError(f"{path}: cannot write there: {problem}")
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -89,6 +116,8 @@ def _run_replay(args: argparse.Namespace) -> ReplayResult:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.lockouts:
+        _writable_file(args.lockouts)  # before the replay, not after all its work
     result = _run_replay(args)
     write_alerts(result.engine, sys.stdout)
     if args.lockouts:
@@ -739,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="generate a month of a sample university and replay it")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--days", type=_days, default=30, help=f"days of events, 1 to {MAX_DEMO_DAYS} (default: 30)")
     p.add_argument("--policy", default="default")
     p.add_argument("--out", metavar="DIR", help="keep the generated files here (default: a temporary folder)")
     p.add_argument("--limit", type=int, default=60, help="alerts shown in the table (default: %(default)s)")

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.durations import format_duration, parse_duration
+from monitor.durations import duration_value, format_duration
 from monitor.yamlfile import compose_yaml, load_yaml, node_line
 
 CONTROL_IDS: tuple[str, ...] = (
@@ -39,13 +39,9 @@ SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 CITATION = re.compile(r'^((00[0-4]) (§\d+(\.\d+)*|"[^"]+"|Section \d+)|practice: .+)$')
 
 
-def _duration(v: Any) -> Any:
-    return parse_duration(v) if isinstance(v, str) else v
-
-
 Duration = Annotated[
     timedelta,
-    BeforeValidator(_duration),
+    BeforeValidator(duration_value),
     PlainSerializer(format_duration, return_type=str),
 ]
 

@@ -9,11 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.durations import parse_duration
-
-
-def _duration(v: object) -> object:
-    return parse_duration(v) if isinstance(v, str) else v
+from monitor.durations import duration_value
 
 
 class ServiceSettings(BaseSettings):
@@ -27,7 +23,7 @@ class ServiceSettings(BaseSettings):
     inbox: Path | None = Field(None, description="drop folder of JSONL files (default: DATA_DIR/inbox)")
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
-    lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(seconds=30)
+    lateness: Annotated[timedelta, BeforeValidator(duration_value)] = timedelta(seconds=30)
     tick_seconds: Annotated[float, Field(ge=0)] = 5.0
     sinks: Path | None = Field(None, description="alert delivery routes (YAML); URLs come from the environment")
     delivery_max_backoff: Annotated[float, Field(gt=0, le=3600)] = 300.0

@@ -9,11 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.durations import parse_duration
-
-
-def _duration(v: object) -> object:
-    return parse_duration(v) if isinstance(v, str) else v
+from monitor.durations import duration_value
 
 
 class StreamSettings(BaseSettings):
@@ -31,7 +27,7 @@ class StreamSettings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
     data_dir: Path = Path("monitor-data")  # as the embedded monitor's; the image sets /var/lib/monitor
-    lateness: Annotated[timedelta, BeforeValidator(_duration)] = timedelta(minutes=5)
+    lateness: Annotated[timedelta, BeforeValidator(duration_value)] = timedelta(minutes=5)
     tick_seconds: Annotated[float, Field(ge=0)] = 30.0
     loglevel: str = "info"
     # every N events (and control messages) folded, a partition's engine is snapshotted to data_dir/snapshots

@@ -208,3 +208,36 @@ def test_a_retention_check_the_broker_refuses_is_a_warning_not_a_stop(
     monkeypatch.setattr(streams.topics, "retention_problems", lambda _: ["topic t deletes messages"])
     warn_retention(object())
     assert capsys.readouterr().err == "monitor: warning: topic t deletes messages\n"
+
+
+def test_a_lockouts_file_that_cannot_be_written_is_refused_before_the_replay(tmp_path: Path) -> None:
+    directory, events = _files(tmp_path)
+    run = monitor("replay", "--directory", str(directory), "--lockouts", "/nonexistent/x.jsonl", str(events))
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.decode() == "monitor: /nonexistent/x.jsonl: cannot write there: no folder /nonexistent\n"
+    assert run.stdout == b""  # refused before any work, not after it
+    run = monitor("replay", "--lockouts", str(tmp_path), str(events))
+    assert run.returncode == 2 and b"a folder is there, not a file" in run.stderr
+
+
+def test_durations_have_a_maximum_everywhere_they_are_read(tmp_path: Path) -> None:
+    _, events = _files(tmp_path)
+    too_long = "'99999999w' is too long; at most 3650d (ten years)"
+    run = monitor("replay", "--lateness", "99999999w", str(events))
+    assert run.returncode == 2 and too_long in run.stderr.decode() and b"Traceback" not in run.stderr
+    run = monitor("run", "--lateness", "99999999w", "--data-dir", str(tmp_path / "d"), "--web-port", "65002")
+    assert run.returncode == 2, run.stderr
+    assert f"monitor: bad setting: lateness: Value error, {too_long}" in run.stderr.decode()
+    assert not (tmp_path / "d").exists()
+    profile = tmp_path / "p.yaml"
+    profile.write_text((REPO / "monitor/policies/default.yaml").read_text().replace("leaver_deadline: 24h",
+                       "leaver_deadline: 99999999w"))  # fmt: skip
+    run = monitor("policy", "validate", str(profile))
+    assert run.returncode == 2 and f"parameters.leaver_deadline: {too_long}" in run.stderr.decode(), run.stderr
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "367"])
+def test_the_demo_needs_a_sensible_number_of_days(days: str) -> None:
+    run = monitor("demo", "--days", days)
+    assert run.returncode == 2 and b"Traceback" not in run.stderr
+    assert b"argument --days: " in run.stderr and b"the demo covers 1 to 366 days" in run.stderr
