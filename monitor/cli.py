@@ -280,7 +280,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"account_id": args.account, "reason": args.reason}
-    if args.minutes:
+    if args.minutes is not None:  # 0 is sent as given, and refused: it is not "the default"
         body["minutes"] = args.minutes
     if on_broker(args):
         if not args.by or not args.by.strip():

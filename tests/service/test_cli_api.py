@@ -64,12 +64,22 @@ def run_as(
         ("security", ("alerts", "resolve", "al-x", "--note", ""), "note: String should have at least 1 character"),
         ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "-5"), "minutes: "),
         ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "100000"), "minutes: "),
+        ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "0"), "minutes: "),
         ("comms", ("emergency", "request", "acc-001", "--reason", ""), "reason: "),
         ("security", ("alerts", "list", "--limit", "0"), "limit: "),
         ("security", ("alerts", "list", "--limit", "1001"), "limit: "),
         ("security", ("alerts", "list", "--control", "LVR-1"), "control"),
     ],
-    ids=["empty-note", "minutes-negative", "minutes-huge", "reason-empty", "limit-0", "limit-1001", "control"],
+    ids=[
+        "empty-note",
+        "minutes-negative",
+        "minutes-huge",
+        "minutes-0",
+        "reason-empty",
+        "limit-0",
+        "limit-1001",
+        "control",
+    ],
 )
 def test_a_422_outside_events_is_a_refusal_in_one_line_not_a_traceback(
     api: Api,
