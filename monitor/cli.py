@@ -235,20 +235,38 @@ def _call(args: argparse.Namespace, fn: Any) -> Any:
         client.close()
 
 
+# A command run again within this window (a retry after a timeout, or not sure it went) is the same event; after
+# it, or with --again, a report is an event of its own, so a correction back to an earlier value is taken.
+RETRY_WINDOW = timedelta(minutes=15)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _cli_event(type_: str, source: str, data: dict[str, Any], once: bool = True) -> dict[str, Any]:
-    """An event typed at the command line; its id derives from its content, so running it twice is one event (with
-    `once` off, from its content and time: each run is an event of its own)."""
+    """An event typed at the command line. With `once`, its id derives from its content and the RETRY_WINDOW it
+    is sent in, so a retry is one event, yet a report sent again later (such as a correction back to what an
+    earlier report said, after another one) is taken; with `once` off, from its content and time: each run is an
+    event of its own."""
     import hashlib
     import json
 
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    facts = [type_, data] if once else [type_, data, now]
+    now = _utcnow()
+    window = int(now.timestamp() // RETRY_WINDOW.total_seconds())
+    facts = [type_, data, window] if once else [type_, data, now.isoformat()]
     digest = hashlib.blake2b(json.dumps(facts, sort_keys=True).encode(), digest_size=8).hexdigest()
-    return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": now, "data": data}
+    stamp = now.isoformat().replace("+00:00", "Z")
+    return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": stamp, "data": data}
 
 
 def _print_submit(out: Any) -> int:
     print(f"accepted {out['accepted']}, duplicates {out['duplicates']}, alert versions made {len(out['alerts'])}")
+    if out["duplicates"] and not out["accepted"]:
+        minutes = int(RETRY_WINDOW.total_seconds() // 60)
+        print(f"monitor: note: the same report was taken already, sent within the last {minutes} minutes: nothing "
+              "changed. If it corrects a report made since then back to this, send it again with --again",
+              file=sys.stderr)  # fmt: skip
     for r in out["rejected"]:
         print(f"rejected: {r['reason']}", file=sys.stderr)
     return EXIT_BAD_INPUT if out["rejected"] else 0
@@ -258,7 +276,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     data: dict[str, Any] = {"person_id": args.person, "leaving_at": args.leaving_at.isoformat()}
     if args.reason:
         data["reason"] = args.reason
-    ev = _cli_event("hr.leaver", "hr/monitor-cli", data)
+    ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
@@ -272,7 +290,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     }
     if args.new_unit:
         data["new_unit"] = args.new_unit
-    ev = _cli_event("hr.role_changed", "hr/monitor-cli", data)
+    ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
     return _print_submit(_call(args, lambda c: c.submit([ev])))
@@ -646,6 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--url", help="the monitor's address (env MONITOR_URL, default http://127.0.0.1:8080)")
         p.add_argument("--token-file", dest="token_file", help="file holding your token (default: env MONITOR_TOKEN)")
 
+    def again_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--again", action="store_true", help="a new report even if the same one was sent in the last "
+                       f"{int(RETRY_WINDOW.total_seconds() // 60)} minutes (which is otherwise taken for a retry and "
+                       "ignored): e.g. to correct a report made since back to this")  # fmt: skip
+
     def broker_args(p: argparse.ArgumentParser, acting: bool = False) -> None:
         p.add_argument("--broker", help="the Kafka runtime's topics instead of the embedded monitor's API "
                        "(env MONITOR_BROKER, used when --url is not given)")  # fmt: skip
@@ -661,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     hl.add_argument("person", help="person id in the register")
     hl.add_argument("--leaving-at", dest="leaving_at", type=_time, required=True, help="RFC 3339, may be future")
     hl.add_argument("--reason")
+    again_arg(hl)
     api_args(hl)
     broker_args(hl)
     hl.set_defaults(func=cmd_hr_leaver)
@@ -669,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True)
     hm.add_argument("--new-role", dest="new_role", required=True)
     hm.add_argument("--new-unit", dest="new_unit")
+    again_arg(hm)
     api_args(hm)
     broker_args(hm)
     hm.set_defaults(func=cmd_hr_mover)

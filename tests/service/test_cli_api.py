@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,3 +102,26 @@ def test_events_partly_rejected_are_an_answer_listing_them(api: Api, monkeypatch
             "data": {"person_id": "p-0001", "leaving_at": "2026-10-30T17:00:00Z"}}  # fmt: skip
     out = cli._client(None).submit([good, {**good, "id": "t-2", "type": "hr.sacked"}])
     assert (out["accepted"], len(out["rejected"])) == (1, 1)
+
+
+def test_an_hr_correction_back_to_an_earlier_date_is_taken_and_a_retry_is_not(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    now = [NOW]
+    monkeypatch.setattr(cli, "_utcnow", lambda: now[0])
+
+    def leaver(day: str, *more: str) -> tuple[int, str, str]:
+        return run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0160", "--leaving-at", day, *more)
+
+    first, later = "2026-12-10T17:00:00Z", "2026-12-12T17:00:00Z"
+    assert leaver(first)[1].startswith("accepted 1, duplicates 0")
+    code, out, err = leaver(first)  # a retry: one event, and said so
+    assert code == 0 and out.startswith("accepted 0, duplicates 1") and "send it again with --again" in err
+    assert leaver(later)[1].startswith("accepted 1, duplicates 0")
+    assert leaver(first, "--again")[1].startswith("accepted 1, duplicates 0")  # the correction back, at once
+    now[0] = NOW + timedelta(hours=1)
+    assert leaver(later)[1].startswith("accepted 1, duplicates 0")  # and later, without --again
+    logged = [json.loads(body) for _, _, body in api.monitor.store.log() if b'"hr.leaver"' in body]
+    assert [ev["data"]["leaving_at"][:10] for ev in logged] == ["2026-12-10", "2026-12-12", "2026-12-10", "2026-12-12"]
