@@ -73,6 +73,16 @@ class Params(BaseModel):
     org_domains: tuple[str, ...] = ()
     service_actors: tuple[str, ...] = ()  # e.g. the lockout executor: may rotate credentials and admins
 
+    @model_validator(mode="after")
+    def _emergency_within_max(self) -> Params:
+        if self.emergency_default > self.emergency_max:
+            raise ValueError(
+                f"emergency_default {format_duration(self.emergency_default)} is above emergency_max "
+                f"{format_duration(self.emergency_max)}: a request without minutes would be granted more than the "
+                "maximum"
+            )
+        return self
+
 
 class ControlSetting(BaseModel):
     """How one profile applies one control."""

@@ -241,3 +241,25 @@ def test_the_demo_needs_a_sensible_number_of_days(days: str) -> None:
     run = monitor("demo", "--days", days)
     assert run.returncode == 2 and b"Traceback" not in run.stderr
     assert b"argument --days: " in run.stderr and b"the demo covers 1 to 366 days" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        ("leaver_deadline: 24h", "leaver_deadline: 24", "parameters.leaver_deadline: 24 has no unit; write a whole "
+         "number and a unit s, m, h, d or w, e.g. '24h'"),
+        ("emergency_default: 4h", "emergency_default: 48h", "parameters: emergency_default 2d is above "
+         "emergency_max 24h"),
+    ],
+    ids=["no-unit", "default-above-max"],
+)  # fmt: skip
+def test_a_policy_file_needs_units_and_an_emergency_default_within_the_maximum(
+    tmp_path: Path, before: str, after: str, said: str
+) -> None:
+    text = (REPO / "monitor/policies/default.yaml").read_text()
+    assert before in text
+    profile = tmp_path / "p.yaml"
+    profile.write_text(text.replace(before, after))
+    run = monitor("policy", "validate", str(profile))
+    assert run.returncode == 2 and said in run.stderr.decode(), run.stderr
+    assert b"ok" not in run.stdout
