@@ -507,10 +507,18 @@ def _usable_data_dir(path: Path) -> None:
                          "(or MONITOR_DATA_DIR)")  # fmt: skip
 
 
-def _token_store(args: argparse.Namespace) -> Any:
+def _token_store(args: argparse.Namespace, first_setup: bool = False) -> Any:
+    """The data folder's store. Only `token create` may start a new data folder (before the first `monitor run`);
+    the other token commands refuse a folder that holds no monitor, rather than list nothing from the wrong one."""
     from service.store import Store, connect
 
     s = _service_settings(args)
+    if not s.db_path.exists():
+        if not first_setup:
+            raise UsageError(f"no monitor in {s.data_dir} (no {s.db_path.name} there): give the monitor's data "
+                             "folder with --data-dir (or MONITOR_DATA_DIR)")  # fmt: skip
+        print(f"monitor: no monitor in {s.data_dir} yet: starting a new data folder there (`monitor run --data-dir "
+              f"{s.data_dir}` uses it)", file=sys.stderr)  # fmt: skip
     _usable_data_dir(s.data_dir)
     return Store(connect(s.db_path)), s
 
@@ -518,7 +526,9 @@ def _token_store(args: argparse.Namespace) -> Any:
 def cmd_token_create(args: argparse.Namespace) -> int:
     from service.auth import create_token
 
-    store, s = _token_store(args)
+    if not args.name.strip() or args.name != args.name.strip():
+        raise UsageError(f"{args.name!r} is not a name: give the person id in the register (or a system's name)")
+    store, s = _token_store(args, first_setup=True)
     try:
         token = create_token(store, args.name, args.role, datetime.now(UTC))
     except ValueError as exc:

@@ -85,7 +85,8 @@ def prepare_demo(s: ServiceSettings, out: TextIO) -> ServiceSettings:
     monitor = open_monitor(s)
     try:
         comms = _comms_member(demo_dir / "directory.yaml")
-        print("demo: API tokens (shown once; make more with `monitor token create NAME --role ROLE`):", file=out)
+        print(f"demo: API tokens (shown once; make more with `monitor token create NAME --role ROLE --data-dir "
+              f"{s.data_dir}`):", file=out)  # fmt: skip
         for name, role in (*DEMO_TOKENS, (comms, "comms")):
             token = auth.create_token(monitor.store, name, role, utcnow())
             print(f"  {role:10} {name:14} {token}", file=out)

@@ -82,7 +82,7 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
         (("policy", "validate", str(broken)), "broken.yaml:1:"),
         (("policy", "validate", str(binary)), "binary.yaml: not UTF-8 text (byte 2)"),
         (("run", "--data-dir", str(events), "--web-port", "65000"), "data folder: a file is there, not a folder"),
-        (("token", "list", "--data-dir", str(events / "x")), "as the data folder: Not a directory"),
+        (("token", "create", "p-1", "--role", "hr", "--data-dir", str(events / "x")), "data folder: Not a directory"),
     ]
     for args, reason in cases:
         run = monitor(*args)
@@ -263,3 +263,26 @@ def test_a_policy_file_needs_units_and_an_emergency_default_within_the_maximum(
     run = monitor("policy", "validate", str(profile))
     assert run.returncode == 2 and said in run.stderr.decode(), run.stderr
     assert b"ok" not in run.stdout
+
+
+def test_token_commands_refuse_a_folder_with_no_monitor_and_a_token_needs_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_DATA_DIR", raising=False)
+    for argv in (["token", "list"], ["token", "revoke", "p-1"], ["token", "list", "--data-dir", "/nonexistent/x"]):
+        assert cli.main(argv) == 2, argv
+        folder = argv[-1] if "--data-dir" in argv else "monitor-data"
+        assert capsys.readouterr().err == (f"monitor: no monitor in {folder} (no monitor.db there): give the monitor's "
+                                           "data folder with --data-dir (or MONITOR_DATA_DIR)\n")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # nothing made in the wrong place
+    for name in ("", "  "):
+        assert cli.main(["token", "create", name, "--role", "hr", "--data-dir", "d"]) == 2
+        assert capsys.readouterr().err.startswith(f"monitor: {name!r} is not a name")
+    assert cli.main(["token", "create", "p-1", "--role", "hr", "--data-dir", "d"]) == 0  # a first setup may make it
+    out, err = capsys.readouterr()
+    assert out.startswith("smon_") and err.startswith("monitor: no monitor in d yet: starting a new data folder there")
+    assert cli.main(["token", "list", "--data-dir", "d"]) == 0
+    assert capsys.readouterr().out.startswith("p-1 ")

@@ -73,6 +73,7 @@ def test_the_banner_says_where_the_console_is_and_what_to_try(running: Running) 
     assert "smon_" not in running.logs  # tokens are shown on standard output, never in the log
     assert set(running.tokens) == {"security", "hr", "registrar", "admin", "comms"}
     assert "monitor hr leaver" in running.banner
+    assert f"make more with `monitor token create NAME --role ROLE --data-dir {running.data}`" in running.banner
     opened = re.search(r"^monitor: register of (\d+) accounts and (\d+) people, 0 log entries, in ", running.banner,
                        re.M)  # fmt: skip
     assert opened is not None and int(opened.group(1)) > 100 and int(opened.group(2)) > 300, running.banner
