@@ -480,6 +480,7 @@ def _run_embedded(args: argparse.Namespace) -> int:
     try:
         check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
         _usable_data_dir(s.data_dir)  # after: a port that is taken leaves nothing made
+        s = _as_first_started(s, args)
         if args.demo:
             s = prepare_demo(s, sys.stdout)  # the tokens, once, on standard output; logs go to standard error
         serve(s, sys.stderr)
@@ -491,6 +492,42 @@ def _run_embedded(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _as_first_started(s: Any, args: argparse.Namespace) -> Any:
+    """On a restart, the policy and lateness the data folder was first started with, where neither the flag nor
+    its MONITOR_* variable gives one (the defaults are not a choice); one given and different is refused, saying
+    both in words (the monitor's own check would show the lateness in raw seconds)."""
+    import sqlite3
+
+    from monitor.durations import format_duration
+
+    if not s.db_path.exists():
+        return s
+    try:
+        conn = sqlite3.connect(f"file:{s.db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('policy', 'lateness')").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return s  # not a monitor's database, or an old one: the monitor's own opening says what is wrong
+    update: dict[str, Any] = {}
+    if rows.get("lateness") is not None:
+        was = timedelta(seconds=float(rows["lateness"]))
+        if args.lateness is None and "MONITOR_LATENESS" not in os.environ:
+            update["lateness"] = was
+        elif s.lateness != was:
+            raise UsageError(f"{s.db_path} was started with lateness {format_duration(was)}, not "
+                             f"{format_duration(s.lateness)}: leave out --lateness (and MONITOR_LATENESS) to keep "
+                             "it, or use a new --data-dir for a new monitor")  # fmt: skip
+    policy = rows.get("policy")
+    if policy is not None and args.policy is None and "MONITOR_POLICY" not in os.environ:
+        if policy not in builtin_names():
+            raise UsageError(f"{s.db_path} was started with a policy file whose profile is {policy!r}: give that "
+                             "file again with --policy FILE (or MONITOR_POLICY)")  # fmt: skip
+        update["policy"] = policy
+    return s.model_copy(update=update)
 
 
 def _usable_data_dir(path: Path) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.demo import write_demo
 from monitor.policy import load_profile
 from service.dropfolder import TICK_HOLD_SECONDS, DropFolder
@@ -123,3 +125,39 @@ def test_the_clock_waits_for_a_file_still_being_written_but_not_for_ever(
     old = time.time() - 10
     os.utime(tmp_path / "inbox" / "fresh.jsonl", (old, old))
     assert tick_held(folder, 100.0, 101.0) is None  # settled: the poll takes it before the tick
+
+
+def test_a_restart_takes_the_first_starts_policy_and_lateness_unless_told_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import service.runner
+    from monitor import cli
+
+    data = tmp_path / "rd"
+    data.mkdir()
+    EmbeddedMonitor(data / "monitor.db", load_profile("london-met"), None, lateness=timedelta(weeks=1)).close()
+    for k in [k for k in os.environ if k.startswith("MONITOR_")]:
+        monkeypatch.delenv(k)
+
+    class Served(Exception):
+        pass
+
+    def serve(s: object, out: object) -> None:
+        raise Served(s)
+
+    real_serve = service.runner.serve
+    monkeypatch.setattr(service.runner, "check_listen", lambda host, port: None)
+    monkeypatch.setattr(service.runner, "serve", serve)
+    with pytest.raises(Served) as started:
+        cli.main(["run", "--data-dir", str(data)])
+    s = started.value.args[0]
+    assert (s.policy, s.lateness) == ("london-met", timedelta(weeks=1))
+    with pytest.raises(Served):
+        cli.main(["run", "--data-dir", str(data), "--policy", "london-met", "--lateness", "7d"])  # the same, said
+    assert cli.main(["run", "--data-dir", str(data), "--lateness", "30s"]) == 2
+    assert capsys.readouterr().err == (f"monitor: {data / 'monitor.db'} was started with lateness 7d, not 30s: leave "
+                                       "out --lateness (and MONITOR_LATENESS) to keep it, or use a new --data-dir for "
+                                       "a new monitor\n")  # fmt: skip
+    monkeypatch.setattr(service.runner, "serve", real_serve)  # the monitor's own check: it opens no port
+    assert cli.main(["run", "--data-dir", str(data), "--policy", "default", "--web-port", "8103"]) == 2
+    assert "was started with policy 'london-met', not 'default'" in capsys.readouterr().err
