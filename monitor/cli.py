@@ -125,7 +125,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             for cmd in result.engine.lockouts:
                 fh.write(cmd.model_dump_json() + "\n")
     print(summary(result), file=sys.stderr)
+    _warn(result)
     return 0
+
+
+def _warn(result: ReplayResult) -> None:
+    for w in result.warnings:
+        print(f"monitor: warning: {w}", file=sys.stderr)
 
 
 def cmd_report_leavers(args: argparse.Namespace) -> int:
@@ -139,6 +145,7 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     else:
         print(format_report(rows))
     print(summary(result).splitlines()[0], file=sys.stderr)
+    _warn(result)
     return 0
 
 
@@ -607,7 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", help="profile name or file (default: default; with --broker, env MONITOR_POLICY)")
         p.add_argument("--directory", metavar="FILE", help="the register as a YAML file (with --broker: only its "
                        "organisation section, env MONITOR_DIRECTORY)")  # fmt: skip
-        p.add_argument("--until", type=_time, help="advance the clock to this time (default: the last event's)")
+        p.add_argument("--until", type=_time, help="after the events, advance the clock to this time so that "
+                       "deadlines up to it fall due (default: the last event's time); it does not cut events off: "
+                       "a time before the last event is warned about and has no effect")  # fmt: skip
         p.add_argument(
             "--lateness",
             type=_duration,

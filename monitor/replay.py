@@ -34,6 +34,7 @@ class ReplayResult:
     rejected_total: int = 0
     lines: int = 0
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 MAX_KEPT_REJECTIONS = 1000
@@ -96,7 +97,14 @@ def replay(
                 progress.write(f"\r  {result.lines:,} lines, {rate:,.0f}/s, {len(engine.alerts):,} alerts ")
                 progress.flush()
     engine.flush()
-    end = until or engine.last_event_time or engine.clock
+    last = engine.last_event_time
+    if until is not None and last is not None and until < last:
+        result.warnings.append(
+            f"--until {until.isoformat()} is before the last event ({last.isoformat()}): every event was taken and "
+            "the clock ends at the last event; --until only moves the clock on past the events, it does not cut "
+            "them off (to replay up to a time, leave the later events out of the input)"
+        )
+    end = until or last or engine.clock
     if end is not None:
         engine.advance(end)
     result.seconds = time.perf_counter() - started

@@ -286,3 +286,15 @@ def test_token_commands_refuse_a_folder_with_no_monitor_and_a_token_needs_a_name
     assert out.startswith("smon_") and err.startswith("monitor: no monitor in d yet: starting a new data folder there")
     assert cli.main(["token", "list", "--data-dir", "d"]) == 0
     assert capsys.readouterr().out.startswith("p-1 ")
+
+
+def test_an_until_before_the_last_event_is_warned_about_not_silently_ignored(tmp_path: Path) -> None:
+    directory, events = _files(tmp_path)
+    for cmd in (("replay",), ("report", "leavers")):
+        run = monitor(*cmd, "--directory", str(directory), "--until", "2026-11-01T00:00:00Z", str(events))
+        assert run.returncode == 0, run.stderr
+        assert ("monitor: warning: --until 2026-11-01T00:00:00+00:00 is before the last event "
+                "(2026-11-02T09:00:00+00:00): every event was taken and the clock ends at the last event") in (
+                run.stderr.decode())  # fmt: skip
+    later = monitor("replay", "--directory", str(directory), "--until", "2026-11-08T00:00:00Z", str(events))
+    assert b"warning" not in later.stderr
