@@ -38,6 +38,7 @@ class ReplayResult:
 
 
 MAX_KEPT_REJECTIONS = 1000
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def build_engine(profile: Profile, directory: Directory | None, lateness: timedelta = timedelta(0)) -> Engine:
@@ -60,10 +61,13 @@ def prepared_engine(
 
 
 def read_lines(streams: Iterable[tuple[str, IO[bytes]]]) -> Iterator[tuple[str, int, bytes]]:
-    """(origin, line number, bytes) for every non-blank line of every stream."""
+    """(origin, line number, bytes) for every non-blank line of every stream (a UTF-8 byte order mark, which some
+    editors write at the start of a file, is not part of its first line)."""
     for origin, fh in streams:
         for n, raw in enumerate(fh, 1):
             line = raw.strip()
+            if n == 1:
+                line = line.removeprefix(UTF8_BOM).strip()
             if line:
                 yield origin, n, line
 

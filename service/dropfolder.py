@@ -85,6 +85,8 @@ class DropFolder:
                 if n <= start:
                     continue
                 line = raw.strip()
+                if n == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf").strip()  # a UTF-8 BOM some editors write first
                 if line:
                     batch.append((origin, n, line))
                 if len(batch) >= BATCH:

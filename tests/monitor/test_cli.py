@@ -298,3 +298,10 @@ def test_an_until_before_the_last_event_is_warned_about_not_silently_ignored(tmp
                 run.stderr.decode())  # fmt: skip
     later = monitor("replay", "--directory", str(directory), "--until", "2026-11-08T00:00:00Z", str(events))
     assert b"warning" not in later.stderr
+
+
+def test_replay_takes_the_first_event_after_a_byte_order_mark(tmp_path: Path) -> None:
+    events = tmp_path / "bom.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + json.dumps(LEAVER).encode() + b"\n")
+    run = monitor("replay", str(events))
+    assert run.returncode == 0 and b"1 lines, 1 events processed" in run.stderr and b"0 rejected" in run.stderr

@@ -398,3 +398,17 @@ def test_closing_saves_a_snapshot_only_when_none_is_near_the_end_of_the_log(
     m = make_monitor(lateness=LATENESS, close_snapshot_after=100)
     m.advance(END)
     assert as_json(m.read(lambda e, _: e.final_alerts())) == as_json(replayed(demo_files))
+
+
+def test_the_drop_folder_takes_the_first_line_after_a_byte_order_mark(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path
+) -> None:
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    event = (b'{"specversion":"1.0","id":"bom-1","source":"hr","type":"hr.leaver","time":"2026-10-10T10:00:00Z",'
+             b'"data":{"person_id":"p-0001","leaving_at":"2026-10-30T17:00:00Z"}}\n')  # fmt: skip
+    (inbox / "excel.jsonl").write_bytes(b"\xef\xbb\xbf" + event)
+    assert DropFolder(m, inbox).poll(now=time.time() + 5) == 1
+    assert not (inbox / "rejected" / "excel.jsonl.errors").exists()
+    assert any(b'"bom-1"' in body for _, _, body in m.store.log())
