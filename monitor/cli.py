@@ -350,7 +350,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     from monitor.demo_table import alert_table
 
     print(alert_table(page, limit=args.limit, width=180, ids=True))
-    print(f"\n{len(page)} of {total} alerts")
+    print(f"\nthe newest {len(page)} of {total} alerts: open first, most severe first, then oldest first")
     return 0
 
 
@@ -779,14 +779,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("alerts", help="IT security: list, acknowledge and resolve alerts on the running monitor")
     asub = p.add_subparsers(dest="alerts_cmd", required=True, metavar="ACTION")
-    al = asub.add_parser("list", help="alerts, newest first")
+    al = asub.add_parser(
+        "list",
+        help="the newest alerts (--limit of them); the table shows them open first, most severe first, then oldest "
+        "first; --json newest first",
+        description="Takes the newest --limit alerts matching the filters. The table shows them open, then "
+        "acknowledged, then resolved; within each, most severe first, then oldest first. --json writes them newest "
+        "first (raised_at, then id, descending).",
+    )
     al.add_argument("--status", action="append", choices=["open", "acknowledged", "resolved"])
     al.add_argument("--control", action="append", help="e.g. LVR-01 (repeatable)")
     al.add_argument("--severity", action="append", choices=["low", "medium", "high", "critical"])
     al.add_argument("--account")
     al.add_argument("--person")
     al.add_argument("--limit", type=int, default=50)
-    al.add_argument("--json", action="store_true", help="one JSON object per alert")
+    al.add_argument("--json", action="store_true", help="one JSON object per alert, newest first")
     api_args(al)
     broker_args(al)
     al.set_defaults(func=cmd_alerts_list)

@@ -305,3 +305,12 @@ def test_replay_takes_the_first_event_after_a_byte_order_mark(tmp_path: Path) ->
     events.write_bytes(b"\xef\xbb\xbf" + json.dumps(LEAVER).encode() + b"\n")
     run = monitor("replay", str(events))
     assert run.returncode == 0 and b"1 lines, 1 events processed" in run.stderr and b"0 rejected" in run.stderr
+
+
+def test_alerts_list_help_says_the_order_of_the_table_and_of_json() -> None:
+    import re
+
+    shown = re.sub(r"\s+", " ", monitor("alerts", "list", "--help").stdout.decode())
+    assert "within each, most severe first, then oldest first. --json writes them newest first" in shown
+    assert "one JSON object per alert, newest first" in shown
+    assert "alerts, newest first" not in re.sub(r"\s+", " ", monitor("alerts", "--help").stdout.decode())
