@@ -37,7 +37,7 @@ from monitor.directory import DirectoryError, load_directory
 from monitor.durations import parse_duration
 from monitor.engine import Engine
 from monitor.policy import CONTROL_IDS, ProfileError, builtin_names, load_profile
-from monitor.replay import ReplayResult, build_engine, read_lines, replay, summary, write_alerts
+from monitor.replay import ReplayResult, build_engine, read_lines, rejected_lines, replay, summary, write_alerts
 from schemas.directory import MAX_REGISTER_BYTES
 
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
@@ -145,6 +145,8 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     else:
         print(format_report(rows))
     print(summary(result).splitlines()[0], file=sys.stderr)
+    for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
+        print(line, file=sys.stderr)
     _warn(result)
     return 0
 

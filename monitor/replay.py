@@ -35,6 +35,7 @@ class ReplayResult:
     lines: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    taken: int = 0  # input events taken (not duplicates); the rest of the engine's events are the register's
 
 
 MAX_KEPT_REJECTIONS = 1000
@@ -92,7 +93,8 @@ def replay(
             if len(result.rejected) < MAX_KEPT_REJECTIONS:
                 result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason))
             continue
-        submit(ev)
+        if submit(ev):
+            result.taken += 1
         if progress is not None and not result.lines % 50_000:
             now = time.perf_counter()
             if now - last_report >= 1.0:
@@ -125,8 +127,11 @@ def summary(result: ReplayResult) -> str:
     by_sev = Counter(a.severity for a in alerts)
     by_status = Counter(a.status for a in alerts)
     events = sum(e.stats.events.values())
+    register = events - result.taken
+    of_register = f" ({register:,} from the register)" if register > 0 else ""
     out = [
-        f"replay: {result.lines:,} lines, {events:,} events processed, {e.stats.duplicates:,} duplicates ignored, "
+        f"replay: {result.lines:,} lines, {events:,} events processed{of_register}, {e.stats.duplicates:,} "
+        "duplicates ignored, "
         f"{result.rejected_total:,} rejected, {e.stats.late:,} late, in {result.seconds:.2f}s",
         f"policy: {e.profile.name}; clock at {e.clock.isoformat() if e.clock else '-'}",
         f"alerts: {len(alerts):,} ("
@@ -143,12 +148,19 @@ def summary(result: ReplayResult) -> str:
         out.append(f"lockout commands: {len(e.lockouts)}")
     if e.stats.rule_errors:
         out.append("RULE ERRORS: " + ", ".join(f"{c} {n}" for c, n in sorted(e.stats.rule_errors.items())))
+    out.extend(rejected_lines(result))
+    return "\n".join(out)
+
+
+def rejected_lines(result: ReplayResult) -> list[str]:
+    """Every rejected line kept, by origin and number, with its reason."""
+    out = []
     for r in result.rejected:
         rid = f" (id {r.event_id})" if r.event_id else ""
         out.append(f"rejected {r.origin}:{r.line}{rid}: {r.reason}")
     if result.rejected_total > len(result.rejected):
         out.append(f"... and {result.rejected_total - len(result.rejected):,} more rejected lines")
-    return "\n".join(out)
+    return out
 
 
 def write_alerts(engine: Engine, out: TextIO = sys.stdout) -> int:

@@ -314,3 +314,16 @@ def test_alerts_list_help_says_the_order_of_the_table_and_of_json() -> None:
     assert "within each, most severe first, then oldest first. --json writes them newest first" in shown
     assert "one JSON object per alert, newest first" in shown
     assert "alerts, newest first" not in re.sub(r"\s+", " ", monitor("alerts", "--help").stdout.decode())
+
+
+def test_the_leaver_report_lists_its_rejected_lines_and_summaries_say_which_events_are_the_registers(
+    tmp_path: Path,
+) -> None:
+    directory, events = _files(tmp_path)
+    report = monitor("report", "leavers", "--directory", str(directory), "--until", "2026-11-08T00:00:00Z", str(events))
+    err = report.stderr.decode()
+    assert report.returncode == 0 and "3 rejected" in err
+    assert f"rejected {events}:2 (id hr-2): unknown event type 'hr.sacked'" in err
+    assert f"rejected {events}:4: not valid JSON" in err
+    run = monitor("replay", "--directory", str(directory), str(events))  # 1 event taken, 6 the register's
+    assert "replay: 4 lines, 7 events processed (6 from the register), 0 duplicates" in run.stderr.decode()
