@@ -380,19 +380,27 @@ def cmd_lockouts_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert_path(alert_id: str, action: str) -> str:
+    from urllib.parse import quote
+
+    return f"/api/alerts/{quote(alert_id, safe='')}/{action}"  # an id with '?' or '/' is still one path segment
+
+
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
     if on_broker(args):
         return act_on_topic(args, "ack")
     body = {"note": args.note} if args.note else None
-    out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/acknowledge", json=body))
+    out = _call(args, lambda c: c.call("POST", _alert_path(args.id, "acknowledge"), json=body))
     print(f"{out['id']} {out['control']} {out['status']}")
     return 0
 
 
 def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    if not args.note.strip():
+        raise UsageError("say what was done with --note: a resolved alert keeps it (it is blank)")
     if on_broker(args):
         return act_on_topic(args, "resolve")
-    out = _call(args, lambda c: c.call("POST", f"/api/alerts/{args.id}/resolve", json={"note": args.note}))
+    out = _call(args, lambda c: c.call("POST", _alert_path(args.id, "resolve"), json={"note": args.note}))
     print(f"{out['id']} {out['control']} {out['status']}")
     return 0
 
@@ -487,6 +495,7 @@ def _run_embedded(args: argparse.Namespace) -> int:
     s = _service_settings(args)
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        _check_host(s.web_host, s.web_port)
         check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
         _usable_data_dir(s.data_dir)  # after: a port that is taken leaves nothing made
         s = _as_first_started(s, args)
@@ -501,6 +510,26 @@ def _run_embedded(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _check_host(host: str, port: int) -> None:
+    """UsageError when --web-host is not an address or not this machine's (check_listen would blame the port)."""
+    import errno
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--web-host {host!r} is not a valid address or host name ({exc}): give one of this "
+                         "machine's addresses, e.g. 127.0.0.1 or 0.0.0.0 (or MONITOR_WEB_HOST)") from None  # fmt: skip
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"--web-host {host!r} is not an address of this machine: give one of its addresses, "
+                             "e.g. 127.0.0.1 or 0.0.0.0 (or MONITOR_WEB_HOST)") from None  # fmt: skip
+        # anything else (the port in use) is for check_listen to say
 
 
 def _as_first_started(s: Any, args: argparse.Namespace) -> Any:

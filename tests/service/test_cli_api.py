@@ -125,3 +125,12 @@ def test_an_hr_correction_back_to_an_earlier_date_is_taken_and_a_retry_is_not(
     assert leaver(later)[1].startswith("accepted 1, duplicates 0")  # and later, without --again
     logged = [json.loads(body) for _, _, body in api.monitor.store.log() if b'"hr.leaver"' in body]
     assert [ev["data"]["leaving_at"][:10] for ev in logged] == ["2026-12-10", "2026-12-12", "2026-12-10", "2026-12-12"]
+
+
+def test_an_alert_id_is_one_path_segment_and_a_blank_resolve_note_is_refused(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "ack", "al-x?y=1")
+    assert code == 2 and err.startswith("monitor: 404: no alert") and "al-x?y=1" in err, err
+    code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", "al-x", "--note", "   ")
+    assert code == 2 and err.startswith("monitor: say what was done with --note"), err

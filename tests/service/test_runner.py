@@ -161,3 +161,11 @@ def test_a_restart_takes_the_first_starts_policy_and_lateness_unless_told_anothe
     monkeypatch.setattr(service.runner, "serve", real_serve)  # the monitor's own check: it opens no port
     assert cli.main(["run", "--data-dir", str(data), "--policy", "default", "--web-port", "8103"]) == 2
     assert "was started with policy 'london-met', not 'default'" in capsys.readouterr().err
+
+
+def test_a_web_host_that_is_not_an_address_of_this_machine_is_said_so_not_blamed_on_the_port(tmp_path: Path) -> None:
+    out = _run("--data-dir", str(tmp_path / "d"), "--web-host", "1.2.3.4.5", "--web-port", "8104")
+    assert out.returncode == 2 and out.stderr.startswith("monitor: --web-host '1.2.3.4.5' is not a valid address")
+    assert "port" not in out.stderr
+    out = _run("--data-dir", str(tmp_path / "d"), "--web-host", "192.0.2.1", "--web-port", "8104")  # TEST-NET-1
+    assert out.returncode == 2 and "--web-host '192.0.2.1' is not an address of this machine" in out.stderr
