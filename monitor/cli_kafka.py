@@ -220,8 +220,30 @@ def register_from_topic(s: Any) -> Engine:
     return known.engine
 
 
+BROKER_CONNECT_S = 5.0  # for a TCP connection only: a broker slow to answer requests is still given the clients' time
+
+
+def reach_broker(s: Any) -> None:
+    """Say at once which broker is being contacted, and fail in seconds, in words, if none of its addresses takes a
+    connection (the Kafka clients would retry in silence for a minute before giving up)."""
+    import socket
+
+    print(f"connecting to {s.broker} ...", file=sys.stderr, flush=True)
+    problems = []
+    for address in s.bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=BROKER_CONNECT_S):
+                return
+        except (OSError, ValueError) as exc:
+            problems.append(f"{address}: {getattr(exc, 'strerror', None) or exc}")
+    raise UsageError(f"cannot reach the broker at {s.broker} ({'; '.join(problems)}): check --broker (or "
+                     "MONITOR_BROKER) and that it runs")  # fmt: skip
+
+
 def cmd_topics_create(args: argparse.Namespace) -> int:
     s = stream_settings(args)
+    reach_broker(s)
     from streams.topics import create_topics
 
     for name, state in create_topics(s):
@@ -244,6 +266,7 @@ def warn_retention(s: Any) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     s = stream_settings(args)
+    reach_broker(s)
     from streams.client import PublishError, publish
 
     total = 0
@@ -318,6 +341,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     import json
 
     s = stream_settings(args)
+    reach_broker(s)
     from streams.client import TopicUnreadable, dead_letters
 
     try:
@@ -338,6 +362,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 def cmd_advance(args: argparse.Namespace) -> int:
     s = stream_settings(args)
+    reach_broker(s)
     from streams.client import send_advance, wait_routed
 
     print("waiting until every input event sent so far has been routed ...", file=sys.stderr)

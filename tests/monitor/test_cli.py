@@ -117,11 +117,14 @@ def test_a_broker_that_does_not_answer_is_said_in_words_not_a_traceback(
 ) -> None:
     from kafka.errors import KafkaTimeoutError  # type: ignore[import-untyped, unused-ignore]
 
+    import monitor.cli_kafka
     import streams.topics
     from monitor import cli
 
     def no_broker(*_: object) -> None:
         raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
+
+    monkeypatch.setattr(monitor.cli_kafka, "reach_broker", lambda s: None)  # a broker that took the connection
 
     monkeypatch.setattr(streams.topics, "create_topics", no_broker)
     assert cli.main(["topics", "create", "--broker", "kafka://127.0.0.1:1"]) == 2
@@ -327,3 +330,24 @@ def test_the_leaver_report_lists_its_rejected_lines_and_summaries_say_which_even
     assert f"rejected {events}:4: not valid JSON" in err
     run = monitor("replay", "--directory", str(directory), str(events))  # 1 event taken, 6 the register's
     assert "replay: 4 lines, 7 events processed (6 from the register), 0 duplicates" in run.stderr.decode()
+
+
+def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from monitor import cli
+
+    monkeypatch.delenv("MONITOR_BROKER", raising=False)
+    _, events = _files(tmp_path)
+    broker = ["--broker", "kafka://127.0.0.1:1"]  # nothing listens there
+    for argv in (["topics", "create"], ["publish", str(events)], ["dead-letters"],
+                 ["advance", "--until", "2026-11-08T00:00:00Z"]):  # fmt: skip
+        started = time.monotonic()
+        assert cli.main([*argv, *broker]) == 2, argv
+        assert time.monotonic() - started < 10, argv
+        err = capsys.readouterr().err
+        said = ("connecting to kafka://127.0.0.1:1 ...\nmonitor: cannot reach the broker at kafka://127.0.0.1:1 "
+                "(127.0.0.1:1: Connection refused): check --broker")  # fmt: skip
+        assert err.startswith(said), (argv, err)
