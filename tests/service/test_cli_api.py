@@ -62,7 +62,6 @@ def run_as(
 @pytest.mark.parametrize(
     ("role", "argv", "said"),
     [
-        ("security", ("alerts", "resolve", "al-x", "--note", ""), "note: String should have at least 1 character"),
         ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "-5"), "minutes: "),
         ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "100000"), "minutes: "),
         ("comms", ("emergency", "request", "acc-001", "--reason", "x", "--minutes", "0"), "minutes: "),
@@ -72,7 +71,6 @@ def run_as(
         ("security", ("alerts", "list", "--control", "LVR-1"), "control"),
     ],
     ids=[
-        "empty-note",
         "minutes-negative",
         "minutes-huge",
         "minutes-0",
@@ -132,5 +130,6 @@ def test_an_alert_id_is_one_path_segment_and_a_blank_resolve_note_is_refused(
 ) -> None:
     code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "ack", "al-x?y=1")
     assert code == 2 and err.startswith("monitor: 404: no alert") and "al-x?y=1" in err, err
-    code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", "al-x", "--note", "   ")
-    assert code == 2 and err.startswith("monitor: say what was done with --note"), err
+    for note in ("", "   "):  # "" was a KeyError on the monitor's 422, then refused here as blank
+        code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", "al-x", "--note", note)
+        assert code == 2 and err.startswith("monitor: say what was done with --note"), err
