@@ -524,6 +524,8 @@ class Engine:
         severity = self.profile.severity(spec.control, act.severity or spec.severity or "low")
         a = self.alerts.get(aid_)
         if a is None:
+            # An alert raised after its escalation time (a duty found late) escalates when raised, not before it.
+            escalate_at = act.escalate_at if act.escalate_at is None or act.escalate_at > now else now
             a = AlertState(
                 id=aid_,
                 control=spec.control,
@@ -537,12 +539,12 @@ class Engine:
                 evidence=[],
                 summary=act.summary,
                 next_step=act.next_step,
-                escalate_at=act.escalate_at,
+                escalate_at=escalate_at,
             )
             a.add_evidence(act.evidence)
             self.alerts[aid_] = a
-            if act.escalate_at is not None:
-                self._schedule(act.escalate_at, aid, "", aid_)
+            if escalate_at is not None:
+                self._schedule(escalate_at, aid, "", aid_)
             if act.lockout:
                 self._lockout(spec, a, now)
             self._emit(a)

@@ -251,6 +251,21 @@ def test_alert_id_digests_the_facts_as_compact_json(
     )
 
 
+def test_an_alert_raised_after_its_escalation_time_escalates_when_raised_not_before() -> None:
+    """Found by the property below: a leaver's notice ended 3 days before they were made an admin of an account, so
+    LVR-01's duty on it was found past its escalation time, and the escalation was dated before the alert."""
+
+    def ev(i: int, type_: str, time: str, **data: Any) -> dict[str, Any]:
+        return {"specversion": "1.0", "id": f"e-{i}", "source": "okta", "type": type_, "time": time, "data": data}
+
+    events = [
+        ev(1, "hr.leaver", "2026-11-02T00:00:00Z", person_id="p-3", leaving_at="2026-11-02T00:00:00Z"),
+        ev(2, "directory.admin_assigned", "2026-11-05T00:01:00Z", account_id="acc-1", person_id="p-3", role="admin"),
+    ]
+    (lvr,) = [a for a in map(json.loads, run(events)) if a["control"] == "LVR-01" and a["account_id"] == "acc-1"]
+    assert lvr["severity"] == "critical" and lvr["raised_at"] == lvr["updated_at"] == "2026-11-05T00:01:00Z", lvr
+
+
 @FAST
 @given(streams())
 def test_alert_ids_are_unique_and_alerts_well_formed(events: list[dict[str, Any]]) -> None:
