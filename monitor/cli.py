@@ -71,6 +71,19 @@ def _days(text: str) -> int:
     return days
 
 
+MAX_LIST = 1000  # the most one list shows: the API's own limit for alerts
+
+
+def _limit(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= MAX_LIST:
+        raise argparse.ArgumentTypeError(f"{n}: a list shows 1 to {MAX_LIST} at a time")
+    return n
+
+
 def _writable_file(path: str) -> None:
     """UsageError now, before a long replay, if `path` cannot be written."""
     p = Path(path)
@@ -802,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="lockouts_cmd", required=True, metavar="ACTION")
     ll = lsub.add_parser("list", help="lockout commands, newest first: what to do to which account, and who to tell")
     ll.add_argument("--account", help="only this account's")
-    ll.add_argument("--limit", type=int, default=50)
+    ll.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST})")
     ll.add_argument("--json", action="store_true", help="one JSON object per command")
     api_args(ll)
     broker_args(ll)
@@ -823,7 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--severity", action="append", choices=["low", "medium", "high", "critical"])
     al.add_argument("--account")
     al.add_argument("--person")
-    al.add_argument("--limit", type=int, default=50)
+    al.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST})")
     al.add_argument("--json", action="store_true", help="one JSON object per alert, newest first")
     api_args(al)
     broker_args(al)

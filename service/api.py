@@ -121,13 +121,14 @@ class AlertDetail(BaseModel):
 class Note(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
 
 class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
+    # stripped, as the console strips it: a note of spaces says nothing about what was done
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class EmergencyRequestBody(BaseModel):

@@ -246,6 +246,14 @@ def test_the_demo_needs_a_sensible_number_of_days(days: str) -> None:
     assert b"argument --days: " in run.stderr and b"the demo covers 1 to 366 days" in run.stderr
 
 
+@pytest.mark.parametrize("command", [("alerts", "list"), ("lockouts", "list")])
+@pytest.mark.parametrize("limit", ["0", "1001", "ten"])
+def test_a_list_limit_out_of_range_is_refused_before_asking_anybody(command: tuple[str, str], limit: str) -> None:
+    """The API refuses such a limit; with --broker nothing did (a broker that cannot be reached: none is asked)."""
+    run = monitor(*command, "--limit", limit, "--broker", "kafka://127.0.0.1:1")
+    assert run.returncode == 2 and b"argument --limit: " in run.stderr and b"Traceback" not in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize(
     ("before", "after", "said"),
     [

@@ -335,6 +335,8 @@ def test_acknowledge_and_resolve_keep_an_audit_trail(world: World) -> None:
     assert "resolved" in again.json()["detail"]
     assert world.client.post("/api/alerts/al-nope/resolve", headers=sec, json={"note": "x"}).status_code == 404
     assert world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={}).status_code == 422
+    blank = world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={"note": "   "})
+    assert blank.status_code == 422 and "note" in blank.text  # for every client, not only the CLI
 
 
 def test_alert_filters(world: World) -> None:
