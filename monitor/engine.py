@@ -392,7 +392,11 @@ class Engine:
             facts = self.accounts[aid] = AccountFacts(aid)
         field_name = REACH_FIELD.get(etype)
         subject = getattr(d, field_name) if field_name else None
-        person = self._person(subject) if subject else None
+        person = None
+        if subject:
+            person = self.people.get(subject)
+            if person is None:
+                person = self.people[subject] = PersonFacts(subject)
         if etype == "credential.rotated":
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
         apply_account(facts, ev, person)  # a leaver or mover notice open for the person covers this account too

@@ -223,6 +223,11 @@ REACH_FIELD = {
     "login.succeeded": "person_id",
     "device.approved": "person_id",
 }
+# The events by which a person gains access while HR's notice about them is open, which then gives the notice's duty
+# that account too (`_reached`). Not a sign-in: that uses access, recorded (a role, seat or share: already here) or
+# not (SIG-02 and CRD-04 alert on it, and LVR-03 after the leaving time); and skipping it keeps the
+# leaver rules off the commonest event.
+DUTY_REACH = {t: f for t, f in REACH_FIELD.items() if t != "login.succeeded"}
 
 
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
@@ -231,7 +236,12 @@ def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> Non
     fold = _ACCOUNT_FOLDS.get(ev.type)
     if fold is not None:
         fold(a, ev, ev.data, ev.time, person)
-    if person is not None and ev.type in REACH_FIELD:
+    # most people have no notice open: that is tested first, as it costs least
+    if (
+        person is not None
+        and (person.leaver_event is not None or person.mover_event is not None)
+        and ev.type in DUTY_REACH
+    ):
         _reached(a, person, ev.time)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.facts import REACH_FIELD, Duty, DutyKind
+from monitor.facts import DUTY_REACH, Duty, DutyKind
 from monitor.rules.base import Action, Context, Raise, Resolve, Wake
 
 EVIDENCE_TYPES = ("platform.admin_removed", "credential.rotated", "hr.leaver_cancelled", "directory.access_confirmed")
 # Events by which a person gains access to an account: one during an open notice adds that account to the duty.
-REACH_TYPES = tuple(REACH_FIELD)
+REACH_TYPES = tuple(DUTY_REACH)
 
 
 def _missing(duty: Duty) -> str:
@@ -27,9 +27,11 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
 
     State: person_id -> the cause (HR event id) of the duty being watched; its wake-up is keyed by that cause.
     """
+    if state is None and not ctx.account.duties:  # most events: no notice open on this account, nothing watched
+        return None, ()
     etype = event.type
-    reach = REACH_FIELD.get(etype)
-    if reach is not None:  # most are sign-ins by people with no notice open: nothing to do, and cheaply so
+    reach = DUTY_REACH.get(etype)
+    if reach is not None:  # access given to somebody with no notice open here: nothing to do
         pid = getattr(event.data, reach)
         if not pid or (pid not in ctx.account.duties and (state is None or pid not in state)):
             return state, ()
