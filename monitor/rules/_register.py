@@ -21,9 +21,10 @@ SEEN_CAP = 8
 
 
 def is_current(person: PersonFacts | None, account: AccountFacts, at: datetime) -> bool:
-    """Current staff at `at`: not left, and not a mover past their move unless their access was confirmed."""
-    if person is None:
-        return True
+    """Current staff at `at`: in the directory's people, not left, and not a mover past their move unless their
+    access was confirmed. Somebody the register names as an admin or manager but lists nowhere is nobody's staff."""
+    if person is None or not person.in_directory:
+        return False
     if person.leaving_at is not None and person.leaving_at <= at:
         return False
     return not (person.moved_at is not None and person.moved_at <= at and person.person_id not in account.confirmed)
@@ -35,6 +36,8 @@ def not_current_reason(person: PersonFacts | None, at: datetime) -> str:
         return f"{person.person_id} left at {person.leaving_at:%Y-%m-%d %H:%M}Z"
     if person is not None and person.moved_at is not None:
         return f"{person.person_id} moved to {person.new_role or 'another role'} at {person.moved_at:%Y-%m-%d %H:%M}Z"
+    if person is not None and not person.in_directory:
+        return f"{person.person_id} is not in the directory's people"
     return f"{person.person_id if person else 'someone'} is not current staff"
 
 

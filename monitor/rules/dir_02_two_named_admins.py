@@ -26,6 +26,8 @@ def _dir(*admins: str) -> dict[str, Any]:
 _T0 = "2026-11-02T09:00:00Z"
 _START = post(_T0, "post-0")
 _REG = registered("2026-11-02T10:00:00Z", "reg-2", "acc-2")
+# the people of a register sent as events: an admin the directory lists nowhere is not current staff
+_STAFF = tuple(ev("directory.person", "2026-11-02T09:00:00Z", f"dp-{p['person_id']}", groups=[], **p) for p in _PEOPLE)
 
 
 def _assign(t: str, id_: str, person_id: str, role: str = "admin") -> dict[str, Any]:
@@ -62,6 +64,7 @@ CASES = [
         "registered by a series of events within the grace: no alert",
         "none",
         (
+            *_STAFF,
             _REG,
             _assign("2026-11-02T10:05:00Z", "as-1", "p-1"),
             _assign("2026-11-02T10:20:00Z", "as-2", "p-2"),
@@ -73,10 +76,18 @@ CASES = [
     Case(
         "second admin assigned only after the grace: alert, then resolved",
         "alert",
-        (_REG, _assign("2026-11-02T10:05:00Z", "as-1", "p-1"), _assign("2026-11-02T12:00:00Z", "as-2", "p-2")),
+        (*_STAFF, _REG, _assign("2026-11-02T10:05:00Z", "as-1", "p-1"), _assign("2026-11-02T12:00:00Z", "as-2", "p-2")),
         None,
         until="2026-11-03T00:00:00Z",
         status="resolved",
+    ),
+    Case(
+        "two admins the directory lists nowhere are not current staff: alert",
+        "alert",
+        (_REG, _assign("2026-11-02T10:05:00Z", "as-1", "p-1"), _assign("2026-11-02T10:20:00Z", "as-2", "p-2")),
+        None,
+        until="2026-11-03T00:00:00Z",
+        status="open",
     ),
     Case(
         "an admin leaves: alert at their leaving time",
