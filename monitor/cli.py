@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,27 +61,26 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if not 1 <= days <= MAX_DEMO_DAYS:
-        raise argparse.ArgumentTypeError(f"{days} days: the demo covers 1 to {MAX_DEMO_DAYS} days")
-    return days
-
-
 MAX_LIST = 1000  # the most one list shows: the API's own limit for alerts
 
 
-def _limit(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= MAX_LIST:
-        raise argparse.ArgumentTypeError(f"{n}: a list shows 1 to {MAX_LIST} at a time")
-    return n
+def _whole(low: int, high: int, too_far: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high; `too_far` says what the range is, after the number."""
+
+    def check(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"{n}{too_far}")
+        return n
+
+    return check
+
+
+_days = _whole(1, MAX_DEMO_DAYS, f" days: the demo covers 1 to {MAX_DEMO_DAYS} days")
+_limit = _whole(1, MAX_LIST, f": a list shows 1 to {MAX_LIST} at a time")
 
 
 def _writable_file(path: str) -> None:
