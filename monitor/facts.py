@@ -140,6 +140,12 @@ class AccountFacts:
     confirmed: set[str] | frozenset[str] = _EMPTY_SET
     logged_in: set[str] | frozenset[str] = _EMPTY_SET
     duties: dict[str, Duty] = field(default_factory=dict)
+    # person -> the time and the event id of their latest act here (`actor_of`), so that HR's late report of their
+    # leaving can be held against what they did since (LVR-03); None until the first act. Two dicts of plain values,
+    # not one of tuples: a tuple made for every sign-in and kept woke the cyclic collector, and a replay of the mix
+    # ran about a quarter slower (bench/README, "Replay")
+    acted_at: dict[str, datetime] | None = None
+    acted_in: dict[str, str] | None = None
     # person -> (time, event id) of the platform.admin_removed that took their seat away, until a seat is given back;
     # None until the first removal (most accounts never see one)
     seats_removed: dict[str, tuple[datetime, str]] | None = None
@@ -230,17 +236,51 @@ REACH_FIELD = {
 DUTY_REACH = {t: f for t, f in REACH_FIELD.items() if t != "login.succeeded"}
 
 
+# Acts on an account by the person the event names: signing in, posting, approving a prompt (`person_id`) or making a
+# change (`actor_id`).
+SELF_ACTS = frozenset({"login.succeeded", "post.published", "mfa.challenge"})
+ACTOR_ACTS = frozenset({
+    "credential.rotated", "credential.shared", "credential.temporary_access",
+    "platform.admin_added", "platform.admin_removed", "mfa.enabled", "mfa.disabled", "device.approved",
+})  # fmt: skip
+_ACT_FIELD = {t: "person_id" for t in SELF_ACTS} | {t: "actor_id" for t in ACTOR_ACTS}
+
+
+def actor_of(etype: str, d: Any) -> str | None:
+    """Who acted on the account in this event, if anybody did: a denied or unanswered prompt is nobody's act."""
+    if etype in SELF_ACTS:
+        if etype == "mfa.challenge" and d.result != "approved":
+            return None
+        return d.person_id
+    if etype in ACTOR_ACTS:
+        return d.actor_id
+    return None
+
+
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
     """Fold one event into an account's facts; `person` is the event's subject person, if any (for the events of
     REACH_FIELD, the person it gives reach to)."""
-    fold = _ACCOUNT_FOLDS.get(ev.type)
+    etype = ev.type
+    fold = _ACCOUNT_FOLDS.get(etype)
     if fold is not None:
         fold(a, ev, ev.data, ev.time, person)
+    field_name = _ACT_FIELD.get(etype)
+    if field_name is not None:  # actor_of, inline: this runs for every sign-in
+        d = ev.data
+        pid = getattr(d, field_name)
+        if pid and (etype != "mfa.challenge" or d.result == "approved"):
+            at, inn = a.acted_at, a.acted_in
+            if at is None or inn is None:
+                at, inn = a.acted_at, a.acted_in = {}, {}
+            t = ev.time
+            last = at.get(pid)
+            if last is None or t >= last:  # a late event is older than what is kept
+                at[pid], inn[pid] = t, ev.id
     # most people have no notice open: that is tested first, as it costs least
     if (
         person is not None
         and (person.leaver_event is not None or person.mover_event is not None)
-        and ev.type in DUTY_REACH
+        and etype in DUTY_REACH
     ):
         _reached(a, person, ev.time)
 

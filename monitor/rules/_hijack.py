@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.facts import AccountFacts, PersonFacts
+from monitor.facts import ACTOR_ACTS, SELF_ACTS, AccountFacts, PersonFacts, actor_of
 from monitor.rules.base import Context
 
 COMMS_TEAM = "comms-team"
 # The acting person is `person_id` on these types and `actor_id` on the ACTOR_TYPES.
-SELF_TYPES = frozenset({"login.succeeded", "post.published", "mfa.challenge"})
-ACTOR_TYPES = frozenset({
-    "credential.rotated", "credential.shared", "credential.temporary_access",
-    "platform.admin_added", "platform.admin_removed", "mfa.enabled", "mfa.disabled", "device.approved",
-})  # fmt: skip
+SELF_TYPES = SELF_ACTS
+ACTOR_TYPES = ACTOR_ACTS
 ACTING_TYPES: tuple[str, ...] = tuple(sorted(SELF_TYPES | ACTOR_TYPES))
 # Changes only the account's admins or manager may make (CRD-05). A temporary password for a takeover replaces
 # the credential as a rotation does, so it is a credential change too.
@@ -39,13 +36,7 @@ def stamp(t: datetime) -> str:
 
 def acted_after_leaving(event: Any, ctx: Context) -> PersonFacts | None:
     """The person behind this sign-in, post, approved MFA prompt or change, when HR says they had already left."""
-    d = event.data
-    if event.type in SELF_TYPES:
-        if event.type == "mfa.challenge" and d.result != "approved":
-            return None
-        pid = d.person_id
-    else:
-        pid = d.actor_id
+    pid = actor_of(event.type, event.data)
     if pid is None:
         return None
     person = ctx.people.get(pid)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.facts import PersonFacts
 from monitor.rules._fixtures import account, directory, leaver, login, platform_admin_removed, post, staff
 from monitor.rules._hijack import ACTING_TYPES, acted_after_leaving, action_text, left_text, stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(account(), people=staff("p-1", "p-2"))
 _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
+_LATE = leaver("2026-11-08T09:00:00Z", "hr-2", "p-1", "2026-11-06T17:00:00Z")  # reported two days after the leaving
 
 
 CASES = [
@@ -23,6 +25,26 @@ CASES = [
         status="open",
     ),
     Case("signs in before the leaving time: no alert", "none", (_LEAVER, login("2026-11-06T16:59:00Z", "l-1")), _DIR),
+    Case(
+        "HR reports the leaving only after the leaver signed in: critical alert at the report",
+        "alert",
+        (login("2026-11-07T08:00:00Z", "l-1"), _LATE),
+        _DIR,
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "HR reports the leaving late, but the last sign-in was before the leaving time: no alert",
+        "none",
+        (login("2026-11-06T16:00:00Z", "l-1"), _LATE),
+        _DIR,
+    ),
+    Case(
+        "HR reports late, and only somebody else acted after the leaving time: no alert",
+        "none",
+        (login("2026-11-06T16:00:00Z", "l-1"), login("2026-11-07T08:00:00Z", "l-2", person_id="p-2"), _LATE),
+        _DIR,
+    ),
     Case("signs in at exactly the leaving time: alert", "alert", (_LEAVER, login("2026-11-06T17:00:00Z", "l-1")), _DIR),
     Case(
         "leaver disables MFA after leaving: alert",
@@ -87,25 +109,44 @@ CASES = [
     title="Nobody acts on an account after leaving",
     severity="critical",
     sources=['001 "Account security"', "004 Section 3"],
-    on=ACTING_TYPES,
+    on=(*ACTING_TYPES, "hr.leaver"),
     cases=CASES,
 )
 def lvr_03_acted_after_leaving(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert, with an emergency lockout, when a leaver signs in, posts or changes the account after leaving."""
+    """Alert, with an emergency lockout, when a leaver signs in, posts or changes the account after leaving; also
+    when HR reports the leaving only after they acted (the account's latest act by them, `acted_at`)."""
+    if event.type == "hr.leaver":
+        return state, _reported_late(event, ctx)
     leaver = acted_after_leaving(event, ctx)
     if leaver is None:
         return state, ()
+    what = f"{action_text(event)} on {ctx.account.account_id} at {stamp(event.time)}"
+    return state, (_raise(leaver, event.id, what, ctx),)
+
+
+def _reported_late(event: Any, ctx: Context) -> tuple[Action, ...]:
+    """HR's report came after the person's latest act on this account, and their leaving time before it."""
+    d = event.data
+    acc = ctx.account
+    at = acc.acted_at.get(d.person_id) if acc.acted_at is not None else None
+    act_id = acc.acted_in.get(d.person_id) if acc.acted_in is not None else None
+    person = ctx.people.get(d.person_id)
+    if at is None or act_id is None or at < d.leaving_at or person is None:
+        return ()
+    what = f"acted on {ctx.account.account_id} at {stamp(at)} (event {act_id}), before HR reported the leaving"
+    return (_raise(person, act_id, what, ctx),)
+
+
+def _raise(leaver: PersonFacts, act_id: str, what: str, ctx: Context) -> Raise:
     pid = leaver.person_id
     cause = leaver.leaver_event or "hr.leaver"
     a = ctx.account.account_id
-    return state, (
-        Raise(
-            key=cause,
-            person_id=pid,
-            evidence=(cause, event.id),
-            summary=f"{left_text(leaver)}, {action_text(event)} on {a} at {stamp(event.time)}",
-            next_step=f"Treat {a} as hijacked: the emergency lockout ends its sessions and rotates the credential; "
-            f"remove {pid}'s platform seat, check every change made since their leaving time and tell IT security",
-            lockout=True,
-        ),
+    return Raise(
+        key=cause,
+        person_id=pid,
+        evidence=(cause, act_id),
+        summary=f"{left_text(leaver)}, {what}",
+        next_step=f"Treat {a} as hijacked: the emergency lockout ends its sessions and rotates the credential; "
+        f"remove {pid}'s platform seat, check every change made since their leaving time and tell IT security",
+        lockout=True,
     )
