@@ -42,22 +42,24 @@ class DropFolder:
             d.mkdir(parents=True, exist_ok=True)
 
     def ready(self, now: float | None = None) -> list[Path]:
-        now = time.time() if now is None else now
-        return sorted(
-            p for p in self.inbox.glob("*.jsonl") if p.is_file() and now - p.stat().st_mtime >= SETTLE_SECONDS
-        )
+        """Files in the inbox that have settled: to take."""
+        return [p for p, settled in self._inbox_files(now) if settled]
 
     def waiting(self, now: float | None = None) -> list[Path]:
         """Files in the inbox still settling (changed in the last SETTLE_SECONDS): input the clock must not pass."""
+        return [p for p, settled in self._inbox_files(now) if not settled]
+
+    def _inbox_files(self, now: float | None) -> list[tuple[Path, bool]]:
+        """Every *.jsonl file in the inbox, sorted, and whether it has settled (unchanged for SETTLE_SECONDS)."""
         now = time.time() if now is None else now
         out = []
-        for p in self.inbox.glob("*.jsonl"):
+        for p in sorted(self.inbox.glob("*.jsonl")):
             try:
-                if p.is_file() and now - p.stat().st_mtime < SETTLE_SECONDS:
-                    out.append(p)
+                if p.is_file():
+                    out.append((p, now - p.stat().st_mtime >= SETTLE_SECONDS))
             except FileNotFoundError:  # taken or moved away meanwhile
                 continue
-        return sorted(out)
+        return out
 
     def poll(self, now: float | None = None) -> int:
         """Take every ready file; the number of files taken."""
