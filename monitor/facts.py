@@ -248,13 +248,11 @@ _ACT_FIELD = {t: "person_id" for t in SELF_ACTS} | {t: "actor_id" for t in ACTOR
 
 def actor_of(etype: str, d: Any) -> str | None:
     """Who acted on the account in this event, if anybody did: a denied or unanswered prompt is nobody's act."""
-    if etype in SELF_ACTS:
-        if etype == "mfa.challenge" and d.result != "approved":
-            return None
-        return d.person_id
-    if etype in ACTOR_ACTS:
-        return d.actor_id
-    return None
+    field_name = _ACT_FIELD.get(etype)
+    if field_name is None or (etype == "mfa.challenge" and d.result != "approved"):
+        return None
+    pid: str | None = getattr(d, field_name)
+    return pid
 
 
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
@@ -264,18 +262,15 @@ def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> Non
     fold = _ACCOUNT_FOLDS.get(etype)
     if fold is not None:
         fold(a, ev, ev.data, ev.time, person)
-    field_name = _ACT_FIELD.get(etype)
-    if field_name is not None:  # actor_of, inline: this runs for every sign-in
-        d = ev.data
-        pid = getattr(d, field_name)
-        if pid and (etype != "mfa.challenge" or d.result == "approved"):
-            at, inn = a.acted_at, a.acted_in
-            if at is None or inn is None:
-                at, inn = a.acted_at, a.acted_in = {}, {}
-            t = ev.time
-            last = at.get(pid)
-            if last is None or t >= last:  # a late event is older than what is kept
-                at[pid], inn[pid] = t, ev.id
+    pid = actor_of(etype, ev.data)
+    if pid:
+        at, inn = a.acted_at, a.acted_in
+        if at is None or inn is None:
+            at, inn = a.acted_at, a.acted_in = {}, {}
+        t = ev.time
+        last = at.get(pid)
+        if last is None or t >= last:  # a late event is older than what is kept
+            at[pid], inn[pid] = t, ev.id
     # most people have no notice open: that is tested first, as it costs least
     if (
         person is not None
@@ -419,7 +414,7 @@ _ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, Event, Any, datetime, PersonFa
 
 
 def _reached(a: AccountFacts, person: PersonFacts, now: datetime) -> None:
-    """The person gained (or used) access to the account while HR's notice about them is open: the duty covers this
+    """The person gained access to the account while HR's notice about them is open: the duty covers this
     account too, as if they had reached it when the notice came. A leaver notice covers any time after it; a move,
     access gained before it takes effect (after it, the access is for the new role)."""
     pid = person.person_id

@@ -9,10 +9,8 @@ from monitor.facts import ACTOR_ACTS, SELF_ACTS, AccountFacts, PersonFacts, acto
 from monitor.rules.base import Context
 
 COMMS_TEAM = "comms-team"
-# The acting person is `person_id` on these types and `actor_id` on the ACTOR_TYPES.
-SELF_TYPES = SELF_ACTS
-ACTOR_TYPES = ACTOR_ACTS
-ACTING_TYPES: tuple[str, ...] = tuple(sorted(SELF_TYPES | ACTOR_TYPES))
+# Every type on which somebody acts on the account (facts.actor_of says who).
+ACTING_TYPES: tuple[str, ...] = tuple(sorted(SELF_ACTS | ACTOR_ACTS))
 # Changes only the account's admins or manager may make (CRD-05). A temporary password for a takeover replaces
 # the credential as a rotation does, so it is a credential change too.
 CHANGE_TYPES: tuple[str, ...] = (
@@ -149,7 +147,7 @@ def hijack_sign(event: Any, ctx: Context, grants: Grants | None) -> str | None:
     leaver = acted_after_leaving(event, ctx)
     if leaver is not None:
         return f"{left_text(leaver)}, {action_text(event)}"
-    if t in SELF_TYPES:
+    if t in SELF_ACTS:
         return None
     actor = event.data.actor_id
     if no_access_credential_change(event, ctx, grants):

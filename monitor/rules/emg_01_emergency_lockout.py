@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.facts import SELF_ACTS
 from monitor.rules._fixtures import (
     directory,
     emergency_request,
@@ -21,7 +22,6 @@ from monitor.rules._fixtures import (
 )
 from monitor.rules._hijack import (
     ACTING_TYPES,
-    SELF_TYPES,
     Grants,
     acted_after_leaving,
     hijack_sign,
@@ -153,7 +153,7 @@ def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any,
     # resolves, when an admin, the manager or a comms-team grant holder rotates the credential at or after
     # that first sign; the next sign starts a new episode. A sign while a person has resolved the alert but
     # no such rotation came reopens it and locks out again.
-    if event.type in SELF_TYPES and acted_after_leaving(event, ctx) is None:
+    if event.type in SELF_ACTS and acted_after_leaving(event, ctx) is None:
         return state, ()
     key: str | None
     since: datetime | None
