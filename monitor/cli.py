@@ -380,7 +380,7 @@ def cmd_lockouts_list(args: argparse.Namespace) -> int:
         out = _call(args, lambda c: c.call("GET", "/api/lockouts", params=params))
         found = [LockoutCommand.model_validate(c) for c in out]
     found.sort(key=lambda c: (c.issued_at, c.id), reverse=True)
-    shown = found[: max(args.limit, 0)]
+    shown = found[: args.limit]  # --limit is 1 or more (_limit)
     if args.json:
         for c in shown:
             print(json.dumps(c.model_dump(mode="json"), separators=(",", ":")))

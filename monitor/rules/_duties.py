@@ -73,7 +73,7 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
         duty = ctx.account.duties.get(pid) if pid else None
         previous = watched.get(pid) if pid else None
         current = duty.cause if duty is not None and duty.kind == kind and not duty.done else None
-        if previous == current:  # most sign-ins: nothing to watch, or already watched
+        if previous == current:  # nothing new to watch, or already watched
             return watched or None, ()
         watched.pop(pid, None)
         if previous is not None:
