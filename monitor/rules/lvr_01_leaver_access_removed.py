@@ -205,7 +205,6 @@ CASES = [
     sources=['001 "Corporate Social Media Accounts"', '001 "Account security"', "003 §5.4", "004 Section 3"],
     on=("hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
     window="leaver_deadline, then leaver_escalation",
-    initial=dict,
     cases=CASES,
 )
 def lvr_01_leaver_access_removed(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:

@@ -183,7 +183,6 @@ CASES = [
     sources=["003 §5.4", "004 Section 3"],
     on=("hr.role_changed", "hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
     window="leaver_deadline, then leaver_escalation",
-    initial=dict,
     cases=CASES,
 )
 def lvr_02_mover_access_removed(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
