@@ -13,7 +13,7 @@ input partitions ("lanes") by event time before it forwards anything:
 - a message is forwarded once it is at the head of its lane and its time is at most floor + margin, in event
   time order across lanes; a message without an event time (a dead letter) goes as soon as it is at the head;
 - lanes still holding messages, or read beyond floor + margin, should not be fetched from (paused) once they
-  hold `hold` messages: what is held in memory is bounded by that and one fetch.
+  hold `hold` messages: what is held in memory is bounded by that, one batch the router reads and one fetch.
 
 Why this is exact: when an event at time T is forwarded, every lane X that may still yield has read some
 event at or after T - margin. A later event f from X is then no earlier than that minus X's own disorder (how
@@ -170,7 +170,7 @@ class Aligner(Generic[K, T]):
             out.extend(more)
 
     def _release_once(self) -> list[T]:
-        # One pass over the lanes (the router calls this for every message it reads): the floor as `plan` finds
+        # One pass over the lanes (the router calls this for every batch it reads): the floor as `plan` finds
         # it, the lanes read to their end (each holds back the messages read after its end was last confirmed),
         # and the head of every lane holding messages.
         floor: datetime | None = None

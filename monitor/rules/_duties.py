@@ -34,7 +34,7 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
     if reach is not None:  # access given to somebody with no notice open here: nothing to do
         pid = getattr(event.data, reach)
         if not pid or (pid not in ctx.account.duties and (state is None or pid not in state)):
-            return state, ()
+            return state or None, ()
     watched = dict(state or {})
     actions: list[Action] = []
     p = ctx.params
