@@ -130,7 +130,7 @@ def _reported_late(event: Any, ctx: Context) -> tuple[Action, ...]:
     acc = ctx.account
     at = acc.acted_at.get(d.person_id) if acc.acted_at is not None else None
     act_id = acc.acted_in.get(d.person_id) if acc.acted_in is not None else None
-    person = ctx.people.get(d.person_id)
+    person = ctx.person(d.person_id)
     if at is None or act_id is None or at < d.leaving_at or person is None:
         return ()
     what = f"acted on {ctx.account.account_id} at {stamp(at)} (event {act_id}), before HR reported the leaving"
