@@ -1,0 +1,49 @@
+"""The engine's deadlines: one set twice before it falls due fires once; one set again after it fired fires again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.engine import Engine
+from monitor.policy import load_profile
+
+T = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fired(monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, list[tuple[datetime, str, str]]]:
+    """An engine whose deadlines, as they fire, are recorded (time, account, key) instead of run."""
+    engine = Engine(load_profile("default"))
+    calls: list[tuple[datetime, str, str]] = []
+
+    def record(ev: Any, etype: str, facts: Any, only: Any = None) -> None:
+        calls.append((ev.time, facts.account_id, ev.key))
+
+    monkeypatch.setattr(engine, "_run_rules", record)
+    engine.advance(T)
+    return engine, calls
+
+
+def test_a_deadline_set_twice_before_it_falls_due_fires_once(fired: tuple[Engine, list[Any]]) -> None:
+    engine, calls = fired
+    due = T + timedelta(hours=1)
+    for _ in range(3):
+        engine._schedule(due, "acc-1", "SIG-05", "dormant")
+    engine._schedule(due, "acc-2", "SIG-05", "dormant")  # the same time for another account is its own deadline
+    engine._schedule(due, "acc-1", "SIG-05", "other")  # and so is another key
+    engine.advance(due + timedelta(minutes=1))
+    assert calls == [(due, "acc-1", "dormant"), (due, "acc-1", "other"), (due, "acc-2", "dormant")]
+    assert engine._timers == []
+
+
+def test_a_deadline_set_again_after_it_fired_fires_again(fired: tuple[Engine, list[Any]]) -> None:
+    engine, calls = fired
+    due = T + timedelta(hours=1)
+    engine._schedule(due, "acc-1", "SIG-05", "dormant")
+    engine.advance(due)
+    engine._schedule(due, "acc-1", "SIG-05", "dormant")  # at a time already passed: fires at the next move
+    engine.advance(due + timedelta(seconds=1))
+    assert calls == [(due, "acc-1", "dormant"), (due, "acc-1", "dormant")]
