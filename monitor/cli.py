@@ -42,6 +42,7 @@ from schemas.directory import MAX_REGISTER_BYTES
 
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
 MAX_DEMO_DAYS = 366
+FUTURE_WARNING = timedelta(days=1)  # a replay warns when its latest event is this far after the machine's clock
 
 
 def _time(text: str) -> datetime:
@@ -109,6 +110,18 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _run_replay(args: argparse.Namespace) -> ReplayResult:
+    result = _replay_input(args)
+    last, now = result.engine.last_event_time, datetime.now(UTC)
+    if last is not None and last > now + FUTURE_WARNING:
+        result.warnings.append(
+            f"the latest event is dated {last.isoformat()}, after now ({now.isoformat(timespec='seconds')}): the "
+            "clock moved on to it, so every deadline up to then has passed; check that event's time (a typo in the "
+            "year?)"
+        )
+    return result
+
+
+def _replay_input(args: argparse.Namespace) -> ReplayResult:
     if args.broker:  # never implied by MONITOR_BROKER: files, else standard input, stay the default input
         return replay_topics(args)
     engine = _engine(args)

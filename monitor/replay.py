@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import IO, TextIO
 
 from monitor.directory import directory_events, organisation_params
+from monitor.durations import MAX_DURATION
 from monitor.engine import Engine
 from monitor.policy import Profile
 from schemas.directory import Directory, Organisation
@@ -36,6 +38,7 @@ class ReplayResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     taken: int = 0  # input events taken (not duplicates); the rest of the engine's events are the register's
+    most_late: timedelta | None = None  # of the events the clock had passed, the most behind the latest before it
 
 
 MAX_KEPT_REJECTIONS = 1000
@@ -93,8 +96,13 @@ def replay(
             if len(result.rejected) < MAX_KEPT_REJECTIONS:
                 result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason))
             continue
+        clock = engine.clock
         if submit(ev):
             result.taken += 1
+            if clock is not None and ev.time < clock:  # the engine's own test for a late event
+                behind = (engine.last_event_time or clock) - ev.time
+                if result.most_late is None or behind > result.most_late:
+                    result.most_late = behind
         if progress is not None and not result.lines % 50_000:
             now = time.perf_counter()
             if now - last_report >= 1.0:
@@ -103,6 +111,8 @@ def replay(
                 progress.write(f"\r  {result.lines:,} lines, {rate:,.0f}/s, {len(engine.alerts):,} alerts ")
                 progress.flush()
     engine.flush()
+    if result.most_late is not None:
+        result.warnings.append(late_warning(engine.stats.late, result.most_late))
     last = engine.last_event_time
     if until is not None and last is not None and until < last:
         result.warnings.append(
@@ -117,6 +127,43 @@ def replay(
     if progress is not None and result.lines >= 50_000:
         progress.write("\n")
     return result
+
+
+def late_warning(late: int, most_late: timedelta) -> str:
+    """What late events mean for the alerts, and the reorder buffer that would have taken them in time order."""
+    what = (
+        f"{late:,} event{'s' if late != 1 else ''} came after the clock had passed {'their' if late != 1 else 'its'} "
+        f"time (one by as much as {_readable(most_late)}): each was judged at its own time, but deadlines and windows "
+        "judged before it came were not judged again, so the alerts can differ from those of the same events in "
+        "time order"
+    )
+    buffer = _buffer_for(most_late)
+    if buffer is None:
+        return f"{what}; sort the input by time (the gap is longer than any --lateness)"
+    return f"{what}; sort the input by time, or replay with --lateness {buffer} or more"
+
+
+def _buffer_for(behind: timedelta) -> str | None:
+    """The shortest --lateness in one unit that covers `behind`, or None past the longest a reorder buffer takes."""
+    seconds = math.ceil(behind.total_seconds())
+    if seconds > MAX_DURATION.total_seconds():
+        return None
+    for unit, size in (("s", 1), ("m", 60), ("h", 3600), ("d", 86400)):
+        if seconds <= 60 * size or unit == "d":
+            return f"{max(1, math.ceil(seconds / size))}{unit}"
+    return None  # unreachable: "d" always returns
+
+
+def _readable(td: timedelta) -> str:
+    """A duration as days, hours, minutes and seconds, e.g. 29d 20h 42m 4s; under a second as 0.25s."""
+    if td < timedelta(seconds=1):
+        return f"{td.total_seconds():.2f}s"
+    seconds = int(td.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return " ".join(parts)
 
 
 def summary(result: ReplayResult) -> str:
