@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -33,7 +33,7 @@ def load_yaml(text: str) -> Any:
         except (_Unusual, yaml.YAMLError):
             pass  # the loader below makes what it makes, or words the error
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=_StrictLoader)
     except (ValueError, OverflowError) as exc:  # a constructor's: "2026-13-01" looks like a date and is not one
         raise NotAValue(None, None, f"a value {_NOT_A_DATE} ({exc})", None) from None
     except yaml.YAMLError as fast:
@@ -52,6 +52,33 @@ _NOT_A_DATE = "looks like a date or time but is not one; quote it to keep it as 
 class NotAValue(yaml.constructor.ConstructorError):
     """A plain scalar that looks like a date and is not one ("2026-13-01"): a YAML error naming its line, where
     PyYAML's constructor raises a bare ValueError."""
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that names one key twice: the loader keeps the last value without a word, so `mfa_enabled: true`
+    then `mfa_enabled: false` in one account would switch MFA off unseen. Refused, naming both lines."""
+
+
+class _StrictLoader(_LOADER):  # type: ignore[valid-type, misc]
+    """The safe loader, refusing a key given twice in one mapping (a merge key's values may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]  # not what a merge brings
+            self.flatten_mapping(node)  # as the loader does first (and again, a no-op, below): "=" keys become text
+            first: dict[tuple[type, Any], yaml.Node] = {}
+            for key_node in own:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault((type(key), key), key_node)  # 1 and true are two keys to a reader
+                except TypeError:
+                    continue  # a key that cannot be a dict's key: the loader's own error says so
+                if earlier is not key_node:
+                    raise DuplicateKey(
+                        None, None, f"key '{key}' appears twice in one mapping (first at line "
+                        f"{earlier.start_mark.line + 1}); remove one", key_node.start_mark,
+                    )  # fmt: skip
+        return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
 
 
 class _Unusual(Exception):
@@ -147,6 +174,8 @@ def _load_plain(text: str) -> Any:
                 key = value
                 continue
             else:
+                if key in into and any(type(k) is type(key) and k == key for k in into):  # not just 1 and true
+                    raise _Unusual("a key given twice")  # the strict loader refuses it, naming both lines
                 into[key] = value
                 key = _Unusual
             if kind is not yaml.ScalarEvent:

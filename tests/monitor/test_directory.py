@@ -77,8 +77,13 @@ def test_a_bad_field_is_named_with_its_line(register: dict[str, Any]) -> None:
             "not valid YAML: '2026-13-01' looks like a date or time but is not one; quote it to keep it as text "
             "(month must be in 1..12)",
         ),
+        (
+            "accounts:\n- account_id: acc-1\n  mfa_enabled: true\n  mfa_enabled: false\n",
+            4,
+            "not valid YAML: key 'mfa_enabled' appears twice in one mapping (first at line 3); remove one",
+        ),
     ],
-    ids=["unclosed-flow", "tab", "not-yaml", "a-list", "not-a-date"],
+    ids=["unclosed-flow", "tab", "not-yaml", "a-list", "not-a-date", "a-key-twice"],
 )
 def test_text_that_is_not_a_register_is_refused_in_words_naming_the_line(text: str, line: int, message: str) -> None:
     with pytest.raises(DirectoryError) as err:

@@ -366,6 +366,12 @@ BROKEN = [
         id="bad-password-sharing",
     ),
     pytest.param(
+        _valid().replace("leaver_deadline: 24h", "leaver_deadline: 24h\n  leaver_deadline: 99d"),
+        7,
+        "not valid YAML: key 'leaver_deadline' appears twice in one mapping (first at line 6); remove one",
+        id="duplicate-parameter",
+    ),
+    pytest.param(
         _valid().replace("leaver_deadline: 24h", "leaver_dedline: 24h"),
         6,
         "parameters.leaver_dedline: Extra inputs are not permitted",

@@ -41,7 +41,6 @@ PLAIN = {
     "quoted": "a: '0x1f'\nb: \"yes\"\nc: '2001-12-14'\nd: \"1.5\"\ne: '~'\nf: \"a\\tb\\u00e9\"\n",
     "keys": "1: int\ntrue: bool\n~: null\n2001-12-14: date\n1.5: float\n'1': str\n",
     "nested": "a: {b: [1, two, {c: null}], d: []}\ne:\n- - x\n  - y\n- {}\n- [yes, 'no']\n",
-    "duplicates": "a: 1\nb: 2\na: 3\n",
     "blocks": "a: |\n  line one\n  line two\nb: >\n  folded\n  text\nc: |-\n  kept\n",
     "unicode": "name: Siân Ó Briain\nemail: siân.ó@aberwen.ac.uk\n",
     "markers": "%YAML 1.1\n---\na: 1\n...\n",
@@ -128,6 +127,31 @@ def test_a_value_that_looks_like_a_date_and_is_not_one_is_a_yaml_error_not_a_cra
     assert isinstance(err.value, yaml.YAMLError)
     assert "looks like a date or time but is not one" in str(err.value.problem)
     assert (err.value.problem_mark.line if err.value.problem_mark else None) == line
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "first", "again"),
+    [
+        ("a: 1\nb: 2\na: 3\n", "a", 1, 3),
+        ("accounts:\n- account_id: acc-1\n  mfa_enabled: true\n  mfa_enabled: false\n", "mfa_enabled", 3, 4),
+        ("a: &x 1\nb: {c: 1, c: 2}\n", "c", 2, 2),  # left to the loader (an anchor): refused there too
+    ],
+    ids=["top", "nested", "left-to-the-loader"],
+)
+def test_a_key_given_twice_in_one_mapping_is_refused_naming_both_lines(text: str, key: str, first: int,
+                                                                       again: int) -> None:  # fmt: skip
+    assert isinstance(_loader(text), dict)  # PyYAML's own keeps the last value without a word
+    with pytest.raises(yamlfile.DuplicateKey) as err:
+        yamlfile.load_yaml(text)
+    assert isinstance(err.value, yaml.YAMLError)
+    assert err.value.problem == f"key '{key}' appears twice in one mapping (first at line {first}); remove one"
+    assert err.value.problem_mark is not None and err.value.problem_mark.line + 1 == again
+
+
+def test_a_merge_key_may_still_be_overridden_and_equal_keys_in_different_mappings_are_fine() -> None:
+    text = "base: &b {x: 1, y: 1}\nthing:\n  <<: *b\n  x: 2\nother: {x: 3}\n"
+    assert yamlfile.load_yaml(text) == _loader(text) == {"base": {"x": 1, "y": 1}, "thing": {"x": 2, "y": 1},
+                                                         "other": {"x": 3}}  # fmt: skip
 
 
 def test_a_register_takes_the_fast_path() -> None:
