@@ -294,7 +294,7 @@ def _cli_event(type_: str, source: str, data: dict[str, Any], once: bool = True)
     return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": stamp, "data": data}
 
 
-def _print_submit(out: Any) -> int:
+def _print_submit(out: Any, args: argparse.Namespace | None = None, person: str | None = None) -> int:
     print(f"accepted {out['accepted']}, duplicates {out['duplicates']}, alert versions made {len(out['alerts'])}")
     if out["duplicates"] and not out["accepted"]:
         minutes = int(RETRY_WINDOW.total_seconds() // 60)
@@ -303,7 +303,36 @@ def _print_submit(out: Any) -> int:
               file=sys.stderr)  # fmt: skip
     for r in out["rejected"]:
         print(f"rejected: {r['reason']}", file=sys.stderr)
+    if args is not None and person is not None and out["accepted"]:
+        _print_reach(args, person)
     return EXIT_BAD_INPUT if out["rejected"] else 0
+
+
+def _print_reach(args: argparse.Namespace, person: str) -> None:
+    """After HR's report is taken: the accounts the person reaches, which the monitor now checks, or a note that
+    the register does not name them (a mistyped id would otherwise look like a leaver with nothing to revoke)."""
+    from urllib.parse import quote
+
+    from service.client import ClientError
+
+    client = _client(args)
+    try:
+        view = client.call("GET", f"/api/register/people/{quote(person, safe='')}")
+    except ClientError as exc:
+        if exc.status == 404:
+            print(f"monitor: note: the register's directory does not name {person}, so no account of theirs is "
+                  "known and nothing is checked now; the report is kept and counts if they turn up on an account. "
+                  "If the id is mistyped, report the right one", file=sys.stderr)  # fmt: skip
+        return  # a token that may not read the register (403) gets what it had before
+    finally:
+        client.close()
+    accounts = view["accounts"]
+    if accounts:
+        print(f"{person} reaches {len(accounts)} registered account{'s' if len(accounts) != 1 else ''}: "
+              f"{', '.join(accounts)}; the monitor checks that each loses their access "
+              f"(`monitor alerts list --person {person}` shows what is still open)")  # fmt: skip
+    else:
+        print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")
 
 
 def cmd_hr_leaver(args: argparse.Namespace) -> int:
@@ -313,7 +342,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev])))
+    return _print_submit(_call(args, lambda c: c.submit([ev])), args, args.person)
 
 
 def cmd_hr_mover(args: argparse.Namespace) -> int:
@@ -327,7 +356,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev])))
+    return _print_submit(_call(args, lambda c: c.submit([ev])), args, args.person)
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:

@@ -361,6 +361,14 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.PersonView]:
         return monitor.read(register.people)
 
+    @app.get("/api/register/people/{person_id}", response_model=register.PersonView, tags=["register"])
+    def person(person_id: str, who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
+        """One person of the register's directory, with the accounts they reach; 404 when it does not name them."""
+        found = monitor.read(lambda engine, _: register.person(engine, person_id))
+        if found is None:
+            return JSONResponse({"detail": f"no person with id {person_id} in the register"}, status_code=404)
+        return found
+
     @app.get("/api/register/export", tags=["register"], response_class=PlainTextResponse)
     def export_register(who: Annotated[Principal, Depends(needs("register:read"))]) -> Response:
         """The register as the directory YAML file (EVENTS.md, "The directory file")."""

@@ -15,7 +15,11 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class ClientError(Exception):
-    """The API refused or could not be reached; the message says why."""
+    """The API refused or could not be reached; the message says why, and `status` is the HTTP status of a refusal."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def token_from(token_file: str | None = None) -> str:
@@ -73,7 +77,7 @@ class Client:
             if partial_ok and r.status_code == 422 and isinstance(body, dict) and "rejected" in body:
                 return body
             detail = body.get("detail", r.text) if isinstance(body, dict) else r.text
-            raise ClientError(f"{r.status_code}: {detail}")
+            raise ClientError(f"{r.status_code}: {detail}", r.status_code)
         ctype = r.headers.get("content-type", "")
         return r.json() if ctype.startswith("application/json") else r.text
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from monitor.directory import DirectoryError
 from monitor.engine import Engine
-from monitor.facts import AccountFacts
+from monitor.facts import AccountFacts, PersonFacts
 from monitor.rules._hijack import COMMS_TEAM
 from schemas.directory import Directory
 from schemas.events import Event, parse_event_obj
@@ -93,18 +93,24 @@ def _account_view(a: AccountFacts, failing: list[str], open_alerts: int) -> Acco
 
 
 def people(engine: Engine, store: Store) -> list[PersonView]:
-    return [
-        PersonView(
-            person_id=p.person_id,
-            email=p.email,
-            unit=p.unit,
-            groups=sorted(p.groups),
-            leaving_at=p.leaving_at,
-            accounts=sorted(p.accounts),
-        )
-        for _, p in sorted(engine.people.items())
-        if p.in_directory
-    ]
+    return [_person_view(p) for _, p in sorted(engine.people.items()) if p.in_directory]
+
+
+def person(engine: Engine, person_id: str) -> PersonView | None:
+    """One person of the register's directory, or None when the directory does not name them."""
+    p = engine.people.get(person_id)
+    return _person_view(p) if p is not None and p.in_directory else None
+
+
+def _person_view(p: PersonFacts) -> PersonView:
+    return PersonView(
+        person_id=p.person_id,
+        email=p.email,
+        unit=p.unit,
+        groups=sorted(p.groups),
+        leaving_at=p.leaving_at,
+        accounts=sorted(p.accounts),
+    )
 
 
 def is_comms_member(engine: Engine, person_id: str, now: datetime) -> bool:
