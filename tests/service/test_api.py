@@ -55,6 +55,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/register/accounts", None, "register:read"),
     ("GET", "/api/register/accounts/{account}", None, "register:read"),
     ("GET", "/api/register/people", None, "register:read"),
+    ("GET", "/api/register/people/{person}", None, "register:read"),
     ("GET", "/api/register/export", None, "register:read"),
     ("POST", "/api/register/import", "EXPORT", "register:edit"),
     ("GET", "/api/emergency-requests", None, "emergency:read"),
@@ -118,7 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, demo_files: tuple[Path, Path
 
 
 def _call(w: World, role: str | None, method: str, path: str, body: Any) -> Any:
-    path = path.format(alert=w.alert, account=w.account, request=w.request)
+    path = path.format(alert=w.alert, account=w.account, request=w.request, person=w.comms_member)
     headers = w.as_(role) if role else {}
     if body == "EXPORT":
         text = w.client.get("/api/register/export", headers=w.as_("admin")).text
@@ -146,8 +147,17 @@ def test_every_role_against_every_endpoint(
 def test_the_matrix_covers_every_route_of_the_api(world: World) -> None:
     spec = world.client.get("/openapi.json").json()
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    covered = {(m, p.replace("{alert}", "{alert_id}").replace("{account}", "{account_id}")
-                .replace("{request}", "{request_id}")) for m, p, _, _ in ENDPOINTS}  # fmt: skip
+    names = {
+        "{alert}": "{alert_id}",
+        "{account}": "{account_id}",
+        "{request}": "{request_id}",
+        "{person}": "{person_id}",
+    }
+    covered = set()
+    for m, p, _, _ in ENDPOINTS:
+        for short, full in names.items():
+            p = p.replace(short, full)
+        covered.add((m, p))
     unauthenticated = {("GET", "/health"), ("GET", "/metrics")}
     special = {("POST", "/api/emergency-requests")}  # its own test below: everyone may ask, few are granted
     assert routes - covered - unauthenticated - special == set()
