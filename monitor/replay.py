@@ -94,7 +94,8 @@ def replay(
         except Rejected as rej:
             result.rejected_total += 1
             if len(result.rejected) < MAX_KEPT_REJECTIONS:
-                result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason))
+                hint = _shape_hint(raw) if n == 1 else ""
+                result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason + hint))
             continue
         clock = engine.clock
         if submit(ev):
@@ -127,6 +128,18 @@ def replay(
     if progress is not None and result.lines >= 50_000:
         progress.write("\n")
     return result
+
+
+def _shape_hint(first: bytes) -> str:
+    """For a file's first line, refused: what the whole file seems to be instead of JSONL, and what to do."""
+    if first[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(first) > 1 and b"\x00" in first[:2]):
+        return " (the file looks UTF-16 encoded: events are read as UTF-8, one JSON object per line)"
+    jsonl = "replay reads JSONL, one event per line"
+    if first.startswith(b"["):
+        return f" (the file looks like a JSON array: {jsonl}; `jq -c '.[]'` converts it)"
+    if first == b"{":
+        return f" (the file looks like pretty-printed JSON: {jsonl}; `jq -c .` converts it)"
+    return ""
 
 
 def late_warning(late: int, most_late: timedelta) -> str:

@@ -69,3 +69,30 @@ def test_a_gap_reads_in_days_hours_minutes_and_seconds() -> None:
     assert _readable(timedelta(days=29, hours=13, minutes=52, seconds=51)) == "29d 13h 52m 51s"
     assert _readable(timedelta(hours=2)) == "2h"
     assert _readable(timedelta(milliseconds=250)) == "0.25s"
+
+
+@pytest.mark.parametrize(
+    ("content", "hint"),
+    [
+        (json.dumps([LEAVER]).encode(), "the file looks like a JSON array: replay reads JSONL, one event per line"),
+        (json.dumps(LEAVER, indent=2).encode(), "the file looks like pretty-printed JSON: replay reads JSONL"),
+        (json.dumps(LEAVER).encode("utf-16"), "the file looks UTF-16 encoded: events are read as UTF-8"),
+    ],
+    ids=["array", "pretty", "utf-16"],
+)
+def test_a_file_that_is_not_jsonl_is_refused_saying_what_it_looks_like(tmp_path: Path, content: bytes,
+                                                                       hint: str) -> None:  # fmt: skip
+    path = tmp_path / "events.json"
+    path.write_bytes(content + b"\n")
+    run = monitor("replay", str(path))
+    assert run.returncode == 0, run.stderr
+    first = next(line for line in run.stderr.decode().splitlines() if line.startswith(f"rejected {path}:1"))
+    assert first.endswith(")") and hint in first
+    assert sum(hint in line for line in run.stderr.decode().splitlines()) == 1  # the first line only
+
+
+def test_a_first_line_refused_for_its_content_gets_no_hint(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(dict(LEAVER, type="hr.sacked")) + "\n")
+    err = monitor("replay", str(path)).stderr.decode()
+    assert f"rejected {path}:1 (id hr-1): unknown event type 'hr.sacked'\n" in err
