@@ -412,6 +412,8 @@ def secret_field_name(key: str) -> bool:
     words = [_singular(w.lower()) for w in _WORD_SPLIT.split(key) if w]
     if any(w in _SECRET_WORDS or w.endswith(("password", "secret", "token")) for w in words):
         return True
+    if words and words[-1] == "credential":  # "credentials", "newCredential"; not "credential_model" or "_id"
+        return True
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 

@@ -176,6 +176,11 @@ def test_a_secret_in_a_value_is_not_a_field_name() -> None:
         ("topic", False),
         ("keyboard", False),
         ("credential_model", False),
+        ("credential", True),  # names a usability review found let through
+        ("credentials", True),
+        ("newCredential", True),
+        ("shared_credentials", True),
+        ("credential_id", False),
         ("photo", False),
         ("spinner", False),
         ("device_id", False),
