@@ -86,6 +86,17 @@ def _time(v: Any) -> datetime:
     return t
 
 
+def parse_time(text: str) -> datetime:
+    """A time typed outside an event (the command line's options), taken exactly as event times are: the same
+    instant in UTC, or ValueError giving the reason an event with that time is rejected for."""
+    try:
+        return _time(text)
+    except PydanticCustomError as exc:
+        if exc.type == "timezone_aware":  # pydantic's own words, which `_reason` rewrites for events
+            raise ValueError("needs a time zone offset (RFC 3339), e.g. 2026-11-02T09:00:00Z") from None
+        raise ValueError(exc.message()) from None
+
+
 class _Rfc3339Time:
     """Validation by `_time` alone; written out and described as pydantic writes and describes a datetime (with
     `PlainValidator`, pydantic 2.14 warns on every JSON dump that the datetime serialiser was given a string)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC
 from typing import Any
 
 import pytest
 
-from schemas.events import MAX_EVENT_BYTES, Rejected, parse_event, secret_field_name
+from schemas.events import MAX_EVENT_BYTES, Rejected, parse_event, parse_time, secret_field_name
 
 
 def _login(**over: Any) -> dict[str, Any]:
@@ -62,6 +63,30 @@ def test_rfc3339_times_are_taken_as_the_same_instant_in_utc(text: str, utc: str)
     e["time"] = text
     t = parse_event(json.dumps(e)).time
     assert t.isoformat() == utc and t.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2026-11-30T00:00Z", "should be an RFC 3339 time with seconds and an offset, e.g. 2026-11-02T09:00:00Z"),
+        ("2026-11-30T00:00:00+0100", "should be an RFC 3339 time with seconds and an offset"),
+        ("2026-W48-1T00:00:00Z", "should be an RFC 3339 time with seconds and an offset"),
+        ("2026-02-30T09:00:00Z", "is not a valid date and time (day is out of range"),
+        ("0001-01-01T00:00:00Z", "is out of range: event times must lie in the years 1900 to 8999"),
+        ("2026-11-30T00:00:00", "needs a time zone offset (RFC 3339)"),
+    ],
+)
+def test_parse_time_refuses_what_an_event_time_refuses_with_the_same_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(reason)):
+        parse_time(text)
+    assert reason in _reject(_login(time=text)).reason
+
+
+@pytest.mark.parametrize("text", ["2026-11-02t09:00:00z", "2026-11-02 09:00:00Z", "2026-11-02T00:30:00-01:00",
+                                  "1900-01-01T00:00:00Z", "2026-11-02T09:00:00.123456789+05:30"])  # fmt: skip
+def test_parse_time_takes_what_an_event_time_takes_as_the_same_instant(text: str) -> None:
+    assert parse_time(text) == parse_event(json.dumps(_login(time=text))).time
+    assert parse_time(text).tzinfo is UTC
 
 
 def test_unknown_fields_in_data_are_ignored_not_fatal() -> None:
