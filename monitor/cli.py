@@ -46,13 +46,13 @@ FUTURE_WARNING = timedelta(days=1)  # a replay warns when its latest event is th
 
 
 def _time(text: str) -> datetime:
+    """A time option, taken exactly as event times are (EVENTS.md), as the same instant in UTC."""
+    from schemas.events import parse_time
+
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time, e.g. 2026-11-30T00:00:00Z") from None
-    if t.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone offset, e.g. 2026-11-30T00:00:00Z")
-    return t
+        return parse_time(text)
+    except ValueError as exc:  # argparse puts "argument --until: " before it
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
 
 
 def _duration(text: str) -> timedelta:

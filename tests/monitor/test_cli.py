@@ -76,7 +76,7 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
     cases = [
         (("replay", "--policy", "nope", str(events)), "no profile named 'nope'"),
         (("replay", "--directory", str(broken), str(events)), f"{broken}:7: accounts.0.mfa_enabled"),
-        (("replay", "--until", "tomorrow", str(events)), "is not an RFC 3339 time"),
+        (("replay", "--until", "tomorrow", str(events)), "should be an RFC 3339 time"),
         (("replay", "--until", "2026-11-08T00:00:00", str(events)), "needs a time zone offset"),
         (("replay", str(tmp_path / "missing.jsonl")), "missing.jsonl: cannot read"),
         (("policy", "validate", str(broken)), "broken.yaml:1:"),
@@ -88,6 +88,54 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
         run = monitor(*args)
         assert run.returncode == 2, (args, run.stderr)
         assert reason in run.stderr.decode(), (args, run.stderr)
+
+
+# Every option that takes a time, with the arguments its command needs besides.
+TIME_OPTIONS = [
+    ("--until", ["replay"]),
+    ("--until", ["report", "leavers"]),
+    ("--leaving-at", ["hr", "leaver", "p-1"]),
+    ("--effective-at", ["hr", "mover", "p-1", "--new-role", "lecturer"]),
+    ("--time", ["directory", "publish", "register.yaml"]),
+    ("--until", ["advance"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2026-11-30T00:00Z", "should be an RFC 3339 time with seconds and an offset, e.g. 2026-11-02T09:00:00Z"),
+        ("2026-11-30T00:00:00+0100", "should be an RFC 3339 time with seconds and an offset"),
+        ("2026-W48-1T00:00:00Z", "should be an RFC 3339 time with seconds and an offset"),
+        ("0001-01-01T00:00:00Z", "is out of range: event times must lie in the years 1900 to 8999"),
+        ("2026-11-30T00:00:00", "needs a time zone offset (RFC 3339), e.g. 2026-11-02T09:00:00Z"),
+    ],
+)
+def test_time_options_refuse_what_event_times_refuse_naming_the_option(
+    text: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    for option, command in TIME_OPTIONS:
+        with pytest.raises(SystemExit) as exited:
+            cli.build_parser().parse_args([*command, option, text])
+        assert exited.value.code == 2
+        assert f"argument {option}: {text!r} {reason}" in capsys.readouterr().err, (option, command)
+
+
+def test_time_options_take_what_event_times_take_as_the_same_instant_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    from monitor import cli
+
+    taken = [
+        ("2026-11-30t00:00:00z", datetime(2026, 11, 30, tzinfo=UTC)),
+        ("2026-11-30T01:00:00.5+01:00", datetime(2026, 11, 30, 0, 0, 0, 500000, tzinfo=UTC)),
+    ]
+    for text, utc in taken:
+        for option, command in TIME_OPTIONS:
+            args = vars(cli.build_parser().parse_args([*command, option, text]))
+            assert args[option.lstrip("-").replace("-", "_")] == utc, (option, command)
 
 
 def test_leaver_report_policy_and_schema_commands(tmp_path: Path) -> None:
