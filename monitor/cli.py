@@ -160,15 +160,18 @@ def _warn(result: ReplayResult) -> None:
 
 
 def cmd_report_leavers(args: argparse.Namespace) -> int:
-    from monitor.report import format_report, leaver_report
+    from monitor.report import format_report, leaver_report, why_no_rows
 
     result = _run_replay(args)
     rows = leaver_report(result.engine)
+    empty = why_no_rows(result.engine) if not rows else None  # not "no leavers" when HR did report some
     if args.json:
         for row in rows:
             print(row.model_dump_json())
+        if empty:
+            print(f"monitor: note: {empty}", file=sys.stderr)
     else:
-        print(format_report(rows))
+        print(empty or format_report(rows))
     print(summary(result).splitlines()[0], file=sys.stderr)
     for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
         print(line, file=sys.stderr)

@@ -79,6 +79,24 @@ def leaver_report(engine: Engine) -> list[LeaverRow]:
     return sorted(rows, key=lambda r: (r.person_id, r.account_id, r.due_from))
 
 
+def why_no_rows(engine: Engine) -> str | None:
+    """Why a report with no rows is empty when HR did report leavers or movers (None when none were reported):
+    a row is a person's duty on an account they reach, and the register is what says who reaches which."""
+    people = sorted((p for p in engine.people.values() if p.leaver_event or p.mover_event), key=lambda p: p.person_id)
+    if not people:
+        return None
+    counts = [
+        (sum(1 for p in people if p.leaver_event), "leaver"),
+        (sum(1 for p in people if not p.leaver_event), "mover"),
+    ]
+    who = ", ".join(p.person_id for p in people[:5]) + (f" and {len(people) - 5} more" if len(people) > 5 else "")
+    found = " and ".join(f"{n} {kind}{'s' if n > 1 else ''}" for n, kind in counts if n) + f" found ({who})"
+    if not any(a.registered for a in engine.accounts.values()):
+        return (f"{found}, but no register was given, so no account could be checked: the register says who "
+                "holds which account. Give it with --directory FILE (or as directory.* events).")  # fmt: skip
+    return f"{found}, but no account the monitor knows of gives them a role, seat or credential."
+
+
 def report_json(rows: Sequence[LeaverRow]) -> str:
     """The rows as one JSON array, for auditors' tools."""
     return json.dumps([r.model_dump(mode="json") for r in rows], indent=2)

@@ -153,6 +153,32 @@ def test_leaver_report_policy_and_schema_commands(tmp_path: Path) -> None:
     assert len(list(out.glob("*.json"))) == 31
 
 
+def test_leaver_report_without_a_register_says_it_found_leavers_but_could_check_no_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    events = tmp_path / "leaver.jsonl"
+    events.write_text(json.dumps(LEAVER) + "\n")
+    assert cli.main(["report", "leavers", str(events)]) == 0
+    out = capsys.readouterr().out
+    assert "No leavers or movers on record" not in out
+    assert "1 leaver found (p-1), but no register was given, so no account could be checked" in out
+    assert "--directory FILE" in out
+    assert cli.main(["report", "leavers", "--json", str(events)]) == 0  # no rows made up: the note on stderr
+    printed = capsys.readouterr()
+    assert printed.out == "" and "monitor: note: 1 leaver found (p-1), but no register was given" in printed.err
+    directory, _ = _files(tmp_path)
+    stranger = dict(LEAVER, data={"person_id": "p-7", "leaving_at": "2026-11-06T17:00:00Z"})
+    events.write_text(json.dumps(stranger) + "\n")
+    assert cli.main(["report", "leavers", "--directory", str(directory), str(events)]) == 0
+    out = capsys.readouterr().out
+    assert "1 leaver found (p-7), but no account the monitor knows of gives them a role, seat or credential" in out
+    events.write_text("")
+    assert cli.main(["report", "leavers", str(events)]) == 0
+    assert "No leavers or movers on record." in capsys.readouterr().out
+
+
 def test_readme_controls_table_matches_the_rules() -> None:
     readme = (REPO / "README.md").read_text()
     for cid, spec in RULES.items():
