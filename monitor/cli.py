@@ -384,11 +384,26 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_controls(given: list[str]) -> list[str]:
+    """--control values as control IDs, in any case; UsageError listing the controls if one is not a control (the
+    API refuses a badly shaped one in its own terms, and a well shaped unknown one matches nothing, silently)."""
+    from monitor.rules import RULES
+
+    ids = [c.strip().upper() for c in given]
+    unknown = [g for g, c in zip(given, ids, strict=True) if c not in RULES]
+    if unknown:
+        raise UsageError(f"no control {', '.join(map(repr, unknown))} (--control); the controls are "
+                         f"{', '.join(RULES)}")  # fmt: skip
+    return ids
+
+
 def cmd_alerts_list(args: argparse.Namespace) -> int:
     import json
 
     from schemas.alerts import Alert
 
+    if args.control:
+        args.control = _known_controls(args.control)
     params: dict[str, Any] = {"limit": args.limit}
     for name in ("status", "control", "severity"):
         if getattr(args, name):
