@@ -468,12 +468,23 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_resolve(args: argparse.Namespace) -> int:
+    from monitor.cli_common import already_resolved
+
     if not args.note.strip():
         raise UsageError("say what was done with --note: a resolved alert keeps it (it is blank)")
     if on_broker(args):
         return act_on_topic(args, "resolve")
-    out = _call(args, lambda c: c.call("POST", _alert_path(args.id, "resolve"), json={"note": args.note}))
-    print(f"{out['id']} {out['control']} {out['status']}")
+
+    def resolve(c: Any) -> tuple[dict[str, Any], bool]:
+        """The alert after, and whether it was resolved before (the engine then keeps its note, by and time)."""
+        before = c.call("GET", _alert_path(args.id, "").removesuffix("/"))["alert"]
+        if before["status"] == "resolved":
+            return before, True
+        after = c.call("POST", _alert_path(args.id, "resolve"), json={"note": args.note})
+        return after, after["note"] != args.note.strip()  # resolved by someone else in between
+
+    out, already = _call(args, resolve)
+    print(already_resolved(out, args.note) if already else f"{out['id']} {out['control']} {out['status']}")
     return 0
 
 

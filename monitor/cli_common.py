@@ -41,3 +41,15 @@ def stream_settings(args: argparse.Namespace) -> Any:
     except ImportError as exc:
         raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None
     return settings_from(StreamSettings, args)
+
+
+def already_resolved(alert: dict[str, Any], note: str) -> str:
+    """The line for `alerts resolve` on an alert resolved before it: the engine keeps the first resolution, so the
+    one asked for changed nothing, and `note` was not kept."""
+    from datetime import UTC, datetime
+
+    when = datetime.fromisoformat(alert["updated_at"]).astimezone(UTC)
+    kept = repr(alert["note"]) if alert.get("note") else "none"
+    line = (f"{alert['id']} {alert['control']} resolved already, by {alert.get('resolved_by') or 'an unknown actor'} "
+            f"at {when:%Y-%m-%d %H:%M}Z: nothing changed, its note stays {kept}")  # fmt: skip
+    return line if alert.get("note") == note.strip() else f"{line} (yours, {note.strip()!r}, was not kept)"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.cli_common import EXIT_BAD_INPUT, UsageError, profile_named, stream_settings
+from monitor.cli_common import EXIT_BAD_INPUT, UsageError, already_resolved, profile_named, stream_settings
 from monitor.directory import DirectoryError, load_directory
 from monitor.engine import Engine
 from monitor.replay import ReplayResult, replay
@@ -183,7 +183,10 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
     if kind == "ack" and current.get("status") == "resolved":
         raise UsageError(f"alert {args.id} is resolved; it cannot be acknowledged")
     if current.get("status") == want:
-        print(f"{current['id']} {current['control']} {current['status']} (already)")
+        if kind == "resolve":
+            print(already_resolved(current, args.note))
+        else:
+            print(f"{current['id']} {current['control']} {current['status']} (already)")
         return 0
     action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), args.note)
     out = act_on_alert(s, action, timeout=args.wait)

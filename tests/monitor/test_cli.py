@@ -433,3 +433,19 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
         said = ("connecting to kafka://127.0.0.1:1 ...\nmonitor: cannot reach the broker at kafka://127.0.0.1:1 "
                 "(127.0.0.1:1: Connection refused): check --broker")  # fmt: skip
         assert err.startswith(said), (argv, err)
+
+
+def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import streams.client
+    from monitor import cli
+
+    resolved = {"id": "al-1", "control": "LVR-01", "status": "resolved", "updated_at": "2026-11-03T10:00:00+01:00",
+                "resolved_by": "ann", "note": "done"}  # fmt: skip
+    monkeypatch.setattr(streams.client, "current_alerts", lambda s: ([resolved], []))
+    monkeypatch.setattr(streams.client, "act_on_alert", lambda *a, **kw: pytest.fail("nothing to send"))
+    argv = ["alerts", "resolve", "al-1", "--broker", "kafka://127.0.0.1:1", "--by", "bob", "--note"]
+    assert cli.main([*argv, "again"]) == 0
+    assert capsys.readouterr().out == ("al-1 LVR-01 resolved already, by ann at 2026-11-03 09:00Z: nothing changed, "
+                                       "its note stays 'done' (yours, 'again', was not kept)\n")  # fmt: skip

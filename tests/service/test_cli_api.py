@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -88,14 +89,20 @@ def test_a_422_outside_events_is_a_refusal_in_one_line_not_a_traceback(
     assert len(err.strip().splitlines()) == 1, err
 
 
+def _mfa_01_alert(api: Api) -> str:
+    """The id of an alert raised now: MFA turned off on acc-001 (MFA-01)."""
+    off = {"specversion": "1.0", "id": "t-1", "source": "t", "type": "mfa.disabled", "time": "2026-10-30T10:00:00Z",
+           "data": {"account_id": "acc-001", "actor_id": "p-0001"}}  # fmt: skip
+    made = api.monitor.submit([("test", None, json.dumps(off).encode())], "test").alerts
+    return next(a.id for a in made if a.control == "MFA-01")
+
+
 def test_control_ids_are_taken_in_any_case_and_an_unknown_one_is_refused_listing_the_controls(
     api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from monitor.rules import RULES
 
-    off = {"specversion": "1.0", "id": "t-1", "source": "t", "type": "mfa.disabled", "time": "2026-10-30T10:00:00Z",
-           "data": {"account_id": "acc-001", "actor_id": "p-0001"}}  # fmt: skip
-    api.monitor.submit([("test", None, json.dumps(off).encode())], "test")
+    _mfa_01_alert(api)
     code, out, err = run_as(api, "security", capsys, monkeypatch, "alerts", "list", "--json", "--control", "mfa-01")
     controls = {json.loads(line)["control"] for line in out.splitlines()}
     assert code == 0 and controls == {"MFA-01"}, (out, err)
@@ -148,3 +155,36 @@ def test_an_alert_id_is_one_path_segment_and_a_blank_resolve_note_is_refused(
     for note in ("", "   "):  # "" was a KeyError on the monitor's 422, then refused here as blank
         code, _, err = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", "al-x", "--note", note)
         assert code == 2 and err.startswith("monitor: say what was done with --note"), err
+
+
+def test_resolving_a_resolved_alert_says_by_whom_and_when_and_that_its_note_is_unchanged(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert_id = _mfa_01_alert(api)
+    code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", "done")
+    assert code == 0 and out == f"{alert_id} MFA-01 resolved\n"
+    resolved = api.monitor.read(lambda _, store: store.alert(alert_id))
+    when = f"{resolved.updated_at.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+    code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", "again")
+    assert code == 0 and out == (f"{alert_id} MFA-01 resolved already, by security-1 at {when}: nothing changed, its "
+                                 "note stays 'done' (yours, 'again', was not kept)\n")  # fmt: skip
+    assert api.monitor.read(lambda _, store: store.alert(alert_id)) == resolved
+    code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", " done")
+    assert out.endswith("its note stays 'done'\n")  # the same note: nothing is lost, but not resolved by this
+
+
+def test_an_alert_resolved_by_someone_else_just_before_is_said_to_be_resolved_already(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert_id = _mfa_01_alert(api)
+    call = Client.call
+
+    def first_someone_else(c: Client, method: str, path: str, **kw: Any) -> Any:
+        if method == "POST":  # between the command's look at the alert and its resolve
+            api.monitor.resolve(alert_id, "security-2", "rotated and re-enrolled")
+        return call(c, method, path, **kw)
+
+    monkeypatch.setattr(Client, "call", first_someone_else)
+    code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", "done")
+    assert code == 0 and f"{alert_id} MFA-01 resolved already, by security-2 at " in out
+    assert out.endswith("its note stays 'rotated and re-enrolled' (yours, 'done', was not kept)\n")
