@@ -391,9 +391,14 @@ def _known_controls(given: list[str]) -> list[str]:
 
     ids = [c.strip().upper() for c in given]
     unknown = [g for g, c in zip(given, ids, strict=True) if c not in RULES]
+    alerting = [c for c, spec in RULES.items() if spec.kind == "alert"]
     if unknown:
-        raise UsageError(f"no control {', '.join(map(repr, unknown))} (--control); the controls are "
-                         f"{', '.join(RULES)}")  # fmt: skip
+        raise UsageError(f"no control {', '.join(map(repr, unknown))} (--control); the controls that raise "
+                         f"alerts are {', '.join(alerting)}")  # fmt: skip
+    reports = [c for c in ids if c not in alerting]
+    if reports:
+        raise UsageError(f"{', '.join(reports)} is a report, not an alert: `monitor report leavers` or GET "
+                         "/api/leavers shows it")  # fmt: skip
     return ids
 
 
