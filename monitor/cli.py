@@ -428,7 +428,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
         return 0
     from monitor.demo_table import alert_table
 
-    print(alert_table(page, limit=args.limit, width=180, ids=True))
+    print(alert_table(page, limit=args.limit, width=210, ids=True))
     print(f"\nthe newest {len(page)} of {total} alerts: open first, most severe first, then oldest first")
     return 0
 

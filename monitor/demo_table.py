@@ -10,18 +10,19 @@ _RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _STATUS = {"open": 0, "acknowledged": 1, "resolved": 2}
 
 
-def alert_table(alerts: Sequence[Alert], limit: int = 60, width: int = 150, ids: bool = False) -> str:
+def alert_table(alerts: Sequence[Alert], limit: int = 60, width: int = 180, ids: bool = False) -> str:
     """Open alerts first, by severity then time; one line each (led by the alert's id, to act on it, with `ids`)."""
     rows = sorted(alerts, key=lambda a: (_STATUS[a.status], _RANK[a.severity], a.raised_at, a.id))
     id_width = max((len(a.id) for a in rows[:limit]), default=2) if ids else 0
     lead = f"{'ID':{id_width}} " if ids else ""
-    head = f"{lead}{'SEVERITY':9} {'CONTROL':7} {'STATUS':8} {'RAISED (UTC)':16} {'ACCOUNT':9} {'PERSON':7} SUMMARY"
-    lines = [head, "-" * min(width, 150 + len(lead))]
+    head = (f"{lead}{'SEVERITY':9} {'CONTROL':7} {'STATUS':8} {'RAISED (UTC)':16} {'UPDATED (UTC)':16} "
+            f"{'ACCOUNT':9} {'PERSON':7} {'EVID':>4} SUMMARY (as last updated)")  # fmt: skip
+    lines = [head, "-" * min(width, 180 + len(lead))]
     for a in rows[:limit]:
         line = (
             (f"{a.id:{id_width}} " if ids else "")
-            + f"{a.severity:9} {a.control:7} {a.status:8} {a.raised_at:%Y-%m-%d %H:%M} "
-            f"{(a.account_id or '-'):9} {(a.person_id or '-'):7} {a.summary}"
+            + f"{a.severity:9} {a.control:7} {a.status:8} {a.raised_at:%Y-%m-%d %H:%M} {a.updated_at:%Y-%m-%d %H:%M} "
+            f"{(a.account_id or '-'):9} {(a.person_id or '-'):7} {len(a.evidence):>4} {a.summary}"
         )
         lines.append(line if len(line) <= width else line[: width - 1] + "…")
     if len(rows) > limit:
