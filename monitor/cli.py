@@ -540,7 +540,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.broker or "MONITOR_BROKER" in os.environ:
         if args.demo:
             raise UsageError("--demo runs the embedded monitor; leave out --broker (and MONITOR_BROKER)")
-        s = stream_settings(args)
+        s = stream_settings(args, clients=("kafka", "faust"))  # a worker runs on Faust
         from monitor.directory import load_organisation
         from streams.app import run_worker
         from streams.topics import topic_problems

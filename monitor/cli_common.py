@@ -34,9 +34,14 @@ def settings_from(cls: Any, args: argparse.Namespace) -> Any:
         raise UsageError(f"bad setting: {problems} (flags, or MONITOR_* environment variables)") from None
 
 
-def stream_settings(args: argparse.Namespace) -> Any:
-    """The Kafka runtime's settings."""
+def stream_settings(args: argparse.Namespace, clients: tuple[str, ...] = ("kafka",)) -> Any:
+    """The Kafka runtime's settings; UsageError at once if its extra is not installed (every command on the runtime
+    goes on to import `clients`: kafka-python, and for a worker Faust; a traceback otherwise)."""
+    from importlib import import_module
+
     try:
+        for name in clients:
+            import_module(name)
         from streams.settings import StreamSettings
     except ImportError as exc:
         raise UsageError(f"the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ({exc})") from None

@@ -189,6 +189,7 @@ def test_readme_controls_table_matches_the_rules() -> None:
 def test_a_broker_that_does_not_answer_is_said_in_words_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
     from kafka.errors import KafkaTimeoutError  # type: ignore[import-untyped, unused-ignore]
 
     import monitor.cli_kafka
@@ -243,6 +244,7 @@ def test_a_monitor_address_that_is_wrong_is_said_with_what_to_write(
 def test_a_worker_refuses_a_register_policy_or_data_folder_it_cannot_use_before_it_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("faust", reason="a worker needs the 'kafka' extra")
     from monitor import cli
 
     broken = tmp_path / "register.yaml"
@@ -421,6 +423,7 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
 
     from monitor import cli
 
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra (without it, each says so: the test below)")
     monkeypatch.delenv("MONITOR_BROKER", raising=False)
     _, events = _files(tmp_path)
     broker = ["--broker", "kafka://127.0.0.1:1"]  # nothing listens there
@@ -449,3 +452,20 @@ def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_
     assert cli.main([*argv, "again"]) == 0
     assert capsys.readouterr().out == ("al-1 LVR-01 resolved already, by ann at 2026-11-03 09:00Z: nothing changed, "
                                        "its note stays 'done' (yours, 'again', was not kept)\n")  # fmt: skip
+
+
+def test_kafka_commands_without_the_kafka_extra_say_how_to_install_it_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import cli
+
+    monkeypatch.setitem(sys.modules, "kafka", None)  # as if kafka-python were not installed
+    monkeypatch.delitem(sys.modules, "streams.client", raising=False)  # so that it imports kafka again
+    monkeypatch.delenv("MONITOR_BROKER", raising=False)
+    directory, events = _files(tmp_path)
+    broker = ["--broker", "kafka://127.0.0.1:1"]  # nothing listens there: none is asked
+    for argv in (["directory", "publish", str(directory)], ["replay"], ["publish", str(events)], ["run"]):
+        assert cli.main([*argv, *broker]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("monitor: the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ("), argv
+        assert len(err.splitlines()) == 1, (argv, err)
