@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 from monitor.cli_common import EXIT_BAD_INPUT, UsageError, profile_named, settings_from, stream_settings
 from monitor.cli_kafka import (
@@ -983,15 +983,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StdoutUnwritable(Exception):
+    """Standard output could not be written (a full disk, say): one line on stderr, not a traceback."""
+
+
+class _Stdout:
+    """Standard output, whose write errors (bar a reader gone away) are _StdoutUnwritable, so that main says so
+    without taking any other OSError for one."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutUnwritable(exc.strerror or str(exc)) from exc
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutUnwritable(exc.strerror or str(exc)) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _drop_stdout(stream: IO[str]) -> None:
+    """Point standard output at /dev/null, so that Python, flushing what it still holds as it exits, does not fail
+    again with a traceback of its own (as Python's documentation advises for a broken pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a file descriptor (a test's capture): nothing is left to flush at exit
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = cast(TextIO, _Stdout(stdout))
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # what is still buffered fails here, said in words, rather than as Python exits
+        return code
     except UsageError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): quietly, as is usual
+        _drop_stdout(stdout)
         return 0
+    except _StdoutUnwritable as exc:
+        _drop_stdout(stdout)
+        print(f"monitor: standard output: cannot write there: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:
         kafka_errors = sys.modules.get("kafka.errors")  # loaded if a Kafka client raised; the extra may be absent
         if kafka_errors is None or not isinstance(exc, kafka_errors.KafkaError):
@@ -1000,6 +1051,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"monitor: the broker did not answer: {exc}; check --broker (or MONITOR_BROKER) and that it runs",
               file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

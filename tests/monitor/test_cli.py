@@ -469,3 +469,42 @@ def test_kafka_commands_without_the_kafka_extra_say_how_to_install_it_not_a_trac
         err = capsys.readouterr().err
         assert err.startswith("monitor: the Kafka runtime needs the 'kafka' extra: pip install -e '.[kafka]' ("), argv
         assert len(err.splitlines()) == 1, (argv, err)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_standard_output_that_cannot_be_written_is_said_in_one_line_and_a_closed_pipe_quietly(buffered: bool) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    command = [sys.executable, "-m", "monitor.cli"]
+    for argv in (["policy", "list"], ["policy", "show", "default"]):  # a short output, and one over a buffer's worth
+        with open("/dev/full", "w") as full:
+            run = subprocess.run([*command, *argv], stdout=full, stderr=subprocess.PIPE,
+                                 cwd=REPO, env=env, timeout=120)  # fmt: skip
+        assert run.stderr.decode() == "monitor: standard output: cannot write there: No space left on device\n", argv
+        assert run.returncode == 2, argv
+        read, write = os.pipe()
+        os.close(read)  # the reader went away, as `| head` does
+        try:
+            run = subprocess.run([*command, *argv], stdout=write, stderr=subprocess.PIPE, cwd=REPO, env=env,
+                                 timeout=120)  # fmt: skip
+        finally:
+            os.close(write)
+        assert (run.returncode, run.stderr) == (0, b""), argv
+
+
+def test_an_oserror_that_is_not_standard_outputs_is_not_reported_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from monitor import cli
+
+    def failing(_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "cmd_policy_list", failing)
+    with pytest.raises(OSError, match="No space left"):
+        cli.main(["policy", "list"])
+    assert sys.stdout is not None and not isinstance(sys.stdout, cli._Stdout)  # put back as it was
