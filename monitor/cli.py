@@ -100,6 +100,21 @@ def _writable_file(path: str) -> None:
         raise UsageError(f"{path}: cannot write there: {problem}")
 
 
+def _writable_dir(path: str) -> Path:
+    """The folder at `path`, made if missing; UsageError, in _writable_file's words, if it cannot be written."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(p, os.W_OK | os.X_OK) else "not writable"
+    except FileExistsError:
+        problem = "a file is there, not a folder"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if problem:
+        raise UsageError(f"{path}: cannot write there: {problem}")
+    return p
+
+
 def _engine(args: argparse.Namespace) -> Engine:
     profile = profile_named(args.policy or "default")
     try:
@@ -146,9 +161,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     result = _run_replay(args)
     write_alerts(result.engine, sys.stdout)
     if args.lockouts:
-        with open(args.lockouts, "w", encoding="utf-8") as fh:
-            for cmd in result.engine.lockouts:
-                fh.write(cmd.model_dump_json() + "\n")
+        try:
+            with open(args.lockouts, "w", encoding="utf-8") as fh:
+                for cmd in result.engine.lockouts:
+                    fh.write(cmd.model_dump_json() + "\n")
+        except OSError as exc:  # checked before the replay, yet the disk may be full
+            raise UsageError(f"{args.lockouts}: cannot write there: {exc.strerror or exc}") from None
     print(summary(result), file=sys.stderr)
     _warn(result)
     return 0
@@ -220,7 +238,7 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     from monitor.schema_export import export_schemas
 
     try:
-        written = export_schemas(Path(args.dir))
+        written = export_schemas(_writable_dir(args.dir))
     except OSError as exc:
         raise UsageError(f"{args.dir}: cannot write there: {exc.strerror}") from None
     print(f"wrote {len(written)} JSON Schema files to {args.dir}")
@@ -231,10 +249,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import write_demo
     from monitor.demo_table import alert_table
 
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
-    out.mkdir(parents=True, exist_ok=True)
+    out = _writable_dir(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     print(f"generating the demo organisation (seed {args.seed}, {args.days} days) in {out}", file=sys.stderr)
-    directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
+    try:
+        directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write there: {exc.strerror or exc}") from None
     engine = build_engine(profile_named(args.policy), load_directory(directory_path))
     with open(events_path, "rb") as fh:
         result = replay(
@@ -524,12 +544,17 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
 
 
 def cmd_directory_export(args: argparse.Namespace) -> int:
+    if args.output:
+        _writable_file(args.output)  # before the export, not after all its work
     if on_broker(args):
         text = export_from_topic(args)
     else:
         text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.output}: cannot write there: {exc.strerror or exc}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

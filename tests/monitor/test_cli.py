@@ -508,3 +508,37 @@ def test_an_oserror_that_is_not_standard_outputs_is_not_reported_as_one(monkeypa
     with pytest.raises(OSError, match="No space left"):
         cli.main(["policy", "list"])
     assert sys.stdout is not None and not isinstance(sys.stdout, cli._Stdout)  # put back as it was
+
+
+def test_files_and_folders_that_cannot_be_written_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import cli
+
+    monkeypatch.delenv("MONITOR_BROKER", raising=False)
+    monkeypatch.setattr(cli, "_call", lambda args, fn: "people: []\n")  # the monitor's answer to an export
+    directory, events = _files(tmp_path)
+    posted = dict(LEAVER, id="x-1", source="x", type="post.published", time="2026-11-07T09:00:00Z",
+                  data={"account_id": "acc-1", "person_id": "p-1"})  # fmt: skip
+    events.write_text(json.dumps(LEAVER) + "\n" + json.dumps(posted) + "\n")  # posted after leaving: a lockout
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    a_file = "cannot write there: a file is there, not a folder"
+    a_folder = "cannot write there: a folder is there, not a file"
+    full = "/dev/full: cannot write there: No space left on device"
+    cases = [
+        (["demo", "--days", "1", "--out", str(taken)], f"{taken}: {a_file}"),
+        (["schema", "export", str(taken)], f"{taken}: {a_file}"),
+        (["directory", "export", "-o", str(tmp_path)], f"{tmp_path}: {a_folder}"),
+        (["directory", "export", "-o", "/nonexistent/dir/x.yaml"],
+         "/nonexistent/dir/x.yaml: cannot write there: no folder /nonexistent/dir"),
+    ]  # fmt: skip
+    if Path("/dev/full").exists():  # writable, until written: the disk is full
+        cases += [
+            (["directory", "export", "-o", "/dev/full"], full),
+            (["replay", "--directory", str(directory), "--lockouts", "/dev/full", str(events)], full),
+        ]
+    for argv, said in cases:
+        assert cli.main(argv) == 2, argv
+        assert capsys.readouterr().err.splitlines()[-1] == f"monitor: {said}", argv
+    assert taken.read_text() == ""
