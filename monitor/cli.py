@@ -701,13 +701,14 @@ def _token_store(args: argparse.Namespace, first_setup: bool = False) -> Any:
     from service.store import Store, connect
 
     s = _service_settings(args)
-    if not s.db_path.exists():
-        if not first_setup:
-            raise UsageError(f"no monitor in {s.data_dir} (no {s.db_path.name} there): give the monitor's data "
-                             "folder with --data-dir (or MONITOR_DATA_DIR)")  # fmt: skip
+    new = not s.db_path.exists()
+    if new and not first_setup:
+        raise UsageError(f"no monitor in {s.data_dir} (no {s.db_path.name} there): give the monitor's data "
+                         "folder with --data-dir (or MONITOR_DATA_DIR)")  # fmt: skip
+    _usable_data_dir(s.data_dir)  # before saying it starts one there
+    if new:
         print(f"monitor: no monitor in {s.data_dir} yet: starting a new data folder there (`monitor run --data-dir "
               f"{s.data_dir}` uses it)", file=sys.stderr)  # fmt: skip
-    _usable_data_dir(s.data_dir)
     return Store(connect(s.db_path)), s
 
 

@@ -542,3 +542,15 @@ def test_files_and_folders_that_cannot_be_written_are_refused_in_one_line(
         assert cli.main(argv) == 2, argv
         assert capsys.readouterr().err.splitlines()[-1] == f"monitor: {said}", argv
     assert taken.read_text() == ""
+
+
+def test_token_create_refuses_a_data_folder_that_is_a_file_without_first_saying_it_starts_one_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert cli.main(["token", "create", "p-1", "--role", "hr", "--data-dir", str(taken)]) == 2
+    assert capsys.readouterr().err == (f"monitor: cannot use {taken} as the data folder: a file is there, not a "
+                                       "folder; choose another with --data-dir (or MONITOR_DATA_DIR)\n")  # fmt: skip
