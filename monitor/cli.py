@@ -82,6 +82,14 @@ def _whole(low: int, high: int, too_far: str) -> Callable[[str], int]:
 
 _days = _whole(1, MAX_DEMO_DAYS, f" days: the demo covers 1 to {MAX_DEMO_DAYS} days")
 _limit = _whole(1, MAX_LIST, f": a list shows 1 to {MAX_LIST} at a time")
+_rows = _whole(1, sys.maxsize, ": the table shows 1 alert or more")
+
+
+def _given(text: str) -> str:
+    """An argparse type: text that is not empty or only blanks."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is blank")
+    return text
 
 
 def _writable_file(path: str) -> None:
@@ -892,7 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
     hm = hsub.add_parser("mover", help="someone changes role (hr.role_changed)")
     hm.add_argument("person")
     hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True)
-    hm.add_argument("--new-role", dest="new_role", required=True)
+    hm.add_argument("--new-role", dest="new_role", type=_given, required=True)
     hm.add_argument("--new-unit", dest="new_unit")
     again_arg(hm)
     api_args(hm)
@@ -1004,7 +1012,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=_days, default=30, help=f"days of events, 1 to {MAX_DEMO_DAYS} (default: 30)")
     p.add_argument("--policy", default="default")
     p.add_argument("--out", metavar="DIR", help="keep the generated files here (default: a temporary folder)")
-    p.add_argument("--limit", type=int, default=60, help="alerts shown in the table (default: %(default)s)")
+    p.add_argument("--limit", type=_rows, default=60, help="alerts shown in the table (default: %(default)s)")
     p.set_defaults(func=cmd_demo)
     return parser
 

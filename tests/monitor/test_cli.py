@@ -554,3 +554,17 @@ def test_token_create_refuses_a_data_folder_that_is_a_file_without_first_saying_
     assert cli.main(["token", "create", "p-1", "--role", "hr", "--data-dir", str(taken)]) == 2
     assert capsys.readouterr().err == (f"monitor: cannot use {taken} as the data folder: a file is there, not a "
                                        "folder; choose another with --data-dir (or MONITOR_DATA_DIR)\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_the_demo_table_shows_at_least_one_alert(limit: str) -> None:
+    run = monitor("demo", "--days", "1", "--limit", limit)
+    assert run.returncode == 2 and b"Traceback" not in run.stderr, run.stderr
+    assert f"argument --limit: {limit}: the table shows 1 alert or more".encode() in run.stderr
+
+
+@pytest.mark.parametrize("role", ["", "  "])
+def test_a_mover_needs_a_new_role_that_is_not_blank(role: str) -> None:
+    run = monitor("hr", "mover", "p-1", "--effective-at", "2026-11-02T09:00:00Z", "--new-role", role,
+                  "--url", "http://127.0.0.1:1")  # fmt: skip
+    assert run.returncode == 2 and f"argument --new-role: {role!r} is blank".encode() in run.stderr, run.stderr
