@@ -38,6 +38,7 @@ from monitor.durations import parse_duration
 from monitor.engine import Engine
 from monitor.policy import CONTROL_IDS, ProfileError, builtin_names, load_profile
 from monitor.replay import ReplayResult, build_engine, read_lines, rejected_lines, replay, summary, write_alerts
+from monitor.wording import counted
 from schemas.directory import MAX_REGISTER_BYTES
 
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
@@ -537,8 +538,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
     if on_broker(args):
         return import_on_topics(args, d, text.decode("utf-8"))
     print(
-        f"{args.file}: {len(d.accounts):,} accounts and {len(d.people):,} people, checked in "
-        f"{time.perf_counter() - started:.1f} s; sending it to the monitor, which takes the differences ...",
+        f"{args.file}: {counted(len(d.accounts), 'account')} and {counted(len(d.people), 'person', 'people')}, "
+        f"checked in {time.perf_counter() - started:.1f} s; sending it to the monitor, which takes the differences ...",
         file=sys.stderr,
         flush=True,
     )
@@ -547,7 +548,7 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         args,
         lambda c: c.call("POST", "/api/register/import", content=text, params=params, timeout=REGISTER_TIMEOUT_S),
     )
-    print(f"{out['events']} change(s): {out['accepted']} taken, {out['duplicates']} already known")
+    print(f"{counted(out['events'], 'change')}: {out['accepted']} taken, {out['duplicates']} already known")
     return 0
 
 
@@ -752,7 +753,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     n = revoke_tokens(store, args.name, datetime.now(UTC))
     if not n:
         raise UsageError(f"{args.name} has no live token")
-    print(f"revoked {n} token(s) of {args.name}")
+    print(f"revoked {counted(n, 'token')} of {args.name}")
     return 0
 
 

@@ -15,6 +15,7 @@ from monitor.cli_common import EXIT_BAD_INPUT, UsageError, already_resolved, pro
 from monitor.directory import DirectoryError, load_directory
 from monitor.engine import Engine
 from monitor.replay import ReplayResult, replay
+from monitor.wording import counted
 
 
 def replay_topics(args: argparse.Namespace) -> ReplayResult:
@@ -137,8 +138,8 @@ def _from_topic(args: argparse.Namespace, name: str, model: Any, what: str) -> l
         except ValidationError:
             bad.append(f"id {m.get('id')!r}")
     if bad:
-        print(f"monitor: skipped {len(bad)} messages on the {name} topic that are not {what}: {', '.join(bad[:5])}"
-              f"{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
+        print(f"monitor: skipped {counted(len(bad), 'message')} on the {name} topic, not {what}: "
+              f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}", file=sys.stderr)  # fmt: skip
     return out
 
 
@@ -209,8 +210,9 @@ def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     engine = register_from_topic(s)
     events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
     sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
-    print(f"{sent} change(s) sent to {s.topic('directory')} (the register there had {len(engine.accounts):,} "
-          f"accounts and {len(engine.people):,} people)")  # fmt: skip
+    print(f"{counted(sent, 'change')} sent to {s.topic('directory')} (the register there had "
+          f"{counted(len(engine.accounts), 'account')} and "
+          f"{counted(len(engine.people), 'person', 'people')})")  # fmt: skip
     return 0
 
 
@@ -218,8 +220,9 @@ def register_from_topic(s: Any) -> Engine:
     """An engine holding the register as the Kafka runtime's directory topic has it (its events folded here)."""
     known = fold_topics(s, ["directory"], f"the register from {s.topic('directory')}")
     if known.rejected_total:
-        print(f"monitor: {known.rejected_total} messages on the directory topic are not events; left out",
-              file=sys.stderr)  # fmt: skip
+        n = known.rejected_total
+        not_events = "is not an event" if n == 1 else "are not events"
+        print(f"monitor: {counted(n, 'message')} on the directory topic {not_events}; left out", file=sys.stderr)
     return known.engine
 
 
@@ -281,7 +284,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
         except PublishError as exc:
             raise UsageError(f"{name}: {exc}") from None
-        print(f"{name}: sent {n:,} events", file=sys.stderr)
+        print(f"{name}: sent {counted(n, 'event')}", file=sys.stderr)
         total += n
     return 0
 
@@ -298,7 +301,7 @@ def cmd_publish_directory(args: argparse.Namespace) -> int:
     at = args.time or datetime.now(UTC)
     lines = [e.model_dump_json().encode() for e in directory_events(directory, at)]
     n = publish(s, lines, topic="directory")
-    print(f"{args.file}: sent {n:,} directory events at {at.isoformat()}", file=sys.stderr)
+    print(f"{args.file}: sent {counted(n, 'directory event')} at {at.isoformat()}", file=sys.stderr)
     return 0
 
 
@@ -376,7 +379,8 @@ def cmd_advance(args: argparse.Namespace) -> int:
     except TimeoutError as exc:
         raise UsageError(str(exc)) from None
     offsets = send_advance(s, args.until)
-    print(f"event time of {len(offsets)} work partitions advanced to {args.until.isoformat()}", file=sys.stderr)
+    print(f"event time of {counted(len(offsets), 'work partition')} advanced to {args.until.isoformat()}",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -15,6 +15,7 @@ from monitor.directory import directory_events, organisation_params
 from monitor.durations import MAX_DURATION
 from monitor.engine import Engine
 from monitor.policy import Profile
+from monitor.wording import counted
 from schemas.directory import Directory, Organisation
 from schemas.events import Event, Rejected, parse_event
 
@@ -189,14 +190,13 @@ def summary(result: ReplayResult) -> str:
     events = sum(e.stats.events.values())
     register = events - result.taken
     of_register = f" ({register:,} from the register)" if register > 0 else ""
+    statuses = ", ".join(f"{by_status[s]} {s}" for s in ("open", "acknowledged", "resolved") if by_status[s])
     out = [
-        f"replay: {result.lines:,} lines, {events:,} events processed{of_register}, {e.stats.duplicates:,} "
-        "duplicates ignored, "
+        f"replay: {counted(result.lines, 'line')}, {counted(events, 'event')} processed{of_register}, "
+        f"{counted(e.stats.duplicates, 'duplicate')} ignored, "
         f"{result.rejected_total:,} rejected, {e.stats.late:,} late, in {result.seconds:.2f}s",
         f"policy: {e.profile.name}; clock at {e.clock.isoformat() if e.clock else '-'}",
-        f"alerts: {len(alerts):,} ("
-        + ", ".join(f"{by_status[s]} {s}" for s in ("open", "acknowledged", "resolved") if by_status[s])
-        + ")",
+        f"alerts: {len(alerts):,}" + (f" ({statuses})" if alerts else ""),
     ]
     if alerts:
         out.append(
@@ -219,7 +219,7 @@ def rejected_lines(result: ReplayResult) -> list[str]:
         rid = f" (id {r.event_id})" if r.event_id else ""
         out.append(f"rejected {r.origin}:{r.line}{rid}: {r.reason}")
     if result.rejected_total > len(result.rejected):
-        out.append(f"... and {result.rejected_total - len(result.rejected):,} more rejected lines")
+        out.append(f"... and {counted(result.rejected_total - len(result.rejected), 'more rejected line')}")
     return out
 
 

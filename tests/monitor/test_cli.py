@@ -269,7 +269,7 @@ def test_replay_reads_standard_input_even_with_a_broker_in_the_environment() -> 
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "replay"], input=json.dumps(LEAVER).encode() + b"\n",
                          capture_output=True, cwd=REPO, env=env, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert b"1 lines, 1 events processed" in out.stderr and b"broker" not in out.stderr
+    assert b"1 line, 1 event processed" in out.stderr and b"broker" not in out.stderr
 
 
 def test_a_retention_check_the_broker_refuses_is_a_warning_not_a_stop(
@@ -391,7 +391,7 @@ def test_replay_takes_the_first_event_after_a_byte_order_mark(tmp_path: Path) ->
     events = tmp_path / "bom.jsonl"
     events.write_bytes(b"\xef\xbb\xbf" + json.dumps(LEAVER).encode() + b"\n")
     run = monitor("replay", str(events))
-    assert run.returncode == 0 and b"1 lines, 1 events processed" in run.stderr and b"0 rejected" in run.stderr
+    assert run.returncode == 0 and b"1 line, 1 event processed" in run.stderr and b"0 rejected" in run.stderr
 
 
 def test_alerts_list_help_says_the_order_of_the_table_and_of_json() -> None:
@@ -568,3 +568,30 @@ def test_a_mover_needs_a_new_role_that_is_not_blank(role: str) -> None:
     run = monitor("hr", "mover", "p-1", "--effective-at", "2026-11-02T09:00:00Z", "--new-role", role,
                   "--url", "http://127.0.0.1:1")  # fmt: skip
     assert run.returncode == 2 and f"argument --new-role: {role!r} is blank".encode() in run.stderr, run.stderr
+
+
+def test_counts_are_singular_for_one_and_an_empty_alert_count_has_no_parentheses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.replay
+    from monitor import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONITOR_DATA_DIR", raising=False)
+    monkeypatch.setattr(monitor.replay, "MAX_KEPT_REJECTIONS", 1)
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps(LEAVER) + "\n")  # no register: nobody's access to check
+    assert cli.main(["replay", str(one)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("replay: 1 line, 1 event processed, 0 duplicates ignored, 0 rejected, 0 late, in ")
+    assert err[2] == "alerts: 0"
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(json.dumps(LEAVER) + "\n" + json.dumps(LEAVER) + "\n{oops\n{oops\n")
+    assert cli.main(["replay", str(twice)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("replay: 4 lines, 1 event processed, 1 duplicate ignored, 2 rejected, ")
+    assert err[-1] == "... and 1 more rejected line"
+    assert cli.main(["token", "create", "p-1", "--role", "hr"]) == 0
+    capsys.readouterr()
+    assert cli.main(["token", "revoke", "p-1"]) == 0
+    assert capsys.readouterr().out == "revoked 1 token of p-1\n"

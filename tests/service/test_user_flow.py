@@ -164,13 +164,13 @@ def test_export_and_import_the_register(running: Running, tmp_path: Path) -> Non
     register = yaml.safe_load(path.read_text())
     assert len(register["accounts"]) > 100
     same = monitor(running, "registrar", "directory", "import", str(path))
-    assert same.stdout.strip() == "0 change(s): 0 taken, 0 already known"
+    assert same.stdout.strip() == "0 changes: 0 taken, 0 already known"
     acc = register["accounts"][0]
     acc["admins"] = acc["admins"][:1]  # take an admin away
     path.write_text(yaml.safe_dump(register, sort_keys=False))
     changed = monitor(running, "registrar", "directory", "import", str(path))
     assert changed.returncode == 0, changed.stderr
-    assert changed.stdout.strip() == "1 change(s): 1 taken, 0 already known"
+    assert changed.stdout.strip() == "1 change: 1 taken, 0 already known"
     n_accounts, n_people = len(register["accounts"]), len(register["people"])
     assert f"register.yaml: {n_accounts:,} accounts and {n_people:,} people, checked in " in changed.stderr
     after = yaml.safe_load(monitor(running, "registrar", "directory", "export").stdout)
@@ -179,7 +179,7 @@ def test_export_and_import_the_register(running: Running, tmp_path: Path) -> Non
     large = tmp_path / "large.yaml"
     large.write_text(path.read_text() + "# " + "x" * (3 << 19) + "\n")
     taken = monitor(running, "registrar", "directory", "import", str(large))
-    assert (taken.returncode, taken.stdout.strip()) == (0, "0 change(s): 0 taken, 0 already known"), taken.stderr
+    assert (taken.returncode, taken.stdout.strip()) == (0, "0 changes: 0 taken, 0 already known"), taken.stderr
     huge = tmp_path / "huge.yaml"
     huge.touch()
     os.truncate(huge, MAX_REGISTER_BYTES + 1)

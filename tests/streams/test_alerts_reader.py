@@ -80,7 +80,7 @@ def test_the_cli_lists_them_filtered_newest_first(settings: StreamSettings) -> N
     want = [f"al-{i:04d}" for i in sorted(range(0, 30, 3), reverse=True) if i % 2 == 0]
     assert [a["id"] for a in listed] == want
     assert all(Alert.model_validate(a).status == "resolved" for a in listed)
-    assert "skipped 1 messages on the alerts topic that are not alerts" in out.stderr
+    assert "skipped 1 message on the alerts topic, not alerts" in out.stderr
 
 
 def test_the_cli_table_says_how_many_of_how_many(settings: StreamSettings) -> None:

@@ -323,10 +323,10 @@ def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its
 
     done = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
                           "--retire-missing")  # fmt: skip
-    assert done.returncode == 0 and done.stdout.startswith("2 change(s) sent"), (done.stdout, done.stderr)
+    assert done.returncode == 0 and done.stdout.startswith("2 changes sent"), (done.stdout, done.stderr)
     again = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
                            "--retire-missing")  # fmt: skip
-    assert again.returncode == 0 and again.stdout.startswith("0 change(s) sent"), (again.stdout, again.stderr)
+    assert again.returncode == 0 and again.stdout.startswith("0 changes sent"), (again.stdout, again.stderr)
 
     from streams.client import input_history
 
