@@ -41,6 +41,7 @@ from monitor.replay import ReplayResult, build_engine, read_lines, rejected_line
 from monitor.wording import counted
 from schemas.directory import MAX_REGISTER_BYTES
 
+DATA_DIR_HELP = "state folder (env MONITOR_DATA_DIR, default monitor-data)"
 REGISTER_TIMEOUT_S = 600.0  # importing or exporting a large register takes a while: not the usual 30 s
 MAX_DEMO_DAYS = 366
 FUTURE_WARNING = timedelta(days=1)  # a replay warns when its latest event is this far after the machine's clock
@@ -801,13 +802,13 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("name", help="profile name or file")
     ps.set_defaults(func=cmd_policy_show)
     pv = psub.add_parser("validate", help="check a profile file; errors name the line")
-    pv.add_argument("file")
+    pv.add_argument("file", help="the profile file (YAML) to check")
     pv.set_defaults(func=cmd_policy_validate)
 
     p = sub.add_parser("schema", help="the wire contract as JSON Schema")
     ssub = p.add_subparsers(dest="schema_cmd", required=True, metavar="ACTION")
     se = ssub.add_parser("export", help="write one JSON Schema file per event type, plus the alert")
-    se.add_argument("dir")
+    se.add_argument("dir", help="the folder to write them in (made if missing)")
     se.set_defaults(func=cmd_schema_export)
 
     def kafka_args(p: argparse.ArgumentParser, partitions: bool = True) -> None:
@@ -833,29 +834,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", dest="web_port", type=int,
                    help="API/console port, embedded default 8080; health and metrics port of a worker, default 6066 "
                    "(env MONITOR_WEB_PORT)")  # fmt: skip
-    p.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    p.add_argument("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     p.add_argument("--inbox", type=Path, help="drop folder of JSONL files (env MONITOR_INBOX, default DATA_DIR/inbox)")
     p.add_argument("--sinks", type=Path, help="alert delivery routes, YAML (env MONITOR_SINKS)")
-    p.add_argument("--app-id", dest="app_id", help="Kafka: consumer group and app name (env MONITOR_APP_ID)")
-    p.add_argument("--lateness", help="reorder buffer, e.g. 30s or 5m (env MONITOR_LATENESS)")
+    p.add_argument("--app-id", dest="app_id",
+                   help="Kafka: consumer group and app name (env MONITOR_APP_ID, default social-monitor)")  # fmt: skip
+    p.add_argument("--lateness", help="reorder buffer, e.g. 30s or 5m (env MONITOR_LATENESS, default 30s; on Kafka 5m)")
     p.add_argument("--tick-seconds", dest="tick_seconds", type=float,
                    help="wall-clock tick for deadlines, 0 = off; on Kafka, how often an idle router's watermark "
-                   "follows the wall clock (env MONITOR_TICK_SECONDS)")  # fmt: skip
+                   "follows the wall clock (env MONITOR_TICK_SECONDS, default 5; on Kafka 30)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("token", help="API tokens of the embedded monitor (per person, one role each)")
     tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")
     tc = tsub.add_parser("create", help="make a token and print it once (it is stored only as a hash)")
     tc.add_argument("name", help="the person id in the register (or a system's name)")
-    tc.add_argument("--role", required=True, choices=["security", "hr", "comms", "registrar", "admin"])
-    tc.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tc.add_argument("--role", required=True, choices=["security", "hr", "comms", "registrar", "admin"],
+                    help="what the token may do (README: Tokens and roles)")  # fmt: skip
+    tc.add_argument("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     tc.set_defaults(func=cmd_token_create)
     tl = tsub.add_parser("list", help="who has tokens, with which role; never the tokens")
-    tl.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tl.add_argument("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     tl.set_defaults(func=cmd_token_list)
     tr = tsub.add_parser("revoke", help="revoke every token of a person")
-    tr.add_argument("name")
-    tr.add_argument("--data-dir", dest="data_dir", help="state folder (env MONITOR_DATA_DIR)")
+    tr.add_argument("name", help="the person id (or system's name) the tokens were made for")
+    tr.add_argument("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     tr.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("topics", help="Kafka topics of the live monitor")
@@ -867,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="send events (JSONL files) to the input topics, each by its type")
     kafka_args(p)
     p.add_argument("--topic", help="send every line to this input topic instead (hr, signins, ...)")
-    p.add_argument("events", nargs="+", metavar="EVENTS.jsonl")
+    p.add_argument("events", nargs="+", metavar="EVENTS.jsonl", help="event files, one JSON event a line")
     p.set_defaults(func=cmd_publish)
 
     def api_args(p: argparse.ArgumentParser) -> None:
@@ -893,16 +896,17 @@ def build_parser() -> argparse.ArgumentParser:
     hl = hsub.add_parser("leaver", help="someone leaves (hr.leaver): their access must go by the deadline")
     hl.add_argument("person", help="person id in the register")
     hl.add_argument("--leaving-at", dest="leaving_at", type=_time, required=True, help="RFC 3339, may be future")
-    hl.add_argument("--reason")
+    hl.add_argument("--reason", help="why they leave (kept with the event)")
     again_arg(hl)
     api_args(hl)
     broker_args(hl)
     hl.set_defaults(func=cmd_hr_leaver)
     hm = hsub.add_parser("mover", help="someone changes role (hr.role_changed)")
-    hm.add_argument("person")
-    hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True)
-    hm.add_argument("--new-role", dest="new_role", type=_given, required=True)
-    hm.add_argument("--new-unit", dest="new_unit")
+    hm.add_argument("person", help="person id in the register")
+    hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True,
+                    help="when the move takes effect: RFC 3339, may be future")  # fmt: skip
+    hm.add_argument("--new-role", dest="new_role", type=_given, required=True, help="their new role")
+    hm.add_argument("--new-unit", dest="new_unit", help="their new unit or department")
     again_arg(hm)
     api_args(hm)
     broker_args(hm)
@@ -925,7 +929,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="lockouts_cmd", required=True, metavar="ACTION")
     ll = lsub.add_parser("list", help="lockout commands, newest first: what to do to which account, and who to tell")
     ll.add_argument("--account", help="only this account's")
-    ll.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST})")
+    ll.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST}, default 50)")
     ll.add_argument("--json", action="store_true", help="one JSON object per command")
     api_args(ll)
     broker_args(ll)
@@ -941,25 +945,27 @@ def build_parser() -> argparse.ArgumentParser:
         "acknowledged, then resolved; within each, most severe first, then oldest first. --json writes them newest "
         "first (raised_at, then id, descending).",
     )
-    al.add_argument("--status", action="append", choices=["open", "acknowledged", "resolved"])
+    al.add_argument("--status", action="append", choices=["open", "acknowledged", "resolved"],
+                    help="only alerts in this state (repeatable)")  # fmt: skip
     al.add_argument("--control", action="append", help="e.g. LVR-01 (repeatable)")
-    al.add_argument("--severity", action="append", choices=["low", "medium", "high", "critical"])
-    al.add_argument("--account")
-    al.add_argument("--person")
-    al.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST})")
+    al.add_argument("--severity", action="append", choices=["low", "medium", "high", "critical"],
+                    help="only alerts of this severity (repeatable)")  # fmt: skip
+    al.add_argument("--account", help="only this account's alerts (its id in the register)")
+    al.add_argument("--person", help="only this person's alerts (their id in the register)")
+    al.add_argument("--limit", type=_limit, default=50, help=f"at most this many (1 to {MAX_LIST}, default 50)")
     al.add_argument("--json", action="store_true", help="one JSON object per alert, newest first")
     api_args(al)
     broker_args(al)
     al.set_defaults(func=cmd_alerts_list)
     aa = asub.add_parser("ack", help="acknowledge: someone is on it")
-    aa.add_argument("id")
-    aa.add_argument("--note")
+    aa.add_argument("id", help="the alert's id, as `monitor alerts list` shows it")
+    aa.add_argument("--note", help="for the audit trail, e.g. who is on it")
     api_args(aa)
     broker_args(aa, acting=True)
     aa.set_defaults(func=cmd_alerts_ack)
     ar = asub.add_parser("resolve", help="resolve, saying what was done")
-    ar.add_argument("id")
-    ar.add_argument("--note", required=True)
+    ar.add_argument("id", help="the alert's id, as `monitor alerts list` shows it")
+    ar.add_argument("--note", required=True, help="what was done (kept on the alert)")
     api_args(ar)
     broker_args(ar, acting=True)
     ar.set_defaults(func=cmd_alerts_resolve)
@@ -967,7 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("directory", help="the register")
     dsub = p.add_subparsers(dest="directory_cmd", required=True, metavar="ACTION")
     di = dsub.add_parser("import", help="make the running monitor's register match a directory file")
-    di.add_argument("file")
+    di.add_argument("file", help="the directory file (YAML)")
     di.add_argument("--retire-missing", dest="retire_missing", action="store_true",
                     help="retire registered accounts the file does not list")  # fmt: skip
     api_args(di)
@@ -980,7 +986,7 @@ def build_parser() -> argparse.ArgumentParser:
     dx.set_defaults(func=cmd_directory_export)
     dp = dsub.add_parser("publish", help="send the directory file as directory.* events")
     kafka_args(dp)
-    dp.add_argument("file")
+    dp.add_argument("file", help="the directory file (YAML)")
     dp.add_argument("--time", type=_time, help="the events' time (default: now; for history, a time before the "
                     "events the register governs)")  # fmt: skip
     dp.set_defaults(func=cmd_publish_directory)
@@ -1004,14 +1010,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("advance", help="move the live monitor's event time on, so deadlines up to it fall due")
     kafka_args(p)
-    p.add_argument("--until", type=_time, required=True)
-    p.add_argument("--wait", type=float, default=300, help="seconds to wait for the input to be routed first")
+    p.add_argument("--until", type=_time, required=True, help="the event time to move to, RFC 3339")
+    p.add_argument("--wait", type=float, default=300,
+                   help="seconds to wait for the input to be routed first (default 300)")  # fmt: skip
     p.set_defaults(func=cmd_advance)
 
     p = sub.add_parser("demo", help="generate a month of a sample university and replay it")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=7,
+                   help="the same seed makes the same organisation and events (default: %(default)s)")  # fmt: skip
     p.add_argument("--days", type=_days, default=30, help=f"days of events, 1 to {MAX_DEMO_DAYS} (default: 30)")
-    p.add_argument("--policy", default="default")
+    p.add_argument("--policy", default="default", help="profile name or file to replay with (default: default)")
     p.add_argument("--out", metavar="DIR", help="keep the generated files here (default: a temporary folder)")
     p.add_argument("--limit", type=_rows, default=60, help="alerts shown in the table (default: %(default)s)")
     p.set_defaults(func=cmd_demo)

@@ -595,3 +595,27 @@ def test_counts_are_singular_for_one_and_an_empty_alert_count_has_no_parentheses
     capsys.readouterr()
     assert cli.main(["token", "revoke", "p-1"]) == 0
     assert capsys.readouterr().out == "revoked 1 token of p-1\n"
+
+
+def test_every_argument_of_every_command_says_what_it_is() -> None:
+    import argparse
+
+    from monitor.cli import build_parser
+
+    missing: list[str] = []
+    data_dirs: dict[str, str | None] = {}
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not (action.help or "").strip():
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+            elif "--data-dir" in action.option_strings:
+                data_dirs[path] = action.help
+
+    walk(build_parser(), "monitor")
+    assert missing == []
+    said = "state folder (env MONITOR_DATA_DIR, default monitor-data)"
+    assert data_dirs == {f"monitor {c}": said for c in ("run", "token create", "token list", "token revoke")}
