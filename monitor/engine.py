@@ -34,6 +34,7 @@ log = logging.getLogger("monitor.engine")
 _blake2b = hashlib.blake2b
 _json_str = encode_basestring_ascii  # what json.dumps writes for a str (ensure_ascii)
 _DIGEST_SIZE = 16  # bytes of an event's (source, id) digest in the duplicate-event memory
+_TIMERS_MIN_LIMIT = 4096  # deadlines in the heap before its copies are first dropped (Engine._compact_timers)
 _SNAPSHOT_LEVEL = 1  # zlib's fastest: at 10k accounts 447 bytes an account (403 at level 6) in a quarter of the time
 
 EVIDENCE_CAP = 50
@@ -172,6 +173,7 @@ class Engine:
         # Deadlines as (time, account, control, key), a heap: deadlines of one time fire in that tuple's order (an
         # insertion counter cost 108 bytes a deadline). Equal deadlines set before one fires fire once (_fire_timers).
         self._timers: list[tuple[datetime, str, str, str]] = []
+        self._timers_limit = _TIMERS_MIN_LIMIT  # past this many, copies are dropped from the heap (_schedule)
         self._buffer: list[tuple[datetime, str, str, Event]] = []
         self._max_seen: datetime | None = None
         self._seen: dict[bytes, datetime] = {}  # 128-bit digest of (source, id) -> event time
@@ -220,6 +222,7 @@ class Engine:
         state["_seen"] = _unpack_seen(*state["_seen"])
         for k in _STATE:
             setattr(self, k, state[k])
+        self._timers_limit = max(_TIMERS_MIN_LIMIT, 2 * len(self._timers))
         self._ctx = Context(
             datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
             self.mailboxes,
@@ -588,7 +591,17 @@ class Engine:
         )
 
     def _schedule(self, at: datetime, aid: str, control: str, key: str) -> None:
-        heapq.heappush(self._timers, (at, aid, control, key))
+        timers = self._timers
+        heapq.heappush(timers, (at, aid, control, key))
+        if len(timers) > self._timers_limit:
+            self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        """Drop the copies of deadlines set again while pending, so the heap follows the deadlines, not the events:
+        a rule booking the same deadline on every event (a leaver's duty on each of their sign-ins) would otherwise
+        add one entry per event until it falls due. A sorted list is a heap; the order they fire in is the same."""
+        self._timers[:] = sorted(set(self._timers))
+        self._timers_limit = max(_TIMERS_MIN_LIMIT, 2 * len(self._timers))
 
     def _fire_timers(self, t: datetime, *, inclusive: bool) -> None:
         timers = self._timers

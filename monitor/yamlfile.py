@@ -66,18 +66,20 @@ class _StrictLoader(_LOADER):  # type: ignore[valid-type, misc]
         if isinstance(node, yaml.MappingNode):
             own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]  # not what a merge brings
             self.flatten_mapping(node)  # as the loader does first (and again, a no-op, below): "=" keys become text
-            first: dict[tuple[type, Any], yaml.Node] = {}
+            first: dict[Any, yaml.Node] = {}
             for key_node in own:
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    earlier = first.setdefault((type(key), key), key_node)  # 1 and true are two keys to a reader
+                    earlier = first.setdefault(key, key_node)
                 except TypeError:
                     continue  # a key that cannot be a dict's key: the loader's own error says so
                 if earlier is not key_node:
-                    raise DuplicateKey(
-                        None, None, f"key '{key}' appears twice in one mapping (first at line "
-                        f"{earlier.start_mark.line + 1}); remove one", key_node.start_mark,
-                    )  # fmt: skip
+                    line = earlier.start_mark.line + 1
+                    text, was = getattr(key_node, "value", key), getattr(earlier, "value", key)
+                    problem = (f"key '{text}' appears twice in one mapping (first at line {line}); remove one"
+                               if text == was else f"key '{text}' is the same key as '{was}' at line {line} (the "
+                               "mapping would keep one value of the two); remove or quote one")  # fmt: skip
+                    raise DuplicateKey(None, None, problem, key_node.start_mark)
         return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
 
 
@@ -174,7 +176,7 @@ def _load_plain(text: str) -> Any:
                 key = value
                 continue
             else:
-                if key in into and any(type(k) is type(key) and k == key for k in into):  # not just 1 and true
+                if key in into:  # "1" and "true" too: the dict keeps one value of the two
                     raise _Unusual("a key given twice")  # the strict loader refuses it, naming both lines
                 into[key] = value
                 key = _Unusual

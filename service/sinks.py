@@ -19,6 +19,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor.yamlfile import load_yaml
 from schemas.alerts import Alert, LockoutCommand, Severity, Status
 from schemas.events import secret_field_name
 
@@ -104,11 +105,12 @@ def load_sinks(path: str | Path) -> list[SinkConfig]:
     except OSError as e:
         raise SinkConfigError(f"{src}: cannot read: {e.strerror or e}") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)  # as profiles and registers are read: a key given twice is refused, not overwritten
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SinkConfigError(f"{src}: not valid YAML{where}") from None
+        problem = getattr(e, "problem", None)
+        raise SinkConfigError(f"{src}: not valid YAML{where}{f': {problem}' if problem else ''}") from None
     if not isinstance(doc, dict) or "sinks" not in doc:
         raise SinkConfigError(f"{src}: expected a mapping with a 'sinks' list")
     extra = sorted(str(k) for k in doc if k != "sinks")

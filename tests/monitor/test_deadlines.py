@@ -47,3 +47,18 @@ def test_a_deadline_set_again_after_it_fired_fires_again(fired: tuple[Engine, li
     engine._schedule(due, "acc-1", "SIG-05", "dormant")  # at a time already passed: fires at the next move
     engine.advance(due + timedelta(seconds=1))
     assert calls == [(due, "acc-1", "dormant"), (due, "acc-1", "dormant")]
+
+
+def test_a_deadline_booked_on_every_event_does_not_grow_the_heap_with_the_events(
+    fired: tuple[Engine, list[Any]],
+) -> None:
+    engine, calls = fired
+    due = T + timedelta(hours=1)
+    others = [(T + timedelta(minutes=m), f"acc-{m}", "SIG-05", "dormant") for m in range(1, 50)]
+    for tk in others:
+        engine._schedule(*tk)
+    for _ in range(100_000):  # a leaver's duty, booked again on each of their sign-ins
+        engine._schedule(due, "acc-1", "LVR-01", "p-1")
+    assert len(engine._timers) <= 2 * 4096  # copies are dropped as the heap passes its limit
+    engine.advance(due)
+    assert calls == [(at, aid, key) for at, aid, _, key in others] + [(due, "acc-1", "p-1")]

@@ -39,7 +39,7 @@ PLAIN = {
     "nulls": "a: ~\nb: null\nc:\nd: Null\ne: ''\nf: 'null'\n",
     "times": "a: 2001-12-14\nb: 2001-12-14t21:59:43.10-05:00\nc: 2001-12-14 21:59:43.10 -5\nd: 2002-12-14\n",
     "quoted": "a: '0x1f'\nb: \"yes\"\nc: '2001-12-14'\nd: \"1.5\"\ne: '~'\nf: \"a\\tb\\u00e9\"\n",
-    "keys": "1: int\ntrue: bool\n~: null\n2001-12-14: date\n1.5: float\n'1': str\n",
+    "keys": "1: int\nfalse: bool\n~: null\n2001-12-14: date\n1.5: float\n'1': str\n",
     "nested": "a: {b: [1, two, {c: null}], d: []}\ne:\n- - x\n  - y\n- {}\n- [yes, 'no']\n",
     "blocks": "a: |\n  line one\n  line two\nb: >\n  folded\n  text\nc: |-\n  kept\n",
     "unicode": "name: Siân Ó Briain\nemail: siân.ó@aberwen.ac.uk\n",
@@ -146,6 +146,14 @@ def test_a_key_given_twice_in_one_mapping_is_refused_naming_both_lines(text: str
     assert isinstance(err.value, yaml.YAMLError)
     assert err.value.problem == f"key '{key}' appears twice in one mapping (first at line {first}); remove one"
     assert err.value.problem_mark is not None and err.value.problem_mark.line + 1 == again
+
+
+def test_two_keys_the_mapping_would_merge_are_refused_saying_so() -> None:
+    assert _loader("1: a\ntrue: b\n") == {1: "b"}  # PyYAML's own: 'a' is gone, without a word
+    with pytest.raises(yamlfile.DuplicateKey) as err:
+        yamlfile.load_yaml("1: a\ntrue: b\n")
+    assert err.value.problem == ("key 'true' is the same key as '1' at line 1 (the mapping would keep one value of the "
+                                 "two); remove or quote one")  # fmt: skip
 
 
 def test_a_merge_key_may_still_be_overridden_and_equal_keys_in_different_mappings_are_fine() -> None:

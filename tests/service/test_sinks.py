@@ -122,6 +122,10 @@ def test_load_good_file_with_defaults(tmp_path: Path) -> None:
         ("sinks: []\nextra: 1\n", "unknown key 'extra'"),
         ("sinks: [\n", "not valid YAML at line"),
         (
+            "sinks:\n  - {name: a, kind: slack, url_env: A,\n     controls: [LVR-*], controls: [CRD-*]}\n",
+            "not valid YAML at line 3: key 'controls' appears twice in one mapping (first at line 3); remove one",
+        ),
+        (
             "sinks:\n  - {name: pager, kind: teams, url_env: A, controls: [LVR-*, XYZ-*]}\n",
             "sinks[0] (pager): controls[1]: 'XYZ-*' matches no control, so routes nothing",
         ),
