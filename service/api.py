@@ -364,7 +364,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     @app.get("/api/register/people/{person_id}", response_model=register.PersonView, tags=["register"])
     def person(person_id: str, who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
         """One person of the register's directory, with the accounts they reach; 404 when it does not name them."""
-        found = monitor.read(lambda engine, _: register.person(engine, person_id))
+        folded, found = monitor.read(lambda engine, _: (engine.clock is not None, register.person(engine, person_id)))
+        if not folded:  # the register is applied at the monitor's first moment: until then it names nobody
+            return JSONResponse({"detail": "the register is not applied yet: ask again after the monitor's first "
+                                 "tick"}, status_code=503)  # fmt: skip
         if found is None:
             return JSONResponse({"detail": f"no person with id {person_id} in the register"}, status_code=404)
         return found

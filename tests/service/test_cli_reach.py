@@ -3,8 +3,17 @@ name them: a mistyped id must not look like a leaver with nothing to revoke."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from datetime import timedelta
 
+import pytest
+from fastapi.testclient import TestClient
+
+from service import auth
+from service.api import build_api
+from service.client import Client
+from service.embedded import EmbeddedMonitor
+from tests.service.conftest import NOW
 from tests.service.test_cli_api import Api, api, run_as
 
 __all__ = ["api"]  # the fixture, used by name below
@@ -46,6 +55,31 @@ def test_a_person_who_reaches_no_account_is_told_there_is_nothing_to_revoke(
     assert out.splitlines()[1] == (
         f"{pid} holds no role, seat or credential on an account the monitor knows: nothing to revoke"
     )
+
+
+def test_before_the_register_is_applied_nobody_is_said_to_be_missing_from_it(
+    make_monitor: Callable[..., EmbeddedMonitor], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import cli
+    from service.client import ClientError
+
+    m = make_monitor(lateness=timedelta(minutes=5))  # the report waits in the reorder buffer: no first moment yet
+    token = auth.create_token(m.store, "hr-1", "hr", NOW)
+    app = build_api(m, console=False)
+
+    def client(args: object) -> Client:
+        c = Client("http://testserver", token)
+        c.http.close()
+        c.http = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        return c
+
+    monkeypatch.setattr(cli, "_client", client)
+    code = cli.main(["hr", "leaver", "p-9999", "--leaving-at", "2026-12-10T17:00:00Z"])
+    out, err = capsys.readouterr()
+    assert m.engine.clock is None and code == 0 and out.startswith("accepted 1") and "note" not in err, err
+    with pytest.raises(ClientError) as refused:
+        client(None).call("GET", "/api/register/people/p-9999")
+    assert refused.value.status == 503 and "not applied yet" in str(refused.value)
 
 
 def test_the_register_answers_one_person_or_404(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
