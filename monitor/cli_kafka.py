@@ -49,7 +49,7 @@ def fold_topics(s: Any, topics: Sequence[str], what: str, organisation: Any = No
         lines = input_history(s, topics=topics, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
-    return replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None)
+    return replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None, files=False)
 
 
 def _checked(ev: dict[str, Any]) -> bytes:
@@ -189,13 +189,17 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
         else:
             print(f"{current['id']} {current['control']} {current['status']} (already)")
         return 0
-    action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), args.note)
+    note = args.note.strip() if args.note else args.note  # as the API keeps it
+    action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), note)
     out = act_on_alert(s, action, timeout=args.wait)
     if out is None:
         print(f"monitor: sent to the work partitions, but no {want} version of {args.id} reached the alerts topic in "
               f"{args.wait:.0f}s: is a worker running (its /health)? It acts when it reads the message.",
               file=sys.stderr)  # fmt: skip
         return 1
+    if kind == "resolve" and (out.get("note") != note or out.get("resolved_by") != action.by):
+        print(already_resolved(out, args.note))  # resolved by someone else after the alerts topic was read
+        return 0
     print(f"{out['id']} {out['control']} {out['status']}")
     return 0
 

@@ -82,20 +82,25 @@ def replay(
     lines: Iterable[tuple[str, int, bytes]],
     until: datetime | None = None,
     progress: TextIO | None = None,
+    files: bool = True,
 ) -> ReplayResult:
-    """Feed lines to the engine; bad lines are counted with their reason and the rest go on."""
+    """Feed lines to the engine; bad lines are counted with their reason and the rest go on. With `files`, the
+    lines are numbered lines of files (read_lines), and a file's refused first line says what the file looks like."""
     result = ReplayResult(engine)
     started = time.perf_counter()
     last_report = started
     submit = engine.submit
+    origin_now, first = None, 0  # the stream being read, and the number of its first line
     for origin, n, raw in lines:
         result.lines += 1
+        if origin is not origin_now:
+            origin_now, first = origin, n
         try:
             ev: Event = parse_event(raw)
         except Rejected as rej:
             result.rejected_total += 1
             if len(result.rejected) < MAX_KEPT_REJECTIONS:
-                hint = _shape_hint(raw) if n == 1 else ""
+                hint = _shape_hint(raw) if files and n == first else ""
                 result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason + hint))
             continue
         clock = engine.clock

@@ -419,11 +419,11 @@ _WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 def secret_field_name(key: str) -> bool:
-    """True when a field name says it holds a password, secret, token or one-time code."""
+    """True when a field name says it holds a password, secret, token, one-time code or credential."""
     words = [_singular(w.lower()) for w in _WORD_SPLIT.split(key) if w]
     if any(w in _SECRET_WORDS or w.endswith(("password", "secret", "token")) for w in words):
         return True
-    if words and words[-1] == "credential":  # "credentials", "newCredential"; not "credential_model" or "_id"
+    if words == ["credential"]:  # "credential(s)" alone; not "credential_model", "credential_id", "has_credential"
         return True
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -452,6 +453,28 @@ def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_
     assert cli.main([*argv, "again"]) == 0
     assert capsys.readouterr().out == ("al-1 LVR-01 resolved already, by ann at 2026-11-03 09:00Z: nothing changed, "
                                        "its note stays 'done' (yours, 'again', was not kept)\n")  # fmt: skip
+
+
+def test_resolving_on_kafka_strips_the_note_and_tells_of_a_resolution_by_someone_else_in_between(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import streams.client
+    from monitor import cli
+
+    sent: list[Any] = []
+    open_ = {"id": "al-1", "control": "LVR-01", "status": "open", "updated_at": "2026-11-03T09:00:00+00:00"}
+    theirs = {**open_, "status": "resolved", "resolved_by": "ann", "note": "done"}
+    monkeypatch.setattr(streams.client, "current_alerts", lambda s: ([open_], []))
+    monkeypatch.setattr(streams.client, "act_on_alert", lambda s, action, timeout: sent.append(action) or theirs)
+    argv = ["alerts", "resolve", "al-1", "--broker", "kafka://127.0.0.1:1", "--by", "bob", "--note", "  again  "]
+    assert cli.main(argv) == 0
+    assert sent[0].note == "again"
+    assert capsys.readouterr().out == ("al-1 LVR-01 resolved already, by ann at 2026-11-03 09:00Z: nothing changed, "
+                                       "its note stays 'done' (yours, 'again', was not kept)\n")  # fmt: skip
+    mine = {**theirs, "resolved_by": "bob", "note": "again"}
+    monkeypatch.setattr(streams.client, "act_on_alert", lambda s, action, timeout: mine)
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == "al-1 LVR-01 resolved\n"
 
 
 def test_kafka_commands_without_the_kafka_extra_say_how_to_install_it_not_a_traceback(

@@ -91,6 +91,18 @@ def test_a_file_that_is_not_jsonl_is_refused_saying_what_it_looks_like(tmp_path:
     assert sum(hint in line for line in run.stderr.decode().splitlines()) == 1  # the first line only
 
 
+def test_the_hint_is_for_a_files_first_line_after_blank_ones_and_not_for_topic_offsets() -> None:
+    from monitor.policy import load_profile
+    from monitor.replay import build_engine, replay
+
+    array = json.dumps([LEAVER]).encode()
+    lines = [("a.json", 3, array), ("a.json", 4, array), ("b.json", 1, array), ("topic", 1, array)]
+    result = replay(build_engine(load_profile("default"), None), lines[:3])
+    assert ["JSON array" in r.reason for r in result.rejected] == [True, False, True]
+    from_topic = replay(build_engine(load_profile("default"), None), lines[3:], files=False)
+    assert "JSON array" not in from_topic.rejected[0].reason  # offset 1 of a topic is not a file's first line
+
+
 def test_a_first_line_refused_for_its_content_gets_no_hint(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(dict(LEAVER, type="hr.sacked")) + "\n")

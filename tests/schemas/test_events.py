@@ -203,9 +203,8 @@ def test_a_secret_in_a_value_is_not_a_field_name() -> None:
         ("credential_model", False),
         ("credential", True),  # names a usability review found let through
         ("credentials", True),
-        ("newCredential", True),
-        ("shared_credentials", True),
         ("credential_id", False),
+        ("has_credential", False),  # a flag, not the credential
         ("photo", False),
         ("spinner", False),
         ("device_id", False),
