@@ -62,3 +62,21 @@ def test_a_deadline_booked_on_every_event_does_not_grow_the_heap_with_the_events
     assert len(engine._timers) <= 2 * 4096  # copies are dropped as the heap passes its limit
     engine.advance(due)
     assert calls == [(at, aid, key) for at, aid, _, key in others] + [(due, "acc-1", "p-1")]
+
+
+def test_a_deadline_set_again_by_the_rule_it_wakes_fires_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine(load_profile("default"))
+    due = T + timedelta(hours=1)
+    calls: list[datetime] = []
+
+    def rule(ev: Any, etype: str, facts: Any, only: Any = None) -> None:
+        calls.append(ev.time)
+        if len(calls) == 1:  # the woken rule books the same deadline again, as it runs
+            engine._schedule(due, "acc-1", "SIG-05", "dormant")
+
+    monkeypatch.setattr(engine, "_run_rules", rule)
+    engine.advance(T)
+    engine._schedule(due, "acc-1", "SIG-05", "dormant")
+    engine._schedule(due, "acc-1", "SIG-05", "dormant")  # a copy set before it fires: dropped
+    engine.advance(due)
+    assert calls == [due, due] and engine._timers == []
