@@ -113,16 +113,21 @@ def _writable_file(path: str) -> None:
 def _writable_dir(path: str) -> Path:
     """The folder at `path`, made if missing; UsageError, in _writable_file's words, if it cannot be written."""
     p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        problem = None if os.access(p, os.W_OK | os.X_OK) else "not writable"
-    except FileExistsError:
-        problem = "a file is there, not a folder"
-    except OSError as exc:
-        problem = exc.strerror or str(exc)
+    problem = _folder_problem(p)
     if problem:
         raise UsageError(f"{path}: cannot write there: {problem}")
     return p
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Make the folder if missing; why it cannot be made or written, or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return None if os.access(path, os.W_OK | os.X_OK) else "not writable"
+    except FileExistsError:
+        return "a file is there, not a folder"
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _engine(args: argparse.Namespace) -> Engine:
@@ -693,13 +698,7 @@ def _as_first_started(s: Any, args: argparse.Namespace) -> Any:
 
 def _usable_data_dir(path: Path) -> None:
     """The data folder, made if missing; UsageError saying why when it cannot be made or written."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        problem = None if os.access(path, os.W_OK | os.X_OK) else "not writable"
-    except FileExistsError:
-        problem = "a file is there, not a folder"
-    except OSError as exc:
-        problem = exc.strerror or str(exc)
+    problem = _folder_problem(path)
     if problem:
         raise UsageError(f"cannot use {path} as the data folder: {problem}; choose another with --data-dir "
                          "(or MONITOR_DATA_DIR)")  # fmt: skip
