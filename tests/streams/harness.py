@@ -157,8 +157,10 @@ class Deployment:
         raise TimeoutError(f"advance not processed in {timeout}s: want {targets}, have {done}")
 
     def diagnosis(self) -> str:
-        """Each running worker's router state (/health) and log tail."""
-        parts = []
+        """Events the workers took late (from their logs), and each running worker's router state (/health) and log
+        tail."""
+        late = self.late_events()
+        parts = [f"events workers took late: {len(late)}", *late[:10]]
         for port, proc in self.workers.items():
             try:
                 router = (
@@ -176,8 +178,18 @@ class Deployment:
         return list(read_alerts(self.settings))
 
 
-def assert_same_alerts(live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> None:
-    """The live runtime's final alerts are replay's: the same ids, the same content, in the same order."""
+def assert_same_alerts(live: list[dict[str, Any]], replayed: list[dict[str, Any]], d: Deployment | None = None) -> None:
+    """The live runtime's final alerts are replay's: the same ids, the same content, in the same order. With the
+    deployment `d`, a failure also shows what its workers logged (a rare two-worker mismatch left no logs behind)."""
+    try:
+        _same_alerts(live, replayed)
+    except AssertionError as exc:
+        if d is None:
+            raise
+        raise AssertionError(f"{exc}\n{d.diagnosis()}") from None
+
+
+def _same_alerts(live: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> None:
     assert len(replayed) > 100
     missing = {a["id"] for a in replayed} - {a["id"] for a in live}
     extra = {a["id"] for a in live} - {a["id"] for a in replayed}

@@ -71,7 +71,7 @@ def test_one_worker_gives_the_alerts_replay_gives(
     _feed(deployment, demo)  # the whole month, as a backlog, before the worker starts
     deployment.start_worker()
     deployment.advance_and_wait(demo[3])
-    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
+    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS), deployment)
 
 
 def test_two_workers_give_the_alerts_one_gives(
@@ -82,7 +82,7 @@ def test_two_workers_give_the_alerts_one_gives(
     deployment.advance_and_wait(demo[3])
     held = [set(deployment.health(p)["partitions"]) for p in (a, b)]
     assert held[0] and held[1] and not held[0] & held[1], f"partitions not shared out: {held}"
-    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
+    assert_same_alerts(deployment.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS), deployment)
 
 
 def test_partitions_moved_after_their_last_message_show_on_health_as_idle_and_done(
@@ -130,7 +130,7 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     deployment.start_worker()
     deployment.advance_and_wait(demo[3])
     live = deployment.final_alerts()
-    assert_same_alerts(live, replay_alerts(demo[0], demo[1], LATENESS))
+    assert_same_alerts(live, replay_alerts(demo[0], demo[1], LATENESS), deployment)
     versions = deployment.alert_versions()
     assert len({v["id"] for v in versions}) == len(live)
 
@@ -145,7 +145,7 @@ def test_every_rule_case_through_kafka_gives_the_alerts_replay_gives(kafka_boots
         d.publish(lines)
         d.start_worker()
         d.advance_and_wait(end)
-        assert_same_alerts(d.final_alerts(), replay_alerts(None, events, LATENESS, until=end))
+        assert_same_alerts(d.final_alerts(), replay_alerts(None, events, LATENESS, until=end), d)
     finally:
         d.stop_all()
 

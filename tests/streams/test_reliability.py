@@ -119,7 +119,7 @@ def test_the_tick_waits_for_the_backlog_so_alerts_match_replay(kafka_bootstrap: 
         d.advance_and_wait(until)
         clocks = set(d.health(port)["clock"].values())
         assert clocks == {until.isoformat()}, clocks
-        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS, until=until))
+        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS, until=until), d)
     finally:
         d.stop_all()
 
@@ -211,7 +211,7 @@ def test_workers_killed_again_and_again_under_load_lose_nothing(kafka_bootstrap:
         live = d.final_alerts()
         late = d.late_events()
         assert not late, f"{len(late)} events reached an engine late (misaligned), e.g. {late[:3]}"
-        assert_same_alerts(live, replay_alerts(demo[0], demo[1], TRICKLE_LATENESS))
+        assert_same_alerts(live, replay_alerts(demo[0], demo[1], TRICKLE_LATENESS), d)
         repeats = _assert_versions_consistent(versions)
     finally:
         d.stop_all()
@@ -285,7 +285,7 @@ def test_a_worker_rides_out_a_broker_restart(restartable_broker: Any, tmp_path: 
         routed = time.monotonic() - t1
         d.advance_and_wait(demo[3], timeout=180)
         assert proc.poll() is None and d.workers[port] is proc, "the worker was restarted or died"
-        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS))
+        assert_same_alerts(d.final_alerts(), replay_alerts(demo[0], demo[1], LATENESS), d)
         # unlimited, aiokafka logged about 1,700 connection errors a second while the broker was away
         log_lines = len((tmp_path / f"worker-{port}.log").read_text(errors="replace").splitlines())
         print(f"\nbroker down {down:.1f}s, back in {broker_up:.1f}s; the rest ({len(lines) - half} events) "
