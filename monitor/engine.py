@@ -120,6 +120,7 @@ class Stats:
     events: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     late: int = 0
+    most_late: timedelta | None = None  # of the late events, the furthest behind the latest event before it
     rule_errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -250,7 +251,11 @@ class Engine:
         t = seen[key] = ev.time
         clock = self.clock
         if clock is not None and t < clock:
-            self.stats.late += 1  # past the reorder buffer: judged now, at its own event time
+            stats = self.stats
+            stats.late += 1  # past the reorder buffer: judged now, at its own event time
+            behind = (self._max_seen or clock) - t
+            if stats.most_late is None or behind > stats.most_late:
+                stats.most_late = behind
             self._process(ev)
             return True
         max_seen = self._max_seen

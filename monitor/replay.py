@@ -39,7 +39,6 @@ class ReplayResult:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     taken: int = 0  # input events taken (not duplicates); the rest of the engine's events are the register's
-    most_late: timedelta | None = None  # of the events the clock had passed, the most behind the latest before it
 
 
 MAX_KEPT_REJECTIONS = 1000
@@ -103,13 +102,8 @@ def replay(
                 hint = _shape_hint(raw) if files and n == first else ""
                 result.rejected.append(Rejection(origin, n, rej.event_id, rej.reason + hint))
             continue
-        clock = engine.clock
         if submit(ev):
             result.taken += 1
-            if clock is not None and ev.time < clock:  # the engine's own test for a late event
-                behind = (engine.last_event_time or clock) - ev.time
-                if result.most_late is None or behind > result.most_late:
-                    result.most_late = behind
         if progress is not None and not result.lines % 50_000:
             now = time.perf_counter()
             if now - last_report >= 1.0:
@@ -118,8 +112,8 @@ def replay(
                 progress.write(f"\r  {result.lines:,} lines, {rate:,.0f}/s, {len(engine.alerts):,} alerts ")
                 progress.flush()
     engine.flush()
-    if result.most_late is not None:
-        result.warnings.append(late_warning(engine.stats.late, result.most_late))
+    if engine.stats.most_late is not None:
+        result.warnings.append(late_warning(engine.stats.late, engine.stats.most_late))
     last = engine.last_event_time
     if until is not None and last is not None and until < last:
         result.warnings.append(
@@ -151,7 +145,7 @@ def _shape_hint(first: bytes) -> str:
 def late_warning(late: int, most_late: timedelta) -> str:
     """What late events mean for the alerts, and the reorder buffer that would have taken them in time order."""
     what = (
-        f"{late:,} event{'s' if late != 1 else ''} came after the clock had passed {'their' if late != 1 else 'its'} "
+        f"{counted(late, 'event')} came after the clock had passed {'their' if late != 1 else 'its'} "
         f"time (one by as much as {_readable(most_late)}): each was judged at its own time, but deadlines and windows "
         "judged before it came were not judged again, so the alerts can differ from those of the same events in "
         "time order"
@@ -167,10 +161,10 @@ def _buffer_for(behind: timedelta) -> str | None:
     seconds = math.ceil(behind.total_seconds())
     if seconds > MAX_DURATION.total_seconds():
         return None
-    for unit, size in (("s", 1), ("m", 60), ("h", 3600), ("d", 86400)):
-        if seconds <= 60 * size or unit == "d":
+    for unit, size in (("s", 1), ("m", 60), ("h", 3600)):
+        if seconds <= 60 * size:
             return f"{max(1, math.ceil(seconds / size))}{unit}"
-    return None  # unreachable: "d" always returns
+    return f"{math.ceil(seconds / 86400)}d"
 
 
 def _readable(td: timedelta) -> str:
