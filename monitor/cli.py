@@ -8,8 +8,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
@@ -119,6 +119,15 @@ def _writable_dir(path: str) -> Path:
     return p
 
 
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
+    """Writing to `path`: an OSError on the way (a full disk, say) is a UsageError in _writable_file's words."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write there: {exc.strerror or exc}") from None
+
+
 def _folder_problem(path: Path) -> str | None:
     """Make the folder if missing; why it cannot be made or written, or None."""
     try:
@@ -176,12 +185,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     result = _run_replay(args)
     write_alerts(result.engine, sys.stdout)
     if args.lockouts:
-        try:
-            with open(args.lockouts, "w", encoding="utf-8") as fh:
-                for cmd in result.engine.lockouts:
-                    fh.write(cmd.model_dump_json() + "\n")
-        except OSError as exc:  # checked before the replay, yet the disk may be full
-            raise UsageError(f"{args.lockouts}: cannot write there: {exc.strerror or exc}") from None
+        with _writing(args.lockouts), open(args.lockouts, "w", encoding="utf-8") as fh:  # checked, yet a disk fills
+            for cmd in result.engine.lockouts:
+                fh.write(cmd.model_dump_json() + "\n")
     print(summary(result), file=sys.stderr)
     _warn(result)
     return 0
@@ -252,10 +258,8 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from monitor.schema_export import export_schemas
 
-    try:
+    with _writing(args.dir):
         written = export_schemas(_writable_dir(args.dir))
-    except OSError as exc:
-        raise UsageError(f"{args.dir}: cannot write there: {exc.strerror}") from None
     print(f"wrote {len(written)} JSON Schema files to {args.dir}")
     return 0
 
@@ -266,10 +270,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = _writable_dir(args.out) if args.out else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     print(f"generating the demo organisation (seed {args.seed}, {args.days} days) in {out}", file=sys.stderr)
-    try:
+    with _writing(out):
         directory_path, events_path = write_demo(out, seed=args.seed, days=args.days)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write there: {exc.strerror or exc}") from None
     engine = build_engine(profile_named(args.policy), load_directory(directory_path))
     with open(events_path, "rb") as fh:
         result = replay(
@@ -366,7 +368,7 @@ def _print_reach(args: argparse.Namespace, person: str) -> None:
         client.close()
     accounts = view["accounts"]
     if accounts:
-        print(f"{person} reaches {len(accounts)} registered account{'s' if len(accounts) != 1 else ''}: "
+        print(f"{person} reaches {counted(len(accounts), 'registered account')}: "
               f"{', '.join(accounts)}; the monitor checks that each loses their access "
               f"(`monitor alerts list --person {person}` shows what is still open)")  # fmt: skip
     else:
@@ -492,10 +494,11 @@ def cmd_lockouts_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alert_path(alert_id: str, action: str) -> str:
+def _alert_path(alert_id: str, action: str = "") -> str:
+    """The alert's API path, or its action's; an id with '?' or '/' is still one path segment."""
     from urllib.parse import quote
 
-    return f"/api/alerts/{quote(alert_id, safe='')}/{action}"  # an id with '?' or '/' is still one path segment
+    return f"/api/alerts/{quote(alert_id, safe='')}" + (f"/{action}" if action else "")
 
 
 def cmd_alerts_ack(args: argparse.Namespace) -> int:
@@ -517,7 +520,7 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
 
     def resolve(c: Any) -> tuple[dict[str, Any], bool]:
         """The alert after, and whether it was resolved before (the engine then keeps its note, by and time)."""
-        before = c.call("GET", _alert_path(args.id, "").removesuffix("/"))["alert"]
+        before = c.call("GET", _alert_path(args.id))["alert"]
         if before["status"] == "resolved":
             return before, True
         after = c.call("POST", _alert_path(args.id, "resolve"), json={"note": args.note})
@@ -566,10 +569,8 @@ def cmd_directory_export(args: argparse.Namespace) -> int:
     else:
         text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
     if args.output:
-        try:
+        with _writing(args.output):
             Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{args.output}: cannot write there: {exc.strerror or exc}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -1037,16 +1038,15 @@ class _Stdout:
         self.stream = stream
 
     def write(self, text: str) -> int:
-        try:
-            return self.stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _StdoutUnwritable(exc.strerror or str(exc)) from exc
+        return int(self._guarded(self.stream.write, text))
 
     def flush(self) -> None:
+        self._guarded(self.stream.flush)
+
+    @staticmethod
+    def _guarded(fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            self.stream.flush()
+            return fn(*args)
         except BrokenPipeError:
             raise
         except OSError as exc:

@@ -615,7 +615,7 @@ class Engine:
             tk = pop(timers)
             # Copies of a deadline set again before it fired are next in the heap: it fires once. A set of pending
             # deadlines did this as they were set, for 420 bytes an account; copies are rare (63 of 12,766 set in
-            # the 200k mix and 40 days after it), and each goes when its deadline passes.
+            # the 200k mix and 40 days after it), and go here or when the heap is cleaned (_compact_timers).
             while timers and timers[0] == tk:
                 pop(timers)
             at, aid, control, key = tk

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from monitor.facts import Duty, DutyKind
+from monitor.wording import counted
 
 if TYPE_CHECKING:
     from monitor.engine import Engine
@@ -90,7 +91,7 @@ def why_no_rows(engine: Engine) -> str | None:
         (sum(1 for p in people if not p.leaver_event), "mover"),
     ]
     who = ", ".join(p.person_id for p in people[:5]) + (f" and {len(people) - 5} more" if len(people) > 5 else "")
-    found = " and ".join(f"{n} {kind}{'s' if n > 1 else ''}" for n, kind in counts if n) + f" found ({who})"
+    found = " and ".join(counted(n, kind) for n, kind in counts if n) + f" found ({who})"
     if not any(a.registered for a in engine.accounts.values()):
         return (f"{found}, but no register was given, so no account could be checked: the register says who "
                 "holds which account. Give it with --directory FILE (or as directory.* events).")  # fmt: skip
