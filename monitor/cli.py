@@ -318,20 +318,68 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _sent_record() -> Path:
+    """Where this machine's CLI remembers the reports it sent in the last RETRY_WINDOW: content digests, event ids
+    and times only, so a retry straddling a window's edge is still the same event."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "social-account-monitor" / "sent-reports.json"
+
+
+def _recall_sent(key: str, id_: str, stamp: str, now: datetime) -> tuple[str, str]:
+    """The (id, time) of the same report sent from here within RETRY_WINDOW, else (id_, stamp), now remembered.
+    An unreadable or unwritable record is no error: the window's id still makes most retries one event."""
+    import json
+
+    path = _sent_record()
+    try:
+        kept = json.loads(path.read_text())
+        assert isinstance(kept, dict)
+    except (OSError, ValueError, AssertionError):
+        kept = {}
+    recent: dict[str, list[str]] = {}
+    for k, v in kept.items():
+        try:
+            if now - _parse_stamp(v[1]) < RETRY_WINDOW:
+                recent[k] = [str(v[0]), str(v[1])]
+        except (TypeError, ValueError, IndexError):
+            continue  # a damaged entry is forgotten, not fatal
+    if key in recent and _parse_stamp(recent[key][1]) <= now:
+        return recent[key][0], recent[key][1]
+    recent[key] = [id_, stamp]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(recent))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return id_, stamp
+
+
+def _parse_stamp(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 def _cli_event(type_: str, source: str, data: dict[str, Any], once: bool = True) -> dict[str, Any]:
-    """An event typed at the command line. With `once`, its id derives from its content and the RETRY_WINDOW it
-    is sent in, so a retry is one event, yet a report sent again later (such as a correction back to what an
-    earlier report said, after another one) is taken; with `once` off, from its content and time: each run is an
-    event of its own."""
+    """An event typed at the command line. With `once`, a retry is one event: the same report sent from here in
+    the last RETRY_WINDOW is sent again as it was (id and time), and otherwise its id derives from its content and
+    the RETRY_WINDOW it is sent in (so a retry from another machine is mostly one event too); a report sent again
+    later (such as a correction back to what an earlier report said, after another one) is taken. With `once`
+    off, its id derives from its content and time: each run is an event of its own."""
     import hashlib
     import json
 
+    def digest(facts: list[Any]) -> str:
+        return hashlib.blake2b(json.dumps(facts, sort_keys=True).encode(), digest_size=8).hexdigest()
+
     now = _utcnow()
-    window = int(now.timestamp() // RETRY_WINDOW.total_seconds())
-    facts = [type_, data, window] if once else [type_, data, now.isoformat()]
-    digest = hashlib.blake2b(json.dumps(facts, sort_keys=True).encode(), digest_size=8).hexdigest()
     stamp = now.isoformat().replace("+00:00", "Z")
-    return {"specversion": "1.0", "id": f"cli-{digest}", "source": source, "type": type_, "time": stamp, "data": data}
+    if once:
+        window = int(now.timestamp() // RETRY_WINDOW.total_seconds())
+        id_, stamp = _recall_sent(digest([type_, source, data]), f"cli-{digest([type_, data, window])}", stamp, now)
+    else:
+        id_ = f"cli-{digest([type_, data, now.isoformat()])}"
+    return {"specversion": "1.0", "id": id_, "source": source, "type": type_, "time": stamp, "data": data}
 
 
 def _print_submit(out: Any, args: argparse.Namespace | None = None, person: str | None = None) -> int:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,6 +151,45 @@ def test_an_hr_correction_back_to_an_earlier_date_is_taken_and_a_retry_is_not(
     assert leaver(later)[1].startswith("accepted 1, duplicates 0")  # and later, without --again
     logged = [json.loads(body) for _, _, body in api.monitor.store.log() if b'"hr.leaver"' in body]
     assert [ev["data"]["leaving_at"][:10] for ev in logged] == ["2026-12-10", "2026-12-12", "2026-12-10", "2026-12-12"]
+
+
+def test_a_retry_across_the_edge_of_a_retry_window_is_one_event(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    edge = NOW.replace(minute=15)  # a retry window starts here: the report's id alone would change across it
+    now = [edge - timedelta(seconds=1)]
+    monkeypatch.setattr(cli, "_utcnow", lambda: now[0])
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    def leaver(*more: str) -> str:
+        return run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0160", "--leaving-at", "2026-12-10T17:00:00Z",
+                      *more)[1]  # fmt: skip
+
+    assert leaver().startswith("accepted 1, duplicates 0")
+    now[0] = edge + timedelta(seconds=1)
+    assert leaver().startswith("accepted 0, duplicates 1")  # two seconds later, in the next window
+    now[0] = edge + timedelta(minutes=14, seconds=58)
+    assert leaver().startswith("accepted 0, duplicates 1")  # still within 15 minutes of the report
+    now[0] = edge + timedelta(minutes=15)
+    assert leaver().startswith("accepted 1, duplicates 0")  # 15 minutes on: a report of its own
+    record = (tmp_path / "social-account-monitor" / "sent-reports.json").read_text()
+    assert "p-0160" not in record and "2026-12-10" not in record  # digests, ids and times: no HR facts kept
+    logged = [json.loads(body) for _, _, body in api.monitor.store.log() if b'"hr.leaver"' in body]
+    assert [ev["time"] for ev in logged] == ["2026-11-02T09:14:59Z", "2026-11-02T09:30:00Z"]
+
+
+def test_a_retry_is_still_one_event_when_the_sent_record_cannot_be_kept(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "file"))  # not a folder: nothing can be written under it
+    monkeypatch.setattr(cli, "_utcnow", lambda: NOW)
+    argv = ("hr", "mover", "p-0160", "--effective-at", "2026-12-10T17:00:00Z", "--new-role", "Lecturer")
+    assert run_as(api, "hr", capsys, monkeypatch, *argv)[1].startswith("accepted 1, duplicates 0")
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, *argv)
+    assert code == 0 and out.startswith("accepted 0, duplicates 1"), err
 
 
 def test_an_alert_id_is_one_path_segment_and_a_blank_resolve_note_is_refused(
