@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,10 @@ def load_directory(path: str | Path) -> Directory:
     return parse_directory(read_directory_text(path), str(path))
 
 
+# A top-level key starts a line in block style: a cheap test for a second section before a full parse.
+_ORGANISATION_KEY = re.compile(r"^organisation[ \t]*:", re.M)
+
+
 def load_organisation(path: str | Path) -> Organisation:
     """The directory file's organisation section, read alone: what a Kafka worker needs of the file (people and
     accounts reach it as directory.* events), without building a large register's accounts on every start."""
@@ -91,6 +96,8 @@ def load_organisation(path: str | Path) -> Organisation:
     if found is None:
         raise DirectoryError(f"{origin}:1: the directory has no organisation section")
     data, line = found
+    if len(_ORGANISATION_KEY.findall(text)) > 1:
+        parse_directory(text, origin)  # a second organisation section: refused with both lines, as a start would
     try:
         return Organisation.model_validate(data)
     except ValidationError as err:

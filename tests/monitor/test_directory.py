@@ -122,8 +122,12 @@ def test_the_organisation_is_read_alone_wherever_it_stands_in_the_file(
         ("- organisation\n", "org.yaml:1: the directory has no organisation section"),
         ("people: []\norganisation:\n  domains: []\n", "org.yaml:2: organisation.domains: List should have at least 1"),
         ("organisation: {domains: [a.org]\n", "org.yaml:2: not valid YAML: expected ',' or '}'"),
+        (
+            "organisation:\n  domains: [a.org]\npeople: []\norganisation:\n  domains: [b.org]\n",
+            "org.yaml:4: not valid YAML: key 'organisation' appears twice in one mapping (first at line 1)",
+        ),
     ],
-    ids=["missing", "a-list", "no-domains", "not-yaml"],
+    ids=["missing", "a-list", "no-domains", "not-yaml", "twice"],
 )
 def test_an_organisation_that_cannot_be_used_is_refused_naming_the_line(
     tmp_path: Path, text: str, message: str
