@@ -340,41 +340,56 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     # ----- the register --------------------------------------------------------------------------
 
+    def not_applied() -> JSONResponse | None:
+        """503 before the monitor's first moment, when the register file is applied: until then it names nobody,
+        and an empty answer (or an empty export, edited and imported back) would be taken for the register."""
+        if monitor.read(lambda engine, _: engine.clock is None):
+            return JSONResponse({"detail": "the register is not applied yet: ask again after the monitor's first "
+                                 "tick"}, status_code=503)  # fmt: skip
+        return None
+
     @app.get("/api/register/accounts", response_model=list[register.AccountView], tags=["register"])
-    def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.AccountView]:
+    def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
         """Every account the monitor knows, with its admins, manager and the controls it fails now.
 
         One known only from events (used or asked for, never registered) has `registered` false and is never
-        `compliant`."""
-        return monitor.read(register.accounts)
+        `compliant`; 503 until the register is applied at the monitor's first moment."""
+        return not_applied() or monitor.read(register.accounts)
 
     @app.get("/api/register/accounts/{account_id}", response_model=register.AccountView, tags=["register"])
     def account(
         account_id: str, who: Annotated[Principal, Depends(needs("register:read"))]
     ) -> register.AccountView | JSONResponse:
+        waiting = not_applied()
+        if waiting:
+            return waiting
         found = [a for a in monitor.read(register.accounts) if a.account_id == account_id]
         if not found:
             return JSONResponse({"detail": f"no account with id {account_id}"}, status_code=404)
         return found[0]
 
     @app.get("/api/register/people", response_model=list[register.PersonView], tags=["register"])
-    def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.PersonView]:
-        return monitor.read(register.people)
+    def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
+        """Every person of the register's directory, with the accounts they reach; 503 until it is applied."""
+        return not_applied() or monitor.read(register.people)
 
     @app.get("/api/register/people/{person_id}", response_model=register.PersonView, tags=["register"])
     def person(person_id: str, who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
         """One person of the register's directory, with the accounts they reach; 404 when it does not name them."""
-        folded, found = monitor.read(lambda engine, _: (engine.clock is not None, register.person(engine, person_id)))
-        if not folded:  # the register is applied at the monitor's first moment: until then it names nobody
-            return JSONResponse({"detail": "the register is not applied yet: ask again after the monitor's first "
-                                 "tick"}, status_code=503)  # fmt: skip
+        waiting = not_applied()
+        if waiting:
+            return waiting
+        found = monitor.read(lambda engine, _: register.person(engine, person_id))
         if found is None:
             return JSONResponse({"detail": f"no person with id {person_id} in the register"}, status_code=404)
         return found
 
     @app.get("/api/register/export", tags=["register"], response_class=PlainTextResponse)
     def export_register(who: Annotated[Principal, Depends(needs("register:read"))]) -> Response:
-        """The register as the directory YAML file (EVENTS.md, "The directory file")."""
+        """The register as the directory YAML file (EVENTS.md, "The directory file"); 503 until it is applied."""
+        waiting = not_applied()
+        if waiting:
+            return waiting
         # Built under the engine's lock, written out after it: 10,000 accounts take seconds to write as YAML.
         text = dump_yaml(monitor.read(lambda e, _: register.export(e, monitor.directory)))
         return Response(text, media_type="application/yaml")
@@ -399,6 +414,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         def take() -> tuple[list[Event], StepResult]:
             # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
             d = parse_directory(text, "import")
+            if monitor.read(lambda e, _: e.clock is None):
+                monitor.advance(now)  # the file's register first: the import is what differs from it
             events = monitor.read(lambda e, _: register.import_events(e, d, text, now, retire_missing))
             return events, monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
 

@@ -728,11 +728,12 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
     def register_page(request: Request) -> Response:
         """Every account with its compliance: compliant, or the controls it fails, each linked to its alerts."""
         who = c.who(request, "register:read")
-        accounts = monitor.read(register.accounts)
+        applied, accounts = monitor.read(lambda e, store: (e.clock is not None, register.accounts(e, store)))
         return c.page(
             request,
             "register.html",
             who,
+            applied=applied,
             accounts=accounts,
             compliant=sum(1 for a in accounts if a.compliant),
             board_url=_board_url,

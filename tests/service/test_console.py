@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,6 +286,18 @@ def test_register_links_failing_controls_to_the_board(demo: Demo) -> None:
     link = f"/console/alerts?account={failing.account_id}&amp;control={failing.failing[0]}"
     assert link in page
     assert all(a.account_id in page for a in accounts)
+
+
+def test_the_register_page_says_when_the_register_is_not_applied_yet(
+    demo: Demo, make_monitor: Callable[..., EmbeddedMonitor]
+) -> None:
+    assert 'id="register-not-applied"' not in login(demo, "registrar").get("/console/register").text
+    fresh = make_monitor()  # no event or tick yet
+    token = auth.create_token(fresh.store, "registrar-1", "registrar", NOW)
+    c = TestClient(build_api(fresh), base_url="http://testserver")
+    assert c.post("/console/login", data={"token": token, "next": "/console"}, follow_redirects=False).is_redirect
+    page = c.get("/console/register").text
+    assert 'id="register-not-applied"' in page and "0 accounts" in page
 
 
 # ----- escaping ------------------------------------------------------------------------------------
