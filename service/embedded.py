@@ -455,7 +455,11 @@ class EmbeddedMonitor:
         def work(result: StepResult) -> Alert:
             at = self.clock()
             body = {"alert_id": alert_id, "by": actor, "at": at.isoformat(), "note": note}
+            before = self.engine.alerts.get(alert_id)
+            done = before is not None and before.status == ("resolved" if kind == "resolve" else "acknowledged")
             a = _apply_command(self.engine, kind, body)
+            if done:  # it changes nothing, so the audit trail does not show it (nor a note that was not kept)
+                return a
             self.store.append(kind, json.dumps(body).encode())
             action = "alert.acknowledged" if kind == "ack" else "alert.resolved"
             self.store.audit(at.isoformat(), actor, action, alert_id, {"note": note} if note else None)

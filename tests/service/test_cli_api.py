@@ -216,6 +216,9 @@ def test_resolving_a_resolved_alert_says_by_whom_and_when_and_that_its_note_is_u
     assert api.monitor.read(lambda _, store: store.alert(alert_id)) == resolved
     code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", " done")
     assert out.endswith("its note stays 'done'\n")  # the same note: nothing is lost, but not resolved by this
+    cli._client(None).call("POST", f"/api/alerts/{alert_id}/resolve", json={"note": "the API, again"})
+    trail = api.monitor.read(lambda _, store: store.audit_trail(alert_id))
+    assert [(e.action, e.detail) for e in trail] == [("alert.resolved", '{"note": "done"}')]  # one resolve, as it was
 
 
 def test_an_alert_resolved_by_someone_else_just_before_is_said_to_be_resolved_already(
