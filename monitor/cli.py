@@ -1116,10 +1116,14 @@ def _drop_stdout(stream: IO[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     stdout = sys.stdout
     sys.stdout = cast(TextIO, _Stdout(stdout))
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help printed (or a usage error said on stderr): flushed and checked too
+            sys.stdout.flush()
+            raise done from None
         code = int(args.func(args))
         sys.stdout.flush()  # what is still buffered fails here, said in words, rather than as Python exits
         return code

@@ -503,7 +503,8 @@ def test_standard_output_that_cannot_be_written_is_said_in_one_line_and_a_closed
     if not buffered:
         env["PYTHONUNBUFFERED"] = "1"
     command = [sys.executable, "-m", "monitor.cli"]
-    for argv in (["policy", "list"], ["policy", "show", "default"]):  # a short output, and one over a buffer's worth
+    # a short output, one over a buffer's worth, and help (printed before a command runs)
+    for argv in (["policy", "list"], ["policy", "show", "default"], ["--help"]):
         with open("/dev/full", "w") as full:
             run = subprocess.run([*command, *argv], stdout=full, stderr=subprocess.PIPE,
                                  cwd=REPO, env=env, timeout=120)  # fmt: skip
