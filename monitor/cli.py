@@ -333,8 +333,9 @@ def _recall_sent(key: str, id_: str, stamp: str, now: datetime) -> tuple[str, st
     path = _sent_record()
     try:
         kept = json.loads(path.read_text())
-        assert isinstance(kept, dict)
-    except (OSError, ValueError, AssertionError):
+    except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
         kept = {}
     recent: dict[str, list[str]] = {}
     for k, v in kept.items():
