@@ -33,7 +33,10 @@ whose held messages had gone looked idle on its stale end, and the others ran ah
 Several workers: each router aligns only the input partitions it holds, so one may forward days of event time
 ahead of another. Each therefore sends every work partition its watermark (`watermark`): the time before which
 it will forward nothing more. An engine releases events only below the lowest watermark over all input
-partitions (streams/partition.py), so the merged work log is folded in event-time order whatever the skew.
+partitions (streams/partition.py), so the merged work log is folded in event-time order whatever the skew. A
+watermark is a promise about every lane, idle ones too: while a held message waits for an idle lane's end to be
+confirmed, the watermark stays at what that lane may still bring (the newest time read when its end was last
+confirmed; unknown for a lane whose end was never confirmed, such as one just gained in a rebalance).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Lane(Generic[T]):
     end: int | None = None  # high-water mark: offset after the last message in the partition
     time: datetime | None = None  # latest event time read
     confirmed: int = -1  # `Aligner.reads` when `end` was last confirmed by the broker (-1: never)
+    confirmed_newest: datetime | None = None  # `Aligner.newest` then: no later event of the lane is earlier
     seq: int = 0  # `Aligner.reads` when the latest message of this lane was read (0: none yet)
     held: deque[tuple[datetime | None, int, T]] = field(default_factory=deque)  # (time, read number, message)
 
@@ -111,6 +115,7 @@ class Aligner(Generic[K, T]):
         self.hold = hold  # messages a lane may hold before it is paused (see `plan`)
         self.lanes: dict[K, Lane[T]] = {}
         self.reads = 0  # messages read so far: the number of the latest one
+        self.newest: datetime | None = None  # the latest event time read so far, from any lane
 
     def assign(self, keys: Iterable[K]) -> None:
         """The partitions held now: new ones start unknown, ones no longer held are dropped with what they held."""
@@ -131,6 +136,8 @@ class Aligner(Generic[K, T]):
         lane.read = offset + 1
         if time is not None and (lane.time is None or time > lane.time):
             lane.time = time
+        if time is not None and (self.newest is None or time > self.newest):
+            self.newest = time
 
     def saw_end(self, key: K, end: int) -> None:
         """A lane's end as the client last saw it (its cached high-water mark). An end only grows: a cached one
@@ -148,14 +155,18 @@ class Aligner(Generic[K, T]):
             if not lane.may_yield() and (lane.confirmed < lane.seq or (held and lane.confirmed < self.reads))
         ]  # fmt: skip
 
-    def confirm(self, ends: Mapping[K, int], seq: int) -> None:
-        """End offsets the broker gave for a question asked when `seq` messages had been read."""
+    def confirm(self, ends: Mapping[K, int], seq: int, newest: datetime | None = None) -> None:
+        """End offsets the broker gave for a question asked when `seq` messages had been read and `newest` was the
+        latest event time read (None: `self.newest` if nothing was read since, else not known)."""
+        if newest is None and seq == self.reads:
+            newest = self.newest
         for k, end in ends.items():
             lane = self.lanes.get(k)
             if lane is None:
                 continue
             self.saw_end(k, end)
-            lane.confirmed = max(lane.confirmed, seq)
+            if seq >= lane.confirmed:
+                lane.confirmed, lane.confirmed_newest = seq, newest
 
     def held(self) -> int:
         return sum(len(lane.held) for lane in self.lanes.values())
@@ -238,20 +249,26 @@ def caught_up(lanes: Mapping[K, Lane[T]]) -> bool:
 
 def watermark(lanes: Mapping[K, Lane[T]], lateness: timedelta, now: datetime | None = None) -> datetime | None:
     """The router's watermark: events earlier than it will not be forwarded from these lanes any more (except
-    late ones), or None while that is not known (a lane that may yield has no event time yet, or no lanes).
+    late ones), or None while that is not known (a lane that may yield, or whose end is unconfirmed, has no event
+    time yet; or no lanes).
 
     Engines take the lowest watermark of all input partitions, whichever router holds them (streams/partition.py),
     so several workers are as exact as one. Below it: every held message, every lane that may still yield (a lane
-    keeps its event order within the lateness), and every idle lane whose end was not confirmed since it was last
-    read (its end may be stale). Once the router is caught up and settled, nothing it knows of is still to come:
-    the watermark is then the latest event time it read, or the wall clock (`now`) if later, less the lateness: a
-    new event is at most that late. So one router releases what a replay's reorder buffer of that lateness would
-    (events at the newest time wait for a later one, or for the wall clock).
+    keeps its event order within the lateness), every idle lane whose end was not confirmed since it was last
+    read (its end may be stale), and, for an idle lane whose end was confirmed before a held message was read, the
+    latest event time read when it was confirmed. What such a lane gained since was published after that, but maybe
+    before the held message: the message waits for the lane's end to be confirmed again (`Aligner.release`), and the
+    watermark must not pass what the lane may still bring either (a worker reading a feed as it is published took
+    a device approval late when it did). Once the router is caught up and settled, nothing it knows of is still to
+    come: the watermark is then the latest event time it read, or the wall clock (`now`) if later, less the
+    lateness: a new event is at most that late. So one router releases what a replay's reorder buffer of that
+    lateness would (events at the newest time wait for a later one, or for the wall clock).
     """
     if not lanes:
         return None
     bound: datetime | None = None
     top: datetime | None = None
+    held_last = max((lane.held[-1][1] for lane in lanes.values() if lane.held), default=0)  # its read number
     for lane in lanes.values():
         t = lane.time
         if t is not None and (top is None or t > top):
@@ -260,12 +277,17 @@ def watermark(lanes: Mapping[K, Lane[T]], lateness: timedelta, now: datetime | N
             if held_time is not None and (bound is None or held_time < bound):
                 bound = held_time
         if lane.may_yield() or lane.confirmed < lane.seq:
-            if t is None:
-                if lane.may_yield():
-                    return None
-                continue  # only messages without an event time (dead letters) read from it
-            if bound is None or t < bound:
-                bound = t
+            low = t  # its later events are no earlier than the latest it read
+        elif lane.confirmed < held_last:
+            # Read to an end confirmed before a held message was read: it may still yield an event published before
+            # that message, however far behind it, but not before what had been read when its end was confirmed.
+            low = lane.confirmed_newest if lane.confirmed_newest is not None else t
+        else:
+            continue
+        if low is None:
+            return None  # no event time read from it (or nothing read when its end was confirmed): any may come
+        if bound is None or low < bound:
+            bound = low
     if bound is None:  # caught up and settled
         if now is not None and (top is None or now > top):
             top = now

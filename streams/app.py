@@ -306,14 +306,15 @@ class _Router:
         wanted = self.aligner.to_confirm()
         if not wanted:
             return
-        seq = self.aligner.reads  # every message read so far was published before the question below
+        # every message read so far was published before the question below, the newest of them at `newest`
+        seq, newest = self.aligner.reads, self.aligner.newest
         try:
             ends = await self._ask_offsets(wanted, end=True)
         except Exception as exc:  # a broker hiccup or a rebalance: ask again next time
             log.debug("end offsets: %r", exc)
             return
         async with self.lock:
-            self.aligner.confirm(ends, seq)
+            self.aligner.confirm(ends, seq, newest)
             await self.release()
         metrics.CONFIRMS.inc()
 
