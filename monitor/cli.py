@@ -296,8 +296,18 @@ def _client(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _call(args: argparse.Namespace, fn: Any) -> Any:
-    """Run an API call, turning refusals and network errors into a clear message and exit status 2."""
+class _Interrupted(Exception):
+    """Ctrl-C while the monitor was being asked: main says what may have happened, with exit status 130."""
+
+
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by SIGINT
+SENT_ALREADY = "check what it did before sending it again"
+
+
+def _call(args: argparse.Namespace, fn: Any, if_interrupted: str | None = SENT_ALREADY) -> Any:
+    """Run an API call, turning refusals and network errors into a clear message and exit status 2, and Ctrl-C into
+    one line saying that the monitor may still carry out what it was sent (`if_interrupted`: what to do; None for a
+    call that changes nothing, which main reports as interrupted and no more)."""
     from service.client import ClientError
 
     client = _client(args)
@@ -305,6 +315,11 @@ def _call(args: argparse.Namespace, fn: Any) -> Any:
         return fn(client)
     except ClientError as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        if if_interrupted is None:
+            raise
+        raise _Interrupted(f"interrupted while waiting for the monitor at {client.url}: what was sent may still be "
+                           f"carried out there, as it cannot be called back; {if_interrupted}") from None  # fmt: skip
     finally:
         client.close()
 
@@ -312,6 +327,8 @@ def _call(args: argparse.Namespace, fn: Any) -> Any:
 # A command run again within this window (a retry after a timeout, or not sure it went) is the same event; after
 # it, or with --again, a report is an event of its own, so a correction back to an earlier value is taken.
 RETRY_WINDOW = timedelta(minutes=15)
+RETRIED = (f"the same command run again within {int(RETRY_WINDOW.total_seconds() // 60)} minutes is taken as a retry "
+           "of it, not a second report")  # fmt: skip
 
 
 def _utcnow() -> datetime:
@@ -431,7 +448,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev])), args, args.person)
+    return _print_submit(_call(args, lambda c: c.submit([ev]), RETRIED), args, args.person)
 
 
 def cmd_hr_mover(args: argparse.Namespace) -> int:
@@ -445,7 +462,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev])), args, args.person)
+    return _print_submit(_call(args, lambda c: c.submit([ev]), RETRIED), args, args.person)
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
@@ -460,7 +477,11 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
         ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()},
                         once=False)  # fmt: skip
         return emergency_on_topics(args, ev)
-    out = _call(args, lambda c: c.call("POST", "/api/emergency-requests", json=body))
+    out = _call(
+        args,
+        lambda c: c.call("POST", "/api/emergency-requests", json=body),
+        "the console's Emergency access page lists the requests and how each went, before you ask again",
+    )
     g = out["grant"]
     print(f"request {out['request_id']}: {out['status']}")
     if g:
@@ -506,7 +527,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
     if on_broker(args):
         total, page = alerts_from_topic(args, params)
     else:
-        out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params))
+        out = _call(args, lambda c: c.call("GET", "/api/alerts", params=params), None)
         total, page = out["total"], [Alert.model_validate(a) for a in out["alerts"]]
     if args.json:
         for a in page:
@@ -528,7 +549,7 @@ def cmd_lockouts_list(args: argparse.Namespace) -> int:
         found = [c for c in lockouts_from_topic(args) if not args.account or c.account_id == args.account]
     else:
         params = {"account_id": args.account} if args.account else {}
-        out = _call(args, lambda c: c.call("GET", "/api/lockouts", params=params))
+        out = _call(args, lambda c: c.call("GET", "/api/lockouts", params=params), None)
         found = [LockoutCommand.model_validate(c) for c in out]
     found.sort(key=lambda c: (c.issued_at, c.id), reverse=True)
     shown = found[: args.limit]  # --limit is 1 or more (_limit)
@@ -605,6 +626,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
     out = _call(
         args,
         lambda c: c.call("POST", "/api/register/import", content=text, params=params, timeout=REGISTER_TIMEOUT_S),
+        "`monitor directory export` shows the register as the monitor has it, and importing the file again takes "
+        "only what still differs",
     )
     print(f"{counted(out['events'], 'change')}: {out['accepted']} taken, {out['duplicates']} already known")
     return 0
@@ -616,7 +639,7 @@ def cmd_directory_export(args: argparse.Namespace) -> int:
     if on_broker(args):
         text = export_from_topic(args)
     else:
-        text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S))
+        text = _call(args, lambda c: c.call("GET", "/api/register/export", timeout=REGISTER_TIMEOUT_S), None)
     if args.output:
         with _writing(args.output):
             Path(args.output).write_text(text, encoding="utf-8")
@@ -1131,6 +1154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except _Interrupted as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("monitor: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): quietly, as is usual
         _drop_stdout(stdout)
         return 0

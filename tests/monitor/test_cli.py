@@ -540,7 +540,7 @@ def test_files_and_folders_that_cannot_be_written_are_refused_in_one_line(
     from monitor import cli
 
     monkeypatch.delenv("MONITOR_BROKER", raising=False)
-    monkeypatch.setattr(cli, "_call", lambda args, fn: "people: []\n")  # the monitor's answer to an export
+    monkeypatch.setattr(cli, "_call", lambda args, fn, *_: "people: []\n")  # the monitor's answer to an export
     directory, events = _files(tmp_path)
     posted = dict(LEAVER, id="x-1", source="x", type="post.published", time="2026-11-07T09:00:00Z",
                   data={"account_id": "acc-1", "person_id": "p-1"})  # fmt: skip

@@ -236,3 +236,24 @@ def test_an_alert_resolved_by_someone_else_just_before_is_said_to_be_resolved_al
     code, out, _ = run_as(api, "security", capsys, monkeypatch, "alerts", "resolve", alert_id, "--note", "done")
     assert code == 0 and f"{alert_id} MFA-01 resolved already, by security-2 at " in out
     assert out.endswith("its note stays 'rotated and re-enrolled' (yours, 'done', was not kept)\n")
+
+
+def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen_not_a_traceback(
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    demo_files: tuple[Path, Path],
+) -> None:
+    def interrupted(*a: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Client, "call", interrupted)
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(demo_files[0]))
+    said = err.strip().splitlines()[-1]
+    assert code == 130 and out == "" and "Traceback" not in err, err
+    assert said.startswith("monitor: interrupted while waiting for the monitor at http://testserver: what was sent "
+                           "may still be carried out there"), said  # fmt: skip
+    assert said.endswith("`monitor directory export` shows the register as the monitor has it, and importing the "
+                         "file again takes only what still differs"), said  # fmt: skip
+    code, out, err = run_as(api, "security", capsys, monkeypatch, "alerts", "list")  # a read: nothing to undo
+    assert (code, out, err) == (130, "", "monitor: interrupted\n")
