@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from monitor.policy import Params
 from monitor.yamlfile import compose_yaml, load_yaml, node_line, top_level_value
 from schemas.directory import Directory, Organisation
-from schemas.events import Event, parse_event_obj
+from schemas.events import Event, parse_event_obj, secret_field_name
 
 SOURCE = "directory-file"
 _EPOCH = "1970-01-01T00:00:00Z"
@@ -42,10 +42,25 @@ def parse_directory(text: str, origin: str = "<directory>") -> Directory:
         for e in err.errors(include_url=False):
             line = node_line(node, tuple(e["loc"]))
             where = ".".join(str(p) for p in e["loc"])
-            lines.append(f"{origin}:{line or 1}: {where}: {e['msg']}")
+            lines.append(f"{origin}:{line or 1}: {where}: {_problem(e)}")
         raise DirectoryError("\n".join(lines)) from None
     _check_references(directory, text, origin)
     return directory
+
+
+SECRET_FIELD = (
+    "looks like it holds a secret, which a register must never carry (passwords, secrets, tokens, "
+    "one-time codes): take it out of the file, and change that secret, as it was written down"
+)
+
+
+def _problem(error: Any) -> str:
+    """What is wrong with one field: a field the file may not have whose name says it holds a secret is said to be
+    one (not only "Extra inputs are not permitted"), so that whoever keeps the file takes it out and changes it."""
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden" and loc and secret_field_name(str(loc[-1])):
+        return SECRET_FIELD
+    return str(error["msg"])
 
 
 def _check_references(d: Directory, text: str, origin: str) -> None:
@@ -104,7 +119,7 @@ def load_organisation(path: str | Path) -> Organisation:
         lines = []
         for e in err.errors(include_url=False):
             where = ".".join(str(p) for p in ("organisation", *e["loc"]))
-            lines.append(f"{origin}:{line}: {where}: {e['msg']}")
+            lines.append(f"{origin}:{line}: {where}: {_problem(e)}")
         raise DirectoryError("\n".join(lines)) from None
 
 

@@ -137,3 +137,44 @@ def test_an_organisation_that_cannot_be_used_is_refused_naming_the_line(
     with pytest.raises(DirectoryError) as err:
         load_organisation(path)
     assert str(err.value).startswith(str(tmp_path / message))
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "path"),
+    [("accounts", "password", "accounts.2.password"), ("people", "api_token", "people.4.api_token"),
+     ("organisation", "adminPassword", "organisation.adminPassword"), (None, "secret", "secret")],
+)  # fmt: skip
+def test_a_secret_looking_field_is_refused_as_a_secret_without_its_value(
+    register: dict[str, Any], where: str | None, key: str, path: str, tmp_path: Path
+) -> None:
+    d = {
+        **register,
+        "accounts": [dict(a) for a in register["accounts"]],
+        "people": [dict(p) for p in register["people"]],
+        "organisation": dict(register["organisation"]),
+    }
+    value = "Hunter2-do-not-log"
+    if where == "accounts":
+        d["accounts"][2][key] = value
+    elif where == "people":
+        d["people"][4][key] = value
+    elif where == "organisation":
+        d["organisation"][key] = value
+    else:
+        d[key] = value
+    text = _text(d)
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "register.yaml")
+    line = _line_of(text, f"{key}: {value}")
+    assert str(err.value) == (f"register.yaml:{line}: {path}: looks like it holds a secret, which a register must "
+                              "never carry (passwords, secrets, tokens, one-time codes): take it out of the file, and "
+                              "change that secret, as it was written down")  # fmt: skip
+    if where == "organisation":  # a Kafka worker reads this section alone
+        (tmp_path / "register.yaml").write_text(text)
+        with pytest.raises(DirectoryError) as err:
+            load_organisation(tmp_path / "register.yaml")
+        assert "organisation.adminPassword: looks like it holds a secret" in str(err.value)
+        assert value not in str(err.value)
+    d["accounts"][0]["notes"] = "a field that is not a secret"  # any other field is refused as before
+    with pytest.raises(DirectoryError, match=r"accounts\.0\.notes: Extra inputs are not permitted"):
+        parse_directory(_text(d), "register.yaml")
