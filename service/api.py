@@ -132,7 +132,9 @@ class ResolveBody(BaseModel):
 
 
 class EmergencyRequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Blanks around a pasted id are not part of it, and a reason of blanks is none, as on the console's form: without
+    # this, " acc-001" was refused as an account not in the register, and "   " granted with no reason kept.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     account_id: Annotated[str, Field(min_length=1, max_length=256)]
     reason: Annotated[str, Field(min_length=1, max_length=4096)]

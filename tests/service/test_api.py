@@ -426,6 +426,18 @@ class TestEmergency:
         assert "use your comms token" in r.json()["detail"]
         assert world.monitor.store.grants()[-1].account_id != "acc-013"
 
+    def test_blanks_around_the_account_and_a_blank_reason_are_taken_as_the_console_takes_them(
+        self, world: World
+    ) -> None:
+        r = world.client.post("/api/emergency-requests", headers=world.as_("comms"),
+                              json={"account_id": " acc-014\n", "reason": "hacked "})  # fmt: skip
+        assert r.status_code == 202, r.text  # the account pasted with blanks, not one "not in the register"
+        assert (r.json()["status"], r.json()["account_id"], r.json()["reason"]) == ("granted", "acc-014", "hacked")
+        r = world.client.post("/api/emergency-requests", headers=world.as_("comms"),
+                              json={"account_id": "acc-015", "reason": "   "})  # fmt: skip
+        assert r.status_code == 422 and "reason" in r.text, r.text  # access is not granted without a reason
+        assert not [g for g in world.monitor.store.grants() if g.account_id == "acc-015"]
+
 
 def test_an_unknown_emergency_request_is_404_saying_what(world: World) -> None:
     r = world.client.get("/api/emergency-requests/er-nope", headers=world.as_("security"))
