@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from monitor.directory import load_directory, read_directory_text
 from monitor.policy import Profile, load_profile
 from service import auth, metrics
+from service.client import DEFAULT_URL
 from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder
 from service.embedded import EmbeddedMonitor, utcnow
 from service.settings import ServiceSettings
@@ -94,12 +95,14 @@ def prepare_demo(s: ServiceSettings, out: TextIO) -> ServiceSettings:
         monitor.close()
     leaver, account = demo_suggestion(demo_dir / "directory.yaml", s.inbox_dir / "demo-month.jsonl")
     two_days_ago = (utcnow() - timedelta(days=2)).strftime("%Y-%m-%dT17:00:00Z")
+    # The commands go to http://127.0.0.1:8080 unless told: on another port they would ask another monitor, or none.
+    url = "" if s.base_url == DEFAULT_URL else f"MONITOR_URL={s.base_url} "
     print(
         "demo: try (in another terminal, with the token of the role named):\n"
-        f"  MONITOR_TOKEN=<hr token> .venv/bin/monitor hr leaver {leaver} --leaving-at {two_days_ago}\n"
-        f"  MONITOR_TOKEN=<security token> .venv/bin/monitor alerts list --person {leaver}\n"
-        "  MONITOR_TOKEN=<security token> .venv/bin/monitor alerts ack ALERT_ID --note 'on it'\n"
-        f"  MONITOR_TOKEN=<comms token> .venv/bin/monitor emergency request {account} --reason 'hacked'",
+        f"  {url}MONITOR_TOKEN=<hr token> .venv/bin/monitor hr leaver {leaver} --leaving-at {two_days_ago}\n"
+        f"  {url}MONITOR_TOKEN=<security token> .venv/bin/monitor alerts list --person {leaver}\n"
+        f"  {url}MONITOR_TOKEN=<security token> .venv/bin/monitor alerts ack ALERT_ID --note 'on it'\n"
+        f"  {url}MONITOR_TOKEN=<comms token> .venv/bin/monitor emergency request {account} --reason 'hacked'",
         file=out,
     )
     return s

@@ -169,3 +169,24 @@ def test_a_web_host_that_is_not_an_address_of_this_machine_is_said_so_not_blamed
     assert "port" not in out.stderr
     out = _run("--data-dir", str(tmp_path / "d"), "--web-host", "192.0.2.1", "--web-port", "8104")  # TEST-NET-1
     assert out.returncode == 2 and "--web-host '192.0.2.1' is not an address of this machine" in out.stderr
+
+
+@pytest.mark.parametrize(("port", "console_url", "said"), [
+    (18123, None, "MONITOR_URL=http://127.0.0.1:18123 "),
+    (8080, "https://monitor.example.ac.uk", "MONITOR_URL=https://monitor.example.ac.uk "),
+    (8080, None, ""),
+])  # fmt: skip
+def test_the_demo_s_commands_to_try_name_its_address_when_it_is_not_the_commands_default(
+    tmp_path: Path, port: int, console_url: str | None, said: str
+) -> None:
+    import io
+
+    from service.runner import prepare_demo
+    from service.settings import ServiceSettings
+
+    s = ServiceSettings(data_dir=tmp_path / "d", web_port=port, console_url=console_url)
+    out = io.StringIO()
+    prepare_demo(s, out)
+    tries = [line for line in out.getvalue().splitlines() if ".venv/bin/monitor " in line]
+    assert len(tries) == 4, out.getvalue()
+    assert all(line.startswith(f"  {said}MONITOR_TOKEN=<") for line in tries), tries
