@@ -630,6 +630,16 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         "only what still differs",
     )
     print(f"{counted(out['events'], 'change')}: {out['accepted']} taken, {out['duplicates']} already known")
+    missing = out.get("unlisted", 0)  # a monitor from before the field: nothing said, as before
+    if missing:
+        first = out.get("unlisted_first", [])
+        ids = ", ".join(first) + (f" and {missing - len(first):,} more" if missing > len(first) else "")
+        if args.retire_missing:
+            print(f"retired {counted(missing, 'registered account')} the file does not list: {ids}")
+        else:
+            print(f"monitor: note: the file does not list {counted(missing, 'registered account')} ({ids}), which "
+                  f"{'stays' if missing == 1 else 'stay'} registered: --retire-missing retires what the file leaves "
+                  "out", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -159,10 +159,16 @@ class AdvanceBody(BaseModel):
     until: AwareDatetime
 
 
+UNLISTED_SHOWN = 10  # the ids of the registered accounts an import's file leaves out, at most
+
+
 class ImportResponse(BaseModel):
     events: int
     accepted: int
     duplicates: int
+    unlisted: int = Field(0, description="registered accounts the file does not list: kept as they are, or retired "
+                          "with retire_missing")  # fmt: skip
+    unlisted_first: list[str] = Field(default_factory=list, description=f"the first {UNLISTED_SHOWN} of them by id")
 
 
 class Health(BaseModel):
@@ -413,17 +419,26 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             raise DirectoryError(f"import: not UTF-8 text (byte {exc.start})") from None
         now = monitor.clock()
 
-        def take() -> tuple[list[Event], StepResult]:
+        def take() -> tuple[list[Event], list[str], StepResult]:
             # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
             d = parse_directory(text, "import")
             if monitor.read(lambda e, _: e.clock is None):
                 monitor.advance(now)  # the file's register first: the import is what differs from it
-            events = monitor.read(lambda e, _: register.import_events(e, d, text, now, retire_missing))
-            return events, monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
+            events, missing = monitor.read(
+                lambda e, _: (register.import_events(e, d, text, now, retire_missing), register.unlisted(e, d))
+            )
+            result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
+            return events, missing, result
 
-        events, result = await run_in_threadpool(take)
+        events, missing, result = await run_in_threadpool(take)
         metrics.observe_step(result)
-        return ImportResponse(events=len(events), accepted=result.accepted, duplicates=result.duplicates)
+        return ImportResponse(
+            events=len(events),
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+            unlisted=len(missing),
+            unlisted_first=missing[:UNLISTED_SHOWN],
+        )
 
     # ----- emergencies ---------------------------------------------------------------------------
 

@@ -221,6 +221,13 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
     return [parse_event_obj(o) for o in out]
 
 
+def unlisted(engine: Engine, d: Directory) -> list[str]:
+    """The registered accounts (not retired) that `d` does not list, sorted: an import keeps them, unless it retires
+    the missing ones."""
+    listed = {a.account_id for a in d.accounts}
+    return sorted(aid for aid, f in engine.accounts.items() if f.registered and not f.retired and aid not in listed)
+
+
 def _current(facts: AccountFacts, name: str) -> Any:
     if name == "mfa_enabled":
         return facts.mfa_registered
@@ -228,4 +235,4 @@ def _current(facts: AccountFacts, name: str) -> Any:
     return False if name == "naming_exempt" and value is None else value
 
 
-__all__ = ["DirectoryError", "accounts", "export", "import_events", "is_comms_member", "people"]
+__all__ = ["DirectoryError", "accounts", "export", "import_events", "is_comms_member", "people", "unlisted"]

@@ -457,7 +457,7 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     assert len(account["admins"]) == 2
     account["admins"] = account["admins"][:1]
     r = client.post("/api/register/import", headers=headers, content=yaml.safe_dump(register).encode())
-    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0}
+    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 0, "unlisted_first": []}
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert after["accounts"][0]["admins"] == account["admins"]
     assert m.engine.clock == NOW

@@ -257,3 +257,31 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
                          "file again takes only what still differs"), said  # fmt: skip
     code, out, err = run_as(api, "security", capsys, monkeypatch, "alerts", "list")  # a read: nothing to undo
     assert (code, out, err) == (130, "", "monitor: interrupted\n")
+
+
+def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whether_they_stay(
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    demo_files: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    api.monitor.tick()  # the register it started with, in effect
+    register = yaml.safe_load(demo_files[0].read_text())
+    left_out = [a["account_id"] for a in register["accounts"][2:14]]  # twelve: ten named, two counted
+    register["accounts"] = register["accounts"][:2] + register["accounts"][14:]
+    path = tmp_path / "register.yaml"
+    path.write_text(yaml.safe_dump(register, sort_keys=False))
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))
+    assert code == 0 and out == "0 changes: 0 taken, 0 already known\n", (out, err)
+    named = ", ".join(sorted(left_out)[:10])
+    assert err.splitlines()[-1] == (f"monitor: note: the file does not list 12 registered accounts ({named} and 2 "
+                                    "more), which stay registered: --retire-missing retires what the file leaves "
+                                    "out")  # fmt: skip
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", "--retire-missing", str(path))
+    retired = f"retired 12 registered accounts the file does not list: {named} and 2 more\n"
+    assert code == 0 and out == "12 changes: 12 taken, 0 already known\n" + retired, out
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))
+    assert code == 0 and out == "0 changes: 0 taken, 0 already known\n" and "note" not in err, (out, err)
