@@ -173,7 +173,8 @@ def _replay_input(args: argparse.Namespace) -> ReplayResult:
                 raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
         if not streams:
             if sys.stdin.isatty():
-                print("reading events from standard input (JSONL); end with Ctrl-D", file=sys.stderr)
+                running = " (the running monitor's report instead: --url)" if args.func is cmd_report_leavers else ""
+                print(f"reading events from standard input (JSONL); end with Ctrl-D{running}", file=sys.stderr)
             streams.append(("<stdin>", sys.stdin.buffer))
         progress = sys.stderr if sys.stderr.isatty() else None
         return replay(engine, read_lines(streams), until=args.until, progress=progress)
@@ -201,6 +202,8 @@ def _warn(result: ReplayResult) -> None:
 def cmd_report_leavers(args: argparse.Namespace) -> int:
     from monitor.report import format_report, leaver_report, why_no_rows
 
+    if args.url is not None:
+        return _report_leavers_from_monitor(args)
     result = _run_replay(args)
     rows = leaver_report(result.engine)
     empty = why_no_rows(result.engine) if not rows else None  # not "no leavers" when HR did report some
@@ -215,6 +218,25 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
         print(line, file=sys.stderr)
     _warn(result)
+    return 0
+
+
+def _report_leavers_from_monitor(args: argparse.Namespace) -> int:
+    """The running embedded monitor's leaver report, as its console's Leavers page and GET /api/leavers have it."""
+    from monitor.report import LeaverRow, format_report
+
+    given = [flag for flag, value in (("event files", args.events), ("--broker", args.broker),
+             ("--policy", args.policy), ("--directory", args.directory), ("--until", args.until),
+             ("--lateness", args.lateness)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"--url reads the running monitor's report, which replays nothing: leave out "
+                         f"{', '.join(given)}")  # fmt: skip
+    rows = [LeaverRow.model_validate(r) for r in _call(args, lambda c: c.call("GET", "/api/leavers"), None)]
+    if args.json:
+        for row in rows:
+            print(row.model_dump_json())
+    else:
+        print(format_report(rows))
     return 0
 
 
@@ -875,6 +897,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = rsub.add_parser("leavers", help="LVR-05: per leaver and mover, every account, what was done and when")
     replay_args(pl)
     pl.add_argument("--json", action="store_true", help="one JSON object per row")
+    pl.add_argument("--url", nargs="?", const="", metavar="URL", help="the running embedded monitor's report "
+                    "instead of replaying events (GET /api/leavers, as HR, security or admin): at URL, or without "
+                    "one at env MONITOR_URL, default http://127.0.0.1:8080")  # fmt: skip
+    pl.add_argument("--token-file", dest="token_file", help="with --url: file holding your token (default: env "
+                    "MONITOR_TOKEN)")  # fmt: skip
     pl.set_defaults(func=cmd_report_leavers)
 
     p = sub.add_parser("policy", help="list, show and validate policy profiles")

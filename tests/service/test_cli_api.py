@@ -285,3 +285,26 @@ def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whethe
     assert code == 0 and out == "12 changes: 12 taken, 0 already known\n" + retired, out
     code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))
     assert code == 0 and out == "0 changes: 0 taken, 0 already known\n" and "note" not in err, (out, err)
+
+
+def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_empty_replay(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from monitor.report import LeaverRow, format_report
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    api.monitor.tick()
+    code, _, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0002", "--leaving-at",
+                          "2026-11-01T17:00:00Z")  # fmt: skip
+    assert code == 0, err
+    api.monitor.advance(NOW)
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url")
+    rows = api.monitor.leaver_report()
+    assert code == 0 and out == format_report(rows) + "\n", (out, err)
+    assert {r.person_id for r in rows} >= {"p-0002"} and "p-0002  leaver" in out
+    code, out, _ = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url", "http://x:1", "--json")
+    assert code == 0 and [LeaverRow.model_validate_json(line) for line in out.splitlines()] == rows
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url", "--until",
+                            "2026-11-03T00:00:00Z", "events.jsonl")  # fmt: skip
+    assert (code, out) == (2, "") and err == ("monitor: --url reads the running monitor's report, which replays "
+                                              "nothing: leave out event files, --until\n")  # fmt: skip
