@@ -187,6 +187,18 @@ def test_readme_controls_table_matches_the_rules() -> None:
         assert row in readme, f"README's controls table is out of date for {cid}: want {row!r}"
 
 
+def test_readme_says_what_scripts_demo_runs() -> None:
+    """The quick start's "within about ten seconds" holds for scripts/demo's short lateness and tick only."""
+    import re
+
+    script = (REPO / "scripts" / "demo").read_text()
+    (line,) = [x for x in script.splitlines() if x.startswith("exec .venv/bin/monitor run --demo")]
+    flags = re.sub(r'"\$\{MONITOR_DATA_DIR:-monitor-demo\}"', "monitor-demo", line)
+    flags = flags.removeprefix("exec .venv/bin/").removesuffix(' "$@"')
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"`scripts/demo` runs `{flags}`" in readme, flags
+
+
 def test_a_broker_that_does_not_answer_is_said_in_words_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
