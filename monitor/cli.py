@@ -94,6 +94,15 @@ def _given(text: str) -> str:
     return text
 
 
+def _id(text: str) -> str:
+    """An argparse type: an id typed or pasted, without the blanks around it (never part of an id: " p-0002" was
+    reported as a person of its own, the register naming no such one); a blank one is refused before anything is
+    sent."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is blank")
+    return text.strip()
+
+
 def _writable_file(path: str) -> None:
     """UsageError now, before a long replay, if `path` cannot be written."""
     p = Path(path)
@@ -1003,7 +1012,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hr", help="HR: report leavers and movers to the running monitor")
     hsub = p.add_subparsers(dest="hr_cmd", required=True, metavar="ACTION")
     hl = hsub.add_parser("leaver", help="someone leaves (hr.leaver): their access must go by the deadline")
-    hl.add_argument("person", help="person id in the register")
+    hl.add_argument("person", type=_id, help="person id in the register")
     hl.add_argument("--leaving-at", dest="leaving_at", type=_time, required=True, help="RFC 3339, may be future")
     hl.add_argument("--reason", help="why they leave (kept with the event)")
     again_arg(hl)
@@ -1011,7 +1020,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker_args(hl)
     hl.set_defaults(func=cmd_hr_leaver)
     hm = hsub.add_parser("mover", help="someone changes role (hr.role_changed)")
-    hm.add_argument("person", help="person id in the register")
+    hm.add_argument("person", type=_id, help="person id in the register")
     hm.add_argument("--effective-at", dest="effective_at", type=_time, required=True,
                     help="when the move takes effect: RFC 3339, may be future")  # fmt: skip
     hm.add_argument("--new-role", dest="new_role", type=_given, required=True, help="their new role")
@@ -1024,7 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emergency", help="comms: emergency access during a hack (EMG-02)")
     esub = p.add_subparsers(dest="emergency_cmd", required=True, metavar="ACTION")
     er = esub.add_parser("request", help="ask for time-boxed access to an account, as your token's person")
-    er.add_argument("account", help="the account's id in the register, e.g. acc-001")
+    er.add_argument("account", type=_id, help="the account's id in the register, e.g. acc-001")
     er.add_argument("--reason", required=True, help="what is happening (kept with the request and on the grant)")
     er.add_argument("--minutes", type=int, help="how long (default and maximum: the policy's)")
     api_args(er)

@@ -308,3 +308,26 @@ def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_em
                             "2026-11-03T00:00:00Z", "events.jsonl")  # fmt: skip
     assert (code, out) == (2, "") and err == ("monitor: --url reads the running monitor's report, which replays "
                                               "nothing: leave out event files, --until\n")  # fmt: skip
+
+
+def test_blanks_around_an_id_on_the_command_line_are_not_part_of_it_and_a_blank_id_is_refused_unsent(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    api.monitor.tick()
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", " p-0160\t", "--leaving-at",
+                            "2026-12-10T17:00:00Z")  # fmt: skip
+    assert code == 0 and "p-0160 reaches " in out and "does not name" not in err, (out, err)
+    logged = [json.loads(body) for _, _, body in api.monitor.store.log() if b'"hr.leaver"' in body]
+    assert [ev["data"]["person_id"] for ev in logged] == ["p-0160"]
+    sent: list[object] = []
+    monkeypatch.setattr(Client, "call", lambda *a, **kw: sent.append(a))
+    for argv in (("hr", "leaver", "", "--leaving-at", "2026-12-10T17:00:00Z"),
+                 ("hr", "mover", " ", "--effective-at", "2026-12-10T17:00:00Z", "--new-role", "Lecturer"),
+                 ("emergency", "request", "  ", "--reason", "hacked")):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            run_as(api, "comms" if argv[0] == "emergency" else "hr", capsys, monkeypatch, *argv)
+        assert exit_.value.code == 2 and sent == []
+        assert f"argument {'account' if argv[0] == 'emergency' else 'person'}: {argv[2]!r} is blank" in (
+            capsys.readouterr().err
+        )
