@@ -472,7 +472,26 @@ def _print_reach(args: argparse.Namespace, person: str) -> None:
         print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")
 
 
+FAR_OFF = timedelta(days=180)  # an HR date this far from now is said to be so, as a mistyped year looks
+
+
+def _warn_far_off(option: str, when: datetime, past: str) -> None:
+    """A warning, before the report is sent, when its date is FAR_OFF or more from now: a year typed wrong is taken
+    as given, and a past one has effects that a corrected report does not undo (`past` says which)."""
+    away = when - _utcnow()
+    if abs(away) < FAR_OFF:
+        return
+    stamp = when.isoformat().replace("+00:00", "Z")
+    said = f"{counted(abs(away).days, 'day')} {'after' if away > timedelta(0) else 'before'} now"
+    effect = past if away < timedelta(0) else "nothing falls due until then"
+    print(f"monitor: warning: {option} {stamp} is {said}: {effect}. If the year is mistyped, report the right date at "
+          "once", file=sys.stderr)  # fmt: skip
+
+
 def cmd_hr_leaver(args: argparse.Namespace) -> int:
+    _warn_far_off("--leaving-at", args.leaving_at, "their access was due to go long ago, and what they did on their "
+                  "accounts since counts as acting after leaving (LVR-03: critical alerts and emergency lockouts, "
+                  "which a corrected report does not withdraw)")  # fmt: skip
     data: dict[str, Any] = {"person_id": args.person, "leaving_at": args.leaving_at.isoformat()}
     if args.reason:
         data["reason"] = args.reason
@@ -483,6 +502,8 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
 
 
 def cmd_hr_mover(args: argparse.Namespace) -> int:
+    _warn_far_off("--effective-at", args.effective_at, "the access of their old role was due to go long ago, so "
+                  "its removal is overdue at once (LVR-02)")  # fmt: skip
     data: dict[str, Any] = {
         "person_id": args.person,
         "effective_at": args.effective_at.isoformat(),

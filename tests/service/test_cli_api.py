@@ -331,3 +331,26 @@ def test_blanks_around_an_id_on_the_command_line_are_not_part_of_it_and_a_blank_
         assert f"argument {'account' if argv[0] == 'emergency' else 'person'}: {argv[2]!r} is blank" in (
             capsys.readouterr().err
         )
+
+
+def test_an_hr_date_far_from_now_is_warned_about_as_a_mistyped_year_would_be(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(cli, "_utcnow", lambda: NOW)  # 2026-11-02T09:00Z
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0160", "--leaving-at",
+                            "2025-10-30T17:00:00Z")  # fmt: skip
+    assert code == 0 and out.startswith("accepted 1"), (out, err)
+    assert err.splitlines()[0] == ("monitor: warning: --leaving-at 2025-10-30T17:00:00Z is 367 days before now: their "
+                                   "access was due to go long ago, and what they did on their accounts since counts "
+                                   "as acting after leaving (LVR-03: critical alerts and emergency lockouts, which a "
+                                   "corrected report does not withdraw). If the year is mistyped, report the right "
+                                   "date at once")  # fmt: skip
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "mover", "p-0161", "--effective-at",
+                            "2027-11-02T09:00:00Z", "--new-role", "Lecturer")  # fmt: skip
+    assert code == 0 and err.splitlines()[0] == ("monitor: warning: --effective-at 2027-11-02T09:00:00Z is 365 days "
+                                                 "after now: nothing falls due until then. If the year is mistyped, "
+                                                 "report the right date at once"), err  # fmt: skip
+    for when in ("2026-05-07T09:00:01Z", "2027-04-30T09:00:00Z"):  # within 180 days either way: said nothing of
+        code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0162", "--leaving-at", when)
+        assert code == 0 and "warning" not in err, err
