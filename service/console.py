@@ -610,13 +610,20 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
         """LVR-05: per leaver and mover, per account, what had to go and what was done."""
         who = c.who(request, "leavers:read")
         rows = sorted(monitor.leaver_report(), key=lambda r: (r.person_id, r.account_id, r.due_from))
-        people = len({r.person_id for r in rows})
+        placed = {r.person_id for r in rows}
+        # Reported, yet on no account the monitor knows (a mistyped id, or nothing to revoke): with no row, HR
+        # looking for their report found nothing, and no word of it.
+        unplaced = monitor.read(lambda e, _: sorted(
+            (p.person_id, "leaver" if p.leaver_event else "mover", p.in_directory)
+            for p in e.people.values() if (p.leaver_event or p.mover_event) and p.person_id not in placed
+        ))  # fmt: skip
         return c.page(
             request,
             "leavers.html",
             who,
             rows=rows,
-            people=people,
+            unplaced=unplaced,
+            people=len(placed),
             by_status=sorted(Counter(r.status for r in rows).items()),
             missed=sum(1 for r in rows if r.met_deadline is False),
         )

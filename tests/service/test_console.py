@@ -421,3 +421,33 @@ def test_security_headers_and_stylesheet(demo: Demo) -> None:
 def _text(s: str) -> str:
     """`s` as it appears in HTML (escaped)."""
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
+
+
+def test_the_leavers_page_names_reported_people_who_reach_no_account(
+    make_monitor: Callable[..., EmbeddedMonitor],
+) -> None:
+    import json
+
+    m = make_monitor()
+    m.tick()
+    reaches_none = next(p for p, f in sorted(m.engine.people.items()) if f.in_directory and not f.accounts)
+    moved = {"effective_at": "2026-10-30T17:00:00Z", "new_role": "Lecturer"}
+    reports = [
+        ("hr.leaver", "p-002", {"leaving_at": "2026-10-30T17:00:00Z"}),  # a mistyped id
+        ("hr.role_changed", reaches_none, moved),
+    ]
+    events = [
+        {"specversion": "1.0", "id": f"hr-{n}", "source": "hr/test", "type": type_, "time": "2026-10-31T10:00:00Z",
+         "data": {"person_id": pid, **more}}
+        for n, (type_, pid, more) in enumerate(reports)
+    ]  # fmt: skip
+    m.submit([("test", None, json.dumps(ev).encode()) for ev in events], "test")
+    token = auth.create_token(m.store, "hr-officer", "hr", NOW)
+    c = TestClient(build_api(m), base_url="http://testserver")
+    assert c.post("/console/login", data={"token": token}, follow_redirects=False).status_code == 303
+    page = c.get("/console/leavers").text
+    found = re.search(r'<section id="leavers-unplaced".*?</section>', page, re.S)
+    assert found, page
+    assert "<li>p-002 (leaver; not in the register)</li>" in found.group(0)
+    assert f"<li>{reaches_none} (mover)</li>" in found.group(0)
+    assert "No leavers or movers yet." not in page
