@@ -518,6 +518,8 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
     body: dict[str, Any] = {"account_id": args.account, "reason": args.reason}
     if args.minutes is not None:  # 0 is sent as given, and refused: it is not "the default"
         body["minutes"] = args.minutes
@@ -529,17 +531,23 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
         ev = _cli_event("emergency.access_requested", "comms/monitor-cli", {**body, "requester_id": args.by.strip()},
                         once=False)  # fmt: skip
         return emergency_on_topics(args, ev)
-    out = _call(
+    url, out = _call(
         args,
-        lambda c: c.call("POST", "/api/emergency-requests", json=body),
+        lambda c: (c.url, c.call("POST", "/api/emergency-requests", json=body)),
         "the console's Emergency access page lists the requests and how each went, before you ask again",
     )
     g = out["grant"]
     print(f"request {out['request_id']}: {out['status']}")
     if g:
         print(f"  access to {g['account_id']} for {g['requester_id']} until {g['expires_at']}")
+        granted = _parse_stamp(g["expires_at"]) - _parse_stamp(g["granted_at"])
+        if args.minutes is not None and granted < timedelta(minutes=args.minutes):  # the policy's most, not asked
+            print(f"  that is {counted(int(granted.total_seconds() // 60), 'minute')}, the most the policy grants, "
+                  f"not the {args.minutes} asked for")  # fmt: skip
     for cmd in out["lockouts"]:
         print(f"  lockout {cmd['id']}: {', '.join(cmd['actions'])}; notify {', '.join(cmd['notify'])}")
+    print(f"  follow it: {url}/console/emergency/{quote(out['request_id'], safe='')} (the lockout, the access "
+          "ending and the credential's rotation after it)")  # fmt: skip
     return 0
 
 

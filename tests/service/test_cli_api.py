@@ -354,3 +354,20 @@ def test_an_hr_date_far_from_now_is_warned_about_as_a_mistyped_year_would_be(
     for when in ("2026-05-07T09:00:01Z", "2027-04-30T09:00:00Z"):  # within 180 days either way: said nothing of
         code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0162", "--leaving-at", when)
         assert code == 0 and "warning" not in err, err
+
+
+def test_an_emergency_request_says_where_to_follow_it_and_when_the_policy_granted_less_than_asked(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.monitor.tick()
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "emergency", "request", "acc-001", "--reason",
+                            "hacked", "--minutes", "5000")  # fmt: skip
+    lines = out.splitlines()
+    rid = lines[0].removeprefix("request ").removesuffix(": granted")
+    assert code == 0 and lines[0] == f"request {rid}: granted", (out, err)
+    assert lines[2] == "  that is 1,440 minutes, the most the policy grants, not the 5000 asked for"
+    assert lines[-1] == (f"  follow it: http://testserver/console/emergency/{rid} (the lockout, the access ending and "
+                         "the credential's rotation after it)")  # fmt: skip
+    code, out, _ = run_as(api, "comms", capsys, monkeypatch, "emergency", "request", "acc-002", "--reason", "hacked",
+                          "--minutes", "30")  # fmt: skip
+    assert code == 0 and "the most the policy grants" not in out and "  follow it: " in out, out
