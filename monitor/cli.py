@@ -33,7 +33,7 @@ from monitor.cli_kafka import (
     replay_topics,
     warn_retention,
 )
-from monitor.directory import DirectoryError, load_directory
+from monitor.directory import DirectoryError, comms_team_notes, load_directory
 from monitor.durations import parse_duration
 from monitor.engine import Engine
 from monitor.policy import CONTROL_IDS, ProfileError, builtin_names, load_profile
@@ -674,6 +674,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
+    for note in comms_team_notes(d):
+        print(f"monitor: warning: {args.file}: {note}", file=sys.stderr)
     if on_broker(args):
         return import_on_topics(args, d, text.decode("utf-8"))
     print(

@@ -80,6 +80,32 @@ def _check_references(d: Directory, text: str, origin: str) -> None:
         accounts.add(acc.account_id)
 
 
+def comms_team_notes(d: Directory, shown: int = 5) -> list[str]:
+    """What to say of the comms team in a register about to be imported: EMG-02 grants emergency access only to the
+    people in the group named exactly "comms-team", so a group spelt otherwise ("Comms-Team", "comms team") or no
+    member at all leaves nobody who can be let in during a hack, and nothing else says so."""
+    import re
+
+    from monitor.rules._hijack import COMMS_TEAM
+
+    def key(group: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", group.lower())
+
+    wanted = key(COMMS_TEAM)
+    near = sorted({(p.person_id, g) for p in d.people for g in p.groups if g != COMMS_TEAM and key(g) == wanted})
+    notes = []
+    if near:
+        listed = ", ".join(f"{pid} ({g!r})" for pid, g in near[:shown]) + (
+            f" and {len(near) - shown} more" if len(near) > shown else ""
+        )
+        notes.append(f"the group {COMMS_TEAM!r} is spelt otherwise for {listed}: emergency access (EMG-02) goes only "
+                     f"to members of {COMMS_TEAM!r}, spelt so")  # fmt: skip
+    if d.accounts and not any(COMMS_TEAM in p.groups for p in d.people):
+        notes.append(f"nobody in the file is in the group {COMMS_TEAM!r}: nobody can be granted emergency access "
+                     "(EMG-02) during a hack")  # fmt: skip
+    return notes
+
+
 def read_directory_text(path: str | Path) -> str:
     """The directory file's text; DirectoryError naming the file when it cannot be read."""
     p = Path(path)

@@ -655,3 +655,34 @@ def test_every_argument_of_every_command_says_what_it_is() -> None:
     assert missing == []
     said = "state folder (env MONITOR_DATA_DIR, default monitor-data)"
     assert data_dirs == {f"monitor {c}": said for c in ("run", "token create", "token list", "token revoke")}
+
+
+def test_an_import_warns_when_the_file_leaves_nobody_who_can_be_granted_emergency_access(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from monitor import cli
+    from monitor.demo import build_directory
+
+    monkeypatch.delenv("MONITOR_BROKER", raising=False)
+    monkeypatch.setattr(cli, "_call", lambda *a, **kw: {"events": 0, "accepted": 0, "duplicates": 0})
+    register = build_directory(7)
+    team = [p["person_id"] for p in register["people"] if "comms-team" in p.get("groups", [])]
+    path = tmp_path / "register.yaml"
+
+    def imported(groups: dict[str, list[str]]) -> list[str]:
+        people = [{**p, "groups": groups.get(p["person_id"], p.get("groups", []))} for p in register["people"]]
+        path.write_text(yaml.safe_dump({**register, "people": people}, sort_keys=False))
+        assert cli.main(["directory", "import", str(path)]) == 0
+        return [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+
+    assert imported({}) == []
+    assert imported({team[0]: ["Comms-Team"], team[1]: ["comms team", "staff"]}) == [
+        f"monitor: warning: {path}: the group 'comms-team' is spelt otherwise for {team[0]} ('Comms-Team'), "
+        f"{team[1]} ('comms team'): emergency access (EMG-02) goes only to members of 'comms-team', spelt so"
+    ]
+    assert imported({pid: ["comms_team"] for pid in team})[1] == (
+        f"monitor: warning: {path}: nobody in the file is in the group 'comms-team': nobody can be granted emergency "
+        "access (EMG-02) during a hack"
+    )
