@@ -427,6 +427,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             events, missing = monitor.read(
                 lambda e, _: (register.import_events(e, d, text, now, retire_missing), register.unlisted(e, d))
             )
+            if retire_missing and not d.accounts and missing:  # a file cut short, or the wrong one: not a register
+                raise DirectoryError(f"import: the file lists no accounts, so retire_missing would retire every "
+                                     f"registered account ({len(missing):,}); nothing was changed. Import the whole "
+                                     "register (monitor directory export gives it)")  # fmt: skip
             result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
             return events, missing, result
 

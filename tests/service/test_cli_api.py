@@ -371,3 +371,28 @@ def test_an_emergency_request_says_where_to_follow_it_and_when_the_policy_grante
     code, out, _ = run_as(api, "comms", capsys, monkeypatch, "emergency", "request", "acc-002", "--reason", "hacked",
                           "--minutes", "30")  # fmt: skip
     assert code == 0 and "the most the policy grants" not in out and "  follow it: " in out, out
+
+
+def test_retire_missing_with_a_file_that_lists_no_accounts_is_refused_and_changes_nothing(
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    demo_files: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    api.monitor.tick()
+    register = yaml.safe_load(demo_files[0].read_text())
+    path = tmp_path / "people-only.yaml"
+    path.write_text(yaml.safe_dump({"organisation": register["organisation"], "people": register["people"]}))
+    before = api.monitor.store.last_seq()
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", "--retire-missing", str(path))
+    n = len(register["accounts"])
+    assert (code, out) == (2, "") and err.splitlines()[-1] == (
+        f"monitor: 422: import: the file lists no accounts, so retire_missing would retire every registered account "
+        f"({n}); nothing was changed. Import the whole register (monitor directory export gives it)"
+    ), err
+    assert api.monitor.store.last_seq() == before
+    code, out, _ = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))  # without: kept
+    assert code == 0 and out.startswith("0 changes"), out
