@@ -451,3 +451,21 @@ def test_the_leavers_page_names_reported_people_who_reach_no_account(
     assert "<li>p-002 (leaver; not in the register)</li>" in found.group(0)
     assert f"<li>{reaches_none} (mover)</li>" in found.group(0)
     assert "No leavers or movers yet." not in page
+
+
+def test_the_leavers_page_says_kept_for_access_kept_on_purpose_and_colours_every_status(demo: Demo) -> None:
+    from typing import get_args
+
+    from monitor.report import Status
+
+    rows = demo.monitor.leaver_report()
+    kept = next(r for r in rows if r.status == "kept (confirmed)" and r.had_seat)
+    page = login(demo, "hr").get("/console/leavers").text
+    row = re.search(rf"<tr>\s*<td>{kept.person_id}</td>\s*<td>{kept.kind}</td>\s*<td>{kept.account_id}</td>.*?</tr>",
+                    page, re.S)  # fmt: skip
+    assert row, page
+    assert "<td>kept</td>" in row.group(0) and "still held" not in row.group(0)  # as the CLI's report says
+    assert 'class="status status-kept"' in row.group(0)
+    css = (Path(__file__).parents[2] / "service" / "static" / "console.css").read_text()
+    for status in get_args(Status):
+        assert re.search(rf"\.status-{status.split()[0]}\b[^{{]*\{{", css), status  # overdue was left uncoloured
