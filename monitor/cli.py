@@ -691,7 +691,7 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         "`monitor directory export` shows the register as the monitor has it, and importing the file again takes "
         "only what still differs",
     )
-    print(f"{counted(out['events'], 'change')}: {out['accepted']} taken, {out['duplicates']} already known")
+    print(f"{counted(out['events'], 'change')}: {out['accepted']:,} taken, {out['duplicates']:,} already known")
     missing = out.get("unlisted", 0)  # a monitor from before the field: nothing said, as before
     if missing:
         first = out.get("unlisted_first", [])

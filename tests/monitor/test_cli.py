@@ -686,3 +686,20 @@ def test_an_import_warns_when_the_file_leaves_nobody_who_can_be_granted_emergenc
         f"monitor: warning: {path}: nobody in the file is in the group 'comms-team': nobody can be granted emergency "
         "access (EMG-02) during a hack"
     )
+
+
+def test_an_import_s_counts_are_written_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from monitor import cli
+    from monitor.demo import build_directory
+
+    monkeypatch.delenv("MONITOR_BROKER", raising=False)
+    answer = {"events": 240000, "accepted": 238500, "duplicates": 1500}
+    monkeypatch.setattr(cli, "_call", lambda *a, **kw: answer)
+    path = tmp_path / "register.yaml"
+    path.write_text(yaml.safe_dump(build_directory(7), sort_keys=False))
+    assert cli.main(["directory", "import", str(path)]) == 0
+    assert capsys.readouterr().out == "240,000 changes: 238,500 taken, 1,500 already known\n"
