@@ -498,7 +498,9 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev]), RETRIED), args, args.person)
+    return _print_submit(
+        _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
+    )
 
 
 def cmd_hr_mover(args: argparse.Namespace) -> int:
@@ -514,7 +516,9 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
         return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
-    return _print_submit(_call(args, lambda c: c.submit([ev]), RETRIED), args, args.person)
+    return _print_submit(
+        _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
+    )
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:

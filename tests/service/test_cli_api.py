@@ -243,9 +243,12 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     demo_files: tuple[Path, Path],
+    tmp_path: Path,
 ) -> None:
     def interrupted(*a: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # the reports this machine sent: not the real one's
 
     monkeypatch.setattr(Client, "call", interrupted)
     code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(demo_files[0]))
@@ -257,6 +260,12 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
                          "file again takes only what still differs"), said  # fmt: skip
     code, out, err = run_as(api, "security", capsys, monkeypatch, "alerts", "list")  # a read: nothing to undo
     assert (code, out, err) == (130, "", "monitor: interrupted\n")
+    leaver = ("hr", "leaver", "p-0160", "--leaving-at", "2026-12-10T17:00:00Z")
+    code, _, err = run_as(api, "hr", capsys, monkeypatch, *leaver)
+    assert code == 130 and err.endswith("the same command run again within 15 minutes is taken as a retry of it, not "
+                                        "a second report\n"), err  # fmt: skip
+    code, _, err = run_as(api, "hr", capsys, monkeypatch, *leaver, "--again")  # run again, a report of its own
+    assert code == 130 and err.endswith("check what it did before sending it again\n"), err
 
 
 def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whether_they_stay(
