@@ -480,7 +480,7 @@ def test_before_the_register_is_applied_it_is_not_answered_as_empty_and_an_impor
     register["accounts"] = register["accounts"][1:]
     r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"},
                     content=yaml.safe_dump(register).encode())  # fmt: skip
-    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0}
+    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 1, "unlisted_first": [account_id]}
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert [a["account_id"] for a in after["accounts"]] == [a["account_id"] for a in register["accounts"]]
     assert m.engine.accounts[account_id].retired
