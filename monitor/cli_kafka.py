@@ -26,7 +26,7 @@ def replay_topics(args: argparse.Namespace) -> ReplayResult:
     """
     if args.events:
         raise UsageError("give event files or --broker, not both")
-    s = stream_settings(args)
+    s = broker_settings(args)
     from monitor.directory import load_organisation
     from streams.topics import INPUTS
 
@@ -70,7 +70,7 @@ def _checked(ev: dict[str, Any]) -> bytes:
 def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
     """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
     raw = _checked(ev)
-    s = stream_settings(args)
+    s = broker_settings(args)
     from monitor.durations import format_duration
     from streams.client import send_one
 
@@ -84,7 +84,7 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     """An emergency request on the Kafka runtime, decided at once (streams.client.request_emergency_access) and its
     decision told as the embedded monitor's is: 0 granted, 2 refused, 1 if no decision came in --wait."""
     raw = _checked(ev)
-    s = stream_settings(args)
+    s = broker_settings(args)
     from streams.client import TopicUnreadable, request_emergency_access
 
     d = ev["data"]
@@ -123,7 +123,7 @@ def _from_topic(args: argparse.Namespace, name: str, model: Any, what: str) -> l
     """The last message of each id on one of the Kafka runtime's topics, as `model`s; the rest skipped, said so."""
     from pydantic import ValidationError
 
-    s = stream_settings(args)
+    s = broker_settings(args)
     from streams.client import TopicUnreadable, latest_by_id
 
     print(f"reading {s.topic(name)} on {s.bootstrap} ...", file=sys.stderr)
@@ -169,7 +169,7 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
     if not args.by or not args.by.strip() or len(args.by) > 256:
         raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
                          "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
-    s = stream_settings(args)
+    s = broker_settings(args)
     from streams.client import TopicUnreadable, act_on_alert, current_alerts
     from streams.routing import AlertAction
 
@@ -207,7 +207,7 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
 def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
     and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
-    s = stream_settings(args)
+    s = broker_settings(args)
     from service.register import import_events
     from streams.client import publish
 
@@ -251,9 +251,16 @@ def reach_broker(s: Any) -> None:
                      "MONITOR_BROKER) and that it runs")  # fmt: skip
 
 
-def cmd_topics_create(args: argparse.Namespace) -> int:
+def broker_settings(args: argparse.Namespace) -> Any:
+    """The settings of a command that talks to the broker, once it is known to take connections (reach_broker): a
+    wrong address fails in seconds, in words, rather than after the Kafka clients' 30 s of silence."""
     s = stream_settings(args)
     reach_broker(s)
+    return s
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    s = broker_settings(args)
     from streams.topics import create_topics
 
     for name, state in create_topics(s):
@@ -275,8 +282,7 @@ def warn_retention(s: Any) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    s = stream_settings(args)
-    reach_broker(s)
+    s = broker_settings(args)
     from streams.client import PublishError, publish
 
     total = 0
@@ -294,7 +300,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_publish_directory(args: argparse.Namespace) -> int:
-    s = stream_settings(args)
+    s = broker_settings(args)
     from monitor.directory import directory_events
     from streams.client import publish
 
@@ -350,8 +356,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     import json
 
-    s = stream_settings(args)
-    reach_broker(s)
+    s = broker_settings(args)
     from streams.client import TopicUnreadable, dead_letters
 
     try:
@@ -371,8 +376,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 
 def cmd_advance(args: argparse.Namespace) -> int:
-    s = stream_settings(args)
-    reach_broker(s)
+    s = broker_settings(args)
     from streams.client import send_advance, wait_routed
 
     print("waiting until every input event sent so far has been routed ...", file=sys.stderr)
@@ -390,7 +394,7 @@ def cmd_advance(args: argparse.Namespace) -> int:
 
 def export_from_topic(args: argparse.Namespace) -> str:
     """The Kafka runtime's register as a directory file (YAML), folded from its directory topic."""
-    s = stream_settings(args)
+    s = broker_settings(args)
     from monitor.directory import load_organisation
     from monitor.yamlfile import dump_yaml
     from schemas.directory import Directory

@@ -438,10 +438,18 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
 
     pytest.importorskip("kafka", reason="needs the 'kafka' extra (without it, each says so: the test below)")
     monkeypatch.delenv("MONITOR_BROKER", raising=False)
-    _, events = _files(tmp_path)
+    directory, events = _files(tmp_path)
     broker = ["--broker", "kafka://127.0.0.1:1"]  # nothing listens there
     for argv in (["topics", "create"], ["publish", str(events)], ["dead-letters"],
-                 ["advance", "--until", "2026-11-08T00:00:00Z"]):  # fmt: skip
+                 ["advance", "--until", "2026-11-08T00:00:00Z"],
+                 # the people's commands too, which the Kafka clients kept silent for 30 s before "did not answer"
+                 ["alerts", "list"], ["alerts", "ack", "al-1", "--by", "ann"],
+                 ["alerts", "resolve", "al-1", "--by", "ann", "--note", "done"], ["lockouts", "list"],
+                 ["hr", "leaver", "p-1", "--leaving-at", "2026-11-06T17:00:00Z"],
+                 ["hr", "mover", "p-1", "--effective-at", "2026-11-06T17:00:00Z", "--new-role", "Lecturer"],
+                 ["emergency", "request", "acc-1", "--reason", "hacked", "--by", "p-1"],
+                 ["directory", "publish", str(directory)], ["directory", "import", str(directory)],
+                 ["directory", "export"], ["report", "leavers"], ["replay"]):  # fmt: skip
         started = time.monotonic()
         assert cli.main([*argv, *broker]) == 2, argv
         assert time.monotonic() - started < 10, argv
@@ -455,11 +463,12 @@ def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import streams.client
-    from monitor import cli
+    from monitor import cli, cli_kafka
 
     resolved = {"id": "al-1", "control": "LVR-01", "status": "resolved", "updated_at": "2026-11-03T10:00:00+01:00",
                 "resolved_by": "ann", "note": "done"}  # fmt: skip
     monkeypatch.setattr(streams.client, "current_alerts", lambda s: ([resolved], []))
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
     monkeypatch.setattr(streams.client, "act_on_alert", lambda *a, **kw: pytest.fail("nothing to send"))
     argv = ["alerts", "resolve", "al-1", "--broker", "kafka://127.0.0.1:1", "--by", "bob", "--note"]
     assert cli.main([*argv, "again"]) == 0
@@ -471,12 +480,13 @@ def test_resolving_on_kafka_strips_the_note_and_tells_of_a_resolution_by_someone
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import streams.client
-    from monitor import cli
+    from monitor import cli, cli_kafka
 
     sent: list[Any] = []
     open_ = {"id": "al-1", "control": "LVR-01", "status": "open", "updated_at": "2026-11-03T09:00:00+00:00"}
     theirs = {**open_, "status": "resolved", "resolved_by": "ann", "note": "done"}
     monkeypatch.setattr(streams.client, "current_alerts", lambda s: ([open_], []))
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
     monkeypatch.setattr(streams.client, "act_on_alert", lambda s, action, timeout: sent.append(action) or theirs)
     argv = ["alerts", "resolve", "al-1", "--broker", "kafka://127.0.0.1:1", "--by", "bob", "--note", "  again  "]
     assert cli.main(argv) == 0
