@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -281,22 +281,50 @@ def warn_retention(s: Any) -> None:
         print(f"monitor: warning: {problem}", file=sys.stderr)
 
 
+REFUSED_SHOWN = 20  # refused lines named one by one per file; the rest are counted
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
+    """Send event files to the input topics, each line checked as the router would check it first: a line it would
+    dead-letter is not sent but named, with its number and reason (a line carrying a secret would otherwise stay on
+    an input topic, which is kept for ever, and the rest would only show as dead letters with no line number)."""
     s = broker_settings(args)
     from streams.client import PublishError, publish
 
-    total = 0
+    refused_any = False
     for name in args.events:
+        refused: list[str] = []
         try:
             with open(name, "rb") as fh:
-                n = publish(s, (line.strip() for line in fh if line.strip()), topic=args.topic)
+                n = publish(s, _routable(fh, name, s.partitions, refused), topic=args.topic)
         except OSError as exc:
             raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
         except PublishError as exc:
             raise UsageError(f"{name}: {exc}") from None
-        print(f"{name}: sent {counted(n, 'event')}", file=sys.stderr)
-        total += n
-    return 0
+        for line in refused[:REFUSED_SHOWN]:
+            print(f"monitor: {line}", file=sys.stderr)
+        if len(refused) > REFUSED_SHOWN:
+            print(f"monitor: {name}: and {len(refused) - REFUSED_SHOWN:,} more lines not sent", file=sys.stderr)
+        not_sent = f"; {counted(len(refused), 'line')} refused, not sent" if refused else ""
+        print(f"{name}: sent {counted(n, 'event')}{not_sent}", file=sys.stderr)
+        refused_any = refused_any or bool(refused)
+    return EXIT_BAD_INPUT if refused_any else 0
+
+
+def _routable(lines: Iterable[bytes], name: str, partitions: int, refused: list[str]) -> Iterator[bytes]:
+    """The non-blank lines the router would take, stripped; each one it would dead-letter goes to `refused` instead,
+    as 'NAME:LINE: not sent: reason'."""
+    from streams.routing import DeadLetter, route
+
+    for number, line in enumerate(lines, 1):
+        raw = line.strip()
+        if not raw:
+            continue
+        verdict = route(raw, partitions)
+        if isinstance(verdict, DeadLetter):
+            refused.append(f"{name}:{number}: not sent: {verdict.reason}")
+            continue
+        yield raw
 
 
 def cmd_publish_directory(args: argparse.Namespace) -> int:

@@ -459,6 +459,25 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
         assert err.startswith(said), (argv, err)
 
 
+def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_secret_never_reaching_a_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    sent: list[bytes] = []
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the producer is a stand-in: no broker is asked
+    monkeypatch.setattr(streams.client, "publish", lambda s, lines, topic=None: len(sent.extend(lines) or sent))
+    _, events = _files(tmp_path)  # line 1 a leaver, 2 an unknown type, 3 blank, 4 not JSON, 5 a secret ("pin")
+    assert cli.main(["publish", str(events), "--broker", "kafka://127.0.0.1:1"]) == 2  # as a rejected HR report
+    assert sent == [json.dumps(LEAVER).encode()]  # the line carrying a PIN stays off the (kept for ever) topic
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": not sent: ")[0] for line in err[:3]] == [f"monitor: {events}:{n}" for n in (2, 4, 5)]
+    assert "unknown event type 'hr.sacked'" in err[0] and "not valid JSON" in err[1] and "'data.pin'" in err[2]
+    assert err[3:] == [f"{events}: sent 1 event; 3 lines refused, not sent"]
+
+
 def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
