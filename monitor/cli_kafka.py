@@ -261,11 +261,21 @@ def broker_settings(args: argparse.Namespace) -> Any:
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
     s = broker_settings(args)
-    from streams.topics import create_topics
+    from streams.topics import create_topics, partition_problems
 
-    for name, state in create_topics(s):
+    made = create_topics(s)
+    for name, state in made:
         print(f"{name:32} {state}")
     warn_retention(s)
+    # topics that were there already keep their partitions: say so rather than 'exists' as if they were as asked
+    mismatched = partition_problems(s, {name for name, state in made if state == "exists"})
+    for problem in mismatched:
+        print(f"monitor: {problem}", file=sys.stderr)
+    if mismatched:
+        print(f"monitor: topics are only created, never changed, and a worker with MONITOR_PARTITIONS={s.partitions} "
+              "will not start on these: give the count they have, or another --topic-prefix",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
     return 0
 
 

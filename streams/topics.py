@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from streams.settings import StreamSettings
 
@@ -72,16 +73,31 @@ def topic_problems(s: StreamSettings) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-check")
     try:
         existing = set(admin.list_topics())
-        specs = topic_specs(s)
-        problems = [f"topic {t.name} does not exist" for t in specs if t.name not in existing]
-        counted = [s.topic(t) for t in (*INPUTS, WORK) if s.topic(t) in existing]
-        for meta in admin.describe_topics(counted) if counted else []:
-            name, n = meta.get("name", meta.get("topic")), len(meta.get("partitions") or [])
-            if n != s.partitions:
-                problems.append(f"topic {name} has {n} partitions, MONITOR_PARTITIONS is {s.partitions}")
-        return problems
+        problems = [f"topic {t.name} does not exist" for t in topic_specs(s) if t.name not in existing]
+        return problems + _partition_problems(admin, s, existing)
     finally:
         admin.close()
+
+
+def partition_problems(s: StreamSettings, names: set[str]) -> list[str]:
+    """Those of the input and work topics `names` (existing ones) whose partition count is not `partitions`: a worker
+    with these settings will not run on them (topic_problems), and `monitor topics create` leaves them as they are."""
+    from kafka.admin import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-check")
+    try:
+        return _partition_problems(admin, s, names)
+    finally:
+        admin.close()
+
+
+def _partition_problems(admin: Any, s: StreamSettings, existing: set[str]) -> list[str]:
+    counted = [s.topic(t) for t in (*INPUTS, WORK) if s.topic(t) in existing]
+    found = {}
+    for meta in admin.describe_topics(counted) if counted else []:
+        found[meta.get("name", meta.get("topic"))] = len(meta.get("partitions") or [])
+    return [f"topic {name} has {found[name]} partitions, MONITOR_PARTITIONS is {s.partitions}"
+            for name in counted if name in found and found[name] != s.partitions]  # fmt: skip
 
 
 def retention_problems(s: StreamSettings) -> list[str]:

@@ -89,6 +89,32 @@ def test_a_worker_refuses_topics_it_could_not_run_exactly_on(kafka_bootstrap: st
 
 
 @pytest.mark.kafka
+def test_topics_create_again_with_another_partition_count_says_the_topics_keep_theirs(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Topics are only created, never changed: run again with another MONITOR_PARTITIONS, `topics create` said
+    'exists' for each and exit 0, though no worker with those settings would start on them."""
+    prefix = f"cnt{uuid.uuid4().hex[:8]}"
+    create_topics(StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=prefix, partitions=3,
+                                 data_dir=tmp_path))  # fmt: skip
+
+    def topics_create(partitions: int) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "MONITOR_BROKER": f"kafka://{kafka_bootstrap}", "MONITOR_TOPIC_PREFIX": prefix,
+               "MONITOR_PARTITIONS": str(partitions), "MONITOR_DATA_DIR": str(tmp_path)}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "monitor.cli", "topics", "create"], env=env, capture_output=True,
+                              text=True, timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
+
+    same = topics_create(3)
+    assert same.returncode == 0 and "partitions" not in same.stderr, same.stderr
+    other = topics_create(2)
+    assert other.returncode == 2, other.stderr
+    said = [line for line in other.stderr.splitlines() if "partitions, MONITOR_PARTITIONS is 2" in line]
+    assert said == [f"monitor: topic {prefix}.{t} has 3 partitions, MONITOR_PARTITIONS is 2"
+                    for t in ("hr", "directory", "credentials", "signins", "incidents", "work")]  # fmt: skip
+    assert "a worker with MONITOR_PARTITIONS=2 will not start on these" in other.stderr
+
+
+@pytest.mark.kafka
 def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
