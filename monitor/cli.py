@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
-from monitor.cli_common import EXIT_BAD_INPUT, UsageError, profile_named, settings_from, stream_settings
+from monitor.cli_common import (
+    EXIT_BAD_INPUT,
+    UsageError,
+    profile_named,
+    settings_from,
+    stream_settings,
+    tell_reach,
+)
 from monitor.cli_kafka import (
     act_on_topic,
     alerts_from_topic,
@@ -457,19 +464,11 @@ def _print_reach(args: argparse.Namespace, person: str) -> None:
         view = client.call("GET", f"/api/register/people/{quote(person, safe='')}")
     except ClientError as exc:
         if exc.status == 404:
-            print(f"monitor: note: the register's directory does not name {person}, so no account of theirs is "
-                  "known and nothing is checked now; the report is kept and counts if they turn up on an account. "
-                  "If the id is mistyped, report the right one", file=sys.stderr)  # fmt: skip
+            tell_reach(person, None)
         return  # a token that may not read the register (403) gets what it had before
     finally:
         client.close()
-    accounts = view["accounts"]
-    if accounts:
-        print(f"{person} reaches {counted(len(accounts), 'registered account')}: "
-              f"{', '.join(accounts)}; the monitor checks that each loses their access "
-              f"(`monitor alerts list --person {person}` shows what is still open)")  # fmt: skip
-    else:
-        print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")
+    tell_reach(person, view["accounts"])
 
 
 FAR_OFF = timedelta(days=180)  # an HR date this far from now is said to be so, as a mistyped year looks
@@ -497,7 +496,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
         data["reason"] = args.reason
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
-        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
+        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises", args.person)
     return _print_submit(
         _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
     )
@@ -515,7 +514,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
         data["new_unit"] = args.new_unit
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
     if on_broker(args):
-        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises")
+        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises", args.person)
     return _print_submit(
         _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
     )

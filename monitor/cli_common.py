@@ -58,3 +58,27 @@ def already_resolved(alert: dict[str, Any], note: str) -> str:
     line = (f"{alert['id']} {alert['control']} resolved already, by {alert.get('resolved_by') or 'an unknown actor'} "
             f"at {when:%Y-%m-%d %H:%M}Z: nothing changed, its note stays {kept}")  # fmt: skip
     return line if alert.get("note") == note.strip() else f"{line} (yours, {note.strip()!r}, was not kept)"
+
+
+def tell_reach(person: str, accounts: list[str] | None, register_only: bool = False) -> None:
+    """After HR's report is sent: the accounts the person reaches, which the monitor now checks, or (None) a note
+    that the register does not name them (a mistyped id would otherwise look like a leaver with nothing to revoke).
+    `register_only`: the accounts are the register's alone (the Kafka runtime's directory topic), not the seats and
+    credentials the platforms reported."""
+    import sys
+
+    from monitor.wording import counted
+
+    if accounts is None:
+        print(f"monitor: note: the register's directory does not name {person}, so no account of theirs is "
+              "known and nothing is checked now; the report is kept and counts if they turn up on an account. "
+              "If the id is mistyped, report the right one", file=sys.stderr)  # fmt: skip
+    elif accounts:
+        print(f"{person} reaches {counted(len(accounts), 'registered account')}: "
+              f"{', '.join(accounts)}; the monitor checks that each loses their access "
+              f"(`monitor alerts list --person {person}` shows what is still open)")  # fmt: skip
+    elif register_only:
+        print(f"{person} has no role on an account in the register: nothing there to revoke (the workers still "
+              "check any seat or credential of theirs the platforms report)")  # fmt: skip
+    else:
+        print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")

@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.cli_common import EXIT_BAD_INPUT, UsageError, already_resolved, profile_named, stream_settings
+from monitor.cli_common import (
+    EXIT_BAD_INPUT,
+    UsageError,
+    already_resolved,
+    profile_named,
+    stream_settings,
+    tell_reach,
+)
 from monitor.directory import DirectoryError, load_directory
 from monitor.engine import Engine
 from monitor.replay import ReplayResult, replay
@@ -67,16 +74,22 @@ def _checked(ev: dict[str, Any]) -> bytes:
     return raw
 
 
-def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str) -> int:
-    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type."""
+def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str, person: str | None = None) -> int:
+    """Check an event typed at the command line and send it to the Kafka runtime's input topic for its type; for HR's
+    report on `person`, then say which accounts the register (its directory topic) gives them, as the embedded
+    monitor does, or that it does not name them."""
     raw = _checked(ev)
     s = broker_settings(args)
     from monitor.durations import format_duration
+    from service.register import person as person_view
     from streams.client import send_one
 
     sent, _ = send_one(s, raw)
     print(f"sent {ev['type']} {ev['id']} to {sent.topic}; the workers judge it once their event time passes it "
           f"(within MONITOR_LATENESS, {format_duration(s.lateness)}); then {then}")  # fmt: skip
+    if person is not None:
+        view = person_view(register_from_topic(s), person)
+        tell_reach(person, None if view is None else view.accounts, register_only=True)
     return 0
 
 

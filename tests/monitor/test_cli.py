@@ -478,6 +478,37 @@ def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_
     assert err[3:] == [f"{events}: sent 1 event; 3 lines refused, not sent"]
 
 
+def test_hr_reports_on_kafka_say_which_registered_accounts_the_person_reaches_or_that_the_register_lacks_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As against the embedded monitor: a mistyped id was sent in silence, and raised nothing, ever."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import streams.client
+    from monitor import cli, cli_kafka
+    from monitor.directory import directory_events, load_directory
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    directory, _ = _files(tmp_path)
+    register = [e.model_dump_json().encode() for e in directory_events(load_directory(directory),
+                                                                        datetime(2026, 11, 1, tzinfo=UTC))]  # fmt: skip
+    sent: list[bytes] = []
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
+    monkeypatch.setattr(streams.client, "send_one", lambda s, raw: (SimpleNamespace(topic="m.hr"), sent.append(raw)))
+    monkeypatch.setattr(streams.client, "input_history", lambda s, topics, progress: [
+        ("m.directory:0", n, raw) for n, raw in enumerate(register)])  # fmt: skip
+    broker = ["--broker", "kafka://127.0.0.1:1"]
+    for person, told in [
+        ("p-1", "p-1 reaches 1 registered account: acc-1; the monitor checks that each loses their access"),
+        ("p-9", "monitor: note: the register's directory does not name p-9, so no account of theirs is known"),
+    ]:
+        assert cli.main(["hr", "leaver", person, "--leaving-at", "2026-11-06T17:00:00Z", *broker]) == 0
+        out = capsys.readouterr()
+        assert told in out.out + out.err, out
+    assert len(sent) == 2  # the report on someone the register lacks is still sent, as the embedded monitor keeps it
+
+
 def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
