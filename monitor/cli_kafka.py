@@ -438,8 +438,15 @@ def cmd_advance(args: argparse.Namespace) -> int:
     except TimeoutError as exc:
         raise UsageError(str(exc)) from None
     offsets = send_advance(s, args.until)
-    print(f"event time of {counted(len(offsets), 'work partition')} advanced to {args.until.isoformat()}",
-          file=sys.stderr)  # fmt: skip
+    # an engine's clock only moves forward: one already past `until` (the wall clock moves it on) stays there
+    print(f"sent to {counted(len(offsets), 'work partition')}: each moves its event time to "
+          f"{args.until.isoformat()} unless it is past that already (a worker's /health shows its partitions' "
+          "clock)", file=sys.stderr)  # fmt: skip
+    now = datetime.now(UTC)
+    if args.until > now:
+        print(f"monitor: warning: that is after the wall clock ({now:%Y-%m-%d %H:%M}Z): until the wall clock gets "
+              "there, every event the workers take is judged late, at its own time (MONITOR_LATENESS no longer puts "
+              "them in order)", file=sys.stderr)  # fmt: skip
     return 0
 
 

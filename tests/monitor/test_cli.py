@@ -509,6 +509,29 @@ def test_hr_reports_on_kafka_say_which_registered_accounts_the_person_reaches_or
     assert len(sent) == 2  # the report on someone the register lacks is still sent, as the embedded monitor keeps it
 
 
+def test_advance_does_not_claim_to_have_moved_a_clock_past_it_and_warns_of_a_time_after_the_wall_clock(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An engine's clock only moves forward (and the wall clock moves it on), so 'advanced to' a past time was untrue;
+    a time ahead of the wall clock (a mistyped year) makes every event late until then, and went without a word."""
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
+    monkeypatch.setattr(streams.client, "wait_routed", lambda s, timeout, report: None)
+    monkeypatch.setattr(streams.client, "send_advance", lambda s, until: {0: 5, 1: 7})
+    broker = ["--broker", "kafka://127.0.0.1:1"]
+    assert cli.main(["advance", "--until", "2026-11-01T00:00:00Z", *broker]) == 0
+    err = capsys.readouterr().err
+    assert ("sent to 2 work partitions: each moves its event time to 2026-11-01T00:00:00+00:00 unless it is past "
+            "that already") in err and "advanced to" not in err and "warning" not in err  # fmt: skip
+    assert cli.main(["advance", "--until", "2099-11-01T00:00:00Z", *broker]) == 0
+    err = capsys.readouterr().err
+    assert "monitor: warning: that is after the wall clock (" in err
+    assert "every event the workers take is judged late" in err
+
+
 def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
