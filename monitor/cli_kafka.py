@@ -388,6 +388,8 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     if unset:
         print(f"monitor: warning: {unset}", file=sys.stderr)
     outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
+    if not outbox.exists():
+        warn_outbox_replaced(s, outbox)
     stop = threading.Event()
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in handled}
@@ -402,6 +404,27 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def warn_outbox_replaced(s: Any, outbox: Path) -> None:
+    """A new outbox for a delivery group that has read the topics before: it goes on from the group's offsets, so
+    what was read into the outbox used then (deliveries still waiting there, say for an unset URL) is not sent from
+    this one. Said, rather than found out from a receiver that never got them."""
+    from kafka import KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
+
+    from streams.client import group_offsets
+
+    group = f"{s.app_id}-delivery"
+    admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-delivery-check")
+    try:
+        read = [tp for tp, offset in group_offsets(admin, group).items() if offset and offset > 0]
+    finally:
+        admin.close()
+    if read:
+        print(f"monitor: warning: {outbox} is a new outbox, but the delivery group {group} has read the alerts and "
+              "lockouts topics before: this goes on from where it stopped, and deliveries still waiting in the "
+              "outbox used then are not sent from this one (start with that --outbox or MONITOR_DATA_DIR)",
+              file=sys.stderr)  # fmt: skip
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
