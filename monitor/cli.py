@@ -37,6 +37,7 @@ from monitor.cli_kafka import (
     lockouts_from_topic,
     on_broker,
     publish_one,
+    reach_broker,
     replay_topics,
     warn_retention,
 )
@@ -740,6 +741,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (DirectoryError, ProfileError) as exc:
             raise UsageError(str(exc)) from None
         _usable_data_dir(s.data_dir)  # its snapshots go there
+        reach_broker(s)  # an address that takes no connection: in seconds, not the admin client's 30 s of silence
         try:
             problems = topic_problems(s)
         except Exception as exc:  # no broker answering: say so now rather than retry in silence

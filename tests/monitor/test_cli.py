@@ -449,7 +449,8 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
                  ["hr", "mover", "p-1", "--effective-at", "2026-11-06T17:00:00Z", "--new-role", "Lecturer"],
                  ["emergency", "request", "acc-1", "--reason", "hacked", "--by", "p-1"],
                  ["directory", "publish", str(directory)], ["directory", "import", str(directory)],
-                 ["directory", "export"], ["report", "leavers"], ["replay"]):  # fmt: skip
+                 ["directory", "export"], ["report", "leavers"], ["replay"],
+                 ["run", "--data-dir", str(tmp_path / "worker")]):  # a worker too, before its topic checks  # fmt: skip
         started = time.monotonic()
         assert cli.main([*argv, *broker]) == 2, argv
         assert time.monotonic() - started < 10, argv
