@@ -188,13 +188,18 @@ def _replay_input(args: argparse.Namespace) -> ReplayResult:
                 streams.append((name, stack.enter_context(open(name, "rb"))))
             except OSError as exc:
                 raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
-        if not streams:
+        stdin = not streams
+        if stdin:
             if sys.stdin.isatty():
                 running = " (the running monitor's report instead: --url)" if args.func is cmd_report_leavers else ""
                 print(f"reading events from standard input (JSONL); end with Ctrl-D{running}", file=sys.stderr)
             streams.append(("<stdin>", sys.stdin.buffer))
         progress = sys.stderr if sys.stderr.isatty() else None
-        return replay(engine, read_lines(streams), until=args.until, progress=progress)
+        result = replay(engine, read_lines(streams), until=args.until, progress=progress)
+    if stdin and not result.lines and os.environ.get("MONITOR_BROKER"):  # e.g. from cron, as the people's commands run
+        result.warnings.append("standard input held no events, and the Kafka runtime's topics were not read: "
+                               "MONITOR_BROKER is set, but replay and report read them only with --broker")  # fmt: skip
+    return result
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

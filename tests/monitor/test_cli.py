@@ -429,6 +429,24 @@ def test_the_leaver_report_lists_its_rejected_lines_and_summaries_say_which_even
     assert "replay: 4 lines, 7 events processed (6 from the register), 0 duplicates" in run.stderr.decode()
 
 
+def test_replay_and_report_on_empty_standard_input_while_monitor_broker_is_set_say_the_topics_were_not_read() -> None:
+    """The Kafka section has MONITOR_BROKER exported, which the people's commands follow but replay and report do
+    not: from cron (standard input empty) the report said 'No leavers or movers on record', exit 0, and no more."""
+    import os
+
+    env = {**os.environ, "MONITOR_BROKER": "kafka://127.0.0.1:1"}
+    note = ("monitor: warning: standard input held no events, and the Kafka runtime's topics were not read: "
+            "MONITOR_BROKER is set, but replay and report read them only with --broker")  # fmt: skip
+    for argv in (["report", "leavers"], ["replay"]):
+        run = subprocess.run([sys.executable, "-m", "monitor.cli", *argv], input=b"", capture_output=True, cwd=REPO,
+                             env=env, timeout=120)  # fmt: skip
+        assert run.returncode == 0 and note in run.stderr.decode(), (argv, run.stderr)
+    env.pop("MONITOR_BROKER")
+    quiet = subprocess.run([sys.executable, "-m", "monitor.cli", "replay"], input=b"", capture_output=True, cwd=REPO,
+                           env=env, timeout=120)  # fmt: skip
+    assert "MONITOR_BROKER" not in quiet.stderr.decode()
+
+
 def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
