@@ -111,7 +111,7 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
     except TimeoutError as exc:
-        print(f"monitor: request {ev['id']} sent, but not decided: {exc}. EMG-02 decides once the workers' event time "
+        print(f"monitor: request {ev['id']} sent, but not decided ({exc}). EMG-02 decides once the workers' event time "
               f"passes it; then `monitor alerts list --account {d['account_id']} --control EMG-02` shows a refusal, "
               "and the lockouts topic a grant", file=sys.stderr)  # fmt: skip
         return 1

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
+from monitor.wording import counted
 from streams.routing import AlertAction, advance_message, alert_action_message
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
@@ -149,14 +150,20 @@ def wait_routed(s: StreamSettings, timeout: float = 300, report: Callable[[str],
         if backlog == 0:
             return
         if report is not None and time.monotonic() >= next_report:
-            what = f"{backlog} input messages not yet routed" if backlog is not None else f"no answer ({problem})"
+            what = (
+                f"{counted(backlog, 'input message')} not yet routed"
+                if backlog is not None
+                else f"no answer ({problem})"
+            )
             report(f"{what} after {time.monotonic() - started:.0f}s")
             next_report += every
         time.sleep(0.5)
     if backlog is None:
         raise TimeoutError(f"could not read the input backlog in {timeout:.0f}s ({problem}); check --broker (or "
                            "MONITOR_BROKER) and that the broker runs")  # fmt: skip
-    raise TimeoutError(f"{backlog} input messages still not routed after {timeout:.0f}s; is a worker running?")
+    raise TimeoutError(
+        f"{counted(backlog, 'input message')} still not routed after {timeout:.0f}s; is a worker running?"
+    )
 
 
 def send_one(s: StreamSettings, raw: bytes) -> tuple[Any, int]:

@@ -551,6 +551,26 @@ def test_advance_does_not_claim_to_have_moved_a_clock_past_it_and_warns_of_a_tim
     assert "every event the workers take is judged late" in err
 
 
+def test_an_emergency_request_on_kafka_not_routed_in_time_says_so_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+
+    def not_routed(*args: Any, **kwargs: Any) -> None:
+        raise TimeoutError("1 input message still not routed after 10s; is a worker running?")
+
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
+    monkeypatch.setattr(streams.client, "request_emergency_access", not_routed)
+    argv = ["emergency", "request", "acc-1", "--reason", "hacked", "--by", "p-1", "--broker", "kafka://127.0.0.1:1"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "sent, but not decided (1 input message still not routed after 10s; is a worker running?). EMG-02" in err
+    assert "?." not in err.replace("?).", "")
+
+
 def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

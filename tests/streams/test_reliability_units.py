@@ -181,6 +181,10 @@ def test_waiting_for_the_routers_says_how_it_goes_and_why_it_gave_up(
     with pytest.raises(TimeoutError, match=r"^5 input messages still not routed after 1s; is a worker running"):
         wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
     assert heard[-1].startswith("5 input messages not yet routed after")
+    monkeypatch.setattr(streams.client, "input_backlog", lambda _, upto: 1)  # one, not "1 input messages"
+    with pytest.raises(TimeoutError, match=r"^1 input message still not routed after 1s; is a worker running\?$"):
+        wait_routed(_settings(tmp_path), timeout=1.2, report=heard.append, every=0.5)
+    assert heard[-1].startswith("1 input message not yet routed after")
     backlog, asked = iter([3, 0]), []
 
     def counted(_: object, upto: dict[str, int]) -> int:
