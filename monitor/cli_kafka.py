@@ -311,26 +311,34 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """Send event files to the input topics, each line checked as the router would check it first: a line it would
     dead-letter is not sent but named, with its number and reason (a line carrying a secret would otherwise stay on
     an input topic, which is kept for ever, and the rest would only show as dead letters with no line number)."""
-    s = broker_settings(args)
-    from streams.client import PublishError, publish
+    from contextlib import ExitStack
 
-    refused_any = False
-    for name in args.events:
-        refused: list[str] = []
-        try:
-            with open(name, "rb") as fh:
+    with ExitStack() as stack:
+        files = []
+        for name in args.events:  # every file opened first: one that cannot be read stops it before anything is sent
+            try:
+                files.append((name, stack.enter_context(open(name, "rb"))))
+            except OSError as exc:
+                raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
+        s = broker_settings(args)
+        from streams.client import PublishError, publish
+
+        refused_any = False
+        for name, fh in files:
+            refused: list[str] = []
+            try:
                 n = publish(s, _routable(fh, name, s.partitions, refused), topic=args.topic)
-        except OSError as exc:
-            raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
-        except PublishError as exc:
-            raise UsageError(f"{name}: {exc}") from None
-        for line in refused[:REFUSED_SHOWN]:
-            print(f"monitor: {line}", file=sys.stderr)
-        if len(refused) > REFUSED_SHOWN:
-            print(f"monitor: {name}: and {len(refused) - REFUSED_SHOWN:,} more lines not sent", file=sys.stderr)
-        not_sent = f"; {counted(len(refused), 'line')} refused, not sent" if refused else ""
-        print(f"{name}: sent {counted(n, 'event')}{not_sent}", file=sys.stderr)
-        refused_any = refused_any or bool(refused)
+            except OSError as exc:
+                raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
+            except PublishError as exc:
+                raise UsageError(f"{name}: {exc}") from None
+            for line in refused[:REFUSED_SHOWN]:
+                print(f"monitor: {line}", file=sys.stderr)
+            if len(refused) > REFUSED_SHOWN:
+                print(f"monitor: {name}: and {len(refused) - REFUSED_SHOWN:,} more lines not sent", file=sys.stderr)
+            not_sent = f"; {counted(len(refused), 'line')} refused, not sent" if refused else ""
+            print(f"{name}: sent {counted(n, 'event')}{not_sent}", file=sys.stderr)
+            refused_any = refused_any or bool(refused)
     return EXIT_BAD_INPUT if refused_any else 0
 
 

@@ -497,6 +497,24 @@ def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_
     assert err[3:] == [f"{events}: sent 1 event; 3 lines refused, not sent"]
 
 
+def test_publish_sends_nothing_when_one_of_its_files_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It sent the files before the unreadable one, so sending all again once the name was right sent those twice."""
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    sent: list[bytes] = []
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the producer is a stand-in: no broker is asked
+    monkeypatch.setattr(streams.client, "publish", lambda s, lines, topic=None: len(sent.extend(lines) or sent))
+    _, events = _files(tmp_path)
+    missing = tmp_path / "missing.jsonl"
+    assert cli.main(["publish", str(events), str(missing), "--broker", "kafka://127.0.0.1:1"]) == 2
+    assert sent == []
+    assert capsys.readouterr().err == f"monitor: {missing}: cannot read: No such file or directory\n"
+
+
 def test_hr_reports_on_kafka_say_which_registered_accounts_the_person_reaches_or_that_the_register_lacks_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
