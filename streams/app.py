@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.directory import load_organisation, organisation_params
 from monitor.gcpause import collector_paused, thaw
 from monitor.policy import load_profile
+from monitor.wording import counted
 from streams import metrics
 from streams.alignment import UNKNOWN, Aligner, caught_up, pause_changes, plan, watermark
 from streams.logfilter import limit_repeats
@@ -542,8 +543,9 @@ def build_app(settings: StreamSettings) -> faust.App:
             out = pe.apply(msg.value, msg.offset, msg.timestamp)
             metrics.observe_event(out)
             if out.late:
-                log.warning("partition %d offset %d: an event arrived %s after the reorder buffer had passed its time",
-                            msg.partition, msg.offset, out.late)  # fmt: skip
+                log.warning("partition %d offset %d: %s arrived after the reorder buffer had passed its time, the "
+                            "furthest %s behind", msg.partition, msg.offset, counted(out.late_events, "event"),
+                            out.late)  # fmt: skip
             hw = app.consumer.highwater(event.message.tp)
             if hw is not None:
                 metrics.LAG.labels(msg.topic, str(msg.partition)).set(max(0, hw - msg.offset - 1))

@@ -61,8 +61,8 @@ def observe_event(out: Outputs) -> None:
     """Count the events of one processed work message and what they produced."""
     for event_type in out.event_types:
         EVENTS.labels(event_type).inc()
-    if out.late:
-        LATE.inc()
+    if out.late_events:
+        LATE.inc(out.late_events)  # each event, as its help says; a work message may carry several
     for control, n in out.rule_errors.items():
         RULE_ERRORS.labels(control).inc(n)
     now = time.time()

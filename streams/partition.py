@@ -40,6 +40,7 @@ class Outputs:
     rule_errors: dict[str, int] = field(default_factory=dict)
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
     late: timedelta | None = None  # how far behind the engine's clock an event came (judged late), at most
+    late_events: int = 0  # how many of the message's events came behind it
 
 
 class PartitionEngine:
@@ -119,6 +120,7 @@ class PartitionEngine:
         if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
             behind = clock - ev.time
             out.late = behind if out.late is None else max(out.late, behind)
+            out.late_events += 1
         if len(self._stamps) > 10_000 and self.engine.clock is not None:
             clock = self.engine.clock  # events at or before the clock have been processed
             self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}

@@ -192,6 +192,21 @@ def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_
     assert {a.raised_at for a in out.alerts} == {_at(20)}  # raised by the earlier sign-in, as a replay would
 
 
+def test_a_work_message_of_several_late_events_counts_each_in_the_late_metric() -> None:
+    """monitor_events_late_total says it counts events, but went up once per work message, however many it carried."""
+    from streams.metrics import REGISTRY, observe_event
+
+    profile = load_profile("default")
+    pe = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
+    pe.apply(watermark_message(_at(30), [LANE]), 0)
+    ((batch, _),) = work_messages([(_login(i, 0), None) for i in (1, 2, 3)] + [(_login(4, 40), None)])
+    out = pe.apply(batch, 1)
+    assert out.late_events == 3 and out.late is not None and out.late > timedelta(minutes=28)
+    before = REGISTRY.get_sample_value("monitor_events_late_total") or 0.0
+    observe_event(out)
+    assert REGISTRY.get_sample_value("monitor_events_late_total") == before + 3
+
+
 @pytest.mark.parametrize("batch", [1, 7])
 def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine(batch: int) -> None:
     """The cases one after another share accounts and people, so state crosses from case to case (a rotation to
