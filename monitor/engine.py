@@ -271,6 +271,12 @@ class Engine:
             self._drain(max_seen - self.lateness, inclusive=False)
         return True
 
+    def remembers(self, ev: Event) -> bool:
+        """Whether the duplicate memory still covers `ev`'s time (dedup_horizon behind the clock): if not, a copy of
+        an event taken then cannot be told from a new one."""
+        clock = self.clock
+        return clock is None or ev.time >= clock - self.dedup_horizon
+
     def advance(self, until: datetime) -> None:
         """Move event time to `until`: buffered events and deadlines up to it are processed."""
         self._drain(until)

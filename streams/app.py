@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.directory import load_organisation, organisation_params
+from monitor.durations import format_duration
 from monitor.gcpause import collector_paused, thaw
 from monitor.policy import load_profile
 from monitor.wording import counted
@@ -546,6 +547,13 @@ def build_app(settings: StreamSettings) -> faust.App:
                 log.warning("partition %d offset %d: %s arrived after the reorder buffer had passed its time, the "
                             "furthest %s behind", msg.partition, msg.offset, counted(out.late_events, "event"),
                             out.late)  # fmt: skip
+            if out.beyond_memory:
+                shown = ", ".join(out.beyond_memory[:5]) + (", ..." if len(out.beyond_memory) > 5 else "")
+                log.warning("partition %d offset %d: %s more than %s behind the engine's event time not judged (%s): "
+                            "its duplicate memory no longer covers them, so a copy (a file published again) cannot "
+                            "be told from a new event; `monitor replay --broker` judges them with the history",
+                            msg.partition, msg.offset, counted(len(out.beyond_memory), "event"),
+                            format_duration(pe.engine.dedup_horizon), shown)  # fmt: skip
             hw = app.consumer.highwater(event.message.tp)
             if hw is not None:
                 metrics.LAG.labels(msg.topic, str(msg.partition)).set(max(0, hw - msg.offset - 1))

@@ -37,6 +37,9 @@ CONFIRMS = Counter("monitor_router_end_confirmations", "End offsets of idle inpu
                    registry=REGISTRY)  # fmt: skip
 LATE = Counter("monitor_events_late", "Events that reached an engine after its reorder buffer had passed their time",
                registry=REGISTRY)  # fmt: skip
+BEYOND_MEMORY = Counter("monitor_events_beyond_memory", "Events further behind an engine's clock than its duplicate "
+                        "memory covers (7 days), not judged: a copy could not be told from a new event",
+                        registry=REGISTRY)  # fmt: skip
 WATERMARKS = Counter("monitor_router_watermarks", "Watermarks the router sent to the work partitions",
                      registry=REGISTRY)  # fmt: skip
 SEND_ERRORS = Counter("monitor_send_errors", "Messages the producer failed to deliver, by topic", ["topic"],
@@ -63,6 +66,8 @@ def observe_event(out: Outputs) -> None:
         EVENTS.labels(event_type).inc()
     if out.late_events:
         LATE.inc(out.late_events)  # each event, as its help says; a work message may carry several
+    if out.beyond_memory:
+        BEYOND_MEMORY.inc(len(out.beyond_memory))
     for control, n in out.rule_errors.items():
         RULE_ERRORS.labels(control).inc(n)
     now = time.time()
