@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
@@ -371,8 +371,8 @@ def _call(args: argparse.Namespace, fn: Any, if_interrupted: str | None = SENT_A
 # A command run again within this window (a retry after a timeout, or not sure it went) is the same event; after
 # it, or with --again, a report is an event of its own, so a correction back to an earlier value is taken.
 RETRY_WINDOW = timedelta(minutes=15)
-RETRIED = (f"the same command run again within {int(RETRY_WINDOW.total_seconds() // 60)} minutes is taken as a retry "
-           "of it, not a second report")  # fmt: skip
+RETRIED = (f"the same command run again within {int(RETRY_WINDOW.total_seconds() // 60)} minutes of its first run is "
+           "taken as a retry of it, not a second report")  # fmt: skip
 
 
 def _utcnow() -> datetime:
@@ -388,34 +388,46 @@ def _sent_record() -> Path:
 
 def _recall_sent(key: str, id_: str, stamp: str, now: datetime) -> tuple[str, str]:
     """The (id, time) of the same report sent from here within RETRY_WINDOW, else (id_, stamp), now remembered.
-    An unreadable or unwritable record is no error: the window's id still makes most retries one event."""
+    An unreadable or unwritable record is no error: the window's id still makes most retries one event. The record
+    is its owner's alone (0600), and two runs at once take turns (a lock), so neither loses the other's entry."""
+    import fcntl
     import json
 
     path = _sent_record()
     try:
-        kept = json.loads(path.read_text())
-    except (OSError, ValueError):
-        kept = {}
-    if not isinstance(kept, dict):
-        kept = {}
-    recent: dict[str, list[str]] = {}
-    for k, v in kept.items():
-        try:
-            if now - _parse_stamp(v[1]) < RETRY_WINDOW:
-                recent[k] = [str(v[0]), str(v[1])]
-        except (TypeError, ValueError, IndexError):
-            continue  # a damaged entry is forgotten, not fatal
-    if key in recent and _parse_stamp(recent[key][1]) <= now:
-        return recent[key][0], recent[key][1]
-    recent[key] = [id_, stamp]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(recent))
-        os.replace(tmp, path)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_WRONLY, 0o600)
     except OSError:
-        pass
-    return id_, stamp
+        lock = None
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError):
+            kept = {}
+        recent: dict[str, tuple[str, str]] = {}
+        for k, v in kept.items() if isinstance(kept, dict) else ():
+            if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v):
+                try:
+                    if abs(now - _parse_stamp(v[1])) < RETRY_WINDOW:  # abs: a clock set back a little still matches
+                        recent[k] = (v[0], v[1])
+                except ValueError:
+                    pass  # a damaged entry is forgotten, not fatal
+        if key in recent:
+            return recent[key]
+        recent[key] = (id_, stamp)
+        if lock is not None:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            with suppress(OSError):
+                fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(recent, fh)
+                os.replace(tmp, path)
+        return id_, stamp
+    finally:
+        if lock is not None:
+            os.close(lock)  # and with it the lock
 
 
 def _parse_stamp(stamp: str) -> datetime:

@@ -475,7 +475,7 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
         err = capsys.readouterr().err
         said = ("connecting to kafka://127.0.0.1:1 ...\nmonitor: cannot reach the broker at kafka://127.0.0.1:1 "
                 "(127.0.0.1:1: Connection refused): check --broker")  # fmt: skip
-        assert err.startswith(said), (argv, err)
+        assert said in err, (argv, err)  # after any warning about the file itself (directory import)
 
 
 def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_secret_never_reaching_a_topic(
@@ -843,3 +843,36 @@ def test_an_import_s_counts_are_written_alike(
     path.write_text(yaml.safe_dump(build_directory(7), sort_keys=False))
     assert cli.main(["directory", "import", str(path)]) == 0
     assert capsys.readouterr().out == "240,000 changes: 238,500 taken, 1,500 already known\n"
+
+
+def test_the_sent_report_record_survives_damage_is_private_and_shared_by_runs_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's record of the HR reports it sent (so a retry is one event): a damaged entry is forgotten, not a
+    traceback; the file is its owner's alone; six runs at once keep all six entries; a clock set back a little
+    still finds the report."""
+    import json
+    import os
+    import stat
+    from datetime import UTC, datetime, timedelta
+
+    from monitor import cli
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    record = tmp_path / "social-account-monitor" / "sent-reports.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"a": {"id": "x"}, "b": ["cli-1", 5], "c": ["cli-2", "not a time"], "d": 7}))
+    now = datetime(2026, 11, 2, 9, 15, 0, 500_000, tzinfo=UTC)
+    monkeypatch.setattr(cli, "_utcnow", lambda: now)
+    first = cli._cli_event("hr.leaver", "hr/monitor-cli", {"person_id": "p-1"})
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert len(json.loads(record.read_text())) == 1  # the damaged entries forgotten
+    monkeypatch.setattr(cli, "_utcnow", lambda: now - timedelta(seconds=1))  # across the window's edge, backwards
+    assert cli._cli_event("hr.leaver", "hr/monitor-cli", {"person_id": "p-1"}) == first
+    code = (
+        "import sys; from monitor import cli; cli._cli_event('hr.leaver', 'hr/monitor-cli', {'person_id': sys.argv[1]})"
+    )
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-c", code, f"p-{i}"], cwd=REPO, env=env) for i in range(10, 16)]
+    assert [r.wait(timeout=60) for r in runs] == [0] * 6
+    assert len(json.loads(record.read_text())) == 6  # the six (p-1, sent "weeks ago" by their clock, is forgotten)

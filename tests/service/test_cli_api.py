@@ -262,8 +262,8 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
     assert (code, out, err) == (130, "", "monitor: interrupted\n")
     leaver = ("hr", "leaver", "p-0160", "--leaving-at", "2026-12-10T17:00:00Z")
     code, _, err = run_as(api, "hr", capsys, monkeypatch, *leaver)
-    assert code == 130 and err.endswith("the same command run again within 15 minutes is taken as a retry of it, not "
-                                        "a second report\n"), err  # fmt: skip
+    assert code == 130 and err.endswith("the same command run again within 15 minutes of its first run is taken "
+                                        "as a retry of it, not a second report\n"), err  # fmt: skip
     code, _, err = run_as(api, "hr", capsys, monkeypatch, *leaver, "--again")  # run again, a report of its own
     assert code == 130 and err.endswith("check what it did before sending it again\n"), err
 
