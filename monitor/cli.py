@@ -103,12 +103,10 @@ def _given(text: str) -> str:
 
 
 def _id(text: str) -> str:
-    """An argparse type: an id typed or pasted, without the blanks around it (never part of an id: " p-0002" was
-    reported as a person of its own, the register naming no such one); a blank one is refused before anything is
-    sent."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is blank")
-    return text.strip()
+    """An argparse type: an id or a reason typed or pasted, without the blanks around it (never part of an id:
+    " p-0002" was reported as a person of its own, the register naming no such one); a blank one is refused before
+    anything is sent."""
+    return _given(text).strip()
 
 
 def _writable_file(path: str) -> None:
@@ -695,6 +693,12 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from None
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
+    from service.register import check_retire_missing
+
+    try:
+        check_retire_missing(d, args.retire_missing)  # on either runtime, before anything is sent
+    except DirectoryError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
     for note in comms_team_notes(d):
         print(f"monitor: warning: {args.file}: {note}", file=sys.stderr)
     if on_broker(args):
@@ -1087,7 +1091,8 @@ def build_parser() -> argparse.ArgumentParser:
     esub = p.add_subparsers(dest="emergency_cmd", required=True, metavar="ACTION")
     er = esub.add_parser("request", help="ask for time-boxed access to an account, as your token's person")
     er.add_argument("account", type=_id, help="the account's id in the register, e.g. acc-001")
-    er.add_argument("--reason", required=True, help="what is happening (kept with the request and on the grant)")
+    er.add_argument("--reason", required=True, type=_id,
+                    help="what is happening (kept with the request and on the grant)")  # fmt: skip
     er.add_argument("--minutes", type=int, help="how long (default and maximum: the policy's)")
     api_args(er)
     broker_args(er)

@@ -84,8 +84,6 @@ def comms_team_notes(d: Directory, shown: int = 5) -> list[str]:
     """What to say of the comms team in a register about to be imported: EMG-02 grants emergency access only to the
     people in the group named exactly "comms-team", so a group spelt otherwise ("Comms-Team", "comms team") or no
     member at all leaves nobody who can be let in during a hack, and nothing else says so."""
-    import re
-
     from monitor.rules._hijack import COMMS_TEAM
 
     def key(group: str) -> str:

@@ -353,7 +353,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         and an empty answer (or an empty export, edited and imported back) would be taken for the register."""
         if monitor.read(lambda engine, _: engine.clock is None):
             return JSONResponse({"detail": "the register is not applied yet: ask again after the monitor's first "
-                                 "tick"}, status_code=503)  # fmt: skip
+                                 "moment (its first tick, or its first event with ticks off)"},
+                                status_code=503)  # fmt: skip
         return None
 
     @app.get("/api/register/accounts", response_model=list[register.AccountView], tags=["register"])
@@ -422,15 +423,12 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         def take() -> tuple[list[Event], list[str], StepResult]:
             # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
             d = parse_directory(text, "import")
+            register.check_retire_missing(d, retire_missing)  # before the register is applied: nothing changes
             if monitor.read(lambda e, _: e.clock is None):
                 monitor.advance(now)  # the file's register first: the import is what differs from it
             events, missing = monitor.read(
                 lambda e, _: (register.import_events(e, d, text, now, retire_missing), register.unlisted(e, d))
             )
-            if retire_missing and not d.accounts and missing:  # a file cut short, or the wrong one: not a register
-                raise DirectoryError(f"import: the file lists no accounts, so retire_missing would retire every "
-                                     f"registered account ({len(missing):,}); nothing was changed. Import the whole "
-                                     "register (monitor directory export gives it)")  # fmt: skip
             result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
             return events, missing, result
 

@@ -456,9 +456,14 @@ class EmbeddedMonitor:
             at = self.clock()
             body = {"alert_id": alert_id, "by": actor, "at": at.isoformat(), "note": note}
             before = self.engine.alerts.get(alert_id)
-            done = before is not None and before.status == ("resolved" if kind == "resolve" else "acknowledged")
+            # A resolve of a resolved alert changes nothing and keeps the first note; an acknowledge of an
+            # acknowledged one changes nothing either, but its note lives only in the audit trail, so one is kept.
+            done = before is not None and (
+                (kind == "resolve" and before.status == "resolved")
+                or (kind == "ack" and before.status == "acknowledged" and not note)
+            )
             a = _apply_command(self.engine, kind, body)
-            if done:  # it changes nothing, so the audit trail does not show it (nor a note that was not kept)
+            if done:  # nothing to show in the audit trail
                 return a
             self.store.append(kind, json.dumps(body).encode())
             action = "alert.acknowledged" if kind == "ack" else "alert.resolved"

@@ -155,11 +155,21 @@ def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
     return {"organisation": organisation, "people": people_out, "accounts": accounts_out}
 
 
+def check_retire_missing(d: Directory, retire_missing: bool) -> None:
+    """Refuse retiring what a file leaves out when it lists no accounts: that retires every registered account (a
+    register cut short before its accounts, or a people-only file), and each emergency request after is refused."""
+    if retire_missing and not d.accounts:
+        raise DirectoryError("import: the file lists no accounts, so retiring what it leaves out would retire every "
+                             "registered account; nothing was changed. Import the whole register (`monitor directory "
+                             "export` gives it)")  # fmt: skip
+
+
 def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
     """The directory.* events that turn the register as it is into `d`, parsed from `text` (only the differences).
 
     Their ids derive from `text` and `now`, so the same file sent twice at one moment is taken once.
     """
+    check_retire_missing(d, retire_missing)
     digest = hashlib.blake2b(f"{now.isoformat()}\x1f{text}".encode(), digest_size=8).hexdigest()
     out: list[dict[str, Any]] = []
 
@@ -215,9 +225,8 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
             for role in sorted(want - have):
                 add("directory.admin_assigned", {"account_id": a.account_id, "person_id": pid, "role": role})
     if retire_missing:
-        for aid, facts in sorted(engine.accounts.items()):
-            if facts.registered and not facts.retired and aid not in listed:
-                add("directory.account_retired", {"account_id": aid})
+        for aid in unlisted(engine, d):
+            add("directory.account_retired", {"account_id": aid})
     return [parse_event_obj(o) for o in out]
 
 
@@ -235,4 +244,13 @@ def _current(facts: AccountFacts, name: str) -> Any:
     return False if name == "naming_exempt" and value is None else value
 
 
-__all__ = ["DirectoryError", "accounts", "export", "import_events", "is_comms_member", "people", "unlisted"]
+__all__ = [
+    "DirectoryError",
+    "accounts",
+    "check_retire_missing",
+    "export",
+    "import_events",
+    "is_comms_member",
+    "people",
+    "unlisted",
+]

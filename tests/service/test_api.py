@@ -331,14 +331,18 @@ def test_acknowledge_and_resolve_keep_an_audit_trail(world: World) -> None:
         world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec, json={"note": "calling"}).json()["status"]
         == "acknowledged"
     )
+    # acknowledged again: with a note, the note is kept in the trail (its only home); without one, nothing is shown
+    world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec, json={"note": "vendor case 123"})
+    world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec)
     r = world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={"note": "MFA enforced"})
     assert r.json()["status"] == "resolved"
     assert r.json()["note"] == "MFA enforced"
     detail = world.client.get(f"/api/alerts/{aid}", headers=sec).json()
     assert [v["status"] for v in detail["versions"]][-2:] == ["acknowledged", "resolved"]
-    assert [(a["actor"], a["action"]) for a in detail["audit"]] == [
-        ("security-1", "alert.acknowledged"),
-        ("security-1", "alert.resolved"),
+    assert [(a["actor"], a["action"], json.loads(a["detail"])) for a in detail["audit"]] == [
+        ("security-1", "alert.acknowledged", {"note": "calling"}),
+        ("security-1", "alert.acknowledged", {"note": "vendor case 123"}),
+        ("security-1", "alert.resolved", {"note": "MFA enforced"}),
     ]
     again = world.client.post(f"/api/alerts/{aid}/acknowledge", headers=sec)
     assert again.status_code == 409
@@ -475,8 +479,12 @@ def test_before_the_register_is_applied_it_is_not_answered_as_empty_and_an_impor
     for path in ("accounts", f"accounts/{account_id}", "people", "people/p-0001", "export"):
         r = client.get(f"/api/register/{path}", headers=headers)
         assert (r.status_code, r.json()["detail"][:36]) == (503, "the register is not applied yet: ask"), path
-    # An import before then is the register file with one account left out: with --retire-missing, it is retired.
+    # One that lists no accounts, with retire_missing, is refused before the register is applied: nothing changes.
     register = yaml.safe_load(demo_files[0].read_text())
+    people_only = yaml.safe_dump({"organisation": register["organisation"], "people": register["people"]}).encode()
+    r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"}, content=people_only)
+    assert r.status_code == 422 and (m.engine.clock, m.store.last_seq()) == (None, 0)
+    # An import before then is the register file with one account left out: with --retire-missing, it is retired.
     register["accounts"] = register["accounts"][1:]
     r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"},
                     content=yaml.safe_dump(register).encode())  # fmt: skip
