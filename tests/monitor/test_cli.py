@@ -478,16 +478,25 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
         assert said in err, (argv, err)  # after any warning about the file itself (directory import)
 
 
-def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_secret_never_reaching_a_topic(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What `monitor publish` sends, to a stand-in producer: no broker is asked."""
     import streams.client
-    from monitor import cli, cli_kafka
+    from monitor import cli_kafka
 
     pytest.importorskip("kafka", reason="needs the 'kafka' extra")
     sent: list[bytes] = []
-    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the producer is a stand-in: no broker is asked
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)
     monkeypatch.setattr(streams.client, "publish", lambda s, lines, topic=None: len(sent.extend(lines) or sent))
+    return sent
+
+
+def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_secret_never_reaching_a_topic(
+    tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli
+
+    sent = published
     _, events = _files(tmp_path)  # line 1 a leaver, 2 an unknown type, 3 blank, 4 not JSON, 5 a secret ("pin")
     assert cli.main(["publish", str(events), "--broker", "kafka://127.0.0.1:1"]) == 2  # as a rejected HR report
     assert sent == [json.dumps(LEAVER).encode()]  # the line carrying a PIN stays off the (kept for ever) topic
@@ -498,16 +507,12 @@ def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_
 
 
 def test_publish_sends_nothing_when_one_of_its_files_cannot_be_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """It sent the files before the unreadable one, so sending all again once the name was right sent those twice."""
-    import streams.client
-    from monitor import cli, cli_kafka
+    from monitor import cli
 
-    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
-    sent: list[bytes] = []
-    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the producer is a stand-in: no broker is asked
-    monkeypatch.setattr(streams.client, "publish", lambda s, lines, topic=None: len(sent.extend(lines) or sent))
+    sent = published
     _, events = _files(tmp_path)
     missing = tmp_path / "missing.jsonl"
     assert cli.main(["publish", str(events), str(missing), "--broker", "kafka://127.0.0.1:1"]) == 2

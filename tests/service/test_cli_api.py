@@ -246,8 +246,6 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
     def interrupted(*a: Any, **kw: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # the reports this machine sent: not the real one's
-
     monkeypatch.setattr(Client, "call", interrupted)
     code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(demo_files[0]))
     said = err.strip().splitlines()[-1]
@@ -295,11 +293,10 @@ def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whethe
 
 
 def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_empty_replay(
-    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from monitor.report import LeaverRow, format_report
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     api.monitor.tick()
     code, _, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0002", "--leaving-at",
                           "2026-11-01T17:00:00Z")  # fmt: skip
@@ -318,9 +315,8 @@ def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_em
 
 
 def test_blanks_around_an_id_on_the_command_line_are_not_part_of_it_and_a_blank_id_is_refused_unsent(
-    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     api.monitor.tick()
     code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", " p-0160\t", "--leaving-at",
                             "2026-12-10T17:00:00Z")  # fmt: skip
@@ -344,9 +340,8 @@ def test_blanks_around_an_id_on_the_command_line_are_not_part_of_it_and_a_blank_
 
 
 def test_an_hr_date_far_from_now_is_warned_about_as_a_mistyped_year_would_be(
-    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     monkeypatch.setattr(cli, "_utcnow", lambda: NOW)  # 2026-11-02T09:00Z
     code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0160", "--leaving-at",
                             "2025-10-30T17:00:00Z")  # fmt: skip
