@@ -549,9 +549,10 @@ def build_app(settings: StreamSettings) -> faust.App:
                             out.late)  # fmt: skip
             if out.beyond_memory:
                 shown = ", ".join(out.beyond_memory[:5]) + (", ..." if len(out.beyond_memory) > 5 else "")
-                log.warning("partition %d offset %d: %s more than %s behind the engine's event time not judged (%s): "
-                            "its duplicate memory no longer covers them, so a copy (a file published again) cannot "
-                            "be told from a new event; `monitor replay --broker` judges them with the history",
+                log.warning("partition %d offset %d: %s more than %s behind the engine's event time (%s), judged "
+                            "late: its duplicate memory no longer covers them, so if they are copies (a file "
+                            "published again) they were judged twice; `monitor replay --broker` gives what the "
+                            "history gives",
                             msg.partition, msg.offset, counted(len(out.beyond_memory), "event"),
                             format_duration(pe.engine.dedup_horizon), shown)  # fmt: skip
             hw = app.consumer.highwater(event.message.tp)

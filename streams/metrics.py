@@ -38,8 +38,8 @@ CONFIRMS = Counter("monitor_router_end_confirmations", "End offsets of idle inpu
 LATE = Counter("monitor_events_late", "Events that reached an engine after its reorder buffer had passed their time",
                registry=REGISTRY)  # fmt: skip
 BEYOND_MEMORY = Counter("monitor_events_beyond_memory", "Events further behind an engine's clock than its duplicate "
-                        "memory covers (7 days), not judged: a copy could not be told from a new event",
-                        registry=REGISTRY)  # fmt: skip
+                        "memory covers (7 days): judged, though a copy of one taken then (a file published again) "
+                        "could not be told from a new event", registry=REGISTRY)  # fmt: skip
 WATERMARKS = Counter("monitor_router_watermarks", "Watermarks the router sent to the work partitions",
                      registry=REGISTRY)  # fmt: skip
 SEND_ERRORS = Counter("monitor_send_errors", "Messages the producer failed to deliver, by topic", ["topic"],

@@ -41,7 +41,7 @@ class Outputs:
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
     late: timedelta | None = None  # how far behind the engine's clock an event came (judged late), at most
     late_events: int = 0  # how many of the message's events came behind it
-    beyond_memory: list[str] = field(default_factory=list)  # ids of events too old to tell from copies: not judged
+    beyond_memory: list[str] = field(default_factory=list)  # ids of events judged though too old to tell from copies
 
 
 class PartitionEngine:
@@ -113,10 +113,8 @@ class PartitionEngine:
     def _submit(self, raw: bytes, sent_at: float | None, out: Outputs) -> None:
         stats = self.engine.stats
         ev = parse_event(raw)
-        if not self.engine.remembers(ev):
-            # A file published twice was judged again, raising alerts a replay does not give (replay judges it).
+        if not self.engine.remembers(ev):  # judged all the same: it may be new, and nothing valid is dropped
             out.beyond_memory.append(ev.id)
-            return
         out.event_types.append(ev.type)
         clock, late = self.engine.clock, stats.late
         if sent_at:

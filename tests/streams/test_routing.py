@@ -177,10 +177,11 @@ def test_alert_latency_is_measured_from_the_causing_event_through_the_watermark(
     assert released.caused_at and set(released.caused_at) == {1000.0}
 
 
-def test_an_event_further_behind_than_the_duplicate_memory_is_not_judged_and_is_named() -> None:
-    """A file published again: a copy more than 7 days behind the engine's clock was judged as a late event (its id
-    forgotten), raising alerts a replay does not give. It is now left out, named in the outputs; one that is late
-    but within the memory is still judged, and a copy within it is a duplicate."""
+def test_an_event_further_behind_than_the_duplicate_memory_is_judged_and_named() -> None:
+    """A file published again: a copy more than 7 days behind the engine's clock is judged as a late event (its id
+    forgotten), raising alerts a replay does not give; it may as well be new, so it is judged, and named in the
+    outputs for the log and metrics. One late but within the memory is not named, and a copy within it is a
+    duplicate."""
     profile = load_profile("default")
     pe = PartitionEngine(profile, profile.parameters, 0, 1, [LANE])
     first = _login(1, 0)
@@ -190,10 +191,10 @@ def test_an_event_further_behind_than_the_duplicate_memory_is_not_judged_and_is_
     pe.apply(watermark_message(datetime(2026, 11, 20, 10, 0, tzinfo=UTC), [LANE]), 2)
     assert pe.engine.dedup_horizon == timedelta(days=7)
     out = pe.apply(first, 3)
-    assert out.beyond_memory == ["l-1"] and out.event_types == [] and pe.engine.stats.late == 0
+    assert out.beyond_memory == ["l-1"] and out.late_events == 1 and pe.engine.stats.late == 1
     recent = first.replace(b'"l-1"', b'"l-3"').replace(b"2026-11-02T09:00", b"2026-11-14T09:00")
     out = pe.apply(recent, 4)
-    assert out.beyond_memory == [] and pe.engine.stats.late == 1  # six days behind: judged, late
+    assert out.beyond_memory == [] and pe.engine.stats.late == 2  # six days behind: judged, late, not named
     assert pe.apply(later, 5).beyond_memory == [] and pe.engine.stats.duplicates == 1
 
 
