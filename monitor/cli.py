@@ -392,26 +392,31 @@ def _recall_sent(key: str, id_: str, stamp: str, now: datetime) -> tuple[str, st
     import json
 
     path = _sent_record()
+    lock: int | None = None
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)  # made by an earlier version, open to all
         lock = os.open(path.with_name(f".{path.name}.lock"), os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # may fail (no locks on some network homes): then not kept
     except OSError:
+        if lock is not None:
+            os.close(lock)
         lock = None
     try:
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             kept = json.loads(path.read_text())
         except (OSError, ValueError):
             kept = {}
+        with suppress(OSError):
+            path.chmod(0o600)  # written by an earlier version, readable by all
         recent: dict[str, tuple[str, str]] = {}
         for k, v in kept.items() if isinstance(kept, dict) else ():
             if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v):
                 try:
                     if abs(now - _parse_stamp(v[1])) < RETRY_WINDOW:  # abs: a clock set back a little still matches
                         recent[k] = (v[0], v[1])
-                except ValueError:
-                    pass  # a damaged entry is forgotten, not fatal
+                except (TypeError, ValueError):
+                    pass  # a damaged entry (not a time, or one without its zone) is forgotten, not fatal
         if key in recent:
             return recent[key]
         recent[key] = (id_, stamp)

@@ -853,31 +853,41 @@ def test_an_import_s_counts_are_written_alike(
 def test_the_sent_report_record_survives_damage_is_private_and_shared_by_runs_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The CLI's record of the HR reports it sent (so a retry is one event): a damaged entry is forgotten, not a
-    traceback; the file is its owner's alone; six runs at once keep all six entries; a clock set back a little
-    still finds the report."""
+    """The CLI's record of the HR reports it sent (so a retry is one event): damaged entries are forgotten, not a
+    traceback; the file and its folder are their owner's alone, even as an earlier version left them; a run waits
+    while another holds the record, so neither loses the other's entry; a clock set back a little still finds the
+    report."""
+    import fcntl
     import json
     import os
     import stat
+    import time
     from datetime import UTC, datetime, timedelta
 
     from monitor import cli
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     record = tmp_path / "social-account-monitor" / "sent-reports.json"
-    record.parent.mkdir()
-    record.write_text(json.dumps({"a": {"id": "x"}, "b": ["cli-1", 5], "c": ["cli-2", "not a time"], "d": 7}))
+    record.parent.mkdir(mode=0o755)
+    damaged = {"a": {"id": "x"}, "b": ["cli-1", 5], "c": ["cli-2", "not a time"], "d": 7,
+               "e": ["cli-3", "2026-11-02T09:15:00"]}  # fmt: skip
+    record.write_text(json.dumps(damaged))
+    record.chmod(0o644)
     now = datetime(2026, 11, 2, 9, 15, 0, 500_000, tzinfo=UTC)
     monkeypatch.setattr(cli, "_utcnow", lambda: now)
     first = cli._cli_event("hr.leaver", "hr/monitor-cli", {"person_id": "p-1"})
-    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600 and stat.S_IMODE(record.parent.stat().st_mode) == 0o700
     assert len(json.loads(record.read_text())) == 1  # the damaged entries forgotten
     monkeypatch.setattr(cli, "_utcnow", lambda: now - timedelta(seconds=1))  # across the window's edge, backwards
     assert cli._cli_event("hr.leaver", "hr/monitor-cli", {"person_id": "p-1"}) == first
-    code = (
-        "import sys; from monitor import cli; cli._cli_event('hr.leaver', 'hr/monitor-cli', {'person_id': sys.argv[1]})"
-    )
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
-    runs = [subprocess.Popen([sys.executable, "-c", code, f"p-{i}"], cwd=REPO, env=env) for i in range(10, 16)]
-    assert [r.wait(timeout=60) for r in runs] == [0] * 6
-    assert len(json.loads(record.read_text())) == 6  # the six (p-1, sent "weeks ago" by their clock, is forgotten)
+    code = "from monitor import cli; cli._cli_event('hr.leaver', 'hr/monitor-cli', {'person_id': 'p-2'})"
+    lock = os.open(record.with_name(f".{record.name}.lock"), os.O_WRONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another run, between its read and its write
+    try:
+        run = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ})
+        time.sleep(2)
+        assert run.poll() is None, "a run went on while another held the record"
+    finally:
+        os.close(lock)
+    assert run.wait(timeout=60) == 0
+    assert len(json.loads(record.read_text())) == 1  # p-2, by its own clock; p-1 was sent weeks before that
