@@ -891,3 +891,29 @@ def test_the_sent_report_record_survives_damage_is_private_and_shared_by_runs_at
         os.close(lock)
     assert run.wait(timeout=60) == 0
     assert len(json.loads(record.read_text())) == 1  # p-2, by its own clock; p-1 was sent weeks before that
+
+
+def test_an_hr_report_sent_to_the_broker_is_exit_0_even_when_the_register_cannot_be_read_after(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report went: failing to read the directory topic afterwards (to say whom it reaches) is a note, not the
+    exit 2 that tells HR it did not go, so that they send it again."""
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    sent: list[bytes] = []
+
+    class Sent:
+        topic = "monitor.hr"
+
+    def unreadable(s: object) -> None:
+        raise TimeoutError("no answer from the directory topic")
+
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)
+    monkeypatch.setattr(streams.client, "send_one", lambda s, raw: (sent.append(raw) or Sent(), None))
+    monkeypatch.setattr(cli_kafka, "register_from_topic", unreadable)
+    code = cli.main(["hr", "leaver", "p-1", "--leaving-at", "2026-11-06T17:00:00Z", "--broker", "kafka://x:1"])
+    err = capsys.readouterr().err
+    assert code == 0 and len(sent) == 1, err
+    assert "note: the report was sent, but the register on monitor.directory could not be read" in err
