@@ -1185,7 +1185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dead-letters", help="the Kafka runtime's refused input: why each was refused and where from")
     kafka_args(p, partitions=False)
-    p.add_argument("--limit", type=int, default=20, help="the newest this many (default 20)")
+    p.add_argument("--limit", type=_whole(1, sys.maxsize, ": it shows 1 refused message or more"), default=20,
+                   help="the newest this many (default 20)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.set_defaults(func=cmd_dead_letters)
 

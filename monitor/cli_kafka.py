@@ -450,7 +450,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         found = dead_letters(s)
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
-    shown = found[-args.limit :][::-1] if args.limit > 0 else []
+    shown = found[-args.limit :][::-1]  # --limit is 1 or more
     if args.json:
         for d in shown:
             print(json.dumps(d, separators=(",", ":")))

@@ -343,6 +343,13 @@ def test_a_list_limit_out_of_range_is_refused_before_asking_anybody(command: tup
     assert run.returncode == 2 and b"argument --limit: " in run.stderr and b"Traceback" not in run.stderr, run.stderr
 
 
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_a_dead_letter_limit_below_one_is_refused_before_asking_anybody(limit: str) -> None:
+    """-3 was taken and showed nothing, as if there were no refused messages."""
+    run = monitor("dead-letters", "--limit", limit, "--broker", "kafka://127.0.0.1:1")
+    assert run.returncode == 2 and b"argument --limit: " in run.stderr and b"1 refused message or more" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("before", "after", "said"),
     [
