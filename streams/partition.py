@@ -113,13 +113,13 @@ class PartitionEngine:
     def _submit(self, raw: bytes, sent_at: float | None, out: Outputs) -> None:
         stats = self.engine.stats
         ev = parse_event(raw)
-        if not self.engine.remembers(ev):  # judged all the same: it may be new, and nothing valid is dropped
-            out.beyond_memory.append(ev.id)
         out.event_types.append(ev.type)
         clock, late = self.engine.clock, stats.late
         if sent_at:
             self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
-        self.engine.submit(ev)
+        remembered = self.engine.remembers(ev)
+        if self.engine.submit(ev) and not remembered:  # judged all the same: it may be new, and nothing is dropped
+            out.beyond_memory.append(ev.id)
         if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
             behind = clock - ev.time
             out.late = behind if out.late is None else max(out.late, behind)

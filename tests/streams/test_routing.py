@@ -196,6 +196,7 @@ def test_an_event_further_behind_than_the_duplicate_memory_is_judged_and_named()
     out = pe.apply(recent, 4)
     assert out.beyond_memory == [] and pe.engine.stats.late == 2  # six days behind: judged, late, not named
     assert pe.apply(later, 5).beyond_memory == [] and pe.engine.stats.duplicates == 1
+    assert pe.apply(first, 6).beyond_memory == [] and pe.engine.stats.duplicates == 2  # its copy, taken: remembered
 
 
 def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_partitions() -> None:
