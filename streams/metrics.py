@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from streams.partition import Outputs
 
 REGISTRY = CollectorRegistry()
-EVENTS = Counter("monitor_events", "Events processed, by type", ["type"], registry=REGISTRY)
+EVENTS = Counter("monitor_events", "Events processed, by type (each once, on the partition owning its account, or "
+                 "partition 0 for one sent to every partition)", ["type"], registry=REGISTRY)  # fmt: skip
 REJECTED = Counter("monitor_events_rejected", "Input messages dead-lettered, by reason", ["reason"], registry=REGISTRY)
 ALERTS = Counter("monitor_alerts", "Alert versions sent, by control and severity", ["control", "severity"],
                  registry=REGISTRY)  # fmt: skip
@@ -62,7 +63,7 @@ def reason_label(reason: str) -> str:
 
 def observe_event(out: Outputs) -> None:
     """Count the events of one processed work message and what they produced."""
-    for event_type in out.event_types:
+    for event_type in out.counted_types:  # each event once over all partitions, though some go to every one
         EVENTS.labels(event_type).inc()
     if out.late_events:
         LATE.inc(out.late_events)  # each event, as its help says; a work message may carry several

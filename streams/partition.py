@@ -37,6 +37,9 @@ class Outputs:
     alerts: list[Alert] = field(default_factory=list)
     lockouts: list[LockoutCommand] = field(default_factory=list)
     event_types: list[str] = field(default_factory=list)  # of the events the message carried, in order
+    # of those, the ones this partition counts for the deployment: an account's event where the account is owned,
+    # one about people or incidents (sent to every partition) on partition 0 only
+    counted_types: list[str] = field(default_factory=list)
     rule_errors: dict[str, int] = field(default_factory=dict)
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
     late: timedelta | None = None  # how far behind the engine's clock an event came (judged late), at most
@@ -114,6 +117,9 @@ class PartitionEngine:
         stats = self.engine.stats
         ev = parse_event(raw)
         out.event_types.append(ev.type)
+        aid = getattr(ev.data, "account_id", None)
+        if self.engine.owns is not None and (self.engine.owns(aid) if aid else self.partition == 0):
+            out.counted_types.append(ev.type)
         clock, late = self.engine.clock, stats.late
         if sent_at:
             self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)

@@ -199,6 +199,27 @@ def test_an_event_further_behind_than_the_duplicate_memory_is_judged_and_named()
     assert pe.apply(first, 6).beyond_memory == [] and pe.engine.stats.duplicates == 2  # its copy, taken: remembered
 
 
+def test_an_event_sent_to_every_partition_is_counted_once_for_the_deployment() -> None:
+    """monitor_events_total counted an HR or register event once per partition (a register's 401 people as 3,208
+    with 8 partitions), and a rotation, which every partition sees, as often: the dashboard's rates overstated."""
+    profile = load_profile("default")
+    engines = [PartitionEngine(profile, profile.parameters, p, 2, [LANE]) for p in range(2)]
+    leaver = b'{"specversion":"1.0","id":"h","source":"hr","type":"hr.leaver","time":"2026-11-02T09:00:00Z",' \
+             b'"data":{"person_id":"p-1","leaving_at":"2026-11-06T17:00:00Z"}}'  # fmt: skip
+    rotated = (
+        b'{"specversion":"1.0","id":"r","source":"vault","type":"credential.rotated",'
+        b'"time":"2026-11-02T09:01:00Z","data":{"account_id":"acc-7","actor_id":"p-2","fingerprint":"sha256:0123abcd"}}'
+    )
+    routed = route(leaver, 2)
+    assert isinstance(routed, Routed) and routed.partitions == (0, 1)  # it goes to every partition
+    outs = [(pe.apply(leaver, 0), pe.apply(rotated, 1)) for pe in engines]
+    assert [o.event_types for pair in outs for o in pair] == [["hr.leaver"], ["credential.rotated"]] * 2
+    counted = [t for pair in outs for o in pair for t in o.counted_types]
+    assert sorted(counted) == ["credential.rotated", "hr.leaver"]
+    owner = partition_of("acc-7", 2)
+    assert outs[owner][1].counted_types == ["credential.rotated"] and outs[0][0].counted_types == ["hr.leaver"]
+
+
 def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_partitions() -> None:
     """Two routers, each holding one input partition: the one ahead does not get its events processed first."""
     profile = load_profile("default")
