@@ -177,9 +177,11 @@ class Runtime:
             await consumer.stop()
 
     def forget(self, partitions: set[int]) -> None:
+        """Partitions moved to another worker: their engines, and /health's word on how they were rebuilt."""
         self._drop(partitions)
         for p in partitions:
             self.since_snapshot.pop(p, None)
+            self.rebuilt.pop(p, None)
 
     def _drop(self, partitions: set[int]) -> None:
         """Let go of the partitions' engines; their state was frozen when built, so thaw it to be freed."""
