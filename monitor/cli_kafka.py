@@ -92,7 +92,7 @@ def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str, person:
             view = person_view(register_from_topic(s), person)
         except Exception as exc:  # the report went: a failure to read the register after is a note, not exit 2
             print(f"monitor: note: the report was sent, but the register on {s.topic('directory')} could not be read "
-                  f"to say which accounts {person} reaches: {exc}", file=sys.stderr)  # fmt: skip
+                  f"to say which accounts {person} reaches: {exc or type(exc).__name__}", file=sys.stderr)  # fmt: skip
             return 0
         tell_reach(person, None if view is None else view.accounts, register_only=True)
     return 0

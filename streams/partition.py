@@ -21,6 +21,7 @@ from monitor.policy import Params, Profile
 from schemas.alerts import Alert, LockoutCommand
 from schemas.events import parse_event
 from streams.routing import (
+    BROADCAST,
     CONTROL_PREFIX,
     parse_advance,
     parse_alert_action,
@@ -52,7 +53,7 @@ class PartitionEngine:
 
     def __init__(self, profile: Profile, params: Params, partition: int, partitions: int,
                  lanes: Collection[str]) -> None:  # fmt: skip
-        self.partition = partition
+        self.partition, self.partitions = partition, partitions
         self.lanes = frozenset(lanes)  # the input partitions whose watermarks release events
         self.marks: dict[str, datetime] = {}  # input partition -> the highest watermark a router gave for it
         self.released: datetime | None = None  # the lowest of the marks once every input partition has one
@@ -117,15 +118,20 @@ class PartitionEngine:
         stats = self.engine.stats
         ev = parse_event(raw)
         out.event_types.append(ev.type)
-        aid = getattr(ev.data, "account_id", None)
-        if self.engine.owns is not None and (self.engine.owns(aid) if aid else self.partition == 0):
-            out.counted_types.append(ev.type)
+        # Counted once for the deployment, where the router sends it (streams/routing.py `route`): on partition 0
+        # for one sent to every partition, else on the account's owner.
+        if ev.type in BROADCAST:
+            counts = self.partition == 0
+        else:
+            counts = partition_of(ev.data.account_id, self.partitions) == self.partition
         clock, late = self.engine.clock, stats.late
         if sent_at:
             self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
         remembered = self.engine.remembers(ev)
-        if self.engine.submit(ev) and not remembered:  # judged all the same: it may be new, and nothing is dropped
-            out.beyond_memory.append(ev.id)
+        if self.engine.submit(ev) and counts:  # a duplicate is not counted
+            out.counted_types.append(ev.type)
+            if not remembered:  # judged all the same: it may be new, and nothing is dropped
+                out.beyond_memory.append(ev.id)
         if stats.late != late and clock is not None:  # a duplicate is dropped first, so it is never late
             behind = clock - ev.time
             out.late = behind if out.late is None else max(out.late, behind)

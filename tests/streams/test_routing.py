@@ -218,6 +218,16 @@ def test_an_event_sent_to_every_partition_is_counted_once_for_the_deployment() -
     assert sorted(counted) == ["credential.rotated", "hr.leaver"]
     owner = partition_of("acc-7", 2)
     assert outs[owner][1].counted_types == ["credential.rotated"] and outs[0][0].counted_types == ["hr.leaver"]
+    # one sent to every partition that carries an extra account_id (data allows extra fields) is still counted on
+    # partition 0 alone; an extra id that is not text stopped every partition (partition_of on an int)
+    extra = leaver.replace(b'"id":"h"', b'"id":"h2"').replace(b'"person_id"', b'"account_id":5,"person_id"')
+    assert [pe.apply(extra, 2).counted_types for pe in engines] == [["hr.leaver"], []]
+    # a duplicate is not counted, and an event past the duplicate memory is named on one partition only
+    assert [pe.apply(leaver, 3).counted_types for pe in engines] == [[], []]
+    late = leaver.replace(b'"id":"h"', b'"id":"h3"')
+    for pe in engines:
+        pe.apply(watermark_message(datetime(2026, 11, 20, tzinfo=UTC), [LANE]), 4)
+    assert [pe.apply(late, 5).beyond_memory for pe in engines] == [["h3"], []]
 
 
 def test_an_engine_releases_events_only_up_to_the_lowest_watermark_of_all_input_partitions() -> None:
