@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -348,46 +348,42 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     # ----- the register --------------------------------------------------------------------------
 
-    def not_applied() -> JSONResponse | None:
+    def require_applied() -> None:
         """503 before the monitor's first moment, when the register file is applied: until then it names nobody,
         and an empty answer (or an empty export, edited and imported back) would be taken for the register."""
         if monitor.read(lambda engine, _: engine.clock is None):
-            return JSONResponse({"detail": "the register is not applied yet: ask again after the monitor's first "
-                                 "moment (its first tick, or its first event with ticks off)"},
-                                status_code=503)  # fmt: skip
-        return None
+            raise HTTPException(503, "the register is not applied yet: ask again after the monitor's first moment "
+                                "(its first tick, or its first event with ticks off)")  # fmt: skip
 
     @app.get("/api/register/accounts", response_model=list[register.AccountView], tags=["register"])
-    def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
+    def accounts(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.AccountView]:
         """Every account the monitor knows, with its admins, manager and the controls it fails now.
 
         One known only from events (used or asked for, never registered) has `registered` false and is never
         `compliant`; 503 until the register is applied at the monitor's first moment."""
-        return not_applied() or monitor.read(register.accounts)
+        require_applied()
+        return monitor.read(register.accounts)
 
     @app.get("/api/register/accounts/{account_id}", response_model=register.AccountView, tags=["register"])
     def account(
         account_id: str, who: Annotated[Principal, Depends(needs("register:read"))]
     ) -> register.AccountView | JSONResponse:
-        waiting = not_applied()
-        if waiting:
-            return waiting
+        require_applied()
         found = [a for a in monitor.read(register.accounts) if a.account_id == account_id]
         if not found:
             return JSONResponse({"detail": f"no account with id {account_id}"}, status_code=404)
         return found[0]
 
     @app.get("/api/register/people", response_model=list[register.PersonView], tags=["register"])
-    def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
+    def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.PersonView]:
         """Every person of the register's directory, with the accounts they reach; 503 until it is applied."""
-        return not_applied() or monitor.read(register.people)
+        require_applied()
+        return monitor.read(register.people)
 
     @app.get("/api/register/people/{person_id}", response_model=register.PersonView, tags=["register"])
     def person(person_id: str, who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
         """One person of the register's directory, with the accounts they reach; 404 when it does not name them."""
-        waiting = not_applied()
-        if waiting:
-            return waiting
+        require_applied()
         found = monitor.read(lambda engine, _: register.person(engine, person_id))
         if found is None:
             return JSONResponse({"detail": f"no person with id {person_id} in the register"}, status_code=404)
@@ -396,9 +392,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     @app.get("/api/register/export", tags=["register"], response_class=PlainTextResponse)
     def export_register(who: Annotated[Principal, Depends(needs("register:read"))]) -> Response:
         """The register as the directory YAML file (EVENTS.md, "The directory file"); 503 until it is applied."""
-        waiting = not_applied()
-        if waiting:
-            return waiting
+        require_applied()
         # Built under the engine's lock, written out after it: 10,000 accounts take seconds to write as YAML.
         text = dump_yaml(monitor.read(lambda e, _: register.export(e, monitor.directory)))
         return Response(text, media_type="application/yaml")
