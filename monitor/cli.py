@@ -220,20 +220,13 @@ def _warn(result: ReplayResult) -> None:
 
 
 def cmd_report_leavers(args: argparse.Namespace) -> int:
-    from monitor.report import format_report, leaver_report, why_no_rows
+    from monitor.report import leaver_report, why_no_rows
 
     if args.url is not None:
         return _report_leavers_from_monitor(args)
     result = _run_replay(args)
     rows = leaver_report(result.engine)
-    empty = why_no_rows(result.engine) if not rows else None  # not "no leavers" when HR did report some
-    if args.json:
-        for row in rows:
-            print(row.model_dump_json())
-        if empty:
-            print(f"monitor: note: {empty}", file=sys.stderr)
-    else:
-        print(empty or format_report(rows))
+    _print_leaver_rows(args, rows, why_no_rows(result.engine) if not rows else None)  # not "no leavers" if HR did
     print(summary(result).splitlines()[0], file=sys.stderr)
     for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
         print(line, file=sys.stderr)
@@ -243,7 +236,7 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
 
 def _report_leavers_from_monitor(args: argparse.Namespace) -> int:
     """The running embedded monitor's leaver report, as its console's Leavers page and GET /api/leavers have it."""
-    from monitor.report import LeaverRow, format_report
+    from monitor.report import LeaverRow
 
     given = [flag for flag, value in (("event files", args.events), ("--broker", args.broker),
              ("--policy", args.policy), ("--directory", args.directory), ("--until", args.until),
@@ -252,12 +245,21 @@ def _report_leavers_from_monitor(args: argparse.Namespace) -> int:
         raise UsageError(f"--url reads the running monitor's report, which replays nothing: leave out "
                          f"{', '.join(given)}")  # fmt: skip
     rows = [LeaverRow.model_validate(r) for r in _call(args, lambda c: c.call("GET", "/api/leavers"), None)]
+    _print_leaver_rows(args, rows)
+    return 0
+
+
+def _print_leaver_rows(args: argparse.Namespace, rows: list[Any], empty: str | None = None) -> None:
+    """The leaver report, as JSON lines (--json, with `empty`, why there are no rows, as a note) or as a table."""
+    from monitor.report import format_report
+
     if args.json:
         for row in rows:
             print(row.model_dump_json())
+        if empty:
+            print(f"monitor: note: {empty}", file=sys.stderr)
     else:
-        print(format_report(rows))
-    return 0
+        print(empty or format_report(rows))
 
 
 def cmd_policy_list(args: argparse.Namespace) -> int:
@@ -508,6 +510,15 @@ def _warn_far_off(option: str, when: datetime, past: str) -> None:
           "once", file=sys.stderr)  # fmt: skip
 
 
+def _send_hr_report(args: argparse.Namespace, ev: dict[str, Any]) -> int:
+    """HR's report on args.person, to the Kafka runtime's topics or the embedded monitor, then whom it reaches."""
+    if on_broker(args):
+        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises", args.person)
+    return _print_submit(
+        _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
+    )
+
+
 def cmd_hr_leaver(args: argparse.Namespace) -> int:
     _warn_far_off("--leaving-at", args.leaving_at, "their access was due to go long ago, and what they did on their "
                   "accounts since counts as acting after leaving (LVR-03: critical alerts and emergency lockouts, "
@@ -516,11 +527,7 @@ def cmd_hr_leaver(args: argparse.Namespace) -> int:
     if args.reason:
         data["reason"] = args.reason
     ev = _cli_event("hr.leaver", "hr/monitor-cli", data, once=not args.again)
-    if on_broker(args):
-        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises", args.person)
-    return _print_submit(
-        _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
-    )
+    return _send_hr_report(args, ev)
 
 
 def cmd_hr_mover(args: argparse.Namespace) -> int:
@@ -534,11 +541,7 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     if args.new_unit:
         data["new_unit"] = args.new_unit
     ev = _cli_event("hr.role_changed", "hr/monitor-cli", data, once=not args.again)
-    if on_broker(args):
-        return publish_one(args, ev, f"`monitor alerts list --person {args.person}` shows what it raises", args.person)
-    return _print_submit(
-        _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED), args, args.person
-    )
+    return _send_hr_report(args, ev)
 
 
 def cmd_emergency_request(args: argparse.Namespace) -> int:
