@@ -53,7 +53,8 @@ class PartitionEngine:
 
     def __init__(self, profile: Profile, params: Params, partition: int, partitions: int,
                  lanes: Collection[str]) -> None:  # fmt: skip
-        self.partition, self.partitions = partition, partitions
+        self.partition = partition
+        self.owns = lambda aid: partition_of(aid, partitions) == partition  # the accounts whose state is kept here
         self.lanes = frozenset(lanes)  # the input partitions whose watermarks release events
         self.marks: dict[str, datetime] = {}  # input partition -> the highest watermark a router gave for it
         self.released: datetime | None = None  # the lowest of the marks once every input partition has one
@@ -64,7 +65,7 @@ class PartitionEngine:
             params=params,
             lateness=None,
             on_alert=self._collect,
-            owns=lambda aid: partition_of(aid, partitions) == partition,
+            owns=self.owns,
         )
         self._lockouts_sent = 0
         self.next_offset = 0  # the offset of the next message this engine expects
@@ -120,10 +121,7 @@ class PartitionEngine:
         out.event_types.append(ev.type)
         # Counted once for the deployment, where the router sends it (streams/routing.py `route`): on partition 0
         # for one sent to every partition, else on the account's owner.
-        if ev.type in BROADCAST:
-            counts = self.partition == 0
-        else:
-            counts = partition_of(ev.data.account_id, self.partitions) == self.partition
+        counts = self.partition == 0 if ev.type in BROADCAST else self.owns(ev.data.account_id)
         clock, late = self.engine.clock, stats.late
         if sent_at:
             self._stamps[(ev.source, ev.id)] = (sent_at, ev.time)
