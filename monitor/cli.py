@@ -1023,6 +1023,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-id", dest="app_id",
                    help="Kafka: consumer group and app name (env MONITOR_APP_ID, default social-monitor)")  # fmt: skip
     p.add_argument("--lateness", help="reorder buffer, e.g. 30s or 5m (env MONITOR_LATENESS, default 30s; on Kafka 5m)")
+    p.add_argument("--max-ahead", dest="max_ahead", help="an event stamped further ahead of its arrival is refused, "
+                   "e.g. 1h (env MONITOR_MAX_AHEAD, default 1h)")  # fmt: skip
     p.add_argument("--tick-seconds", dest="tick_seconds", type=float,
                    help="wall-clock tick for deadlines, 0 = off; on Kafka, how often an idle router's watermark "
                    "follows the wall clock (env MONITOR_TICK_SECONDS, default 5; on Kafka 30)")  # fmt: skip

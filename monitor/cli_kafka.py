@@ -332,7 +332,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for name, fh in files:
             refused: list[str] = []
             try:
-                n = publish(s, _routable(fh, name, s.partitions, refused), topic=args.topic)
+                n = publish(s, _routable(fh, name, s.partitions, s.max_ahead, refused), topic=args.topic)
             except OSError as exc:
                 raise UsageError(f"{name}: cannot read: {exc.strerror}") from None
             except PublishError as exc:
@@ -347,16 +347,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if refused_any else 0
 
 
-def _routable(lines: Iterable[bytes], name: str, partitions: int, refused: list[str]) -> Iterator[bytes]:
+def _routable(
+    lines: Iterable[bytes], name: str, partitions: int, max_ahead: timedelta, refused: list[str]
+) -> Iterator[bytes]:
     """The non-blank lines the router would take, stripped; each one it would dead-letter goes to `refused` instead,
-    as 'NAME:LINE: not sent: reason'."""
+    as 'NAME:LINE: not sent: reason' (an event stamped too far ahead judged against now, as it would arrive)."""
     from streams.routing import DeadLetter, route
 
     for number, line in enumerate(lines, 1):
         raw = line.strip()
         if not raw:
             continue
-        verdict = route(raw, partitions)
+        verdict = route(raw, partitions, datetime.now(UTC), max_ahead)
         if isinstance(verdict, DeadLetter):
             refused.append(f"{name}:{number}: not sent: {verdict.reason}")
             continue

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from monitor.arrival import DEFAULT_MAX_AHEAD, refuse_if_ahead
 from monitor.codeversion import code_version
 from monitor.directory import directory_events, parse_directory
 from monitor.engine import Engine, EngineError
@@ -122,6 +123,7 @@ class EmbeddedMonitor:
         sinks: Sequence[SinkConfig] = (),
         console_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        max_ahead: timedelta | None = DEFAULT_MAX_AHEAD,
         snapshot_every: int = 50_000,
         close_snapshot_after: int = 10_000,
     ) -> None:
@@ -137,6 +139,7 @@ class EmbeddedMonitor:
         self.sinks = list(sinks)
         self.console_url = console_url
         self.clock = clock
+        self.max_ahead = max_ahead  # events stamped further ahead of `clock` are refused (monitor/arrival.py)
         self._lock = threading.RLock()
         self._busy: list[tuple[str, float]] = []  # what holds the lock, outermost first, and since when (monotonic)
         self._reader_lock = threading.Lock()
@@ -378,10 +381,13 @@ class EmbeddedMonitor:
         def work(result: StepResult) -> None:
             if mark is not None:
                 self.store.set_meta(*mark)
-            at = self.clock().isoformat()
+            now = self.clock()
+            at = now.isoformat()
             for origin, line, raw in lines:
                 try:
                     ev = parse_event(raw)
+                    if self.max_ahead is not None:
+                        refuse_if_ahead(ev, now, self.max_ahead)
                 except Rejected as rej:
                     result.rejected.append(Rejection(origin, line, rej.event_id, rej.reason))
                     self.store.reject(at, origin, line, rej.event_id, rej.reason)

@@ -36,6 +36,7 @@ def open_monitor(s: ServiceSettings, profile: Profile | None = None) -> Embedded
         lateness=s.lateness,
         sinks=sinks,
         console_url=s.base_url,
+        max_ahead=s.max_ahead,
     )
 
 

@@ -35,7 +35,7 @@ from streams import metrics
 from streams.alignment import UNKNOWN, Aligner, caught_up, pause_changes, plan, watermark
 from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
-from streams.routing import DeadLetter, Routed, lane_name, redact, route, watermark_message, work_messages
+from streams.routing import DeadLetter, Routed, arrival, lane_name, redact, route, watermark_message, work_messages
 from streams.settings import StreamSettings
 from streams.snapshots import SnapshotStore
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
@@ -507,7 +507,9 @@ def build_app(settings: StreamSettings) -> faust.App:
         manual = stream.noack()  # noack_take restores the stream's own ack setting when it ends: keep that manual too
         router.stream = manual
         async for batch in manual.noack_take(TAKE_MAX, within=TAKE_WITHIN_S):
-            outcomes = [route(event.message.value, s.partitions) for event in batch]
+            outcomes = [
+                route(m.value, s.partitions, arrival(m.timestamp), s.max_ahead) for m in (e.message for e in batch)
+            ]
             async with router.lock:
                 for event, outcome in zip(batch, outcomes, strict=True):
                     msg = event.message

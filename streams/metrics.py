@@ -50,7 +50,7 @@ WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
                            registry=REGISTRY)  # fmt: skip
 
 _REASONS = ("unknown event type", "missing field", "not valid JSON", "looks like it holds a secret", "byte limit",
-            "time zone", "valid datetime")  # fmt: skip
+            "time zone", "valid datetime", "ahead of its arrival")  # fmt: skip
 
 
 def reason_label(reason: str) -> str:

@@ -7,9 +7,10 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.arrival import refuse_if_ahead
 from monitor.engine import PERSON_FANOUT
 from monitor.rules import RULES
 from schemas.events import Event, Rejected, find_secret_field, parse_event, secret_field_name
@@ -49,10 +50,22 @@ class DeadLetter:
     event_id: str | None
 
 
-def route(raw: bytes, partitions: int) -> Routed | DeadLetter:
-    """Decode an input message and say where it goes, or why it is rejected."""
+def arrival(timestamp: float | None) -> datetime | None:
+    """A message's timestamp (epoch seconds) as a time; None when the broker gave none (Kafka's -1)."""
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp is not None and timestamp > 0 else None
+
+
+def route(
+    raw: bytes, partitions: int, arrived: datetime | None = None, max_ahead: timedelta | None = None
+) -> Routed | DeadLetter:
+    """Decode an input message and say where it goes, or why it is rejected.
+
+    With `arrived` (the message's timestamp) and `max_ahead`, an event stamped further ahead of its arrival is
+    rejected (monitor/arrival.py); the timestamp is kept in the topic, so a replay of it decides the same."""
     try:
         ev = parse_event(raw)
+        if arrived is not None and max_ahead is not None:
+            refuse_if_ahead(ev, arrived, max_ahead)
     except Rejected as rej:
         return DeadLetter(rej.reason, rej.event_id)
     if raw.startswith(CONTROL_PREFIX):

@@ -513,6 +513,22 @@ def test_publish_sends_only_lines_the_router_takes_and_names_each_refused_one_a_
     assert err[3:] == [f"{events}: sent 1 event; 3 lines refused, not sent"]
 
 
+def test_publish_refuses_an_event_stamped_further_ahead_of_now_than_the_workers_take(
+    tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker would dead-letter it against the message's timestamp (now): said here, with its line."""
+    from monitor import cli
+
+    ahead = json.dumps({**LEAVER, "id": "hr-ahead", "time": "2099-11-01T00:00:00Z"})
+    events = tmp_path / "ahead.jsonl"
+    events.write_text(json.dumps(LEAVER) + "\n" + ahead + "\n")
+    assert cli.main(["publish", str(events), "--broker", "kafka://127.0.0.1:1"]) == 2
+    assert published == [json.dumps(LEAVER).encode()]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"monitor: {events}:2: not sent: time 2099-11-01T00:00:00+00:00 is ")
+    assert "ahead of its arrival at " in err[0] and "more than the 1h taken (max_ahead)" in err[0]
+
+
 def test_publish_sends_nothing_when_one_of_its_files_cannot_be_read(
     tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:

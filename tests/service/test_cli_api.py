@@ -49,6 +49,7 @@ def api(make_monitor: Callable[..., EmbeddedMonitor], monkeypatch: pytest.Monkey
         return c
 
     monkeypatch.setattr(cli, "_client", client)
+    monkeypatch.setattr(cli, "_utcnow", lambda: NOW)  # one clock for the people's commands and the monitor
     yield Api(m, tokens, comms)
 
 

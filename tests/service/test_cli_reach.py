@@ -74,6 +74,7 @@ def test_before_the_register_is_applied_nobody_is_said_to_be_missing_from_it(
         return c
 
     monkeypatch.setattr(cli, "_client", client)
+    monkeypatch.setattr(cli, "_utcnow", lambda: NOW)  # one clock for HR's command and the monitor
     code = cli.main(["hr", "leaver", "p-9999", "--leaving-at", "2026-12-10T17:00:00Z"])
     out, err = capsys.readouterr()
     assert m.engine.clock is None and code == 0 and out.startswith("accepted 1") and "note" not in err, err

@@ -26,7 +26,7 @@ from service import embedded
 from service.dropfolder import DropFolder
 from service.embedded import CODE_VERSION, EmbeddedMonitor, InUse, StateMismatch
 from service.store import Store, connect
-from tests.service.conftest import demo_lines
+from tests.service.conftest import NOW, demo_lines
 
 END = datetime(2026, 10, 31, tzinfo=UTC)
 LATENESS = timedelta(hours=1)
@@ -95,6 +95,29 @@ def test_a_failed_step_leaves_no_trace(
     monkeypatch.setattr(Store, "put_alert", real)
     assert m.store.log_size() == log_size  # the whole batch rolled back...
     m.submit(lines[20_000:], "test")  # ...and the engine too: the same batch again is new, not duplicates
+    m.advance(END)
+    assert as_json(m.final_alerts()) == as_json(replayed(demo_files, timedelta(0)))
+
+
+def test_an_event_stamped_far_ahead_is_refused_and_changes_nothing(
+    make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
+) -> None:
+    """One event from next century (a wrong clock, or forged) would move event time there for good: every deadline
+    due at once, every later event behind the clock. It is refused with its reason; the month gives replay's alerts."""
+    lines = demo_lines(demo_files[1])
+    m = make_monitor()
+    m.submit(lines[:20_000], "test")
+    forged = (
+        b'{"specversion": "1.0", "id": "far-1", "source": "x/audit", "type": "post.published", '
+        b'"time": "2099-11-01T00:00:00Z", "data": {"account_id": "acc-001"}}'
+    )
+    result = m.submit([("forged.jsonl", 1, forged)], "test")
+    assert result.accepted == 0
+    [rejection] = result.rejected
+    assert rejection.event_id == "far-1"
+    assert rejection.reason.startswith("time 2099-11-01T00:00:00+00:00 is 26,661 days ahead of its arrival at ")
+    assert m.engine.clock is not None and m.engine.clock <= NOW
+    m.submit(lines[20_000:], "test")
     m.advance(END)
     assert as_json(m.final_alerts()) == as_json(replayed(demo_files, timedelta(0)))
 

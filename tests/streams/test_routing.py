@@ -24,6 +24,7 @@ from streams.routing import (
     DeadLetter,
     Routed,
     advance_message,
+    arrival,
     parse_advance,
     parse_batch,
     parse_watermark,
@@ -63,6 +64,17 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_no_secret() -> None
     scrubbed = redact(raw)
     assert b"s3cr3t" not in scrubbed and json.loads(scrubbed)["data"]["api_token"] == "[REDACTED]"
     assert redact(b"{not json") == b"{not json"
+
+
+def test_an_event_stamped_further_ahead_of_its_message_than_allowed_is_a_dead_letter() -> None:
+    post = b'{"specversion":"1.0","id":"p","source":"x","type":"post.published","time":"2026-11-02T11:00:00Z",' \
+           b'"data":{"account_id":"acc-7"}}'  # fmt: skip
+    sent = datetime(2026, 11, 2, 9, 59, 59, tzinfo=UTC).timestamp()  # the message's timestamp, epoch seconds
+    r = route(post, 4, arrival(sent), timedelta(hours=1))
+    assert isinstance(r, DeadLetter) and r.event_id == "p"
+    assert r.reason.startswith("time 2026-11-02T11:00:00+00:00 is 1h 1s ahead of its arrival at 2026-11-02T09:")
+    assert isinstance(route(post, 4, arrival(sent + 1), timedelta(hours=1)), Routed)  # an hour ahead: taken
+    assert isinstance(route(post, 4, arrival(-1.0), timedelta(hours=1)), Routed)  # no timestamp: nothing to judge by
 
 
 @pytest.mark.parametrize("time", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "1793610000"])

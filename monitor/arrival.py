@@ -1,0 +1,35 @@
+"""Event time against arrival time: an event from far in the future is refused at the edge, before the engine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from monitor.durations import format_duration
+from monitor.wording import counted
+from schemas.events import Event, Rejected
+
+# Sources' clocks drift by seconds, not hours; an hour also covers a batch stamped at its end.
+DEFAULT_MAX_AHEAD = timedelta(hours=1)
+
+
+def refuse_if_ahead(ev: Event, arrived: datetime, max_ahead: timedelta) -> None:
+    """Raise Rejected when the event's time is more than `max_ahead` past its arrival.
+
+    Event time only moves forward, so one event stamped next year (a source's clock or time zone wrong, or a
+    forged event) would bring every deadline due at once and leave each later event behind the clock."""
+    ahead = ev.time - arrived
+    if ahead > max_ahead:
+        raise Rejected(
+            f"time {ev.time.isoformat()} is {_roughly(ahead)} ahead of its arrival at {arrived.isoformat()}, "
+            f"more than the {format_duration(max_ahead)} taken (max_ahead); check the source's clock and UTC offset",
+            ev.id,
+        )
+
+
+def _roughly(td: timedelta) -> str:
+    """How far ahead: whole days from two days on ('26,661 days'), else exact ('1h 1s', '5h 59m')."""
+    secs = int(td.total_seconds())
+    if secs >= 2 * 86400:
+        return counted(secs // 86400, "day")
+    parts = ((secs // 3600, "h"), (secs // 60 % 60, "m"), (secs % 60, "s"))
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
