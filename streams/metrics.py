@@ -65,8 +65,8 @@ def observe_event(out: Outputs) -> None:
     """Count the events of one processed work message and what they produced."""
     for event_type in out.counted_types:  # each event once over all partitions, though some go to every one
         EVENTS.labels(event_type).inc()
-    if out.late_events:
-        LATE.inc(out.late_events)  # each event, as its help says; a work message may carry several
+    if out.late_counted:
+        LATE.inc(out.late_counted)  # each event once, as its help says; a work message may carry several
     if out.beyond_memory:
         BEYOND_MEMORY.inc(len(out.beyond_memory))
     for control, n in out.rule_errors.items():

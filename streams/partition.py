@@ -45,6 +45,7 @@ class Outputs:
     caused_at: list[float] = field(default_factory=list)  # when each alert's causing event was sent (epoch s)
     late: timedelta | None = None  # how far behind the engine's clock an event came (judged late), at most
     late_events: int = 0  # how many of the message's events came behind it
+    late_counted: int = 0  # of those, the ones this partition counts for the deployment (as counted_types)
     beyond_memory: list[str] = field(default_factory=list)  # ids of events judged though too old to tell from copies
 
 
@@ -134,6 +135,7 @@ class PartitionEngine:
             behind = clock - ev.time
             out.late = behind if out.late is None else max(out.late, behind)
             out.late_events += 1
+            out.late_counted += counts
         if len(self._stamps) > 10_000 and self.engine.clock is not None:
             clock = self.engine.clock  # events at or before the clock have been processed
             self._stamps = {k: v for k, v in self._stamps.items() if v[1] > clock}

@@ -272,6 +272,26 @@ def test_a_work_message_of_several_late_events_counts_each_in_the_late_metric() 
     assert REGISTRY.get_sample_value("monitor_events_late_total") == before + 3
 
 
+def test_a_late_event_sent_to_every_partition_is_counted_late_once() -> None:
+    """monitor_events_late_total went up once per partition for a late leaver report, which every partition sees."""
+    from streams.metrics import REGISTRY, observe_event
+
+    profile = load_profile("default")
+    leaver = json.dumps({"specversion": "1.0", "id": "h-1", "source": "hr", "type": "hr.leaver",
+                         "time": "2026-11-02T09:00:00Z",
+                         "data": {"person_id": "p-1", "leaving_at": "2026-11-06T17:00:00Z"}}).encode()  # fmt: skip
+    counted = []
+    for partition in range(4):
+        pe = PartitionEngine(profile, profile.parameters, partition, 4, [LANE])
+        pe.apply(watermark_message(_at(30), [LANE]), 0)
+        out = pe.apply(leaver, 1)
+        assert out.late_events == 1  # late on each: each partition's log says so
+        before = REGISTRY.get_sample_value("monitor_events_late_total") or 0.0
+        observe_event(out)
+        counted.append(REGISTRY.get_sample_value("monitor_events_late_total") - before)
+    assert counted == [1.0, 0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize("batch", [1, 7])
 def test_every_rule_case_in_one_stream_gives_the_alerts_of_one_engine(batch: int) -> None:
     """The cases one after another share accounts and people, so state crosses from case to case (a rotation to
