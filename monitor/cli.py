@@ -18,6 +18,7 @@ from monitor.cli_common import (
     EXIT_BAD_INPUT,
     UsageError,
     profile_named,
+    say_unlisted,
     settings_from,
     stream_settings,
     tell_reach,
@@ -718,23 +719,27 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         flush=True,
     )
     params = {"retire_missing": "true"} if args.retire_missing else {}
+    if args.dry_run:
+        params["dry_run"] = "true"
     out = _call(
         args,
         lambda c: c.call("POST", "/api/register/import", content=text, params=params, timeout=REGISTER_TIMEOUT_S),
         "`monitor directory export` shows the register as the monitor has it, and importing the file again takes "
         "only what still differs",
     )
-    print(f"{counted(out['events'], 'change')}: {out['accepted']:,} taken, {out['duplicates']:,} already known")
-    missing = out.get("unlisted", 0)  # a monitor from before the field: nothing said, as before
-    if missing:
-        first = out.get("unlisted_first", [])
-        ids = ", ".join(first) + (f" and {missing - len(first):,} more" if missing > len(first) else "")
-        if args.retire_missing:
-            print(f"retired {counted(missing, 'registered account')} the file does not list: {ids}")
-        else:
-            print(f"monitor: note: the file does not list {counted(missing, 'registered account')} ({ids}), which "
-                  f"{'stays' if missing == 1 else 'stay'} registered: --retire-missing retires what the file leaves "
-                  "out", file=sys.stderr)  # fmt: skip
+    from service.register import changes_in_words
+
+    what = f" ({changes_in_words(out['changes'])})" if out.get("changes") else ""  # none from an older monitor
+    if args.dry_run:
+        if not out.get("dry_run"):  # a monitor from before dry runs took the import: say so, not "nothing changed"
+            raise UsageError("the monitor does not know --dry-run and has taken the import: "
+                             f"{counted(out['events'], 'change')}, {out['accepted']:,} taken")  # fmt: skip
+        print(f"would make {counted(out['events'], 'change')}{what}; nothing was changed (--dry-run)")
+    else:
+        print(f"{counted(out['events'], 'change')}{what}: {out['accepted']:,} taken, "
+              f"{out['duplicates']:,} already known")  # fmt: skip
+    # a monitor from before the field: nothing said, as before
+    say_unlisted(out.get("unlisted", 0), out.get("unlisted_first", []), args.retire_missing, args.dry_run)
     return 0
 
 
@@ -1162,6 +1167,8 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("file", help="the directory file (YAML)")
     di.add_argument("--retire-missing", dest="retire_missing", action="store_true",
                     help="retire registered accounts the file does not list")  # fmt: skip
+    di.add_argument("--dry-run", dest="dry_run", action="store_true",
+                    help="say what the import would change, and change nothing")  # fmt: skip
     api_args(di)
     broker_args(di)
     di.set_defaults(func=cmd_directory_import)

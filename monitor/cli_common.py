@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from monitor.policy import Profile, ProfileError, load_profile
+from monitor.wording import counted
 
 EXIT_BAD_INPUT = 2
 
@@ -82,3 +84,18 @@ def tell_reach(person: str, accounts: list[str] | None, register_only: bool = Fa
               "check any seat or credential of theirs the platforms report)")  # fmt: skip
     else:
         print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")
+
+
+def say_unlisted(missing: int, first: list[str], retire: bool, dry_run: bool) -> None:
+    """After a register import: the registered accounts its file leaves out (`first`: the first of them by id),
+    retired (on stdout) or kept (a note)."""
+    if not missing:
+        return
+    ids = ", ".join(first) + (f" and {missing - len(first):,} more" if missing > len(first) else "")
+    if retire:
+        done = "would retire" if dry_run else "retired"
+        print(f"{done} {counted(missing, 'registered account')} the file does not list: {ids}")
+    else:
+        print(f"monitor: note: the file does not list {counted(missing, 'registered account')} ({ids}), which "
+              f"{'stays' if missing == 1 else 'stay'} registered: --retire-missing retires what the file leaves "
+              "out", file=sys.stderr)  # fmt: skip

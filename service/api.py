@@ -159,16 +159,18 @@ class AdvanceBody(BaseModel):
     until: AwareDatetime
 
 
-UNLISTED_SHOWN = 10  # the ids of the registered accounts an import's file leaves out, at most
-
-
 class ImportResponse(BaseModel):
     events: int
     accepted: int
     duplicates: int
     unlisted: int = Field(0, description="registered accounts the file does not list: kept as they are, or retired "
                           "with retire_missing")  # fmt: skip
-    unlisted_first: list[str] = Field(default_factory=list, description=f"the first {UNLISTED_SHOWN} of them by id")
+    unlisted_first: list[str] = Field(
+        default_factory=list, description=f"the first {register.UNLISTED_SHOWN} of them by id"
+    )
+    changes: dict[str, int] = Field(default_factory=dict, description="the changes by event type, e.g. "
+                                    "{\"directory.account_registered\": 2}")  # fmt: skip
+    dry_run: bool = Field(False, description="true: the changes were worked out and not made")
 
 
 class Health(BaseModel):
@@ -402,10 +404,12 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         request: Request,
         who: Annotated[Principal, Depends(needs("register:edit"))],
         retire_missing: bool = False,
+        dry_run: bool = False,
     ) -> ImportResponse:
         """Replace the register with a directory YAML file: only the differences become directory.* events.
 
         They are in effect when the call returns: event time moves to the import's moment, past the lateness.
+        With dry_run, the changes are worked out and said, and none is made (503 until the register is applied).
         """
         body = await request.body()
         try:
@@ -418,11 +422,15 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
             d = parse_directory(text, "import")
             register.check_retire_missing(d, retire_missing)  # before the register is applied: nothing changes
-            if monitor.read(lambda e, _: e.clock is None):
+            if dry_run:
+                require_applied()  # applying it is a change; and against no register, everything would differ
+            elif monitor.read(lambda e, _: e.clock is None):
                 monitor.advance(now)  # the file's register first: the import is what differs from it
             events, missing = monitor.read(
                 lambda e, _: (register.import_events(e, d, text, now, retire_missing), register.unlisted(e, d))
             )
+            if dry_run:
+                return events, missing, StepResult()
             result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
             return events, missing, result
 
@@ -433,7 +441,9 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             accepted=result.accepted,
             duplicates=result.duplicates,
             unlisted=len(missing),
-            unlisted_first=missing[:UNLISTED_SHOWN],
+            unlisted_first=missing[: register.UNLISTED_SHOWN],
+            changes=register.change_counts(events),
+            dry_run=dry_run,
         )
 
     # ----- emergencies ---------------------------------------------------------------------------

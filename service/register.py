@@ -230,6 +230,37 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
     return [parse_event_obj(o) for o in out]
 
 
+# What each kind of import event does to the register, in the order they are said (singular, plural).
+_CHANGE_WORDS = {
+    "directory.person": ("person added or changed", "people added or changed"),
+    "directory.account_registered": ("account registered", "accounts registered"),
+    "directory.account_updated": ("account updated", "accounts updated"),
+    "directory.account_retired": ("account retired", "accounts retired"),
+    "directory.admin_assigned": ("role assigned", "roles assigned"),
+    "directory.admin_unassigned": ("role holder unassigned", "role holders unassigned"),
+}
+
+
+def change_counts(events: list[Event]) -> dict[str, int]:
+    """How many import events of each type, in the order `changes_in_words` says them (types with none left out)."""
+    counts = {t: 0 for t in _CHANGE_WORDS}
+    for ev in events:
+        counts[ev.type] = counts.get(ev.type, 0) + 1
+    return {t: n for t, n in counts.items() if n}
+
+
+def changes_in_words(counts: dict[str, int]) -> str:
+    """'1 account registered, 2 roles assigned' for the counts of `change_counts`."""
+    said = []
+    for t, n in counts.items():
+        one, many = _CHANGE_WORDS.get(t, (t, t))
+        said.append(f"{n:,} {one if n == 1 else many}")
+    return ", ".join(said)
+
+
+UNLISTED_SHOWN = 10  # the ids of the registered accounts an import's file leaves out that are said, at most
+
+
 def unlisted(engine: Engine, d: Directory) -> list[str]:
     """The registered accounts (not retired) that `d` does not list, sorted: an import keeps them, unless it retires
     the missing ones."""
@@ -247,6 +278,8 @@ def _current(facts: AccountFacts, name: str) -> Any:
 __all__ = [
     "DirectoryError",
     "accounts",
+    "change_counts",
+    "changes_in_words",
     "check_retire_missing",
     "export",
     "import_events",

@@ -459,9 +459,16 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     register = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     account = register["accounts"][0]
     assert len(account["admins"]) == 2
-    account["admins"] = account["admins"][:1]
-    r = client.post("/api/register/import", headers=headers, content=yaml.safe_dump(register).encode())
-    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 0, "unlisted_first": []}
+    removed = account["admins"].pop()
+    content = yaml.safe_dump(register).encode()
+    seq = m.store.last_seq()
+    r = client.post("/api/register/import", headers=headers, params={"dry_run": "true"}, content=content)
+    assert r.json() == {"events": 1, "accepted": 0, "duplicates": 0, "unlisted": 0, "unlisted_first": [],
+                        "changes": {"directory.admin_unassigned": 1}, "dry_run": True}  # fmt: skip
+    assert m.store.last_seq() == seq and removed in m.engine.accounts[account["account_id"]].roles  # nothing taken
+    r = client.post("/api/register/import", headers=headers, content=content)
+    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 0, "unlisted_first": [],
+                        "changes": {"directory.admin_unassigned": 1}, "dry_run": False}  # fmt: skip
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert after["accounts"][0]["admins"] == account["admins"]
     assert m.engine.clock == NOW
@@ -484,11 +491,16 @@ def test_before_the_register_is_applied_it_is_not_answered_as_empty_and_an_impor
     people_only = yaml.safe_dump({"organisation": register["organisation"], "people": register["people"]}).encode()
     r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"}, content=people_only)
     assert r.status_code == 422 and (m.engine.clock, m.store.last_seq()) == (None, 0)
+    # A dry run before then has nothing to diff against, and applying the register would be a change: 503.
+    whole = demo_files[0].read_bytes()
+    r = client.post("/api/register/import", headers=headers, params={"dry_run": "true"}, content=whole)
+    assert r.status_code == 503 and (m.engine.clock, m.store.last_seq()) == (None, 0)
     # An import before then is the register file with one account left out: with --retire-missing, it is retired.
     register["accounts"] = register["accounts"][1:]
     r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"},
                     content=yaml.safe_dump(register).encode())  # fmt: skip
-    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 1, "unlisted_first": [account_id]}
+    assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 1, "unlisted_first": [account_id],
+                        "changes": {"directory.account_retired": 1}, "dry_run": False}  # fmt: skip
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert [a["account_id"] for a in after["accounts"]] == [a["account_id"] for a in register["accounts"]]
     assert m.engine.accounts[account_id].retired

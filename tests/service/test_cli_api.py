@@ -265,7 +265,7 @@ def test_ctrl_c_while_the_monitor_works_is_one_line_saying_what_may_still_happen
     assert code == 130 and err.endswith("check what it did before sending it again\n"), err
 
 
-def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whether_they_stay(
+def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whether_they_stay_or_would(
     api: Api,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -273,6 +273,8 @@ def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whethe
     tmp_path: Path,
 ) -> None:
     import yaml
+
+    from service.register import export as register_export
 
     api.monitor.tick()  # the register it started with, in effect
     register = yaml.safe_load(demo_files[0].read_text())
@@ -286,9 +288,17 @@ def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whethe
     assert err.splitlines()[-1] == (f"monitor: note: the file does not list 12 registered accounts ({named} and 2 "
                                     "more), which stay registered: --retire-missing retires what the file leaves "
                                     "out")  # fmt: skip
+    before = api.monitor.read(lambda e, _: register_export(e, api.monitor.directory))
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", "--retire-missing", "--dry-run",
+                            str(path))  # fmt: skip
+    assert code == 0 and out == (
+        "would make 12 changes (12 accounts retired); nothing was changed (--dry-run)\n"
+        f"would retire 12 registered accounts the file does not list: {named} and 2 more\n"
+    ), (out, err)
+    assert api.monitor.read(lambda e, _: register_export(e, api.monitor.directory)) == before  # nothing changed
     code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", "--retire-missing", str(path))
     retired = f"retired 12 registered accounts the file does not list: {named} and 2 more\n"
-    assert code == 0 and out == "12 changes: 12 taken, 0 already known\n" + retired, out
+    assert code == 0 and out == "12 changes (12 accounts retired): 12 taken, 0 already known\n" + retired, out
     code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))
     assert code == 0 and out == "0 changes: 0 taken, 0 already known\n" and "note" not in err, (out, err)
 

@@ -310,7 +310,8 @@ def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its
     deployment: Deployment, demo: tuple[Path, Path, datetime, datetime], tmp_path: Path
 ) -> None:
     """`monitor directory import --broker`: the register as the directory topic has it, and only the changes sent
-    (an admin removed, an account gone with --retire-missing); the same file again sends nothing."""
+    (an admin removed, an account gone with --retire-missing), said first with --dry-run, which sends nothing; the
+    same file again sends nothing."""
     import yaml
 
     deployment.publish_directory(demo[0], demo[2])
@@ -321,9 +322,20 @@ def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(register, sort_keys=False))
 
+    directory_topic = deployment.settings.topic("directory")
+    dry = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
+                         "--retire-missing", "--dry-run")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[0].startswith(
+        f"would send 2 changes (1 account retired, 1 role holder unassigned) to {directory_topic} (the register there "
+        "had "
+    ) and dry.stdout.splitlines()[0].endswith("; nothing was sent (--dry-run)"), dry.stdout
+    assert dry.stdout.splitlines()[1] == f"would retire 1 registered account the file does not list: {gone}"
     done = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
                           "--retire-missing")  # fmt: skip
-    assert done.returncode == 0 and done.stdout.startswith("2 changes sent"), (done.stdout, done.stderr)
+    assert done.returncode == 0 and done.stdout.startswith(
+        f"2 changes sent (1 account retired, 1 role holder unassigned) to {directory_topic}"
+    ), (done.stdout, done.stderr)
     again = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
                            "--retire-missing")  # fmt: skip
     assert again.returncode == 0 and again.stdout.startswith("0 changes sent"), (again.stdout, again.stderr)
