@@ -227,7 +227,9 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
         return _report_leavers_from_monitor(args)
     result = _run_replay(args)
     rows = leaver_report(result.engine)
-    _print_leaver_rows(args, rows, why_no_rows(result.engine) if not rows else None)  # not "no leavers" if HR did
+    # with no row on an account, say why (no register given?), beside the rows that say HR's reports arrived
+    no_duty = all(r.account_id is None for r in rows)
+    _print_leaver_rows(args, rows, why_no_rows(result.engine) if no_duty else None)
     print(summary(result).splitlines()[0], file=sys.stderr)
     for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
         print(line, file=sys.stderr)
@@ -250,17 +252,20 @@ def _report_leavers_from_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_leaver_rows(args: argparse.Namespace, rows: list[Any], empty: str | None = None) -> None:
-    """The leaver report, as JSON lines (--json, with `empty`, why there are no rows, as a note) or as a table."""
+def _print_leaver_rows(args: argparse.Namespace, rows: list[Any], note: str | None = None) -> None:
+    """The leaver report, as JSON lines (--json, with `note`, why no row is on an account, on standard error) or as
+    a table followed by the note."""
     from monitor.report import format_report
 
     if args.json:
         for row in rows:
             print(row.model_dump_json())
-        if empty:
-            print(f"monitor: note: {empty}", file=sys.stderr)
+        if note:
+            print(f"monitor: note: {note}", file=sys.stderr)
+    elif rows and note:
+        print(f"{format_report(rows)}\n\n{note}")
     else:
-        print(empty or format_report(rows))
+        print(note or format_report(rows))
 
 
 def cmd_policy_list(args: argparse.Namespace) -> int:

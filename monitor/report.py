@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from monitor.facts import Duty, DutyKind
+from monitor.facts import Duty, DutyKind, PersonFacts
 from monitor.wording import counted
 
 if TYPE_CHECKING:
     from monitor.engine import Engine
 
-Status = Literal["done", "pending", "overdue", "cancelled", "kept (confirmed)"]
+Status = Literal[
+    "done", "pending", "overdue", "cancelled", "kept (confirmed)", "nothing to revoke", "not in the register"
+]
+# The statuses of a row with no account: HR reported the person, and no account the monitor knows gives them a role,
+# seat or credential. "not in the register": its directory does not name them either (a mistyped id, or no register).
+NO_ACCOUNT: tuple[Status, ...] = ("nothing to revoke", "not in the register")
 
 
 class LeaverRow(BaseModel):
-    """One person on one account: what had to go, what was done, when, and whether it met the deadline."""
+    """One person on one account: what had to go, what was done, when, and whether it met the deadline. A person HR
+    reported who reaches no account has one row with no account (`account_id` null, a status of NO_ACCOUNT), so HR
+    sees that the report arrived and that there was nothing to revoke."""
 
     model_config = ConfigDict(frozen=True)
 
     person_id: str
     kind: DutyKind
-    account_id: str
+    account_id: str | None
     cause: str
     due_from: datetime
     deadline: datetime
@@ -69,20 +76,45 @@ def duty_row(account_id: str, duty: Duty, deadline: datetime, now: datetime | No
     )  # fmt: skip
 
 
+def no_account_row(person: PersonFacts, deadline_after: timedelta) -> LeaverRow | None:
+    """The row of a person HR reported as leaving or moving who has no duty on any account: nothing to revoke, or
+    (not in the register) a person id the register's directory does not name. None when HR's report is withdrawn."""
+    if person.leaver_event is not None and person.leaving_at is not None:
+        kind: DutyKind = "leaver"
+        due_from, cause = person.leaving_at, person.leaver_event
+    elif person.mover_event is not None and person.moved_at is not None:
+        kind, due_from, cause = "mover", person.moved_at, person.mover_event
+    else:
+        return None
+    return LeaverRow(
+        person_id=person.person_id, kind=kind, account_id=None, cause=cause,
+        due_from=due_from, deadline=due_from + deadline_after,
+        had_seat=False, seat_removed_at=None, seat_evidence=None,
+        knew_credential=False, rotated_at=None, rotation_evidence=None,
+        confirmed_at=None, cancelled_at=None,
+        status="nothing to revoke" if person.in_directory else "not in the register", met_deadline=None, done_at=None,
+    )  # fmt: skip
+
+
 def leaver_report(engine: Engine) -> list[LeaverRow]:
-    """Every leaver's and mover's duty on every account, sorted by person then account."""
+    """Every leaver's and mover's duty on every account, and one row with no account for each person HR reported who
+    has none (so their report is seen to have arrived), sorted by person then account."""
     allowed = engine.params.leaver_deadline
     rows = [
         duty_row(acc.account_id, duty, duty.due_from + allowed, engine.clock)
         for acc in engine.accounts.values()
         for duty in acc.duties.values()
     ]
-    return sorted(rows, key=lambda r: (r.person_id, r.account_id, r.due_from))
+    placed = {r.person_id for r in rows}
+    for person in engine.people.values():
+        if person.person_id not in placed and (row := no_account_row(person, allowed)) is not None:
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r.person_id, r.account_id or "", r.due_from))
 
 
 def why_no_rows(engine: Engine) -> str | None:
-    """Why a report with no rows is empty when HR did report leavers or movers (None when none were reported):
-    a row is a person's duty on an account they reach, and the register is what says who reaches which."""
+    """Why a report has no row on any account when HR did report leavers or movers (None when none were reported):
+    a duty is on an account the person reaches, and the register is what says who reaches which."""
     people = sorted((p for p in engine.people.values() if p.leaver_event or p.mover_event), key=lambda p: p.person_id)
     if not people:
         return None
@@ -108,6 +140,8 @@ def _t(t: datetime | None) -> str:
 
 
 def _seat(r: LeaverRow) -> str:
+    if r.account_id is None:
+        return "-"
     if not r.had_seat:
         return "no seat"
     if r.seat_removed_at:
@@ -116,6 +150,8 @@ def _seat(r: LeaverRow) -> str:
 
 
 def _credential(r: LeaverRow) -> str:
+    if r.account_id is None:
+        return "-"
     if not r.knew_credential:
         return "not known"
     if r.rotated_at:
@@ -135,7 +171,7 @@ def format_report(rows: Sequence[LeaverRow]) -> str:
         (
             r.person_id,
             r.kind,
-            r.account_id,
+            r.account_id or "(none)",
             _t(r.due_from),
             _t(r.deadline),
             _seat(r),

@@ -345,7 +345,9 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.get("/api/leavers", response_model=list[LeaverRow], tags=["hr"])
     def leavers(who: Annotated[Principal, Depends(needs("leavers:read"))]) -> list[LeaverRow]:
-        """LVR-05: per leaver and mover, per account, what had to go, what was done and when."""
+        """LVR-05: per leaver and mover, per account, what had to go, what was done and when. A person HR reported
+        who reaches no account has one row with `account_id` null and the status `nothing to revoke`, or `not in
+        the register` when the register's directory does not name them (a mistyped id?)."""
         return monitor.leaver_report()
 
     # ----- the register --------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.engine import EngineError
 from monitor.policy import CONTROL_IDS
-from monitor.report import leaver_report
 from schemas.alerts import Alert
 from service import api, auth, metrics, register
 from service.auth import AuthError, Principal
@@ -611,19 +610,11 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
         """LVR-05: per leaver and mover, per account, what had to go and what was done."""
         who = c.who(request, "leavers:read")
 
-        # Reported, yet on no account the monitor knows (a mistyped id, or nothing to revoke): with no row, HR
-        # looking for their report found nothing, and no word of it. One read: both as of the same moment.
-        def read(e: Any, _: Any) -> tuple[list[Any], list[tuple[str, str, bool]]]:
-            report = leaver_report(e)
-            placed = {r.person_id for r in report}
-            return report, sorted(
-                (p.person_id, "leaver" if p.leaver_event else "mover", p.in_directory)
-                for p in e.people.values()
-                if (p.leaver_event or p.mover_event) and p.person_id not in placed
-            )
-
-        report, unplaced = monitor.read(read)
-        rows = sorted(report, key=lambda r: (r.person_id, r.account_id, r.due_from))
+        # Reported, yet on no account the monitor knows (a mistyped id, or nothing to revoke): the report's rows
+        # with no account, listed apart from the table of account duties.
+        report = monitor.leaver_report()
+        rows = [r for r in report if r.account_id is not None]
+        unplaced = [(r.person_id, r.kind, r.status != "not in the register") for r in report if r.account_id is None]
         return c.page(
             request,
             "leavers.html",

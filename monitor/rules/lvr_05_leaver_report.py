@@ -13,7 +13,8 @@ _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 # p-2 moves to another role.
 _MOVE = role_changed("2026-11-02T09:00:00Z", "hr-3", "p-2", "2026-11-03T09:00:00Z")
 
-# "alert" here means: the report has a row for the person of the case's first hr.* event; "none": it has none.
+# "alert" here means: the report has a row on an account for the person of the case's first hr.* event; "none": it
+# has none, only the one row with no account that shows HR's report arrived (nothing to revoke, or not in the register).
 CASES = [
     Case("a leaver with access: a row", "alert", (_LEAVER,), _DIR, until="2026-11-09T00:00:00Z"),
     Case(
@@ -38,14 +39,21 @@ CASES = [
         until="2026-11-05T00:00:00Z",
     ),
     Case(
-        "a leaver who could reach no account: no row",
+        "a leaver who could reach no account: a row with none, nothing to revoke",
         "none",
         (leaver("2026-11-02T09:00:00Z", "hr-4", "p-7", "2026-11-06T17:00:00Z"),),
         _DIR,
         until="2026-11-09T00:00:00Z",
     ),
     Case(
-        "a mover whose access was confirmed beforehand: no row",
+        "a leaver the register does not name (a mistyped id): a row with no account, saying so",
+        "none",
+        (leaver("2026-11-02T09:00:00Z", "hr-5", "p-77", "2026-11-06T17:00:00Z"),),
+        _DIR,
+        until="2026-11-09T00:00:00Z",
+    ),
+    Case(
+        "a mover whose access was confirmed beforehand: a row with no account, nothing to revoke",
         "none",
         (
             ev("directory.access_confirmed", "2026-11-01T09:00:00Z", "cf-1", account_id="acc-1", person_id="p-2"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,14 +167,18 @@ def test_leaver_report_without_a_register_says_it_found_leavers_but_could_check_
     assert "No leavers or movers on record" not in out
     assert "1 leaver found (p-1), but no register was given, so no account could be checked" in out
     assert "--directory FILE" in out
-    assert cli.main(["report", "leavers", "--json", str(events)]) == 0  # no rows made up: the note on stderr
+    assert re.search(r"\np-1 +leaver +\(none\) .* not in the register ", out), out  # HR's report arrived: its row
+    assert cli.main(["report", "leavers", "--json", str(events)]) == 0  # the row, with no account; the note on stderr
     printed = capsys.readouterr()
-    assert printed.out == "" and "monitor: note: 1 leaver found (p-1), but no register was given" in printed.err
+    [row] = [json.loads(line) for line in printed.out.splitlines()]
+    assert (row["person_id"], row["account_id"], row["status"]) == ("p-1", None, "not in the register")
+    assert "monitor: note: 1 leaver found (p-1), but no register was given" in printed.err
     directory, _ = _files(tmp_path)
     stranger = dict(LEAVER, data={"person_id": "p-7", "leaving_at": "2026-11-06T17:00:00Z"})
     events.write_text(json.dumps(stranger) + "\n")
     assert cli.main(["report", "leavers", "--directory", str(directory), str(events)]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"\np-7 +leaver +\(none\) .* not in the register ", out), out
     assert "1 leaver found (p-7), but no account the monitor knows of gives them a role, seat or credential" in out
     events.write_text("")
     assert cli.main(["report", "leavers", str(events)]) == 0

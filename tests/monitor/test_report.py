@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.facts import Duty
-from monitor.report import LeaverRow, duty_row, format_report, leaver_report, report_json
+from monitor.report import NO_ACCOUNT, LeaverRow, duty_row, format_report, leaver_report, report_json
 from monitor.rules import RULES
-from monitor.rules.base import Case
+from monitor.rules._fixtures import leaver, person
+from monitor.rules.base import Case, ev
 from tests.monitor.caserun import run_case
 
 SPEC = RULES["LVR-05"]
@@ -22,16 +23,23 @@ def _first_hr_person(case: Case) -> str:
     return next(e["data"]["person_id"] for e in case.events if e["type"].startswith("hr."))
 
 
+def _first_hr_event(case: Case) -> str:
+    return next(e["id"] for e in case.events if e["type"].startswith("hr."))
+
+
 @pytest.mark.parametrize("case", SPEC.cases, ids=[f"{c.expect}:{c.name}" for c in SPEC.cases])
 def test_report_case(case: Case) -> None:
     _, result = run_case(case)
     assert not result.engine.stats.rule_errors
     person = _first_hr_person(case)
     rows = [r for r in leaver_report(result.engine) if r.person_id == person]
-    if case.expect == "none":
-        assert rows == []
+    if case.expect == "none":  # HR's report is seen to have arrived: one row, with no account
+        assert [(r.account_id, r.status in NO_ACCOUNT) for r in rows] == [(None, True)], rows
+        named = result.engine.people[person].in_directory
+        assert rows[0].status == ("nothing to revoke" if named else "not in the register")
+        assert (rows[0].cause, rows[0].met_deadline, rows[0].done_at) == (_first_hr_event(case), None, None)
     else:
-        assert rows, f"no report row for {person}"
+        assert rows and all(r.account_id is not None for r in rows), f"no report row on an account for {person}"
 
 
 def test_lvr_05_is_a_report() -> None:
@@ -131,6 +139,32 @@ def test_format_report_says_kept_not_missing_when_no_removal_was_due() -> None:
     text = format_report(rows)
     assert "STILL ON" not in text and "NOT ROTATED" not in text
     assert "kept (confirmed)" in text and "cancelled" in text
+
+
+def test_a_leaver_with_no_account_is_a_row_with_none_in_the_table_and_the_json() -> None:
+    """HR reported p-7 (in the register, no account) and p-77 (a mistyped id): each is listed, beside p-1's duty, so
+    HR sees the report arrived and why nothing is checked; p-8's report was withdrawn, so p-8 is not."""
+    case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
+    directory = {**case.directory, "people": [*case.directory["people"], person("p-8")]}
+    events = (
+        *case.events,
+        leaver("2026-11-02T10:00:00Z", "hr-7", "p-7", "2026-11-06T17:00:00Z"),
+        leaver("2026-11-02T11:00:00Z", "hr-77", "p-77", "2026-11-07T17:00:00Z"),
+        leaver("2026-11-02T12:00:00Z", "hr-8", "p-8", "2026-11-07T17:00:00Z"),
+        ev("hr.leaver_cancelled", "2026-11-03T12:00:00Z", "hr-9", person_id="p-8"),
+    )
+    _, result = run_case(Case("mixed", "alert", events, directory, until="2026-11-09T00:00:00Z"))
+    rows = leaver_report(result.engine)
+    assert [(r.person_id, r.account_id, r.status) for r in rows] == [
+        ("p-1", "acc-1", "overdue"), ("p-7", None, "nothing to revoke"), ("p-77", None, "not in the register"),
+    ]  # fmt: skip
+    assert rows[2].due_from == datetime(2026, 11, 7, 17, tzinfo=UTC) and rows[2].cause == "hr-77"
+    lines = format_report(rows).splitlines()
+    assert lines[3].split() == ["p-7", "leaver", "(none)", "2026-11-06", "17:00Z", "2026-11-07", "17:00Z", "-", "-",
+                                "nothing", "to", "revoke", "-", "-"]  # fmt: skip
+    assert "not in the register" in lines[4] and "STILL ON" not in lines[4] and "NOT ROTATED" not in lines[4]
+    data = json.loads(report_json(rows))
+    assert data[1]["account_id"] is None and LeaverRow.model_validate(data[2]) == rows[2]
 
 
 def test_format_report_of_nothing() -> None:

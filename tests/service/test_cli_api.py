@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -312,11 +313,20 @@ def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_em
     code, _, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", "p-0002", "--leaving-at",
                           "2026-11-01T17:00:00Z")  # fmt: skip
     assert code == 0, err
+    # HR's reports that reach no account are listed too, each in one row with no account, so HR sees them arrive
+    reaches_none = next(p for p, f in sorted(api.monitor.engine.people.items()) if f.in_directory and not f.accounts)
+    for person in (reaches_none, "p-9999"):  # nothing to revoke; a mistyped id
+        code, _, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", person, "--leaving-at",
+                              "2026-11-01T17:00:00Z")  # fmt: skip
+        assert code == 0, err
     api.monitor.advance(NOW)
     code, out, err = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url")
     rows = api.monitor.leaver_report()
     assert code == 0 and out == format_report(rows) + "\n", (out, err)
     assert {r.person_id for r in rows} >= {"p-0002"} and "p-0002  leaver" in out
+    assert [(r.account_id, r.status) for r in rows if r.person_id in (reaches_none, "p-9999")] == [
+        (None, "nothing to revoke"), (None, "not in the register")], rows  # fmt: skip
+    assert re.search(rf"\n{reaches_none} +leaver +\(none\) .* nothing to revoke ", out), out
     code, out, _ = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url", "http://x:1", "--json")
     assert code == 0 and [LeaverRow.model_validate_json(line) for line in out.splitlines()] == rows
     code, out, err = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url", "--until",
