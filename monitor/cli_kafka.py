@@ -411,6 +411,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     unset = unset_url_warning(sinks)
     if unset:
         print(f"monitor: warning: {unset}", file=sys.stderr)
+    reach_broker(s)  # after the sinks file's own problems: a wrong address in seconds, not 30 s of silence
     outbox = Path(args.outbox) if args.outbox else s.data_dir / "delivery.db"
     if not outbox.exists():
         warn_outbox_replaced(s, outbox)

@@ -470,6 +470,9 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
     monkeypatch.delenv("MONITOR_BROKER", raising=False)
     directory, events = _files(tmp_path)
     broker = ["--broker", "kafka://127.0.0.1:1"]  # nothing listens there
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text("sinks:\n  - {name: siem, kind: webhook, url_env: SIEM_WEBHOOK_URL}\n")
+    monkeypatch.setenv("SIEM_WEBHOOK_URL", "https://hooks.example.org/siem")
     for argv in (["topics", "create"], ["publish", str(events)], ["dead-letters"],
                  ["advance", "--until", "2026-11-08T00:00:00Z"],
                  # the people's commands too, which the Kafka clients kept silent for 30 s before "did not answer"
@@ -480,7 +483,8 @@ def test_kafka_commands_say_which_broker_at_once_and_fail_fast_when_none_answers
                  ["emergency", "request", "acc-1", "--reason", "hacked", "--by", "p-1"],
                  ["directory", "publish", str(directory)], ["directory", "import", str(directory)],
                  ["directory", "export"], ["report", "leavers"], ["replay"],
-                 ["run", "--data-dir", str(tmp_path / "worker")]):  # a worker too, before its topic checks  # fmt: skip
+                 ["run", "--data-dir", str(tmp_path / "worker")],  # a worker too, before its topic checks
+                 ["deliver", "--sinks", str(sinks), "--outbox", str(tmp_path / "delivery.db")]):  # fmt: skip
         started = time.monotonic()
         assert cli.main([*argv, *broker]) == 2, argv
         assert time.monotonic() - started < 10, argv
