@@ -1016,6 +1016,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Without --broker: the embedded monitor in this process, state in DATA_DIR/monitor.db, "
         "events from the API and the drop folder DATA_DIR/inbox, the console on http://HOST:PORT/console. "
         "With --broker (or MONITOR_BROKER): a worker of the Kafka runtime.",
+        epilog="Settings taken from the environment only. Embedded: MONITOR_DELIVERY_MAX_BACKOFF (the most seconds "
+        "between a failing sink's retries, default 300), MONITOR_CONSOLE_URL (the console's public address, for "
+        "links in delivered alerts), MONITOR_LOGLEVEL (default info). Kafka worker: MONITOR_REPLICATION (replication "
+        "factor of the topics `monitor topics create` makes, default 1), MONITOR_SNAPSHOT_EVERY (events folded "
+        "between snapshots of a partition engine, default 50000, 0 = off), MONITOR_INSTANCE_ID (static membership: "
+        "unique per worker), MONITOR_SESSION_TIMEOUT (seconds, default 30), MONITOR_LINGER_MS (default 5), "
+        "MONITOR_LOGLEVEL (default info). Workers with the same MONITOR_APP_ID share the partitions; give the "
+        "commands that follow them (advance, emergency request, deliver) the same. deploy/README.md, Settings.",
     )
     kafka_args(p)
     p.add_argument("--demo", action="store_true", help="embedded, with the demo university and its last month")
@@ -1058,7 +1066,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("topics", help="Kafka topics of the live monitor")
     tsub = p.add_subparsers(dest="topics_cmd", required=True, metavar="ACTION")
-    tc = tsub.add_parser("create", help="create the topics that do not exist yet")
+    tc = tsub.add_parser("create", help="create the topics that do not exist yet",
+                         description="Create the Kafka runtime's topics that do not exist yet, each with the "
+                         "partitions given and the replication factor of MONITOR_REPLICATION (default 1).")  # fmt: skip
     kafka_args(tc)
     tc.set_defaults(func=cmd_topics_create)
 
@@ -1118,7 +1128,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker_args(er)
     er.add_argument("--by", help="with --broker: the person asking (the Kafka runtime has no tokens)")
     er.add_argument("--wait", type=float, default=60.0,
-                    help="with --broker: seconds to wait for the decision (default 60)")  # fmt: skip
+                    help="with --broker: seconds to wait for the workers to route the request and decide (default "
+                    "60); the workers' consumer group is MONITOR_APP_ID (default social-monitor): set it as the "
+                    "workers have it, or this waits for a group that never routes it")  # fmt: skip
     er.set_defaults(func=cmd_emergency_request)
 
     p = sub.add_parser("lockouts", help="IT security: the emergency lockout commands issued, to carry out")
@@ -1190,7 +1202,10 @@ def build_parser() -> argparse.ArgumentParser:
     dp.set_defaults(func=cmd_publish_directory)
 
     p = sub.add_parser("deliver", help="the Kafka runtime's alert delivery: the alerts and lockouts topics to the "
-                       "sinks (webhook, Slack, Teams), each version at least once")  # fmt: skip
+                       "sinks (webhook, Slack, Teams), each version at least once",
+                       description="Read the alerts and lockouts topics in the consumer group MONITOR_APP_ID-delivery "
+                       "(MONITOR_APP_ID as the workers have it, default social-monitor), queue each alert version "
+                       "and lockout command in a durable outbox, and deliver it to the sinks.")  # fmt: skip
     kafka_args(p, partitions=False)
     p.add_argument("--sinks", help="alert delivery routes, YAML (env MONITOR_SINKS; README: Alert delivery)")
     p.add_argument("--outbox", help="the delivery queue's SQLite file (default: MONITOR_DATA_DIR/delivery.db)")
@@ -1211,7 +1226,8 @@ def build_parser() -> argparse.ArgumentParser:
     kafka_args(p)
     p.add_argument("--until", type=_time, required=True, help="the event time to move to, RFC 3339")
     p.add_argument("--wait", type=float, default=300,
-                   help="seconds to wait for the input to be routed first (default 300)")  # fmt: skip
+                   help="seconds to wait for the input to be routed first (default 300) by the workers' consumer "
+                   "group, MONITOR_APP_ID (default social-monitor): set it as the workers have it")  # fmt: skip
     p.set_defaults(func=cmd_advance)
 
     p = sub.add_parser("demo", help="generate a month of a sample university and replay it")
