@@ -112,6 +112,25 @@ CASES = [
         _DIR,
     ),
     Case(
+        "signs in again from the device still unapproved: the alert stays open with both sign-ins",
+        "alert",
+        (login("2026-02-01T08:00:00Z", "l-1"), login("2026-03-01T08:00:00Z", "l-2")),
+        _DIR,
+        severity="medium",
+        status="open",
+    ),
+    Case(
+        "signs in again after the manager approved the device: resolved, no new alert",
+        "alert",
+        (
+            login("2026-02-01T08:00:00Z", "l-1"),
+            _approve("2026-02-01T09:00:00Z", "a-1"),
+            login("2026-03-01T08:00:00Z", "l-2"),
+        ),
+        _DIR,
+        status="resolved",
+    ),
+    Case(
         "sign-in where the platform cannot tell who: no alert",
         "none",
         (login("2026-02-01T08:00:00Z", "l-1", person_id=None),),
@@ -130,7 +149,7 @@ class _Wrong(NamedTuple):
 
 class State(NamedTuple):
     """Per (person, device): the manager's latest approval; the latest approval by anybody else since then; the
-    sign-in (time, event) that raised the alert, while no valid approval has come after it."""
+    latest sign-in (time, event) that raised the alert, while no valid approval has come after it."""
 
     approved: dict[tuple[str, str], datetime]
     wrong: dict[tuple[str, str], _Wrong]
@@ -167,8 +186,10 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     Only the account manager's approval counts (001 "Account security": the overall account manager authorises
     first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
     alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
-    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
-    sign-in from a pair already alerted and not yet approved does not raise again.
+    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. Every
+    sign-in from a pair without a valid approval raises: on the open alert it joins the evidence, and on one a person
+    resolved without the manager approving the device it reopens it, as MFA-02 and SIG-01 do (it used to raise once
+    per pair until approved, so after a person's resolution the device signed in unseen for good).
     """
     d = event.data
     pid = d.person_id
@@ -183,17 +204,21 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
         st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id)}, st.alerted)
         return st, (_raise(pid, d.device_id, st, ctx),) if pair in st.alerted else ()
     approved_at = st.approved.get(pair)
-    if (approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval) or pair in st.alerted:
+    if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
         return state, ()
-    st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
-    return st, (_raise(pid, d.device_id, st, ctx),)
+    latest = st.alerted.get(pair)
+    if latest is None or event.time >= latest[0]:  # the summary names the latest sign-in, a late one joins evidence
+        st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
+    return st, (_raise(pid, d.device_id, st, ctx, event.id),)
 
 
-def _raise(pid: str, device: str, st: State, ctx: Context) -> Raise:
-    """The alert for pid's sign-in from device: never, or too long ago, approved by the manager; who else did."""
+def _raise(pid: str, device: str, st: State, ctx: Context, sign_in: str | None = None) -> Raise:
+    """The alert for pid's sign-ins from device (the latest named; `sign_in`, the event at hand, as evidence): never,
+    or too long ago, approved by the manager; who else did."""
     pair = (pid, device)
     a = ctx.account.account_id
-    signed_in, cause = st.alerted[pair]
+    signed_in, latest = st.alerted[pair]
+    cause = sign_in or latest
     approved_at = st.approved.get(pair)
     if approved_at is None:
         why = "a device that was never approved for them by the account manager"
