@@ -26,6 +26,19 @@ def refuse_if_ahead(ev: Event, arrived: datetime, max_ahead: timedelta) -> None:
         )
 
 
+def advance_too_far(until: datetime, now: datetime, max_ahead: timedelta) -> str | None:
+    """Why an operator's advance to `until` is refused, or None: past `max_ahead` beyond the wall clock, event time
+    could not come back (a mistyped year would bring every deadline due at once, as a forged event would)."""
+    ahead = until - now
+    if ahead <= max_ahead:
+        return None
+    return (
+        f"{until.isoformat()} is {_roughly(ahead)} ahead of the wall clock ({now.isoformat(timespec='seconds')}), more "
+        f"than the {format_duration(max_ahead)} taken (max_ahead): event time only moves forward, so the monitor "
+        "could not come back from it; `monitor replay --until` shows what a later time brings"
+    )
+
+
 def _roughly(td: timedelta) -> str:
     """How far ahead: whole days from two days on ('26,661 days'), else exact ('1h 1s', '5h 59m')."""
     secs = int(td.total_seconds())

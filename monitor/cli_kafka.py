@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.arrival import advance_too_far
 from monitor.cli_common import (
     EXIT_BAD_INPUT,
     UsageError,
@@ -478,6 +479,9 @@ def cmd_advance(args: argparse.Namespace) -> int:
     s = broker_settings(args)
     from streams.client import send_advance, wait_routed
 
+    problem = advance_too_far(args.until, datetime.now(UTC), s.max_ahead)
+    if problem:
+        raise UsageError(f"--until {problem}")
     print("waiting until every input event sent so far has been routed ...", file=sys.stderr)
     try:
         wait_routed(

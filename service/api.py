@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.arrival import advance_too_far
 from monitor.directory import DirectoryError, parse_directory
 from monitor.engine import Engine, EngineError
 from monitor.report import LeaverRow
@@ -502,7 +503,11 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.post("/api/clock/advance", response_model=SubmitResponse, tags=["operations"])
     def advance(body: AdvanceBody, who: Annotated[Principal, Depends(needs("clock:advance"))]) -> SubmitResponse:
-        """Move event time on (admin): deadlines up to `until` fall due now."""
+        """Move event time on (admin): deadlines up to `until` fall due now; 422 past MONITOR_MAX_AHEAD from now."""
+        if monitor.max_ahead is not None and (
+            problem := advance_too_far(body.until, monitor.clock(), monitor.max_ahead)
+        ):
+            raise HTTPException(422, f"until: {problem}")
         result = monitor.advance(body.until)
         metrics.observe_step(result)
         monitor.audit(who.name, "clock.advanced", None, {"until": body.until.isoformat()})

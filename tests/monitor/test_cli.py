@@ -587,7 +587,10 @@ def test_advance_does_not_claim_to_have_moved_a_clock_past_it_and_warns_of_a_tim
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An engine's clock only moves forward (and the wall clock moves it on), so 'advanced to' a past time was untrue;
-    a time ahead of the wall clock (a mistyped year) makes every event late until then, and went without a word."""
+    a time ahead of the wall clock makes every event late until then, and went without a word; a mistyped year was
+    sent with only that warning."""
+    from datetime import UTC, datetime, timedelta
+
     import streams.client
     from monitor import cli, cli_kafka
 
@@ -600,10 +603,17 @@ def test_advance_does_not_claim_to_have_moved_a_clock_past_it_and_warns_of_a_tim
     err = capsys.readouterr().err
     assert ("sent to 2 work partitions: each moves its event time to 2026-11-01T00:00:00+00:00 unless it is past "
             "that already") in err and "advanced to" not in err and "warning" not in err  # fmt: skip
-    assert cli.main(["advance", "--until", "2099-11-01T00:00:00Z", *broker]) == 0
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    assert cli.main(["advance", "--until", soon, *broker]) == 0
     err = capsys.readouterr().err
     assert "monitor: warning: that is after the wall clock (" in err
     assert "every event the workers take is judged late" in err
+    # past MONITOR_MAX_AHEAD (1h) it is refused before anything is sent: a mistyped year cannot be taken back
+    monkeypatch.setattr(streams.client, "send_advance", lambda s, until: pytest.fail("sent"))
+    assert cli.main(["advance", "--until", "2099-11-01T00:00:00Z", *broker]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("monitor: --until 2099-11-01T00:00:00+00:00 is ") and "days ahead of the wall clock (" in err
+    assert "more than the 1h taken (max_ahead): event time only moves forward" in err
 
 
 def test_an_emergency_request_on_kafka_not_routed_in_time_says_so_in_one_sentence(

@@ -476,6 +476,25 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     assert moved  # logged, so a restart folds the import in at the same moment
 
 
+def test_an_advance_past_max_ahead_from_the_wall_clock_is_refused_and_moves_nothing(
+    make_monitor: Callable[..., EmbeddedMonitor],
+) -> None:
+    """A mistyped year (2099) moved event time there for good: every deadline due at once, every event late after."""
+    m = make_monitor()
+    m.tick()
+    token = auth.create_token(m.store, "admin-1", "admin", NOW)
+    client, headers = TestClient(build_api(m, console=False)), {"Authorization": f"Bearer {token}"}
+    seq = m.store.last_seq()
+    r = client.post("/api/clock/advance", headers=headers, json={"until": "2099-11-01T00:00:00Z"})
+    assert r.status_code == 422 and r.json()["detail"].startswith(
+        "until: 2099-11-01T00:00:00+00:00 is 26,661 days ahead of the wall clock (2026-11-02T09:00:00+00:00), more "
+        "than the 1h taken (max_ahead)"
+    ), r.json()
+    assert (m.engine.clock, m.store.last_seq()) == (NOW, seq)
+    r = client.post("/api/clock/advance", headers=headers, json={"until": (NOW + timedelta(hours=1)).isoformat()})
+    assert r.status_code == 200 and m.engine.clock == NOW + timedelta(hours=1)
+
+
 def test_before_the_register_is_applied_it_is_not_answered_as_empty_and_an_import_is_diffed_against_it(
     make_monitor: Callable[..., EmbeddedMonitor], demo_files: tuple[Path, Path]
 ) -> None:
