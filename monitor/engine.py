@@ -22,7 +22,15 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
-from monitor.facts import REACH_FIELD, AccountFacts, PersonFacts, apply_account, apply_person, pickled_by_fields
+from monitor.facts import (
+    REACH_FIELD,
+    AccountFacts,
+    PersonFacts,
+    apply_account,
+    apply_person,
+    fold_account,
+    pickled_by_fields,
+)
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
@@ -256,7 +264,7 @@ class Engine:
             behind = (self._max_seen or clock) - t
             if stats.most_late is None or behind > stats.most_late:
                 stats.most_late = behind
-            self._process(ev)
+            self._process(ev, t)
             return True
         max_seen = self._max_seen
         if max_seen is None or t > max_seen:
@@ -264,7 +272,7 @@ class Engine:
         if self.lateness is None:  # released by advance() alone: the caller knows when its inputs have passed
             heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
         elif not self.lateness and not self._buffer:
-            self._process(ev)
+            self._process(ev, t)
         else:
             heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
             # Strictly before: an event at exactly max_seen - lateness may still arrive in time.
@@ -356,7 +364,8 @@ class Engine:
     def _drain(self, upto: datetime, inclusive: bool = True) -> None:
         buf = self._buffer
         while buf and (buf[0][0] < upto or (inclusive and buf[0][0] == upto)):
-            self._process(heapq.heappop(buf)[3])
+            t, _, _, ev = heapq.heappop(buf)
+            self._process(ev, t)
 
     def _start(self, t: datetime) -> None:
         """Apply the preloaded register at the first moment the engine sees."""
@@ -365,10 +374,11 @@ class Engine:
             initial, self._initial = self._initial, []
             with collector_paused():  # a register's fold builds long-lived state in one go (monitor/gcpause.py)
                 for ev in initial:
-                    self._apply(ev.model_copy(update={"time": t}))
+                    self._apply(ev.model_copy(update={"time": t}), t)
 
-    def _process(self, ev: Event) -> None:
-        t = ev.time
+    def _process(self, ev: Event, t: datetime) -> None:
+        """Take one event in time order; `t` is its time (ev.time), read once: a field of an event (a pydantic model,
+        whose `__getattr__` keeps Python from specialising the read) costs about five reads of a plain attribute."""
         if self.clock is None:
             self._start(t)
         self.current = None
@@ -378,12 +388,12 @@ class Engine:
         if self.clock is None or t > self.clock:
             self.clock = t
         self.current = ev
-        self._apply(ev)
+        self._apply(ev, t)
         pruned_at = self._seen_pruned_at
         if pruned_at is None or t - pruned_at >= self.dedup_horizon:
             self._prune_seen(t)
 
-    def _apply(self, ev: Event) -> None:
+    def _apply(self, ev: Event, t: datetime) -> None:
         etype: str = ev.type
         self.stats.events[etype] += 1
         d: Any = ev.data
@@ -412,10 +422,12 @@ class Engine:
                 person = self.people[subject] = PersonFacts(subject)
         if etype == "credential.rotated":
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
-        apply_account(facts, ev, person)  # a leaver or mover notice open for the person covers this account too
-        if person is not None:
+        fold_account(facts, ev, etype, d, t, person)  # a leaver or mover notice open for the person covers this account
+        if person is not None and aid not in person.accounts:  # most events come from people who reach it already
             person.reaches(facts.account_id)
-        self._run_rules(ev, etype, facts)
+        slots = self._dispatch.get(etype)
+        if slots:
+            self._run_slots(ev, t, slots, facts)
 
     def _apply_other(self, ev: Event, etype: str, d: Any) -> None:
         """The events about a person or an incident rather than one account."""
@@ -464,10 +476,12 @@ class Engine:
 
     def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
         slots = (_slot(only),) if only is not None else self._dispatch.get(etype)
-        if not slots:
-            return
+        if slots:
+            self._run_slots(ev, ev.time, slots, facts)
+
+    def _run_slots(self, ev: Any, t: datetime, slots: tuple[_Slot, ...], facts: AccountFacts) -> None:
         ctx = self._ctx  # one context, re-aimed per call: rules must not keep it
-        ctx.now, ctx.account = ev.time, facts
+        ctx.now, ctx.account = t, facts
         aid = facts.account_id
         states = self.rule_state.get(aid)
         if states is None:
@@ -481,7 +495,7 @@ class Engine:
                 new_state, actions = fn(ev, state, ctx)
             except Exception:  # a broken rule must not stop the stream
                 self.stats.rule_errors[control] += 1
-                log.exception("rule %s failed on event %s (account %s)", control, ev.id or etype, aid)
+                log.exception("rule %s failed on event %s (account %s)", control, ev.id or ev.type, aid)
                 continue
             if new_state is not stored:
                 if new_state is None:

@@ -37,7 +37,7 @@ def acted_after_leaving(event: Any, ctx: Context) -> PersonFacts | None:
     pid = actor_of(event.type, event.data)
     if pid is None:
         return None
-    person = ctx.person(pid)
+    person = ctx.people.get(pid)  # pid is not empty (an Id): ctx.person's test, without its call
     if person is None or person.leaving_at is None or person.leaving_at > event.time:
         return None
     return person
