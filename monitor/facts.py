@@ -23,9 +23,9 @@ def pickled_by_fields(self: Any) -> tuple[type, tuple[Any, ...]]:
 
 
 # Shared by every person and account that has them, so a Kafka worker's partition engines, each holding every person
-# (people are broadcast), do not each hold an empty set per person: most people have no groups and, in all but a few
-# partitions, no accounts, and most accounts no platform seats or confirmations; an empty set is 216 bytes. Pickle
-# keeps the sharing within a snapshot.
+# (people are broadcast), do not each hold an empty set per person: most people have no groups, and most accounts no
+# platform seats or confirmations; an empty set is 216 bytes. Pickle keeps the sharing within a snapshot. (People's
+# accounts and accounts' sign-ins start as the empty tuple, which is one object too: `with_member`.)
 _EMPTY_SET: frozenset[str] = frozenset()
 _SHARED: dict[frozenset[str], frozenset[str]] = {}  # grows with the distinct sets of groups or roles, not with people
 
@@ -53,7 +53,7 @@ class PersonFacts:
     moved_at: datetime | None = None
     new_role: str | None = None
     mover_event: str | None = None
-    accounts: set[str] | frozenset[str] = _EMPTY_SET  # a set of its own from the first account the person reaches
+    accounts: tuple[str, ...] | set[str] = ()  # a tuple while few, then a set (`with_member`)
 
     __reduce__ = pickled_by_fields
 
@@ -63,7 +63,24 @@ class PersonFacts:
 
     def reaches(self, account_id: str) -> None:
         """Record that this person holds a role, seat or credential on the account."""
-        self.accounts = with_item(self.accounts, account_id)
+        self.accounts = with_member(self.accounts, account_id)
+
+
+# Up to this many members a collection that only grows is a tuple, past it a set: most people reach one account and
+# most accounts see a few people sign in, and a set of one is 216 bytes where a tuple of one is 48. At 10k accounts
+# the sets were 600 bytes an account (people's accounts and accounts' sign-ins; bench/README, "State").
+_FEW = 4
+
+
+def with_member(s: tuple[str, ...] | set[str], item: str) -> tuple[str, ...] | set[str]:
+    """`s` with `item` added: a set is added to; a tuple is replaced by one an item longer, or
+    by a set once it would hold more than `_FEW`."""
+    if isinstance(s, set):
+        s.add(item)
+        return s
+    if item in s:
+        return s
+    return (*s, item) if len(s) < _FEW else {*s, item}
 
 
 def with_item(s: set[str] | frozenset[str], item: str) -> set[str]:
@@ -138,7 +155,7 @@ class AccountFacts:
     last_activity_at: datetime | None = None
     last_activity_event: str | None = None
     confirmed: set[str] | frozenset[str] = _EMPTY_SET
-    logged_in: set[str] | frozenset[str] = _EMPTY_SET
+    logged_in: tuple[str, ...] | set[str] = ()  # who signed in, as `with_member` keeps it
     duties: dict[str, Duty] = field(default_factory=dict)
     # person -> the time and the event id of their latest act here (`actor_of`), so that HR's late report of their
     # leaving can be held against what they did since (LVR-03); None until the first act. Two dicts of plain values,
@@ -158,7 +175,7 @@ class AccountFacts:
 
     def people(self) -> set[str]:
         """Everybody who can reach the account: roles, platform seats, credential holders, sign-ins."""
-        return set(self.roles) | self.platform_admins | set(self.holders) | self.logged_in
+        return set(self.roles).union(self.platform_admins, self.holders, self.logged_in)
 
     def may_administer(self, person_id: str | None) -> bool:
         """Admins and the manager in the register may change credential, MFA and admins (CRD-05)."""
@@ -374,8 +391,8 @@ def _mfa_disabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: Per
 def _signed_in(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.last_activity_at, a.last_activity_event = now, ev.id
     pid = d.person_id
-    if pid and pid not in a.logged_in:
-        a.logged_in = with_item(a.logged_in, pid)
+    if pid and pid not in a.logged_in:  # most sign-ins are by someone already seen
+        a.logged_in = with_member(a.logged_in, pid)
 
 
 def _posted(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:

@@ -112,8 +112,6 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
     """People without accounts hold one shared empty set, people with the same groups one frozenset, in every
     engine of the process, and a restored engine keeps that sharing within itself (a Kafka worker keeps one
     engine per partition, each holding every person)."""
-    from monitor.facts import _EMPTY_SET
-
     directory, events = month
     a, b = _engine(directory), _engine(directory)
     for e in (a, b):
@@ -127,7 +125,7 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
         assert pa is not pb and pa is not pc and pa == pb == pc
         assert pa.groups is pb.groups
         if not pa.accounts:
-            assert pa.accounts is _EMPTY_SET and pb.accounts is _EMPTY_SET
+            assert pa.accounts == () and pb.accounts == ()
     for e in (a, c):
         people = list(e.people.values())
         assert len({id(p.groups) for p in people}) == len({p.groups for p in people})
@@ -135,16 +133,23 @@ def test_people_share_their_empty_sets_and_equal_groups_and_a_snapshot_keeps_it(
     assert any(not p.accounts for p in a.people.values())
 
 
-def test_a_person_gains_an_account_set_of_their_own() -> None:
-    """The shared empty set is replaced on the first account, never added to."""
-    from monitor.facts import _EMPTY_SET, PersonFacts
+def test_a_person_reaches_accounts_as_a_tuple_while_few_then_a_set() -> None:
+    """A person's accounts start as the empty tuple, grow as tuples up to _FEW (a tuple of one is 48 bytes, a set
+    216), then become a set of their own; the same account twice is kept once, and another person is untouched."""
+    from monitor.facts import _FEW, PersonFacts
 
     p, q = PersonFacts("p-1"), PersonFacts("p-2")
-    assert p.accounts is _EMPTY_SET
+    assert p.accounts == ()
     p.reaches("acc-1")
     p.reaches("acc-2")
-    assert p.accounts == {"acc-1", "acc-2"} and isinstance(p.accounts, set)
-    assert q.accounts is _EMPTY_SET and not _EMPTY_SET
+    p.reaches("acc-1")
+    assert p.accounts == ("acc-1", "acc-2")
+    for i in range(3, _FEW + 2):
+        p.reaches(f"acc-{i}")
+    assert p.accounts == {f"acc-{i}" for i in range(1, _FEW + 2)} and isinstance(p.accounts, set)
+    p.reaches("acc-1")
+    assert len(p.accounts) == _FEW + 1
+    assert q.accounts == ()
 
 
 def test_a_restored_engine_still_knows_every_event_it_took(month: tuple[Path, list[Event]]) -> None:
