@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import io
 import logging
 import pickle
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from itertools import chain, groupby, repeat
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
-from typing import Any
+from typing import IO, Any
 
 from monitor.facts import (
     REACH_FIELD,
@@ -241,11 +242,11 @@ class Engine:
         state["_seen"] = _pack_seen(self._seen)
         for k in _COLUMNS:
             state[k] = _to_columns(state[k])
-        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), _SNAPSHOT_LEVEL)
+        return zlib.compress(dumps_state(state), _SNAPSHOT_LEVEL)
 
     def restore(self, blob: bytes) -> None:
         """Take the state of `snapshot()`; profile, parameters and callbacks stay this engine's own."""
-        state = pickle.loads(zlib.decompress(blob))  # only ever what snapshot() wrote to the engine's own store
+        state = loads_state(zlib.decompress(blob))  # only ever what snapshot() wrote to the engine's own store
         missing = set(_STATE) - set(state)
         if missing:
             raise ValueError(f"snapshot lacks {sorted(missing)}")
@@ -696,6 +697,69 @@ class Engine:
         cutoff = t - self.dedup_horizon
         self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
         self._seen_pruned_at = t
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles a state with each datetime as its index in a table of the distinct ones (`times`).
+
+    Pickled as itself, a datetime came back made from a bytes object and a tuple that the unpickler keeps in its
+    memo to the end of the load; freed then among the live state, they were holes a restored engine kept resident
+    (bench/README, "State"). From the table, a datetime is made once for all its equal copies (the same instant,
+    fold and time zone object)."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.times: list[tuple[bytes, tzinfo | None]] = []
+        self._index: dict[tuple[bytes, int], int] = {}
+
+    def persistent_id(self, obj: Any) -> int | None:
+        if type(obj) is not datetime:
+            return None
+        tz = obj.tzinfo
+        fields: bytes = obj.__reduce__()[1][0]  # type: ignore[assignment]  # its own pickled state: fields and fold
+        key = (fields, id(tz))
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self.times)
+            self.times.append((fields, tz))
+        return i
+
+
+def dumps_state(state: dict[str, Any]) -> bytes:
+    """The state pickled, its datetimes as a table ahead of it: the table's states end to end and the runs of one
+    time zone, then the state itself, referring to the table by index (`_StatePickler`)."""
+    body = io.BytesIO()
+    pickler = _StatePickler(body)
+    pickler.dump(state)
+    runs = [(group[0][1], len(group)) for group in (list(g) for _, g in groupby(pickler.times, key=_tz_id))]
+    table = pickle.dumps((b"".join(s for s, _ in pickler.times), runs), protocol=pickle.HIGHEST_PROTOCOL)
+    return table + body.getbuffer()
+
+
+def loads_state(data: bytes) -> dict[str, Any]:
+    """`dumps_state` undone."""
+    stream = io.BytesIO(data)
+    states, runs = pickle.load(stream)
+    size = _DATETIME_STATE_SIZE
+    if len(states) % size or len(states) // size != sum(n for _, n in runs):
+        raise ValueError("snapshot damaged: the table of times does not match")
+    zones = chain.from_iterable(repeat(tz, n) for tz, n in runs)
+    times = [
+        _datetime_from_state(states[i : i + size], tz) for i, tz in zip(range(0, len(states), size), zones, strict=True)
+    ]
+    unpickler = pickle.Unpickler(stream)
+    unpickler.persistent_load = times.__getitem__  # type: ignore[method-assign]
+    state: dict[str, Any] = unpickler.load()
+    return state
+
+
+def _tz_id(time: tuple[bytes, tzinfo | None]) -> int:
+    return id(time[1])
+
+
+_DATETIME_STATE_SIZE = 10  # bytes of a datetime's pickled state (its fields; the fold in the month's high bit)
+# datetime(state, tzinfo) is how pickle remakes one; typeshed does not know that form
+_datetime_from_state: Callable[[bytes, tzinfo | None], datetime] = datetime  # type: ignore[assignment]
 
 
 def _pack_seen(seen: dict[bytes, datetime]) -> tuple[bytes, list[tuple[datetime, int]]]:

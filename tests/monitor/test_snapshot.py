@@ -11,7 +11,7 @@ import pytest
 
 from monitor.demo import write_demo
 from monitor.directory import load_directory
-from monitor.engine import Engine
+from monitor.engine import Engine, dumps_state, loads_state
 from monitor.policy import load_profile
 from monitor.replay import build_engine, read_lines
 from schemas.events import Event, parse_event
@@ -54,24 +54,22 @@ def test_restore_mid_stream_gives_the_same_alerts(month: tuple[Path, list[Event]
 
 
 def test_a_snapshot_missing_a_part_is_refused(month: tuple[Path, list[Event]]) -> None:
-    import pickle
 
     e = _engine(month[0])
-    state = pickle.loads(zlib.decompress(e.snapshot()))
+    state = loads_state(zlib.decompress(e.snapshot()))
     del state["alerts"]
     with pytest.raises(ValueError, match="snapshot lacks \\['alerts'\\]"):
-        e.restore(zlib.compress(pickle.dumps(state)))
+        e.restore(zlib.compress(dumps_state(state)))
 
 
 def test_a_snapshot_is_compressed_and_a_damaged_one_is_refused(month: tuple[Path, list[Event]]) -> None:
     """A snapshot is its pickled state compressed (under half the size here); a cut one fails, never half-restores."""
-    import pickle
 
     e = _engine(month[0])
     for ev in month[1]:
         e.submit(ev)
     blob = e.snapshot()
-    assert len(blob) * 2 < len(pickle.dumps(pickle.loads(zlib.decompress(blob)), protocol=pickle.HIGHEST_PROTOCOL))
+    assert len(blob) * 2 < len(zlib.decompress(blob))
     fresh = _engine(month[0])
     with pytest.raises(zlib.error):
         fresh.restore(blob[: len(blob) // 2])
@@ -169,16 +167,15 @@ def test_a_restored_engine_still_knows_every_event_it_took(month: tuple[Path, li
 
 
 def test_a_damaged_duplicate_event_memory_is_refused(month: tuple[Path, list[Event]]) -> None:
-    import pickle
 
     e = _engine(month[0])
     for ev in month[1][:100]:
         e.submit(ev)
-    state = pickle.loads(zlib.decompress(e.snapshot()))
+    state = loads_state(zlib.decompress(e.snapshot()))
     digests, runs = state["_seen"]
     state["_seen"] = (digests[:-16], runs)  # one event's digest lost
     with pytest.raises(ValueError, match="duplicate-event memory damaged"):
-        _engine(month[0]).restore(zlib.compress(pickle.dumps(state)))
+        _engine(month[0]).restore(zlib.compress(dumps_state(state)))
 
 
 def test_the_preloaded_register_is_drawn_at_the_first_moment_and_a_snapshot_before_it_keeps_it(
