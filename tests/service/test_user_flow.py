@@ -170,7 +170,7 @@ def test_export_and_import_the_register(running: Running, tmp_path: Path) -> Non
     path.write_text(yaml.safe_dump(register, sort_keys=False))
     changed = monitor(running, "registrar", "directory", "import", str(path))
     assert changed.returncode == 0, changed.stderr
-    assert changed.stdout.strip() == "1 change: 1 taken, 0 already known"
+    assert changed.stdout.strip() == "1 change (1 role holder unassigned): 1 taken, 0 already known"
     n_accounts, n_people = len(register["accounts"]), len(register["people"])
     assert f"register.yaml: {n_accounts:,} accounts and {n_people:,} people, checked in " in changed.stderr
     after = yaml.safe_load(monitor(running, "registrar", "directory", "export").stdout)
