@@ -186,10 +186,10 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     Only the account manager's approval counts (001 "Account security": the overall account manager authorises
     first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
     alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
-    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. Every
-    sign-in from a pair without a valid approval raises: on the open alert it joins the evidence, and on one a person
-    resolved without the manager approving the device it reopens it, as MFA-02 and SIG-01 do (it used to raise once
-    per pair until approved, so after a person's resolution the device signed in unseen for good).
+    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
+    later sign-in from a pair still without a valid approval reopens the alert if a person resolved it (the device
+    would otherwise sign in unseen for good), and changes nothing on an open one (`reopen_only`: no new version to
+    the sinks for every sign-in).
     """
     d = event.data
     pid = d.person_id
@@ -206,19 +206,18 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     approved_at = st.approved.get(pair)
     if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
         return state, ()
-    latest = st.alerted.get(pair)
-    if latest is None or event.time >= latest[0]:  # the summary names the latest sign-in, a late one joins evidence
-        st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
-    return st, (_raise(pid, d.device_id, st, ctx, event.id),)
+    if pair in st.alerted:  # alerted already: this sign-in names it again only if a person resolved it
+        return state, (_raise(pid, d.device_id, st, ctx, (event.time, event.id)),)
+    st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
+    return st, (_raise(pid, d.device_id, st, ctx),)
 
 
-def _raise(pid: str, device: str, st: State, ctx: Context, sign_in: str | None = None) -> Raise:
-    """The alert for pid's sign-ins from device (the latest named; `sign_in`, the event at hand, as evidence): never,
-    or too long ago, approved by the manager; who else did."""
+def _raise(pid: str, device: str, st: State, ctx: Context, again: tuple[datetime, str] | None = None) -> Raise:
+    """The alert for pid's sign-in from device: never, or too long ago, approved by the manager; who else did.
+    `again`: a later sign-in (time, event) from the pair, which reopens a resolved alert and leaves an open one be."""
     pair = (pid, device)
     a = ctx.account.account_id
-    signed_in, latest = st.alerted[pair]
-    cause = sign_in or latest
+    signed_in, cause = again or st.alerted[pair]
     approved_at = st.approved.get(pair)
     if approved_at is None:
         why = "a device that was never approved for them by the account manager"
@@ -237,4 +236,5 @@ def _raise(pid: str, device: str, st: State, ctx: Context, sign_in: str | None =
         summary=f"{pid} signed in to {a} at {stamp(signed_in)} from device {device}, {why}",
         next_step=f"Ask the account manager of {a} to check device {device} with {pid} and approve it "
         "(device.approved) or, if it is not theirs, end its session and rotate the credential",
+        reopen_only=again is not None,
     )
