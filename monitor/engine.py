@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, tzinfo
 from itertools import chain, groupby, repeat
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from monitor.facts import (
     REACH_FIELD,
@@ -718,7 +718,8 @@ class _StatePickler(pickle.Pickler):
         if type(obj) is not datetime:
             return None
         tz = obj.tzinfo
-        fields: bytes = obj.__reduce__()[1][0]  # type: ignore[assignment]  # its own pickled state: fields and fold
+        # its own pickled state, fields and fold (protocol 4's form: __reduce__'s leaves the fold out)
+        fields = cast("bytes", obj.__reduce_ex__(4)[1][0])
         key = (fields, id(tz))
         i = self._index.get(key)
         if i is None:

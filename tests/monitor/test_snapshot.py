@@ -238,3 +238,17 @@ def test_accounts_share_empty_sets_and_roles_and_register_checks_share_their_evi
             staff = [states[ctl] for ctl in ("DIR-02", "DIR-03", "DIR-05") if ctl in states]
             assert len({id(s.seen) for s in staff}) <= 1
     assert all(x.platform_admins is _EMPTY_SET for x in a.accounts.values() if not x.platform_admins)
+
+
+def test_a_state_s_datetimes_come_back_equal_with_their_fold_and_zone_and_shared() -> None:
+    """The table of times kept each datetime's fields but not its fold (a wall time given twice by a clock going
+    back): all the engine's times are UTC, where the fold changes nothing, but the table must not change a time."""
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    twice = datetime(2026, 10, 25, 1, 30, tzinfo=london)  # the clocks go back at 02:00 BST: 01:30 happens twice
+    state = {"a": [twice, twice.replace(fold=1)], "b": (datetime(2026, 11, 2, 9, tzinfo=UTC),) * 2}
+    back = loads_state(dumps_state(state))
+    assert back == state and [t.fold for t in back["a"]] == [0, 1]
+    assert [t.utcoffset() for t in back["a"]] == [timedelta(hours=1), timedelta(0)]
+    assert back["b"][0] is back["b"][1]  # equal times come back as one object

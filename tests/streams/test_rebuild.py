@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import pickle
 import uuid
 import zlib
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.demo import mix_lines
+from monitor.engine import loads_state
 from schemas.events import parse_event
 from streams import app as app_module
 from streams.partition import PartitionEngine
@@ -116,7 +116,7 @@ def test_a_rebuild_folds_batch_by_batch_and_lets_the_event_loop_run(kafka_bootst
     assert pe.next_offset == len(log)
     assert pe.engine.clock == expected.engine.clock and pe.engine.clock is not None
     # the same state (pickled bytes may differ: an equal string shared in one engine is two objects in the other)
-    state, expected_state = (pickle.loads(zlib.decompress(p.engine.snapshot())) for p in (pe, expected))
+    state, expected_state = (loads_state(zlib.decompress(p.engine.snapshot())) for p in (pe, expected))
     assert state == expected_state
     assert {a.id: a for a in pe.engine.alerts.values()} == {a.id: a for a in expected.engine.alerts.values()}
     assert pe.engine.alerts, "the fold raised no alert: the comparison would say little"
