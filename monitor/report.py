@@ -96,6 +96,14 @@ def no_account_row(person: PersonFacts, deadline_after: timedelta) -> LeaverRow 
     )  # fmt: skip
 
 
+def _nothing_to_revoke(engine: Engine, person: PersonFacts) -> bool:
+    """No account the person reaches, or only ones where their access was confirmed (a mover keeping it on purpose).
+    One they reach with no duty on it otherwise (signed in after the report, say) is not "nothing to revoke": the
+    alerts say what it is."""
+    pid = person.person_id
+    return all((acc := engine.accounts.get(aid)) is not None and pid in acc.confirmed for aid in person.accounts)
+
+
 def leaver_report(engine: Engine) -> list[LeaverRow]:
     """Every leaver's and mover's duty on every account, and one row with no account for each person HR reported who
     has none (so their report is seen to have arrived), sorted by person then account."""
@@ -107,7 +115,11 @@ def leaver_report(engine: Engine) -> list[LeaverRow]:
     ]
     placed = {r.person_id for r in rows}
     for person in engine.people.values():
-        if person.person_id not in placed and (row := no_account_row(person, allowed)) is not None:
+        if (
+            person.person_id not in placed
+            and _nothing_to_revoke(engine, person)
+            and (row := no_account_row(person, allowed))
+        ):
             rows.append(row)
     return sorted(rows, key=lambda r: (r.person_id, r.account_id or "", r.due_from))
 

@@ -10,7 +10,7 @@ import pytest
 from monitor.facts import Duty
 from monitor.report import NO_ACCOUNT, LeaverRow, duty_row, format_report, leaver_report, report_json
 from monitor.rules import RULES
-from monitor.rules._fixtures import leaver, person
+from monitor.rules._fixtures import leaver, login, person
 from monitor.rules.base import Case, ev
 from tests.monitor.caserun import run_case
 
@@ -143,11 +143,14 @@ def test_format_report_says_kept_not_missing_when_no_removal_was_due() -> None:
 
 def test_a_leaver_with_no_account_is_a_row_with_none_in_the_table_and_the_json() -> None:
     """HR reported p-7 (in the register, no account) and p-77 (a mistyped id): each is listed, beside p-1's duty, so
-    HR sees the report arrived and why nothing is checked; p-8's report was withdrawn, so p-8 is not."""
+    HR sees the report arrived and why nothing is checked; p-8's report was withdrawn, so p-8 is not; nor is p-6, who
+    has no role on an account but signed in to one after leaving: that is no "nothing to revoke" (LVR-03 alerts)."""
     case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
-    directory = {**case.directory, "people": [*case.directory["people"], person("p-8")]}
+    directory = {**case.directory, "people": [*case.directory["people"], person("p-8"), person("p-6")]}
     events = (
         *case.events,
+        leaver("2026-11-02T09:30:00Z", "hr-6", "p-6", "2026-11-06T17:00:00Z"),
+        login("2026-11-07T08:00:00Z", "l-6", person_id="p-6"),
         leaver("2026-11-02T10:00:00Z", "hr-7", "p-7", "2026-11-06T17:00:00Z"),
         leaver("2026-11-02T11:00:00Z", "hr-77", "p-77", "2026-11-07T17:00:00Z"),
         leaver("2026-11-02T12:00:00Z", "hr-8", "p-8", "2026-11-07T17:00:00Z"),
