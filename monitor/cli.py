@@ -40,7 +40,7 @@ from monitor.cli_kafka import (
     publish_one,
     reach_broker,
     replay_topics,
-    warn_retention,
+    warn_config,
 )
 from monitor.directory import DirectoryError, comms_team_notes, load_directory
 from monitor.durations import parse_duration
@@ -787,7 +787,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot reach the broker at {s.broker}: {exc}") from None
         if problems:
             raise UsageError("; ".join(problems) + " (monitor topics create makes them, with the same settings)")
-        warn_retention(s)  # the worker runs as exactly; replays and reports would miss history
+        warn_config(s)  # the worker runs as exactly; replays and reports would miss history
         print(f"worker {s.app_id} on {s.broker}, topics {s.topic_prefix}.*, health and metrics on "
               f"http://{s.web_host}:{s.web_port}/health and /metrics", file=sys.stderr)  # fmt: skip
         run_worker(s)

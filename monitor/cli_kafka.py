@@ -48,17 +48,32 @@ def replay_topics(args: argparse.Namespace) -> ReplayResult:
 
 def fold_topics(s: Any, topics: Sequence[str], what: str, organisation: Any = None,
                 lateness: timedelta = timedelta(0), until: datetime | None = None) -> ReplayResult:  # fmt: skip
-    """A fresh engine of the settings' policy, with what the topics hold replayed into it in event-time order."""
-    from monitor.replay import prepared_engine
+    """A fresh engine of the settings' policy, with what the topics hold replayed into it in event-time order, less
+    what the workers' routers refused as stamped too far ahead of its message (counted as rejected)."""
+    from monitor.replay import MAX_KEPT_REJECTIONS, Rejection, prepared_engine
     from streams.client import TopicUnreadable, input_history
+    from streams.routing import DeadLetter, route
 
     engine = prepared_engine(profile_named(s.policy), organisation, None, lateness)
+    refused: list[Rejection] = []
+
+    def ahead(origin: str, offset: int, raw: bytes, arrived: datetime) -> bool:
+        verdict = route(raw, s.partitions, arrived, s.max_ahead)  # the router's own judgement
+        if isinstance(verdict, DeadLetter):
+            refused.append(Rejection(origin, offset, verdict.event_id, verdict.reason))
+        return isinstance(verdict, DeadLetter)
+
     print(f"reading {what} on {s.bootstrap} ...", file=sys.stderr, flush=True)
     try:
-        lines = input_history(s, topics=topics, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr))
+        lines = input_history(s, topics=topics, progress=lambda n: print(f"  {n:,} messages read", file=sys.stderr),
+                              ahead=ahead)  # fmt: skip
     except TopicUnreadable as exc:
         raise UsageError(str(exc)) from None
-    return replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None, files=False)
+    result = replay(engine, lines, until=until, progress=sys.stderr if sys.stderr.isatty() else None, files=False)
+    result.lines += len(refused)
+    result.rejected_total += len(refused)
+    result.rejected += refused[: max(0, MAX_KEPT_REJECTIONS - len(result.rejected))]
+    return result
 
 
 def _checked(ev: dict[str, Any]) -> bytes:
@@ -294,7 +309,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     made = create_topics(s)
     for name, state in made:
         print(f"{name:32} {state}")
-    warn_retention(s)
+    warn_config(s)
     # topics that were there already keep their partitions: say so rather than 'exists' as if they were as asked
     mismatched = partition_problems(s, {name for name, state in made if state == "exists"})
     for problem in mismatched:
@@ -307,14 +322,16 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def warn_retention(s: Any) -> None:
-    """Say which topics would let history age out (streams.topics.retention_problems); a warning, never a stop."""
-    from streams.topics import retention_problems
+def warn_config(s: Any) -> None:
+    """Say which topics would let history age out or take producers' timestamps (streams.topics.config_problems); a
+    warning, never a stop."""
+    from streams.topics import config_problems
 
     try:
-        problems = retention_problems(s)
+        problems = config_problems(s)
     except Exception as exc:  # a broker that refuses DescribeConfigs to this client: the topics still work
-        problems = [f"could not read the topics' retention settings ({exc!r}); check they keep their history"]
+        problems = [f"could not read the topics' settings ({exc!r}); check they keep their history and take the "
+                    "broker's timestamps (deploy/README.md)"]  # fmt: skip
     for problem in problems:
         print(f"monitor: warning: {problem}", file=sys.stderr)
 

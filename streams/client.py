@@ -393,8 +393,9 @@ _HELD_OVERHEAD = 250  # bytes of Python objects around each held message, beside
 
 
 def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[[int], None] | None = None,
-                  topics: Iterable[str] = INPUTS,
-                  run_bytes: int = HISTORY_RUN_BYTES) -> Iterator[tuple[str, int, bytes]]:  # fmt: skip
+                  topics: Iterable[str] = INPUTS, run_bytes: int = HISTORY_RUN_BYTES,
+                  ahead: Callable[[str, int, bytes, datetime], bool] | None = None,
+                  ) -> Iterator[tuple[str, int, bytes]]:  # fmt: skip
     """Every message on the input topics (or those of `topics`), from their starts to where they end now, as
     (topic:partition, offset, bytes) in event-time order: what a replay of the live monitor's input reads.
 
@@ -403,14 +404,24 @@ def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[
     written to a temporary file, and the runs are merged as they are read back. The topics are read to their
     ends before this returns, so a broker that fails stops it here. A message with no readable time sorts first;
     replay rejects it as the router dead-letters it.
+
+    With `ahead`, a message whose time is more than `s.max_ahead` past its timestamp is offered to it, (origin,
+    offset, bytes, timestamp), and left out when it says so: the router judges it by the same timestamp
+    (monitor/arrival.py), so a replay leaves out what the workers refused.
     """
+    limit = s.max_ahead
 
     def timed() -> Iterator[HistoryRecord]:
         for tp, r in read_to_end(s, topics, "history-reader", timeout, progress):
             if r.value is not None:
                 m = _TIME.search(r.value)
-                t = m.group(1).decode("utf-8", "replace") if m else ""
-                yield _utc_key(t), f"{tp.topic}:{tp.partition}", r.offset, r.value
+                at = _utc_time(m.group(1).decode("utf-8", "replace")) if m else None
+                origin = f"{tp.topic}:{tp.partition}"
+                if ahead is not None and at is not None and r.timestamp > 0:
+                    arrived = datetime.fromtimestamp(r.timestamp / 1000, UTC)
+                    if at - arrived > limit and ahead(origin, r.offset, r.value, arrived):
+                        continue
+                yield (at.isoformat() if at is not None else ""), origin, r.offset, r.value
 
     return ((origin, offset, raw) for _, origin, offset, raw in sorted_in_runs(timed(), run_bytes))
 
@@ -463,12 +474,12 @@ def _read_run(fh: IO[bytes]) -> Iterator[HistoryRecord]:
                 return
 
 
-def _utc_key(t: str) -> str:
-    """A sortable UTC form of an RFC 3339 time ("" for one that does not parse)."""
+def _utc_time(t: str) -> datetime | None:
+    """An RFC 3339 time in UTC, whose isoformat sorts (None for one that does not parse)."""
     try:
-        return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(UTC).isoformat()
-    except ValueError:
-        return ""
+        return datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def latest_alerts(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

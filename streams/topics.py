@@ -24,6 +24,9 @@ class TopicSpec:
 
 
 KEEP = {"retention.ms": "-1"}  # no time limit (and the broker's default of no size limit)
+# An input message's timestamp is when the broker took it, not what its producer says: the router refuses an event
+# stamped too far ahead of it (monitor/arrival.py), and a producer whose clock is wrong would stamp both alike.
+ARRIVAL = {"message.timestamp.type": "LogAppendTime"}
 
 
 def topic_specs(s: StreamSettings) -> list[TopicSpec]:
@@ -36,8 +39,8 @@ def topic_specs(s: StreamSettings) -> list[TopicSpec]:
     latest of each is kept.
     """
     n = s.partitions
-    specs = [TopicSpec(s.topic(t), n, KEEP, "input events") for t in INPUTS if t != "directory"]
-    specs.append(TopicSpec(s.topic("directory"), n, {"cleanup.policy": "compact"}, "register changes"))
+    specs = [TopicSpec(s.topic(t), n, {**KEEP, **ARRIVAL}, "input events") for t in INPUTS if t != "directory"]
+    specs.append(TopicSpec(s.topic("directory"), n, {"cleanup.policy": "compact", **ARRIVAL}, "register changes"))
     specs.append(TopicSpec(s.topic(WORK), n, KEEP, "events routed to the owning partition"))
     specs.append(TopicSpec(s.topic(ALERTS), n, {"cleanup.policy": "compact"}, "each new version of an alert"))
     specs.append(TopicSpec(s.topic(LOCKOUTS), n, KEEP, "emergency lockout commands"))
@@ -100,33 +103,47 @@ def _partition_problems(admin: Any, s: StreamSettings, existing: set[str]) -> li
             for name in counted if name in found and found[name] != s.partitions]  # fmt: skip
 
 
-def retention_problems(s: StreamSettings) -> list[str]:
-    """Existing topics that would let history age out: a topic to keep (`KEEP`) that deletes by time or size.
+def config_problems(s: StreamSettings) -> list[str]:
+    """Existing topics configured otherwise than `monitor topics create` makes them, in ways that matter: a topic to
+    keep (`KEEP`) that deletes by time or size, so its history ages out; an input topic whose messages carry their
+    producers' timestamps (not `ARRIVAL`), so an event stamped ahead is judged against the producer's clock.
 
-    Topics are only ever created, never changed, so ones made before they were kept (or by other tools) are
-    found here, with the command that keeps them.
+    Topics are only ever created, never changed, so ones made before (or by other tools) are found here, with the
+    command that mends them.
     """
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient  # type: ignore[import-untyped, unused-ignore]
 
     admin = KafkaAdminClient(bootstrap_servers=s.bootstrap, client_id=f"{s.app_id}-check")
     try:
         existing = set(admin.list_topics())
-        kept = [t.name for t in topic_specs(s) if t.config == KEEP and t.name in existing]
-        if not kept:
+        specs = {t.name: t.config for t in topic_specs(s) if t.name in existing}
+        checked = [name for name, config in specs.items() if (KEEP | ARRIVAL).keys() & config.keys()]
+        if not checked:
             return []
-        keys = ["cleanup.policy", "retention.ms", "retention.bytes"]
+        keys = ["cleanup.policy", "retention.ms", "retention.bytes", "message.timestamp.type"]
         answer = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys))
-                                         for name in kept], config_filter="all")  # fmt: skip
+                                         for name in checked], config_filter="all")  # fmt: skip
         problems = []
         for name, configs in sorted(_topic_configs(answer).items()):
             value = {k: str(configs.get(k)) for k in keys}
-            if "delete" in value["cleanup.policy"] and (
-                value["retention.ms"] != "-1" or value["retention.bytes"] != "-1"
+            wanted = specs.get(name, {})
+            if (
+                KEEP.items() <= wanted.items()
+                and "delete" in value["cleanup.policy"]
+                and (value["retention.ms"] != "-1" or value["retention.bytes"] != "-1")
             ):
                 problems.append(
                     f"topic {name} deletes messages (retention.ms={value['retention.ms']}, retention.bytes="
                     f"{value['retention.bytes']}), so its history ages out; keep it with kafka-configs.sh --alter "
                     f"--entity-type topics --entity-name {name} --add-config retention.ms=-1,retention.bytes=-1"
+                )
+            if ARRIVAL.items() <= wanted.items() and value["message.timestamp.type"] != "LogAppendTime":
+                problems.append(
+                    f"topic {name} keeps its producers' timestamps (message.timestamp.type="
+                    f"{value['message.timestamp.type']}), so an event stamped ahead is judged against a producer's "
+                    "clock, which may be as wrong (MONITOR_MAX_AHEAD); take the broker's with kafka-configs.sh "
+                    f"--alter --entity-type topics --entity-name {name} --add-config "
+                    "message.timestamp.type=LogAppendTime"
                 )
         return problems
     finally:

@@ -294,16 +294,16 @@ def test_a_retention_check_the_broker_refuses_is_a_warning_not_a_stop(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import streams.topics
-    from monitor.cli_kafka import warn_retention
+    from monitor.cli_kafka import warn_config
 
     def refused(_: object) -> list[str]:
         raise PermissionError("DescribeConfigs denied")
 
-    monkeypatch.setattr(streams.topics, "retention_problems", refused)
-    warn_retention(object())
-    assert capsys.readouterr().err.startswith("monitor: warning: could not read the topics' retention settings")
-    monkeypatch.setattr(streams.topics, "retention_problems", lambda _: ["topic t deletes messages"])
-    warn_retention(object())
+    monkeypatch.setattr(streams.topics, "config_problems", refused)
+    warn_config(object())
+    assert capsys.readouterr().err.startswith("monitor: warning: could not read the topics' settings")
+    monkeypatch.setattr(streams.topics, "config_problems", lambda _: ["topic t deletes messages"])
+    warn_config(object())
     assert capsys.readouterr().err == "monitor: warning: topic t deletes messages\n"
 
 

@@ -19,7 +19,7 @@ from kafka import (  # type: ignore[import-untyped, unused-ignore]
 from kafka.admin import NewTopic  # type: ignore[import-untyped, unused-ignore]
 
 from streams.settings import StreamSettings
-from streams.topics import KEEP, create_topics, retention_problems, topic_problems, topic_specs
+from streams.topics import ARRIVAL, KEEP, config_problems, create_topics, topic_problems, topic_specs
 
 PARTITIONS = 4
 MESSAGES = 100
@@ -118,14 +118,17 @@ def test_topics_create_again_with_another_partition_count_says_the_topics_keep_t
 def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """Inputs, work log, lockouts and dead letters never age out; one made with a 7-day retention (the broker's
-    usual default) is found, by `monitor topics create` too, with the command that keeps it."""
+    """Inputs, work log, lockouts and dead letters never age out, and inputs take the broker's timestamps; one made
+    with a 7-day retention (the broker's usual default) and producers' timestamps is found, by `monitor topics
+    create` too, with the commands that mend it."""
     s = StreamSettings(broker=f"kafka://{kafka_bootstrap}", topic_prefix=f"ret{uuid.uuid4().hex[:8]}", partitions=2,
                        data_dir=tmp_path)  # fmt: skip
-    kept = {t.name for t in topic_specs(s) if t.config == KEEP}
+    kept = {t.name for t in topic_specs(s) if KEEP.items() <= t.config.items()}
     assert kept == {
         s.topic(t) for t in ("hr", "credentials", "signins", "incidents", "work", "lockouts", "dead-letter")
     }
+    stamped = {t.name for t in topic_specs(s) if ARRIVAL.items() <= t.config.items()}
+    assert stamped == {s.topic(t) for t in ("hr", "directory", "credentials", "signins", "incidents")}
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="check-admin")
     try:
         week = {"retention.ms": "604800000"}  # the usual broker default, set so the test does not rest on it
@@ -137,10 +140,13 @@ def test_topics_holding_history_are_kept_and_an_older_one_that_is_not_is_named(
     made = subprocess.run([sys.executable, "-m", "monitor.cli", "topics", "create"], env=env, capture_output=True,
                           text=True, timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
     assert made.returncode == 0, made.stderr
-    (problem,) = retention_problems(s)
+    # the older one alone, twice: it ages out, and it keeps its producers' timestamps (the rest were made right)
+    problem, stamps = config_problems(s)
     assert problem.startswith(f"topic {s.topic('hr')} deletes messages (retention.ms=604800000, ")
     assert f"--entity-name {s.topic('hr')} --add-config retention.ms=-1,retention.bytes=-1" in problem
-    assert f"monitor: warning: {problem}" in made.stderr
+    assert stamps.startswith(f"topic {s.topic('hr')} keeps its producers' timestamps (message.timestamp.type=Create")
+    assert stamps.endswith(f"--entity-name {s.topic('hr')} --add-config message.timestamp.type=LogAppendTime")
+    assert f"monitor: warning: {problem}" in made.stderr and f"monitor: warning: {stamps}" in made.stderr
 
 
 @pytest.mark.kafka

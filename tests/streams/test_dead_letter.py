@@ -65,6 +65,11 @@ def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(kafka_boo
         alerts = d.final_alerts()
         mfa = [a for a in alerts if a["control"] == "MFA-02"]
         assert mfa and set(mfa[0]["evidence"]) >= {"e-1", "e-5"}
+        # a replay of the topics leaves out what the routers refused, the far-ahead one too (its clock went to 2099)
+        replayed = d.cli("replay", "--broker", d.settings.broker, "--until", "2026-11-03T00:00:00Z")
+        assert replayed.returncode == 0, replayed.stderr
+        assert [json.loads(line) for line in replayed.stdout.splitlines()] == alerts
+        assert "days ahead of its arrival at " in replayed.stderr, replayed.stderr
     finally:
         d.stop_all()
 
