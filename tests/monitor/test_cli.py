@@ -570,7 +570,7 @@ def test_hr_reports_on_kafka_say_which_registered_accounts_the_person_reaches_or
     sent: list[bytes] = []
     monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
     monkeypatch.setattr(streams.client, "send_one", lambda s, raw: (SimpleNamespace(topic="m.hr"), sent.append(raw)))
-    monkeypatch.setattr(streams.client, "input_history", lambda s, topics, progress: [
+    monkeypatch.setattr(streams.client, "input_history", lambda s, topics, progress, ahead: [
         ("m.directory:0", n, raw) for n, raw in enumerate(register)])  # fmt: skip
     broker = ["--broker", "kafka://127.0.0.1:1"]
     for person, told in [
