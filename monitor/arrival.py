@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from monitor.durations import format_duration
@@ -21,7 +22,8 @@ def refuse_if_ahead(ev: Event, arrived: datetime, max_ahead: timedelta) -> None:
     if ahead > max_ahead:
         raise Rejected(
             f"time {ev.time.isoformat()} is {_roughly(ahead)} ahead of its arrival at {arrived.isoformat()}, "
-            f"more than the {format_duration(max_ahead)} taken (max_ahead); check the source's clock and UTC offset",
+            f"more than the {format_duration(max_ahead)} taken (MONITOR_MAX_AHEAD); check the source's clock and UTC "
+            "offset",
             ev.id,
         )
 
@@ -34,14 +36,15 @@ def advance_too_far(until: datetime, now: datetime, max_ahead: timedelta) -> str
         return None
     return (
         f"{until.isoformat()} is {_roughly(ahead)} ahead of the wall clock ({now.isoformat(timespec='seconds')}), more "
-        f"than the {format_duration(max_ahead)} taken (max_ahead): event time only moves forward, so the monitor "
+        f"than the {format_duration(max_ahead)} taken (MONITOR_MAX_AHEAD): event time only moves forward, so the "
+        "monitor "
         "could not come back from it; `monitor replay --until` shows what a later time brings"
     )
 
 
 def _roughly(td: timedelta) -> str:
     """How far ahead: whole days from two days on ('26,661 days'), else exact ('1h 1s', '5h 59m')."""
-    secs = int(td.total_seconds())
+    secs = math.ceil(td.total_seconds())  # up: 1h 0.2s ahead is not "1h", which is taken
     if secs >= 2 * 86400:
         return counted(secs // 86400, "day")
     parts = ((secs // 3600, "h"), (secs // 60 % 60, "m"), (secs % 60, "s"))

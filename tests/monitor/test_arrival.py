@@ -31,7 +31,7 @@ def test_an_event_past_the_allowance_is_refused_naming_both_times() -> None:
     assert err.value.event_id == "p-1"
     assert err.value.reason == (
         "time 2099-11-01T00:00:00+00:00 is 26,661 days ahead of its arrival at 2026-11-02T09:00:00+00:00, "
-        "more than the 1h taken (max_ahead); check the source's clock and UTC offset"
+        "more than the 1h taken (MONITOR_MAX_AHEAD); check the source's clock and UTC offset"
     )
 
 
