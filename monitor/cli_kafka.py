@@ -22,6 +22,7 @@ from monitor.cli_common import (
     tell_reach,
 )
 from monitor.directory import DirectoryError, load_directory
+from monitor.durations import format_duration
 from monitor.engine import Engine
 from monitor.replay import ReplayResult, replay
 from monitor.wording import counted
@@ -97,7 +98,6 @@ def publish_one(args: argparse.Namespace, ev: dict[str, Any], then: str, person:
     monitor does, or that it does not name them."""
     raw = _checked(ev)
     s = broker_settings(args)
-    from monitor.durations import format_duration
     from service.register import person as person_view
     from streams.client import send_one
 
@@ -401,7 +401,12 @@ def cmd_publish_directory(args: argparse.Namespace) -> int:
         directory = load_directory(args.file)
     except DirectoryError as exc:
         raise UsageError(str(exc)) from None
-    at = args.time or datetime.now(UTC)
+    now = datetime.now(UTC)
+    at = args.time or now
+    if at - now > s.max_ahead:  # the routers would dead-letter every one of them (monitor/arrival.py)
+        raise UsageError(f"--time {at.isoformat()} is more than {format_duration(s.max_ahead)} after now "
+                         f"({now.isoformat(timespec='seconds')}): the workers would refuse every event of the register "
+                         "as stamped ahead of its arrival (MONITOR_MAX_AHEAD); nothing was sent")  # fmt: skip
     lines = [e.model_dump_json().encode() for e in directory_events(directory, at)]
     n = publish(s, lines, topic="directory")
     print(f"{args.file}: sent {counted(n, 'directory event')} at {at.isoformat()}", file=sys.stderr)

@@ -538,6 +538,19 @@ def test_publish_refuses_an_event_stamped_further_ahead_of_now_than_the_workers_
     assert "ahead of its arrival at " in err[0] and "more than the 1h taken (MONITOR_MAX_AHEAD)" in err[0]
 
 
+def test_directory_publish_refuses_a_time_the_workers_would_refuse_every_event_for(
+    tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--time next century: every directory.* event would be dead-lettered, and it said 'sent N directory events'."""
+    from monitor import cli
+
+    directory, _ = _files(tmp_path)
+    argv = ["directory", "publish", str(directory), "--broker", "kafka://127.0.0.1:1", "--time", "2099-11-01T00:00:00Z"]
+    assert cli.main(argv) == 2 and published == []
+    err = capsys.readouterr().err
+    assert "--time 2099-11-01T00:00:00+00:00 is more than 1h after now (" in err and "nothing was sent" in err
+
+
 def test_publish_sends_nothing_when_one_of_its_files_cannot_be_read(
     tmp_path: Path, published: list[bytes], capsys: pytest.CaptureFixture[str]
 ) -> None:
