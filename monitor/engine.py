@@ -606,8 +606,6 @@ class Engine:
                 self._lockout(spec, a, now)
             self._emit(a)
             return
-        if act.reopen_only and a.status != "resolved":
-            return
         changed = a.add_evidence(act.evidence)
         if a.status == "resolved":
             a.status, a.resolved_by, a.note = "open", None, None

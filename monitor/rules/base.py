@@ -24,8 +24,6 @@ class Raise:
     escalate_at: datetime | None = None
     lockout: bool = False
     account_id: str | None = None  # act on this account instead of the event's (CRD-06: all sharers)
-    # on an alert still open or acknowledged, change nothing (no new version): only open one, or reopen a resolved one
-    reopen_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

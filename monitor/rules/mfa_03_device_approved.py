@@ -112,7 +112,7 @@ CASES = [
         _DIR,
     ),
     Case(
-        "signs in again from the device still unapproved: the alert stays open with both sign-ins",
+        "signs in again from the device still unapproved: the alert stays open, not raised again",
         "alert",
         (login("2026-02-01T08:00:00Z", "l-1"), login("2026-03-01T08:00:00Z", "l-2")),
         _DIR,
@@ -149,7 +149,7 @@ class _Wrong(NamedTuple):
 
 class State(NamedTuple):
     """Per (person, device): the manager's latest approval; the latest approval by anybody else since then; the
-    latest sign-in (time, event) that raised the alert, while no valid approval has come after it."""
+    sign-in (time, event) that raised the alert, while no valid approval has come after it."""
 
     approved: dict[tuple[str, str], datetime]
     wrong: dict[tuple[str, str], _Wrong]
@@ -187,9 +187,7 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
     alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
     manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
-    later sign-in from a pair still without a valid approval reopens the alert if a person resolved it (the device
-    would otherwise sign in unseen for good), and changes nothing on an open one (`reopen_only`: no new version to
-    the sinks for every sign-in).
+    sign-in from a pair already alerted and not yet approved does not raise again.
     """
     d = event.data
     pid = d.person_id
@@ -204,20 +202,17 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
         st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id)}, st.alerted)
         return st, (_raise(pid, d.device_id, st, ctx),) if pair in st.alerted else ()
     approved_at = st.approved.get(pair)
-    if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
+    if (approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval) or pair in st.alerted:
         return state, ()
-    if pair in st.alerted:  # alerted already: this sign-in names it again only if a person resolved it
-        return state, (_raise(pid, d.device_id, st, ctx, (event.time, event.id)),)
     st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
     return st, (_raise(pid, d.device_id, st, ctx),)
 
 
-def _raise(pid: str, device: str, st: State, ctx: Context, again: tuple[datetime, str] | None = None) -> Raise:
-    """The alert for pid's sign-in from device: never, or too long ago, approved by the manager; who else did.
-    `again`: a later sign-in (time, event) from the pair, which reopens a resolved alert and leaves an open one be."""
+def _raise(pid: str, device: str, st: State, ctx: Context) -> Raise:
+    """The alert for pid's sign-in from device: never, or too long ago, approved by the manager; who else did."""
     pair = (pid, device)
     a = ctx.account.account_id
-    signed_in, cause = again or st.alerted[pair]
+    signed_in, cause = st.alerted[pair]
     approved_at = st.approved.get(pair)
     if approved_at is None:
         why = "a device that was never approved for them by the account manager"
@@ -236,5 +231,4 @@ def _raise(pid: str, device: str, st: State, ctx: Context, again: tuple[datetime
         summary=f"{pid} signed in to {a} at {stamp(signed_in)} from device {device}, {why}",
         next_step=f"Ask the account manager of {a} to check device {device} with {pid} and approve it "
         "(device.approved) or, if it is not theirs, end its session and rotate the credential",
-        reopen_only=again is not None,
     )
