@@ -268,8 +268,9 @@ def register_from_topic(s: Any) -> Engine:
     known = fold_topics(s, ["directory"], f"the register from {s.topic('directory')}")
     if known.rejected_total:
         n = known.rejected_total
-        not_events = "is not an event" if n == 1 else "are not events"
-        print(f"monitor: {counted(n, 'message')} on the directory topic {not_events}; left out", file=sys.stderr)
+        were = "was" if n == 1 else "were"
+        print(f"monitor: {counted(n, 'message')} on the directory topic {were} refused (not an event, or stamped too "
+              f"far ahead of its arrival), as the workers refuse them; left out", file=sys.stderr)  # fmt: skip
     return known.engine
 
 

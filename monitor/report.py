@@ -97,9 +97,11 @@ def no_account_row(person: PersonFacts, deadline_after: timedelta) -> LeaverRow 
 
 
 def _nothing_to_revoke(engine: Engine, person: PersonFacts) -> bool:
-    """No account the person reaches, or only ones where their access was confirmed (a mover keeping it on purpose).
-    One they reach with no duty on it otherwise (signed in after the report, say) is not "nothing to revoke": the
-    alerts say what it is."""
+    """A mover with no duty (access gained after the move is for the new role), or a leaver who reaches no account
+    or only ones where their access was confirmed. A leaver who reaches one with no duty on it otherwise (signed in
+    after leaving, say) is not "nothing to revoke": the alerts say what it is."""
+    if person.leaver_event is None:
+        return True
     pid = person.person_id
     return all((acc := engine.accounts.get(aid)) is not None and pid in acc.confirmed for aid in person.accounts)
 

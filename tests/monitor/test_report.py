@@ -10,7 +10,7 @@ import pytest
 from monitor.facts import Duty
 from monitor.report import NO_ACCOUNT, LeaverRow, duty_row, format_report, leaver_report, report_json
 from monitor.rules import RULES
-from monitor.rules._fixtures import leaver, login, person
+from monitor.rules._fixtures import leaver, login, person, role_changed
 from monitor.rules.base import Case, ev
 from tests.monitor.caserun import run_case
 
@@ -168,6 +168,21 @@ def test_a_leaver_with_no_account_is_a_row_with_none_in_the_table_and_the_json()
     assert "not in the register" in lines[4] and "STILL ON" not in lines[4] and "NOT ROTATED" not in lines[4]
     data = json.loads(report_json(rows))
     assert data[1]["account_id"] is None and LeaverRow.model_validate(data[2]) == rows[2]
+
+
+def test_a_mover_given_access_after_the_move_is_still_seen_reported_with_nothing_to_revoke() -> None:
+    """Access gained after the move is for the new role (no duty): the mover dropped out of the report altogether."""
+    case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
+    directory = {**case.directory, "people": [*case.directory["people"], person("p-9")]}
+    events = (
+        role_changed("2026-11-02T09:00:00Z", "hr-9", "p-9", "2026-11-03T09:00:00Z"),
+        ev("directory.admin_assigned", "2026-11-04T09:00:00Z", "as-9", account_id="acc-1", person_id="p-9",
+           role="editor"),
+    )  # fmt: skip
+    _, result = run_case(Case("mover", "none", events, directory, until="2026-11-06T00:00:00Z"))
+    assert [(r.person_id, r.kind, r.account_id, r.status) for r in leaver_report(result.engine)] == [
+        ("p-9", "mover", None, "nothing to revoke")
+    ]
 
 
 def test_format_report_of_nothing() -> None:

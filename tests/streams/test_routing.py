@@ -375,3 +375,35 @@ def test_an_input_event_that_would_read_as_a_control_message_is_dead_lettered(co
     # and an ordinary event does not
     ok = route(_login(1, 5), 4)
     assert isinstance(ok, Routed)
+
+
+def test_a_replay_of_the_topics_offers_the_router_every_message_it_might_refuse_as_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """input_history judged by the first "time" it found: a lower-case 'z' found none (so none was judged) and a
+    second "time" key (JSON takes the last) hid the far one; the router refused both and the replay took them."""
+    from types import SimpleNamespace
+
+    import streams.client
+    from streams.client import input_history
+    from streams.settings import StreamSettings
+
+    sent = datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp() * 1000
+    base = b'{"specversion":"1.0","id":"%s","source":"x","type":"post.published",%s"data":{"account_id":"acc-7"}}'
+    records = [
+        base % (b"ok", b'"time":"2026-11-02T08:59:00Z",'),
+        base % (b"lower", b'"time":"2099-11-01t00:00:00z",'),
+        base % (b"twice", b'"time":"2026-11-02T08:00:00Z","time":"2099-11-01T00:00:00Z",'),
+    ]
+    tp = SimpleNamespace(topic="m.signins", partition=0)
+    monkeypatch.setattr(streams.client, "read_to_end", lambda *a, **kw: [
+        (tp, SimpleNamespace(value=raw, offset=i, timestamp=sent)) for i, raw in enumerate(records)
+    ])  # fmt: skip
+    offered: list[int] = []
+
+    def ahead(origin: str, offset: int, raw: bytes, arrived: datetime) -> bool:
+        offered.append(offset)
+        return isinstance(route(raw, 4, arrived, timedelta(hours=1)), DeadLetter)
+
+    kept = list(input_history(StreamSettings(), ahead=ahead))
+    assert offered == [1, 2] and [offset for _, offset, _ in kept] == [0]
