@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from monitor.durations import format_duration
+from pydantic import AfterValidator, BeforeValidator
+
+from monitor.durations import duration_value, format_duration
 from monitor.wording import counted
 from schemas.events import Event, Rejected
 
 # Sources' clocks drift by seconds, not hours; an hour also covers a batch stamped at its end.
 DEFAULT_MAX_AHEAD = timedelta(hours=1)
+
+
+def _positive(v: timedelta) -> timedelta:
+    if v <= timedelta(0):
+        raise ValueError("max_ahead must be positive, e.g. '1h'")
+    return v
+
+
+# The setting, as both runtimes' settings take it: a duration ('1h'), more than nothing.
+MaxAhead = Annotated[timedelta, BeforeValidator(duration_value), AfterValidator(_positive)]
 
 
 def refuse_if_ahead(ev: Event, arrived: datetime, max_ahead: timedelta) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.arrival import DEFAULT_MAX_AHEAD
+from monitor.arrival import DEFAULT_MAX_AHEAD, MaxAhead
 from monitor.durations import duration_value
 
 
@@ -26,7 +26,7 @@ class ServiceSettings(BaseSettings):
     web_port: Annotated[int, Field(ge=1, le=65535)] = 8080
     lateness: Annotated[timedelta, BeforeValidator(duration_value)] = timedelta(seconds=30)
     # an event stamped further ahead of its arrival is refused (monitor/arrival.py): event time only moves forward
-    max_ahead: Annotated[timedelta, BeforeValidator(duration_value)] = DEFAULT_MAX_AHEAD
+    max_ahead: MaxAhead = DEFAULT_MAX_AHEAD
     tick_seconds: Annotated[float, Field(ge=0)] = 5.0
     sinks: Path | None = Field(None, description="alert delivery routes (YAML); URLs come from the environment")
     delivery_max_backoff: Annotated[float, Field(gt=0, le=3600)] = 300.0
@@ -38,13 +38,6 @@ class ServiceSettings(BaseSettings):
     def _lateness(cls, v: timedelta) -> timedelta:
         if v < timedelta(0):
             raise ValueError("lateness must not be negative")
-        return v
-
-    @field_validator("max_ahead")
-    @classmethod
-    def _max_ahead(cls, v: timedelta) -> timedelta:
-        if v <= timedelta(0):
-            raise ValueError("max_ahead must be positive, e.g. '1h'")
         return v
 
     @field_validator("loglevel")

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.arrival import DEFAULT_MAX_AHEAD
+from monitor.arrival import DEFAULT_MAX_AHEAD, MaxAhead
 from monitor.durations import duration_value
 
 
@@ -43,14 +43,7 @@ class StreamSettings(BaseSettings):
     # produce request and a socket write of its own (about a tenth fewer events/s reading a backlog, bench/README)
     linger_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
     # an event stamped further ahead of its arrival is refused (monitor/arrival.py): event time only moves forward
-    max_ahead: Annotated[timedelta, BeforeValidator(duration_value)] = DEFAULT_MAX_AHEAD
-
-    @field_validator("max_ahead")
-    @classmethod
-    def _max_ahead(cls, v: timedelta) -> timedelta:
-        if v <= timedelta(0):
-            raise ValueError("max_ahead must be positive, e.g. '1h'")
-        return v
+    max_ahead: MaxAhead = DEFAULT_MAX_AHEAD
 
     @field_validator("broker")
     @classmethod
