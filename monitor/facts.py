@@ -284,16 +284,14 @@ def fold_account(a: AccountFacts, ev: Event, etype: str, d: Any, now: datetime, 
     fold = _ACCOUNT_FOLDS.get(etype)
     if fold is not None:
         fold(a, ev, d, now, person)
-    field_name = _ACT_FIELD.get(etype)  # actor_of, written out: this runs for every account event
-    if field_name is not None and (etype != "mfa.challenge" or d.result == "approved"):
-        pid = getattr(d, field_name)
-        if pid:
-            at, inn = a.acted_at, a.acted_in
-            if at is None or inn is None:
-                at, inn = a.acted_at, a.acted_in = {}, {}
-            last = at.get(pid)
-            if last is None or now >= last:  # a late event is older than what is kept
-                at[pid], inn[pid] = now, ev.id
+    pid = actor_of(etype, d)
+    if pid:
+        at, inn = a.acted_at, a.acted_in
+        if at is None or inn is None:
+            at, inn = a.acted_at, a.acted_in = {}, {}
+        last = at.get(pid)
+        if last is None or now >= last:  # a late event is older than what is kept
+            at[pid], inn[pid] = now, ev.id
     # most people have no notice open: that is tested first, as it costs least
     if (
         person is not None
