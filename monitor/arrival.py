@@ -50,8 +50,7 @@ def advance_too_far(until: datetime, now: datetime, max_ahead: timedelta) -> str
     return (
         f"{until.isoformat()} is {_roughly(ahead)} ahead of the wall clock ({now.isoformat(timespec='seconds')}), more "
         f"than the {format_duration(max_ahead)} taken (MONITOR_MAX_AHEAD): event time only moves forward, so the "
-        "monitor "
-        "could not come back from it; `monitor replay --until` shows what a later time brings"
+        "monitor could not come back from it; `monitor replay --until` shows what a later time brings"
     )
 
 

@@ -60,9 +60,10 @@ def fold_topics(s: Any, topics: Sequence[str], what: str, organisation: Any = No
 
     def ahead(origin: str, offset: int, raw: bytes, arrived: datetime) -> bool:
         verdict = route(raw, s.partitions, arrived, s.max_ahead)  # the router's own judgement
-        if isinstance(verdict, DeadLetter):
-            refused.append(Rejection(origin, offset, verdict.event_id, verdict.reason))
-        return isinstance(verdict, DeadLetter)
+        if not isinstance(verdict, DeadLetter):
+            return False
+        refused.append(Rejection(origin, offset, verdict.event_id, verdict.reason))
+        return True
 
     print(f"reading {what} on {s.bootstrap} ...", file=sys.stderr, flush=True)
     try:

@@ -10,13 +10,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from kafka import TopicPartition  # type: ignore[import-untyped, unused-ignore]
 
 from monitor.wording import counted
-from streams.routing import AlertAction, advance_message, alert_action_message
+from streams.routing import AlertAction, advance_message, alert_action_message, arrival
 from streams.settings import StreamSettings
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 
@@ -414,16 +414,16 @@ def input_history(s: StreamSettings, timeout: float = 300.0, progress: Callable[
     def timed() -> Iterator[HistoryRecord]:
         for tp, r in read_to_end(s, topics, "history-reader", timeout, progress):
             if r.value is not None:
-                found = [_utc_time(t.decode("utf-8", "replace")) for t in _TIME.findall(r.value)]
-                at = found[0] if found else None
+                m = _TIME.search(r.value)
+                at = _utc_time(m.group(1).decode("utf-8", "replace")) if m else None
                 origin = f"{tp.topic}:{tp.partition}"
-                if ahead is not None and r.timestamp > 0:
-                    arrived = datetime.fromtimestamp(r.timestamp / 1000, UTC)
-                    # Offered whenever the router might refuse it: a time found ahead (any of them: JSON takes the
-                    # last of two "time" keys), or none found to judge by. The router's own verdict decides.
-                    doubt = not found or any(t is None or t - arrived > limit for t in found)
-                    if doubt and ahead(origin, r.offset, r.value, arrived):
-                        continue
+                if (
+                    ahead is not None
+                    and (arrived := arrival(r.timestamp / 1000)) is not None
+                    and _doubtful(r.value, at, arrived, limit)
+                    and ahead(origin, r.offset, r.value, arrived)
+                ):
+                    continue
                 yield (at.isoformat() if at is not None else ""), origin, r.offset, r.value
 
     return ((origin, offset, raw) for _, origin, offset, raw in sorted_in_runs(timed(), run_bytes))
@@ -475,6 +475,17 @@ def _read_run(fh: IO[bytes]) -> Iterator[HistoryRecord]:
                 yield marshal.load(fh)
             except EOFError:
                 return
+
+
+def _doubtful(raw: bytes, first: datetime | None, arrived: datetime, limit: timedelta) -> bool:
+    """Whether the router might refuse the message as stamped too far ahead: a time found ahead (any of them: JSON
+    takes the last of two "time" keys), or none found to judge by. The router's own verdict decides."""
+    if first is None:
+        return True
+    if first - arrived > limit:
+        return True
+    later = [_utc_time(t.decode("utf-8", "replace")) for t in _TIME.findall(raw)[1:]]
+    return any(t is None or t - arrived > limit for t in later)
 
 
 def _utc_time(t: str) -> datetime | None:
