@@ -197,6 +197,7 @@ class Engine:
             self.open_incidents,
             self.fingerprints,
             self.mailboxes,
+            self._alert_status,
         )
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
@@ -260,7 +261,7 @@ class Engine:
         self._timers_limit = max(_TIMERS_MIN_LIMIT, 2 * len(self._timers))
         self._ctx = Context(
             datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
-            self.mailboxes,
+            self.mailboxes, self._alert_status,
         )  # fmt: skip
 
     # ----- input -------------------------------------------------------------------------------
@@ -499,6 +500,11 @@ class Engine:
         if a is None:
             a = self.accounts[aid] = AccountFacts(aid)
         return a
+
+    def _alert_status(self, control: str, person_id: str | None, key: str) -> str | None:
+        """The status of a rule's alert on the account its context is aimed at (Context.alert_status)."""
+        a = self.alerts.get(alert_id(control, self._ctx.account.account_id, person_id, key))
+        return None if a is None else a.status
 
     def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
         slots = (_slot(only),) if only is not None else self._dispatch.get(etype)

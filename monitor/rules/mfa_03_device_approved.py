@@ -187,7 +187,9 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
     alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
     manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
-    sign-in from a pair already alerted and not yet approved does not raise again.
+    sign-in from a pair already alerted and not yet approved does not raise again while the alert is open (most
+    sign-ins, where devices go unapproved, cost one lookup); once a person has resolved it without the manager's
+    approval, the next one reopens it.
     """
     d = event.data
     pid = d.person_id
@@ -202,8 +204,10 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
         st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id)}, st.alerted)
         return st, (_raise(pid, d.device_id, st, ctx),) if pair in st.alerted else ()
     approved_at = st.approved.get(pair)
-    if (approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval) or pair in st.alerted:
+    if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
         return state, ()
+    if pair in st.alerted and ctx.alert_status("MFA-03", pid, d.device_id) != "resolved":
+        return state, ()  # raised for this device already, and open: the sign-in adds nothing
     st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
     return st, (_raise(pid, d.device_id, st, ctx),)
 

@@ -24,10 +24,10 @@ def _feed(engine: Engine, events: list[dict[str, Any]]) -> None:
     assert not result.rejected and not engine.stats.rule_errors
 
 
-# (control, the alert's key, a sign-in that breaches it). MFA-03 raises once per device until the manager approves
-# it: a repeat sign-in from it (most sign-ins, where devices go unapproved) costs nothing (bench/README, "Replay")
+# (control, the alert's key, a sign-in that breaches it). MFA-03: a device no manager has approved (the default)
 BREACHES = [
     ("MFA-02", "no-mfa", {"mfa": False}),
+    ("MFA-03", "d-1", {}),
     ("SIG-01", "d-1", {"managed": False}),
 ]
 
