@@ -13,6 +13,8 @@ from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 _DIR = directory(account(), people=staff("p-1", "p-2"))
 _LEAVER = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _LATE = leaver("2026-11-08T09:00:00Z", "hr-2", "p-1", "2026-11-06T17:00:00Z")  # reported two days after the leaving
+# HR corrects the leaving time to a day earlier: a new report (event id) for the same person
+_CORRECTED = leaver("2026-11-09T09:00:00Z", "hr-3", "p-1", "2026-11-05T17:00:00Z")
 
 
 CASES = [
@@ -93,6 +95,29 @@ CASES = [
         _DIR,
     ),
     Case(
+        "a corrected report with an earlier leaving date: the same alert, not a second",
+        "alert",
+        (_LEAVER, login("2026-11-07T08:00:00Z", "l-1"), _CORRECTED),
+        _DIR,
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "HR reports late, then corrects the leaving date: the same alert, not a second",
+        "alert",
+        (login("2026-11-07T08:00:00Z", "l-1"), _LATE, _CORRECTED),
+        _DIR,
+        severity="critical",
+        status="open",
+    ),
+    Case(
+        "a corrected report, then the leaver signs in again: joins the same alert",
+        "alert",
+        (_LEAVER, login("2026-11-07T08:00:00Z", "l-1"), _CORRECTED, login("2026-11-10T08:00:00Z", "l-2")),
+        _DIR,
+        status="open",
+    ),
+    Case(
         "an admin removes the leaver's seat: no alert",
         "none",
         (
@@ -112,37 +137,54 @@ CASES = [
     on=(*ACTING_TYPES, "hr.leaver"),
     cases=CASES,
 )
-def lvr_03_acted_after_leaving(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
+def lvr_03_acted_after_leaving(event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert, with an emergency lockout, when a leaver signs in, posts or changes the account after leaving; also
-    when HR reports the leaving only after they acted (the account's latest act by them, `acted_at`)."""
+    when HR reports the leaving only after they acted (the account's latest act by them, `acted_at`).
+
+    One alert per leaver on an account: its key is the HR report it was first raised on, and a corrected report
+    (a second hr.leaver for them, with a new event id) or a later act joins that alert, reopening it when resolved,
+    rather than raising a second for the same act. State: person -> that key, None while nobody was alerted here.
+    """
     if event.type == "hr.leaver":
-        return state, _reported_late(event, ctx)
-    leaver = acted_after_leaving(event, ctx)
-    if leaver is None:
-        return state, ()
-    what = f"{action_text(event)} on {ctx.account.account_id} at {stamp(event.time)}"
-    return state, (_raise(leaver, event.id, what, ctx),)
+        late = _reported_late(event, ctx)
+        if late is None:
+            return state, ()
+        leaver, act_id, what = late
+    else:
+        found = acted_after_leaving(event, ctx)
+        if found is None:
+            return state, ()
+        leaver, act_id = found, event.id
+        what = f"{action_text(event)} on {ctx.account.account_id} at {stamp(event.time)}"
+    pid = leaver.person_id
+    cause = leaver.leaver_event or "hr.leaver"
+    key = state.get(pid) if state is not None else None
+    if key is None:
+        key = cause
+        state = {**state, pid: key} if state is not None else {pid: key}
+    return state, (_raise(leaver, key, cause, act_id, what, ctx),)
 
 
-def _reported_late(event: Any, ctx: Context) -> tuple[Action, ...]:
-    """HR's report came after the person's latest act on this account, and their leaving time before it."""
+def _reported_late(event: Any, ctx: Context) -> tuple[PersonFacts, str, str] | None:
+    """HR's report came after the person's latest act on this account, and their leaving time before it: the
+    leaver, that act's event and what they did, in words."""
     d = event.data
     acc = ctx.account
     at = acc.acted_at.get(d.person_id) if acc.acted_at is not None else None
     act_id = acc.acted_in.get(d.person_id) if acc.acted_in is not None else None
     person = ctx.person(d.person_id)
     if at is None or act_id is None or at < d.leaving_at or person is None:
-        return ()
+        return None
     what = f"acted on {ctx.account.account_id} at {stamp(at)} (event {act_id}), before HR reported the leaving"
-    return (_raise(person, act_id, what, ctx),)
+    return person, act_id, what
 
 
-def _raise(leaver: PersonFacts, act_id: str, what: str, ctx: Context) -> Raise:
+def _raise(leaver: PersonFacts, key: str, cause: str, act_id: str, what: str, ctx: Context) -> Raise:
+    """The alert under `key` (the report it was first raised on), with `cause` (the current report) as evidence."""
     pid = leaver.person_id
-    cause = leaver.leaver_event or "hr.leaver"
     a = ctx.account.account_id
     return Raise(
-        key=cause,
+        key=key,
         person_id=pid,
         evidence=(cause, act_id),
         summary=f"{left_text(leaver)}, {what}",

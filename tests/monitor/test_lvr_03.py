@@ -1,0 +1,96 @@
+"""LVR-03 raises one alert per leaver and account: a corrected HR report (a second hr.leaver for the same person,
+with a new event id and a leaving time still before their act) joins the alert raised on the first report instead
+of raising a second for the same act. A rule case cannot count alerts, so these do."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.directory import parse_directory
+from monitor.engine import Engine, alert_id
+from monitor.policy import load_profile
+from monitor.replay import build_engine, replay
+from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules.lvr_03_acted_after_leaving import CASES
+
+_DIR = directory(account(), people=staff("p-1", "p-2"))
+_FIRST = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
+_LATE = leaver("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # after the act
+_CORRECTED = leaver("2026-11-09T09:00:00Z", "hr-9", "p-1", "2026-11-05T17:00:00Z")  # a day earlier, new id
+_ACT = login("2026-11-07T08:00:00Z", "l-1")
+_ALERT = alert_id("LVR-03", "acc-1", "p-1", "hr-1")  # keyed on the first report, as before
+
+
+def _engine(events: list[dict[str, Any]], register: dict[str, Any] = _DIR) -> Engine:
+    engine = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(register)))
+    _feed(engine, events)
+    return engine
+
+
+def _feed(engine: Engine, events: list[dict[str, Any]]) -> None:
+    result = replay(engine, [("test", i + 1, json.dumps(e).encode()) for i, e in enumerate(events)])
+    assert not result.rejected and not engine.stats.rule_errors
+
+
+def _lvr_03(engine: Engine) -> list[Any]:
+    return [a for a in engine.final_alerts() if a.control == "LVR-03"]
+
+
+@pytest.mark.parametrize(
+    "events",
+    [[_FIRST, _ACT, _CORRECTED], [_ACT, _LATE, _CORRECTED]],
+    ids=["reported-before-the-act", "reported-after-the-act"],
+)
+def test_a_corrected_report_joins_the_alert_rather_than_raising_a_second(events: list[dict[str, Any]]) -> None:
+    engine = _engine(events)
+    [alert] = _lvr_03(engine)
+    assert alert.id == _ALERT, alert
+    assert {"hr-1", "hr-9", "l-1"} <= set(alert.evidence), alert.evidence
+    assert alert.status == "open"
+    assert "2026-11-05 17:00Z" in alert.summary, alert.summary  # the corrected leaving time
+    assert len(engine.lockouts) == 1, engine.lockouts  # LVR-03's or EMG-01's, for the same act
+    assert engine.rule_state["acc-1"]["LVR-03"] == {"p-1": "hr-1"}
+
+
+def test_the_leaver_acting_again_after_a_correction_joins_the_same_alert() -> None:
+    engine = _engine([_FIRST, _ACT, _CORRECTED, login("2026-11-10T08:00:00Z", "l-2")])
+    [alert] = _lvr_03(engine)
+    assert alert.id == _ALERT and alert.evidence[-1] == "l-2", alert
+    assert len(engine.lockouts) == 1, engine.lockouts
+
+
+def test_a_corrected_report_reopens_the_resolved_alert() -> None:
+    engine = _engine([_FIRST, _ACT])
+    engine.resolve(_ALERT, "sec-1", datetime.fromisoformat("2026-11-07T10:00:00Z"), "seat removed")
+    _feed(engine, [_CORRECTED])
+    [alert] = _lvr_03(engine)
+    assert (alert.id, alert.status, alert.evidence[-1]) == (_ALERT, "open", "hr-9"), alert
+
+
+def test_a_correction_to_after_the_act_raises_nothing_new() -> None:
+    """HR moves the leaving time past the act: no new alert, and the one raised stays (README: a corrected report
+    does not withdraw it)."""
+    later = leaver("2026-11-09T09:00:00Z", "hr-9", "p-1", "2026-11-08T17:00:00Z")
+    engine = _engine([_FIRST, _ACT, later])
+    [alert] = _lvr_03(engine)
+    assert (alert.id, alert.status) == (_ALERT, "open")
+
+
+_ONE_ALERT_CASES = [c for c in CASES if "the same alert" in c.name]
+
+
+def test_the_rule_has_cases_about_one_alert() -> None:
+    assert len(_ONE_ALERT_CASES) >= 2, [c.name for c in CASES]
+
+
+@pytest.mark.parametrize("case", _ONE_ALERT_CASES, ids=lambda c: c.name)
+def test_the_rule_cases_about_one_alert_raise_one(case: Any) -> None:
+    """The cases beside the rule that say "the same alert" raise exactly one LVR-03 alert."""
+    assert case.directory is not None
+    engine = _engine(list(case.events), case.directory)
+    assert len(_lvr_03(engine)) == 1, [a.summary for a in _lvr_03(engine)]
