@@ -33,6 +33,7 @@ from monitor.policy import load_profile
 from monitor.wording import counted
 from streams import metrics
 from streams.alignment import UNKNOWN, Aligner, caught_up, pause_changes, plan, watermark
+from streams.brokerwatch import CHECK_INTERVAL_S, BrokerWatch
 from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
 from streams.routing import DeadLetter, Routed, arrival, lane_name, redact, route, watermark_message, work_messages
@@ -462,6 +463,7 @@ def build_app(settings: StreamSettings) -> faust.App:
     input_names = {s.topic(t) for t in INPUTS}
     aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]] = Aligner(hold=HOLD_BEFORE_PAUSE)
     router = _Router(app, aligner, input_names, s.bootstrap)
+    broker = BrokerWatch(s.bootstrap, f"{app.conf.id}-broker-watch")
 
     async def forward(released: list[tuple[Any, Routed | DeadLetter]]) -> None:
         """Send what the router released: dead letters one by one, the events in one work message per partition
@@ -568,9 +570,18 @@ def build_app(settings: StreamSettings) -> faust.App:
                 await send(lockouts_topic, cmd.account_id.encode(), cmd.model_dump_json().encode(), None, None, None)
             runtime.folded(pe, pe.units - before)
 
+    @app.task
+    async def watch_broker() -> None:
+        """Ask the broker for its metadata, so /health and `monitor_broker_up` say when it stops answering. Not a
+        Faust timer: an unanswered request takes longer than the interval, and a timer then warns of overlapping."""
+        while True:
+            await broker.check()
+            await asyncio.sleep(CHECK_INTERVAL_S)
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         await router.close()
+        await broker.close()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -593,8 +604,10 @@ def build_app(settings: StreamSettings) -> faust.App:
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        """200 while the consumer runs, 503 otherwise: what a liveness probe needs."""
+        """200 while the consumer runs, 503 otherwise: what a liveness probe needs. A broker that does not answer
+        makes it "degraded", still 200: a restarted worker would wait for the broker all the same."""
         state = app.consumer.state if app.consumer else "init"
+        warning = broker.warning()
         try:
             assignment = app.consumer.assignment() if app.consumer else set()
         except Exception:  # the consumer not started, or between assignments
@@ -602,7 +615,8 @@ def build_app(settings: StreamSettings) -> faust.App:
         committed = getattr(app.consumer, "_committed_offset", {})  # filled when partitions are assigned
         return web.json(
             {
-                "status": "ok" if state == "running" else state,
+                "status": state if state != "running" else "degraded" if warning else "ok",
+                "warnings": [warning] if warning else [],
                 "partitions": sorted(runtime.engines),
                 # work partitions held with no engine yet (none reached since assigned): where reading resumes
                 "idle": idle_partitions(assignment, s.topic(WORK), runtime.engines, committed),

@@ -296,6 +296,63 @@ def test_a_worker_rides_out_a_broker_restart(restartable_broker: Any, tmp_path: 
         d.stop_all()
 
 
+def _broker_up(port: int) -> str | None:
+    """The worker's monitor_broker_up gauge as /metrics shows it ("1.0" or "0.0"), None before its first check."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        m = re.search(r"^monitor_broker_up (\S+)$", resp.read().decode(), re.M)
+    return m.group(1) if m else None
+
+
+def _wait_health(d: Deployment, port: int, status: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        h = d.health(port)
+        if h["status"] == status or time.monotonic() > deadline:
+            return h
+        time.sleep(0.5)
+
+
+def test_a_frozen_broker_shows_on_health_and_metrics_until_it_answers(restartable_broker: Any, tmp_path: Path,
+                                                                      demo: Demo) -> None:  # fmt: skip
+    """SIGSTOP the broker (no connection refused: it just stops answering) under a running worker: /health turns
+    "degraded" with a warning (still 200: a restart would not help) and monitor_broker_up 0; SIGCONT: both clear,
+    and the same worker routes what comes next."""
+    broker = restartable_broker
+    d = Deployment(broker.bootstrap, tmp_path, partitions=2, lateness=LATENESS, directory=demo[0])
+    lines = _lines(demo)
+    try:
+        d.publish_directory(demo[0], demo[2])
+        port = d.start_worker()
+        proc = d.workers[port]
+        h = _wait_health(d, port, "ok", 60)
+        assert (h["status"], h["warnings"]) == ("ok", []), h
+        deadline = time.monotonic() + 30
+        while _broker_up(port) != "1.0" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _broker_up(port) == "1.0"
+        pid = broker.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            frozen = _wait_health(d, port, "degraded", 60)
+            up_while_frozen = _broker_up(port)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert frozen["status"] == "degraded", frozen
+        assert len(frozen["warnings"]) == 1 and "has not answered for" in frozen["warnings"][0], frozen
+        assert broker.bootstrap in frozen["warnings"][0], frozen
+        assert up_while_frozen == "0.0"
+        back = _wait_health(d, port, "ok", 90)
+        assert (back["status"], back["warnings"]) == ("ok", []), back
+        assert _broker_up(port) == "1.0"
+        d.publish(lines[:200])
+        wait_routed(d.settings, timeout=120)
+        assert proc.poll() is None and d.workers[port] is proc, "the worker was restarted or died"
+        assert "answers again" in (tmp_path / f"worker-{port}.log").read_text(errors="replace")
+    finally:
+        d.stop_all()
+
+
 # ----- 5. fuzzed input through the broker ----------------------------------------------------------------------
 
 
