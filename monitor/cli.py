@@ -18,6 +18,7 @@ from monitor.cli_common import (
     EXIT_BAD_INPUT,
     UsageError,
     profile_named,
+    say_changes,
     say_unlisted,
     settings_from,
     stream_settings,
@@ -740,6 +741,7 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
             raise UsageError("the monitor does not know --dry-run and has taken the import: "
                              f"{counted(out['events'], 'change')}, {out['accepted']:,} taken")  # fmt: skip
         print(f"would make {counted(out['events'], 'change')}{what}; nothing was changed (--dry-run)")
+        say_changes(out.get("described", []), out.get("described_total", 0))  # none from an older monitor
     else:
         print(f"{counted(out['events'], 'change')}{what}: {out['accepted']:,} taken, "
               f"{out['duplicates']:,} already known")  # fmt: skip

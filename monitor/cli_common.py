@@ -86,6 +86,14 @@ def tell_reach(person: str, accounts: list[str] | None, register_only: bool = Fa
         print(f"{person} holds no role, seat or credential on an account the monitor knows: nothing to revoke")
 
 
+def say_changes(lines: list[str], total: int) -> None:
+    """A dry run's changes in words, one a line (`lines`: the first of `total`), for the comms team to review."""
+    for line in lines:
+        print(f"  {line}")
+    if total > len(lines):
+        print(f"  and {total - len(lines):,} more")
+
+
 def say_unlisted(missing: int, first: list[str], retire: bool, dry_run: bool) -> None:
     """After a register import: the registered accounts its file leaves out (`first`: the first of them by id),
     retired (on stdout) or kept (a note)."""

@@ -17,6 +17,7 @@ from monitor.cli_common import (
     UsageError,
     already_resolved,
     profile_named,
+    say_changes,
     say_unlisted,
     stream_settings,
     tell_reach,
@@ -244,11 +245,12 @@ def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     """Make the Kafka runtime's register match the file: the register as its directory topic has it, folded here,
     and the directory.* events that differ from it sent there (as the embedded monitor's import computes them)."""
     s = broker_settings(args)
-    from service.register import UNLISTED_SHOWN, change_counts, changes_in_words, import_events, unlisted
+    from service.register import SAID_SHOWN, UNLISTED_SHOWN, change_counts, changes_in_words, import_events, unlisted
     from streams.client import publish
 
     engine = register_from_topic(s)
-    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing)
+    said: list[str] = []
+    events = import_events(engine, d, text, datetime.now(UTC), retire_missing=args.retire_missing, said=said)
     counts = change_counts(events)
     what = f" ({changes_in_words(counts)})" if counts else ""
     had = (f"the register there had {counted(len(engine.accounts), 'account')} and "
@@ -256,6 +258,7 @@ def import_on_topics(args: argparse.Namespace, d: Any, text: str) -> int:
     if args.dry_run:
         print(f"would send {counted(len(events), 'change')}{what} to {s.topic('directory')} ({had}); nothing was "
               "sent (--dry-run)")  # fmt: skip
+        say_changes(said[:SAID_SHOWN], len(said))
     else:
         sent = publish(s, [e.model_dump_json().encode() for e in events], topic="directory") if events else 0
         print(f"{counted(sent, 'change')} sent{what} to {s.topic('directory')} ({had})")

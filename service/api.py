@@ -172,6 +172,11 @@ class ImportResponse(BaseModel):
     changes: dict[str, int] = Field(default_factory=dict, description="the changes by event type, e.g. "
                                     "{\"directory.account_registered\": 2}")  # fmt: skip
     dry_run: bool = Field(False, description="true: the changes were worked out and not made")
+    described: list[str] = Field(default_factory=list, description=f"the first {register.SAID_SHOWN} changes to "
+                                 "people, accounts and roles in words, one each, by ids and field names, e.g. "
+                                 "\"acc-7: p-2 loses admin; keeps manager\" (retirements: unlisted)")  # fmt: skip
+    described_total: int = Field(0, description="how many such changes (a role holder's changed roles are one, made "
+                                 "of several events)")  # fmt: skip
 
 
 class Health(BaseModel):
@@ -421,7 +426,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             raise DirectoryError(f"import: not UTF-8 text (byte {exc.start})") from None
         now = monitor.clock()
 
-        def take() -> tuple[list[Event], list[str], StepResult]:
+        def take() -> tuple[list[Event], list[str], list[str], StepResult]:
             # In a worker thread, not the server's loop; the file is parsed before the engine's lock is taken.
             d = parse_directory(text, "import")
             register.check_retire_missing(d, retire_missing)  # before the register is applied: nothing changes
@@ -429,15 +434,16 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
                 require_applied()  # applying it is a change; and against no register, everything would differ
             elif monitor.read(lambda e, _: e.clock is None):
                 monitor.advance(now)  # the file's register first: the import is what differs from it
+            said: list[str] = []
             events, missing = monitor.read(
-                lambda e, _: (register.import_events(e, d, text, now, retire_missing), register.unlisted(e, d))
+                lambda e, _: (register.import_events(e, d, text, now, retire_missing, said), register.unlisted(e, d))
             )
             if dry_run:
-                return events, missing, StepResult()
+                return events, missing, said, StepResult()
             result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
-            return events, missing, result
+            return events, missing, said, result
 
-        events, missing, result = await run_in_threadpool(take)
+        events, missing, said, result = await run_in_threadpool(take)
         metrics.observe_step(result)
         return ImportResponse(
             events=len(events),
@@ -447,6 +453,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             unlisted_first=missing[: register.UNLISTED_SHOWN],
             changes=register.change_counts(events),
             dry_run=dry_run,
+            described=said[: register.SAID_SHOWN],
+            described_total=len(said),
         )
 
     # ----- emergencies ---------------------------------------------------------------------------

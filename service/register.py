@@ -164,10 +164,14 @@ def check_retire_missing(d: Directory, retire_missing: bool) -> None:
                              "export` gives it)")  # fmt: skip
 
 
-def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire_missing: bool = False) -> list[Event]:
+def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire_missing: bool = False,
+                  said: list[str] | None = None) -> list[Event]:  # fmt: skip
     """The directory.* events that turn the register as it is into `d`, parsed from `text` (only the differences).
 
-    Their ids derive from `text` and `now`, so the same file sent twice at one moment is taken once.
+    Their ids derive from `text` and `now`, so the same file sent twice at one moment is taken once. `said`, when
+    given, gets one line per change to people, accounts and roles in words, by ids and field names only (what a dry
+    run shows for review; the retired accounts are `unlisted`'s): a role holder's changed roles are one line, though
+    the events take every role and give back the ones kept.
     """
     check_retire_missing(d, retire_missing)
     digest = hashlib.blake2b(f"{now.isoformat()}\x1f{text}".encode(), digest_size=8).hexdigest()
@@ -195,6 +199,8 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
             or known.groups != frozenset(p.groups)
         ):
             add("directory.person", p.model_dump(exclude_none=True))
+            if said is not None:
+                said.append(_person_said(known, p.person_id, p.email, p.unit, frozenset(p.groups)))
     listed = set()
     for a in d.accounts:
         listed.add(a.account_id)
@@ -202,11 +208,16 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
         reg = a.model_dump(exclude={"admins", "manager", "editors"}, exclude_none=True)
         if facts is None or not facts.registered or facts.retired:
             add("directory.account_registered", reg)
+            if said is not None:
+                again = " again" if facts is not None and facts.retired else ""
+                said.append(f"{a.account_id}: registered{again} ({a.platform} {a.handle})")
             current: dict[str, set[str]] = {} if facts is None else {k: set(v) for k, v in facts.roles.items()}
         else:
             changed = {k: v for k, v in reg.items() if k != "account_id" and _current(facts, k) != v}
             if changed:
                 add("directory.account_updated", {"account_id": a.account_id, **changed})
+                if said is not None:
+                    said.append(f"{a.account_id}: {', '.join(changed)} changed")
             current = {k: set(v) for k, v in facts.roles.items()}
         wanted: dict[str, set[str]] = defaultdict(set)
         for pid in a.admins:
@@ -219,6 +230,8 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
             have, want = current.get(pid, set()), wanted.get(pid, set())
             if have == want:
                 continue
+            if said is not None:
+                said.append(_roles_said(a.account_id, pid, have, want))
             if have - want:  # directory.admin_unassigned takes every role; give back the ones kept
                 add("directory.admin_unassigned", {"account_id": a.account_id, "person_id": pid})
                 have = set()
@@ -228,6 +241,27 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
         for aid in unlisted(engine, d):
             add("directory.account_retired", {"account_id": aid})
     return [parse_event_obj(o) for o in out]
+
+
+def _person_said(known: PersonFacts | None, pid: str, email: str, unit: str | None, groups: frozenset[str]) -> str:
+    """A person's change in words: added, or which of their fields differ (names only: no HR facts)."""
+    if known is None or not known.in_directory:
+        return f"{pid}: added to the register"
+    fields = [name for name, old, new in (("email", known.email, email), ("unit", known.unit, unit),
+                                          ("groups", known.groups, groups)) if old != new]  # fmt: skip
+    return f"{pid}: {', '.join(fields)} changed"
+
+
+def _roles_said(aid: str, pid: str, have: set[str], want: set[str]) -> str:
+    """'acc-1: p-2 loses admin, keeps manager' for a role holder whose roles on an account differ."""
+    parts = []
+    if want - have:
+        parts.append(f"gets {', '.join(sorted(want - have))}")
+    if have - want:
+        parts.append(f"loses {', '.join(sorted(have - want))}")
+    if have & want:
+        parts.append(f"keeps {', '.join(sorted(have & want))}")
+    return f"{aid}: {pid} {'; '.join(parts)}"
 
 
 # What each kind of import event does to the register, in the order they are said (singular, plural).
@@ -258,6 +292,7 @@ def changes_in_words(counts: dict[str, int]) -> str:
     return ", ".join(said)
 
 
+SAID_SHOWN = 100  # the changes in words an import's answer carries, at most
 UNLISTED_SHOWN = 10  # the ids of the registered accounts an import's file leaves out that are said, at most
 
 

@@ -463,12 +463,15 @@ def test_an_import_is_in_the_register_when_the_call_returns_even_with_a_lateness
     content = yaml.safe_dump(register).encode()
     seq = m.store.last_seq()
     r = client.post("/api/register/import", headers=headers, params={"dry_run": "true"}, content=content)
+    said = [f"{account['account_id']}: {removed} loses admin"]
     assert r.json() == {"events": 1, "accepted": 0, "duplicates": 0, "unlisted": 0, "unlisted_first": [],
-                        "changes": {"directory.admin_unassigned": 1}, "dry_run": True}  # fmt: skip
+                        "changes": {"directory.admin_unassigned": 1}, "dry_run": True, "described": said,
+                        "described_total": 1}  # fmt: skip
     assert m.store.last_seq() == seq and removed in m.engine.accounts[account["account_id"]].roles  # nothing taken
     r = client.post("/api/register/import", headers=headers, content=content)
     assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 0, "unlisted_first": [],
-                        "changes": {"directory.admin_unassigned": 1}, "dry_run": False}  # fmt: skip
+                        "changes": {"directory.admin_unassigned": 1}, "dry_run": False, "described": said,
+                        "described_total": 1}  # fmt: skip
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert after["accounts"][0]["admins"] == account["admins"]
     assert m.engine.clock == NOW
@@ -519,7 +522,8 @@ def test_before_the_register_is_applied_it_is_not_answered_as_empty_and_an_impor
     r = client.post("/api/register/import", headers=headers, params={"retire_missing": "true"},
                     content=yaml.safe_dump(register).encode())  # fmt: skip
     assert r.json() == {"events": 1, "accepted": 1, "duplicates": 0, "unlisted": 1, "unlisted_first": [account_id],
-                        "changes": {"directory.account_retired": 1}, "dry_run": False}  # fmt: skip
+                        "changes": {"directory.account_retired": 1}, "dry_run": False, "described": [],
+                        "described_total": 0}  # fmt: skip
     after = yaml.safe_load(client.get("/api/register/export", headers=headers).text)
     assert [a["account_id"] for a in after["accounts"]] == [a["account_id"] for a in register["accounts"]]
     assert m.engine.accounts[account_id].retired

@@ -304,6 +304,64 @@ def test_an_import_says_which_registered_accounts_its_file_leaves_out_and_whethe
     assert code == 0 and out == "0 changes: 0 taken, 0 already known\n" and "note" not in err, (out, err)
 
 
+def test_a_dry_run_import_lists_each_change_in_words_a_role_holder_s_changed_roles_as_one(
+    api: Api,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    demo_files: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    """The counts are by event type: a manager who stops being an admin read "1 role holder unassigned, 1 role
+    assigned", as if somebody left and somebody else came. The dry run says each change, by ids and field names."""
+    import yaml
+
+    api.monitor.tick()
+    register = yaml.safe_load(demo_files[0].read_text())
+    acc = next(a for a in register["accounts"] if len(a["admins"]) == 2 and a.get("manager") not in a["admins"]
+               and not a.get("editors"))  # fmt: skip
+    (stays, moves), manager = acc["admins"], acc["manager"]
+    acc["admins"], acc["manager"], acc["editors"] = [stays], moves, [stays]  # an admin becomes the manager
+    acc["handle"] += "_new"
+    person = register["people"][0]
+    person["unit"], person["email"] = "Renamed unit", "renamed@" + person["email"].split("@")[1]
+    new_account = {**register["accounts"][0], "account_id": "acc-new", "handle": "brand_new"}
+    register["accounts"].append(new_account)
+    register["people"].append({"person_id": "p-new", "email": "new.person@example.ac.uk", "groups": []})
+    path = tmp_path / "register.yaml"
+    path.write_text(yaml.safe_dump(register, sort_keys=False))
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "directory", "import", "--dry-run", str(path))
+    assert code == 0, (out, err)
+    head, *said = out.splitlines()
+    assert head.endswith("; nothing was changed (--dry-run)") and "2 role holders unassigned" in head, out
+    assert said == [
+        f"  {person['person_id']}: email, unit changed",
+        "  p-new: added to the register",
+        f"  {acc['account_id']}: handle changed",
+        *sorted(
+            (
+                f"  {acc['account_id']}: {stays} gets editor; keeps admin",
+                f"  {acc['account_id']}: {moves} gets manager; loses admin",
+                f"  {acc['account_id']}: {manager} loses manager",
+            )
+        ),
+        f"  acc-new: registered ({new_account['platform']} brand_new)",
+        *(f"  acc-new: {p} gets {r}" for p, r in _roles_of(new_account)),
+    ], out
+    assert person["email"] not in out and "Renamed unit" not in out  # names of fields, not HR facts
+
+
+def _roles_of(account: dict[str, Any]) -> list[tuple[str, str]]:
+    """(person, their roles as the dry run says them) of a directory file's account, by person id."""
+    roles: dict[str, list[str]] = {}
+    for pid in account["admins"]:
+        roles.setdefault(pid, []).append("admin")
+    for pid in account.get("editors", []):
+        roles.setdefault(pid, []).append("editor")
+    if account.get("manager"):
+        roles.setdefault(account["manager"], []).append("manager")
+    return [(pid, ", ".join(sorted(r))) for pid, r in sorted(roles.items())]
+
+
 def test_hr_reads_the_running_monitor_s_leaver_report_with_url_rather_than_an_empty_replay(
     api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -330,7 +330,10 @@ def test_the_comms_team_imports_an_edited_register_into_the_kafka_runtime_as_its
         f"would send 2 changes (1 account retired, 1 role holder unassigned) to {directory_topic} (the register there "
         "had "
     ) and dry.stdout.splitlines()[0].endswith("; nothing was sent (--dry-run)"), dry.stdout
-    assert dry.stdout.splitlines()[1] == f"would retire 1 registered account the file does not list: {gone}"
+    assert dry.stdout.splitlines()[1:] == [
+        f"  {first['account_id']}: {removed_admin} loses admin",
+        f"would retire 1 registered account the file does not list: {gone}",
+    ]
     done = deployment.cli("directory", "import", str(edited), "--broker", deployment.settings.broker,
                           "--retire-missing")  # fmt: skip
     assert done.returncode == 0 and done.stdout.startswith(
