@@ -627,11 +627,15 @@ class Engine:
             self._emit(a)
 
     def _lockout(self, spec: RuleSpec, a: AlertState, now: datetime) -> None:
-        """Issue an emergency lockout, unless the control is only advisory or one is already under way."""
+        """Issue an emergency lockout, unless the control is only advisory or one is already under way.
+
+        An alert reopened here (its status set back to open before this call) was the one whose lockout the account
+        had: that lockout belonged to the episode a person resolved, so it does not count as under way.
+        """
         if self.profile.controls[spec.control].mode != "enforce" or not a.account_id:
             return
         issuer = self._locked.get(a.account_id)
-        if issuer is not None and issuer in self.alerts and self.alerts[issuer].status != "resolved":
+        if issuer is not None and issuer != a.id and issuer in self.alerts and self.alerts[issuer].status != "resolved":
             return
         self._locked[a.account_id] = a.id
         n = sum(1 for x in self.lockouts if x.alert_id == a.id)

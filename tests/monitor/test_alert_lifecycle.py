@@ -14,7 +14,7 @@ from monitor.directory import parse_directory
 from monitor.engine import Engine, alert_id
 from monitor.policy import load_profile
 from monitor.replay import build_engine, replay
-from monitor.rules._fixtures import account, directory, login, staff
+from monitor.rules._fixtures import account, directory, leaver, login, staff
 
 _DIR = directory(account(), people=staff("p-1", "p-2"))
 
@@ -45,3 +45,21 @@ def test_the_breach_seen_again_after_a_person_resolved_the_alert_reopens_it(
     again = engine.alert(engine.alerts[aid])
     assert (again.status, again.evidence[-1]) == ("open", "l-2"), again
     assert "2026-02-20 08:00Z" in again.summary, again.summary  # the new sign-in, not the one resolved
+
+
+def test_a_hijack_seen_again_after_a_person_resolved_it_locks_the_account_out_again_once() -> None:
+    """EMG-01's docstring says a sign while a person has resolved the alert reopens it and locks out again; the
+    engine counted the reopened alert's own earlier lockout as one under way, so the second hijack got none."""
+    engine = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(_DIR)))
+    _feed(engine, [leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z"),
+                   login("2026-11-07T08:00:00Z", "l-1")])  # fmt: skip
+    assert len(engine.lockouts) == 1, engine.lockouts
+    for a in list(engine.alerts.values()):
+        if a.status != "resolved":
+            engine.resolve(a.id, "sec-1", datetime.fromisoformat("2026-11-07T10:00:00Z"), "seat removed")
+    _feed(engine, [login("2026-11-21T08:00:00Z", "l-2")])  # the leaver is back in two weeks later
+    second = engine.lockouts[1:]
+    assert len(second) == 1 and second[0].issued_at == datetime.fromisoformat("2026-11-21T08:00:00Z"), second
+    assert second[0].id.endswith("-1") or second[0].alert_id != engine.lockouts[0].alert_id, second
+    _feed(engine, [login("2026-11-21T09:00:00Z", "l-3")])  # the same episode, still open: no third
+    assert len(engine.lockouts) == 2, engine.lockouts
