@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.facts import PersonFacts
 from monitor.rules._fixtures import account, directory, leaver, login, platform_admin_removed, post, staff
@@ -134,17 +134,22 @@ CASES = [
     title="Nobody acts on an account after leaving",
     severity="critical",
     sources=['001 "Account security"', "004 Section 3"],
-    on=(*ACTING_TYPES, "hr.leaver"),
+    on=(*ACTING_TYPES, "hr.leaver", "hr.leaver_cancelled"),
     cases=CASES,
 )
-def lvr_03_acted_after_leaving(event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+def lvr_03_acted_after_leaving(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert, with an emergency lockout, when a leaver signs in, posts or changes the account after leaving; also
     when HR reports the leaving only after they acted (the account's latest act by them, `acted_at`).
 
-    One alert per leaver on an account: its key is the HR report it was first raised on, and a corrected report
-    (a second hr.leaver for them, with a new event id) or a later act joins that alert, reopening it when resolved,
-    rather than raising a second for the same act. State: person -> that key, None while nobody was alerted here.
+    One alert per leaver and episode on an account: while the alert is open (or acknowledged), a corrected report
+    (a second hr.leaver, a new event id) or a later act joins it rather than raising a second for the same act. A
+    correction about the act already alerted never reopens a resolved alert (nothing new happened; its lockout was
+    done); a later act does, or raises a new alert under the current report. A cancelled leaving forgets the person.
+    State: person -> (the alert's key: the report it was raised on, the act it was last raised for).
     """
+    if event.type == "hr.leaver_cancelled":
+        pid = event.data.person_id
+        return ({k: v for k, v in state.items() if k != pid} or None, ()) if state and pid in state else (state, ())
     if event.type == "hr.leaver":
         late = _reported_late(event, ctx)
         if late is None:
@@ -158,11 +163,27 @@ def lvr_03_acted_after_leaving(event: Any, state: dict[str, str] | None, ctx: Co
         what = f"{action_text(event)} on {ctx.account.account_id} at {stamp(event.time)}"
     pid = leaver.person_id
     cause = leaver.leaver_event or "hr.leaver"
-    key = state.get(pid) if state is not None else None
-    if key is None:
-        key = cause
-        state = {**state, pid: key} if state is not None else {pid: key}
+    held = state.get(pid) if state is not None else None
+    key = cause
+    if held is not None:
+        resolved = ctx.alert_status("LVR-03", pid, held.key) == "resolved"
+        if resolved and act_id == held.act:
+            return state, ()  # a correction about the act already alerted and dealt with
+        if not resolved:
+            key = held.key
+    if held != (key, act_id):
+        state = {**(state or {}), pid: _Alerted(key, act_id)}
     return state, (_raise(leaver, key, cause, act_id, what, ctx),)
+
+
+class _Alerted(NamedTuple):
+    """A leaver's alert on the account: its key (the HR report it was raised on), and the act it was last raised for."""
+
+    key: str
+    act: str
+
+
+State = dict[str, _Alerted]
 
 
 def _reported_late(event: Any, ctx: Context) -> tuple[PersonFacts, str, str] | None:

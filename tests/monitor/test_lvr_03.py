@@ -54,7 +54,7 @@ def test_a_corrected_report_joins_the_alert_rather_than_raising_a_second(events:
     assert alert.status == "open"
     assert "2026-11-05 17:00Z" in alert.summary, alert.summary  # the corrected leaving time
     assert len(engine.lockouts) == 1, engine.lockouts  # LVR-03's or EMG-01's, for the same act
-    assert engine.rule_state["acc-1"]["LVR-03"] == {"p-1": "hr-1"}
+    assert engine.rule_state["acc-1"]["LVR-03"] == {"p-1": ("hr-1", "l-1")}
 
 
 def test_the_leaver_acting_again_after_a_correction_joins_the_same_alert() -> None:
@@ -64,12 +64,45 @@ def test_the_leaver_acting_again_after_a_correction_joins_the_same_alert() -> No
     assert len(engine.lockouts) == 1, engine.lockouts
 
 
-def test_a_corrected_report_reopens_the_resolved_alert() -> None:
+def _resolve_all(engine: Engine, at: str) -> None:
+    for a in list(engine.alerts.values()):
+        if a.status != "resolved":
+            engine.resolve(a.id, "sec-1", datetime.fromisoformat(at), "seat removed, credential rotated")
+
+
+def test_a_corrected_report_about_an_act_dealt_with_reopens_nothing_and_locks_nothing_out() -> None:
+    """The act was alerted, locked out and resolved; HR then corrects the leaving date: nothing new happened, so a
+    second lockout would end sessions and rotate the credential again for an act already handled."""
     engine = _engine([_FIRST, _ACT])
-    engine.resolve(_ALERT, "sec-1", datetime.fromisoformat("2026-11-07T10:00:00Z"), "seat removed")
+    _resolve_all(engine, "2026-11-07T10:00:00Z")
     _feed(engine, [_CORRECTED])
     [alert] = _lvr_03(engine)
-    assert (alert.id, alert.status, alert.evidence[-1]) == (_ALERT, "open", "hr-9"), alert
+    assert (alert.id, alert.status) == (_ALERT, "resolved"), alert
+    assert len(engine.lockouts) == 1, engine.lockouts
+
+
+def test_the_leaver_acting_again_after_the_alert_was_resolved_reopens_it_with_a_new_lockout() -> None:
+    engine = _engine([_FIRST, _ACT])
+    _resolve_all(engine, "2026-11-07T10:00:00Z")
+    _feed(engine, [login("2026-11-21T08:00:00Z", "l-2")])
+    [alert] = _lvr_03(engine)
+    assert (alert.id, alert.status, alert.evidence[-1]) == (_ALERT, "open", "l-2"), alert
+    assert len(engine.lockouts) == 2, engine.lockouts
+
+
+def test_a_new_leaving_after_a_cancelled_one_raises_a_new_alert_not_the_old_one_reopened() -> None:
+    """HR reported p-1 leaving by mistake and cancelled it after an alert; a year later p-1 really leaves and signs
+    in after: a new alert, dated then and keyed on the new report, not last year's reopened."""
+    cancel = {**_FIRST, "id": "hr-2", "type": "hr.leaver_cancelled", "time": "2026-11-08T09:00:00Z",
+              "data": {"person_id": "p-1"}}  # fmt: skip
+    engine = _engine([_FIRST, _ACT, cancel])
+    _resolve_all(engine, "2026-11-08T10:00:00Z")
+    assert "LVR-03" not in engine.rule_state.get("acc-1", {}), engine.rule_state  # forgotten with the leaving
+    _feed(engine, [leaver("2027-10-01T09:00:00Z", "hr-5", "p-1", "2027-10-05T17:00:00Z"),
+                   login("2027-10-06T08:00:00Z", "l-9")])  # fmt: skip
+    new = [a for a in _lvr_03(engine) if a.status == "open"]
+    assert [a.id for a in new] == [alert_id("LVR-03", "acc-1", "p-1", "hr-5")], _lvr_03(engine)
+    assert new[0].raised_at == datetime.fromisoformat("2027-10-06T08:00:00Z")
 
 
 def test_a_correction_to_after_the_act_raises_nothing_new() -> None:
