@@ -572,11 +572,9 @@ def build_app(settings: StreamSettings) -> faust.App:
 
     @app.task
     async def watch_broker() -> None:
-        """Ask the broker for its metadata, so /health and `monitor_broker_up` say when it stops answering. Not a
-        Faust timer: an unanswered request takes longer than the interval, and a timer then warns of overlapping."""
-        while True:
-            await broker.check()
-            await asyncio.sleep(CHECK_INTERVAL_S)
+        """Ask the brokers for the cluster's metadata, so /health and `monitor_broker_up` say when none answers. Not a
+        Faust timer: an unanswered check takes longer than the interval, and a timer then warns of overlapping."""
+        await broker.run(CHECK_INTERVAL_S)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:

@@ -19,56 +19,83 @@ from streams import metrics
 
 log = logging.getLogger("streams")
 
-CHECK_INTERVAL_S = 2.0  # how often a worker asks the broker for its metadata
-CHECK_TIMEOUT_S = 5.0  # how long it waits for an answer before it counts the broker as not answering
+CHECK_INTERVAL_S = 2.0  # how often a worker asks the brokers for the cluster's metadata
+CHECK_TIMEOUT_S = 5.0  # how long one check may take before it counts as unanswered
+NODE_TIMEOUT_MS = 1000  # how long the client waits for one broker before it asks the next (the client's default: 40 s)
+FAILED_CHECKS = 2  # checks in a row unanswered before the worker says so: one slow answer is not an outage
 
 
 class BrokerWatch:
-    """The broker's last answer to a metadata request, or since when it has not answered, and why."""
+    """The brokers' last answer to a metadata request, or since when none has answered, and why.
+
+    A check asks every broker the client knows, one after another, until one answers, so a cluster with one broker
+    down still answers; the watch says "down" only when no broker has answered `FAILED_CHECKS` checks in a row.
+    """
 
     def __init__(self, bootstrap: str, client_id: str, timeout: float = CHECK_TIMEOUT_S) -> None:
         self.bootstrap, self.client_id, self.timeout = bootstrap, client_id, timeout
-        self.failing_since: datetime | None = None  # wall clock, for people
+        self.failed = 0  # checks unanswered in a row
+        self.failing_since: datetime | None = None  # wall clock of the first of them, for people
         self._failing_at: float | None = None  # monotonic, for durations
         self.error: str | None = None
         self._client: Any = None
+        self._closed = False
+
+    async def run(self, interval: float = CHECK_INTERVAL_S) -> None:
+        """Check every `interval` seconds until cancelled or closed; the client goes with it either way."""
+        try:
+            while not self._closed:
+                await self.check()
+                await asyncio.sleep(interval)
+        finally:
+            await self.close()
 
     async def check(self) -> bool:
-        """Ask once; True when the broker answered within the timeout."""
+        """Ask once; True when a broker answered within the timeout."""
         try:
             if self._client is None:
                 client = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                          enable_auto_commit=False)  # fmt: skip
+                                          request_timeout_ms=NODE_TIMEOUT_MS, enable_auto_commit=False)  # fmt: skip
                 self._client = client
                 await asyncio.wait_for(client.start(), timeout=self.timeout)
             await asyncio.wait_for(self._client.topics(), timeout=self.timeout)
-        except Exception as exc:  # refused, timed out, or anything the client raises: the broker did not answer
+        except BaseException as exc:  # refused, timed out, anything the client raises; cancelled: drop it all the same
             await self._drop()
-            self._failed(exc)
+            if not isinstance(exc, Exception):
+                raise
+            if not self._closed:
+                self._failed(exc)
             return False
-        if self._failing_at is not None:
-            log.warning("the Kafka broker at %s answers again, after %s without an answer", self.bootstrap,
-                        format_duration(timedelta(seconds=round(time.monotonic() - self._failing_at))))  # fmt: skip
-        self.failing_since, self._failing_at, self.error = None, None, None
+        if self.down and self._failing_at is not None:
+            silent = format_duration(timedelta(seconds=round(time.monotonic() - self._failing_at)))
+            log.warning("the Kafka broker at %s answers again, after %s without an answer", self.bootstrap, silent)
+        self.failed, self.failing_since, self._failing_at, self.error = 0, None, None, None
         metrics.BROKER_UP.set(1)
         return True
 
-    def _failed(self, exc: BaseException) -> None:
+    @property
+    def down(self) -> bool:
+        return self.failed >= FAILED_CHECKS
+
+    def _failed(self, exc: Exception) -> None:
         self.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if self._failing_at is None:
+        if self.failed == 0:
             self.failing_since, self._failing_at = datetime.now(UTC), time.monotonic()
+        self.failed += 1
+        if self.failed == FAILED_CHECKS:
             log.warning("the Kafka broker at %s does not answer (%s); the worker's clients keep retrying",
                         self.bootstrap, self.error)  # fmt: skip
-        metrics.BROKER_UP.set(0)
+        if self.down:
+            metrics.BROKER_UP.set(0)
 
     def warning(self) -> str | None:
-        """What /health says while the broker does not answer, or None."""
-        if self._failing_at is None or self.failing_since is None:
+        """What /health says while no broker answers, or None."""
+        if not self.down or self._failing_at is None or self.failing_since is None:
             return None
         silent = format_duration(timedelta(seconds=max(1, round(time.monotonic() - self._failing_at))))
-        return (f"the Kafka broker at {self.bootstrap} has not answered for {silent} (since "
-                f"{self.failing_since.isoformat(timespec='seconds')}; {self.error}): nothing is read or sent until "
-                "it does; the worker carries on by itself once it answers")  # fmt: skip
+        return (f"the Kafka broker at {self.bootstrap} has not answered this worker's metadata requests for {silent} "
+                f"(since {self.failing_since.isoformat(timespec='seconds')}; {self.error}): reading and sending "
+                "wait on it; the worker carries on by itself once it answers")  # fmt: skip
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
@@ -79,4 +106,5 @@ class BrokerWatch:
                 log.debug("broker watch: stopping its client: %r", exc)
 
     async def close(self) -> None:
+        self._closed = True
         await self._drop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,10 @@ WATERMARKS = Counter("monitor_router_watermarks", "Watermarks the router sent to
                      registry=REGISTRY)  # fmt: skip
 SEND_ERRORS = Counter("monitor_send_errors", "Messages the producer failed to deliver, by topic", ["topic"],
                       registry=REGISTRY)  # fmt: skip
-BROKER_UP = Gauge("monitor_broker_up", "1 while the Kafka broker answers the worker's metadata requests (every 2 s, "
-                  "5 s allowed), 0 while it does not", registry=REGISTRY)  # fmt: skip
+BROKER_UP = Gauge("monitor_broker_up", "1 while a Kafka broker answers the worker's metadata requests (every 2 s), "
+                  "0 after two checks in a row unanswered (5 s each), NaN before the first answer",
+                  registry=REGISTRY)  # fmt: skip
+BROKER_UP.set(math.nan)
 WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
                            "Watermarks sent below the wall clock less the lateness: a backlog was held or unread",
                            registry=REGISTRY)  # fmt: skip
