@@ -173,8 +173,9 @@ class ImportResponse(BaseModel):
                                     "{\"directory.account_registered\": 2}")  # fmt: skip
     dry_run: bool = Field(False, description="true: the changes were worked out and not made")
     described: list[str] = Field(default_factory=list, description=f"the first {register.SAID_SHOWN} changes to "
-                                 "people, accounts and roles in words, one each, by ids and field names, e.g. "
-                                 "\"acc-7: p-2 loses admin; keeps manager\" (retirements: unlisted)")  # fmt: skip
+                                 "people, accounts and roles in words, one each, by ids and field names (a new "
+                                 "account's platform and handle too), e.g. \"acc-7: p-2 loses admin; keeps "
+                                 "manager\" (retirements: unlisted)")  # fmt: skip
     described_total: int = Field(0, description="how many such changes (a role holder's changed roles are one, made "
                                  "of several events)")  # fmt: skip
 

@@ -169,9 +169,10 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
     """The directory.* events that turn the register as it is into `d`, parsed from `text` (only the differences).
 
     Their ids derive from `text` and `now`, so the same file sent twice at one moment is taken once. `said`, when
-    given, gets one line per change to people, accounts and roles in words, by ids and field names only (what a dry
-    run shows for review; the retired accounts are `unlisted`'s): a role holder's changed roles are one line, though
-    the events take every role and give back the ones kept.
+    given, gets one line per change to people, accounts and roles in words, by ids and field names and a new
+    account's platform and handle, no HR facts (what a dry run shows for review; the retired accounts are
+    `unlisted`'s): a role holder's changed roles are one line, though the events take every role and give back the
+    ones kept.
     """
     check_retire_missing(d, retire_missing)
     digest = hashlib.blake2b(f"{now.isoformat()}\x1f{text}".encode(), digest_size=8).hexdigest()
