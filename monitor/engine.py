@@ -35,7 +35,7 @@ from monitor.facts import (
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules.base import Context, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
+from monitor.rules.base import Context, Envelope, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
 
@@ -454,7 +454,7 @@ class Engine:
             person.reaches(facts.account_id)
         slots = self._dispatch.get(etype)
         if slots:
-            self._run_slots(ev, t, slots, facts)
+            self._run_slots(Envelope(ev.id, etype, t, d), t, slots, facts)
 
     def _apply_other(self, ev: Event, etype: str, d: Any) -> None:
         """The events about a person or an incident rather than one account."""

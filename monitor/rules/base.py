@@ -68,6 +68,18 @@ class Tick:
     id: str = ""
 
 
+@dataclass(slots=True)
+class Envelope:
+    """An event's envelope as the engine hands it to the rules: its id, type, time and data, each read once from the
+    event. A pydantic model's `__getattr__` keeps Python from specialising a read of its fields (about 420
+    instructions against 60 for a slot), and the rules a sign-in meets read these about twenty times between them."""
+
+    id: str
+    type: str
+    time: datetime
+    data: Any
+
+
 class People(Protocol):
     def get(self, person_id: str) -> PersonFacts | None: ...
 
