@@ -35,6 +35,7 @@ from monitor.facts import (
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
+from monitor.rules._hijack import acted_after_leaving
 from monitor.rules.base import Context, Envelope, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
@@ -220,6 +221,13 @@ class Engine:
             for t in spec.on:
                 dispatch.setdefault(t, []).append(_slot(spec))
         self._dispatch: dict[str, tuple[_Slot, ...]] = {t: tuple(slots) for t, slots in dispatch.items()}
+        # Per event type that some rule acts on only after the actor's leaving (RuleSpec.only_after_leaving), the rules
+        # to run when the actor had not left by the event's time: the others.
+        self._not_left: dict[str, tuple[_Slot, ...]] = {
+            t: tuple(s for s in slots if t not in s[3].only_after_leaving)
+            for t, slots in self._dispatch.items()
+            if any(t in s[3].only_after_leaving for s in slots)
+        }
         self._cross_account: dict[str, tuple[RuleSpec, ...]] = {
             t: tuple(s for s in self.rules if s.cross_account and t in s.on)
             for t in {t for s in self.rules if s.cross_account for t in s.on}
@@ -454,7 +462,11 @@ class Engine:
             person.reaches(facts.account_id)
         slots = self._dispatch.get(etype)
         if slots:
-            self._run_slots(Envelope(ev.id, etype, t, d), t, slots, facts)
+            event = Envelope(ev.id, etype, t, d)
+            not_left = self._not_left.get(etype)
+            if not_left is not None and acted_after_leaving(event, self._ctx) is None:
+                slots = not_left
+            self._run_slots(event, t, slots, facts)
 
     def _apply_other(self, ev: Event, etype: str, d: Any) -> None:
         """The events about a person or an incident rather than one account."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -141,6 +141,10 @@ class RuleSpec:
     # True when its Raise/Resolve may name another account (`account_id`): a partitioned deployment then runs it
     # on every partition that sees the event, each applying the actions on the accounts it owns
     cross_account: bool = False
+    # Event types on which the rule does nothing (its state as given, no actions) unless the event's actor had left by
+    # then (`_hijack.acted_after_leaving`): the engine asks that once for all such rules, and runs them on those types
+    # only when it holds. Most events are sign-ins, and two rules would each ask on every one.
+    only_after_leaving: frozenset[str] = frozenset()
 
 
 RULES: dict[str, RuleSpec] = {}
@@ -158,12 +162,15 @@ def rule(
     kind: Literal["alert", "report"] = "alert",
     initial: Callable[[], Any] = _none,
     cross_account: bool = False,
+    only_after_leaving: Collection[str] = (),
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule under its control ID, with its spec and its example cases."""
 
     def register(fn: RuleFn) -> RuleFn:
         if control in RULES:
             raise ValueError(f"control {control} registered twice ({RULES[control].fn.__name__}, {fn.__name__})")
+        if not set(only_after_leaving) <= set(on):
+            raise ValueError(f"control {control}: only_after_leaving names types it is not on")
         RULES[control] = RuleSpec(
             control=control,
             title=title,
@@ -174,6 +181,7 @@ def rule(
             window=window,
             kind=kind,
             cross_account=cross_account,
+            only_after_leaving=frozenset(only_after_leaving),
             initial=initial,
             cases=tuple(cases),
         )

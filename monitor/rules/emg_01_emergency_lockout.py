@@ -143,6 +143,7 @@ _NONE: tuple[None, None, None] = (None, None, None)
     severity="critical",
     sources=['001 "Account security"', '001 "Escalating concerns and issues"'],
     on=(*ACTING_TYPES, "account.compromise_reported", "emergency.access_requested"),
+    only_after_leaving=SELF_ACTS,
     cases=CASES,
 )
 def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:

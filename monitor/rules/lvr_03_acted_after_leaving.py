@@ -135,6 +135,7 @@ CASES = [
     severity="critical",
     sources=['001 "Account security"', "004 Section 3"],
     on=(*ACTING_TYPES, "hr.leaver", "hr.leaver_cancelled"),
+    only_after_leaving=ACTING_TYPES,
     cases=CASES,
 )
 def lvr_03_acted_after_leaving(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
