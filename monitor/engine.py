@@ -27,6 +27,7 @@ from monitor.facts import (
     REACH_FIELD,
     AccountFacts,
     PersonFacts,
+    actor_of,
     apply_account,
     apply_person,
     fold_account,
@@ -35,7 +36,7 @@ from monitor.facts import (
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules._hijack import acted_after_leaving
+from monitor.rules._hijack import left_by
 from monitor.rules.base import Context, Envelope, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
@@ -457,14 +458,16 @@ class Engine:
                 person = self.people[subject] = PersonFacts(subject)
         if etype == "credential.rotated":
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
-        fold_account(facts, ev, etype, d, t, person)  # a leaver or mover notice open for the person covers this account
+        actor = actor_of(etype, d)  # who acted on the account, if anybody: folded, and asked below if they had left
+        eid: str = ev.id
+        fold_account(facts, eid, etype, d, t, person, actor)  # a notice open for the person covers this account
         if person is not None and aid not in person.accounts:  # most events come from people who reach it already
             person.reaches(facts.account_id)
         slots = self._dispatch.get(etype)
         if slots:
-            event = Envelope(ev.id, etype, t, d)
+            event = Envelope(eid, etype, t, d)
             not_left = self._not_left.get(etype)
-            if not_left is not None and acted_after_leaving(event, self._ctx) is None:
+            if not_left is not None and left_by(self.people, actor, t) is None:  # acted_after_leaving(event, ...)
                 slots = not_left
             self._run_slots(event, t, slots, facts)
 

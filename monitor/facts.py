@@ -275,23 +275,26 @@ def actor_of(etype: str, d: Any) -> str | None:
 def apply_account(a: AccountFacts, ev: Event, person: PersonFacts | None) -> None:
     """Fold one event into an account's facts; `person` is the event's subject person, if any (for the events of
     REACH_FIELD, the person it gives reach to)."""
-    fold_account(a, ev, ev.type, ev.data, ev.time, person)
+    etype, d = ev.type, ev.data
+    fold_account(a, ev.id, etype, d, ev.time, person, actor_of(etype, d))
 
 
-def fold_account(a: AccountFacts, ev: Event, etype: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    """`apply_account` given the event's type, data and time, which the engine has already read: a field of an event
-    (a pydantic model, whose `__getattr__` keeps Python from specialising the read) costs about five plain reads."""
+def fold_account(
+    a: AccountFacts, eid: str, etype: str, d: Any, now: datetime, person: PersonFacts | None, pid: str | None
+) -> None:
+    """`apply_account` given the event's id, type, data, time and actor (`actor_of`), which the engine has already
+    read: a field of an event (a pydantic model, whose `__getattr__` keeps Python from specialising the read) costs
+    about five plain reads."""
     fold = _ACCOUNT_FOLDS.get(etype)
     if fold is not None:
-        fold(a, ev, d, now, person)
-    pid = actor_of(etype, d)
+        fold(a, eid, d, now, person)
     if pid:
         at, inn = a.acted_at, a.acted_in
         if at is None or inn is None:
             at, inn = a.acted_at, a.acted_in = {}, {}
         last = at.get(pid)
         if last is None or now >= last:  # a late event is older than what is kept
-            at[pid], inn[pid] = now, ev.id
+            at[pid], inn[pid] = now, eid
     # most people have no notice open: that is tested first, as it costs least
     if (
         person is not None
@@ -305,14 +308,14 @@ def fold_account(a: AccountFacts, ev: Event, etype: str, d: Any, now: datetime, 
 # events are sign-ins, and some types, such as failed sign-ins, change nothing here).
 
 
-def _registered(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _registered(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.registered, a.retired = True, False
     if a.registered_at is None:
         a.registered_at = now
-    _updated(a, ev, d, now, person)
+    _updated(a, eid, d, now, person)
 
 
-def _updated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _updated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     for name in _REG_FIELDS:
         value = getattr(d, name)
         if value is not None:
@@ -323,40 +326,40 @@ def _updated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFa
             a.mfa_on = d.mfa_enabled
 
 
-def _retired(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _retired(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.retired = True
 
 
-def _admin_assigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _admin_assigned(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.roles[d.person_id] = shared_frozenset(a.roles.get(d.person_id, _EMPTY_SET) | {d.role})
     _seat_given(a, d.person_id)
 
 
-def _admin_unassigned(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _admin_unassigned(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.roles.pop(d.person_id, None)
 
 
-def _access_confirmed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _access_confirmed(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.confirmed = with_item(a.confirmed, d.person_id)
     duty = a.duties.get(d.person_id)
     if duty and duty.kind == "mover" and duty.confirmed_at is None:
         duty.confirmed_at = now
 
 
-def _rotated(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.rotated_at, a.rotation_event = now, ev.id
+def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.rotated_at, a.rotation_event = now, eid
     a.fingerprint = d.fingerprint  # None: the new one is unknown
     a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
     for duty in a.duties.values():
         if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:
-            duty.rotated_at, duty.rotation_evidence = now, ev.id
+            duty.rotated_at, duty.rotation_evidence = now, eid
 
 
-def _shared(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _shared(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.holders[d.recipient_id] = now
 
 
-def _admin_added(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _admin_added(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.platform_admins = with_item(a.platform_admins, d.person_id)
     _seat_given(a, d.person_id)
 
@@ -367,53 +370,53 @@ def _seat_given(a: AccountFacts, pid: str) -> None:
         a.seats_removed.pop(pid, None)
 
 
-def _admin_removed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _admin_removed(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if isinstance(a.platform_admins, set):
         a.platform_admins.discard(d.person_id)
     if a.seats_removed is None:
         a.seats_removed = {}
-    a.seats_removed[d.person_id] = (now, ev.id)
+    a.seats_removed[d.person_id] = (now, eid)
     duty = a.duties.get(d.person_id)
     if duty and duty.seat_removed_at is None:
-        duty.seat_removed_at, duty.seat_evidence = now, ev.id
+        duty.seat_removed_at, duty.seat_evidence = now, eid
 
 
-def _mfa_enabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _mfa_enabled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.mfa_on, a.mfa_changed_by = True, d.actor_id
 
 
-def _mfa_disabled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _mfa_disabled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.mfa_on, a.mfa_changed_by = False, d.actor_id
 
 
-def _signed_in(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.last_activity_at, a.last_activity_event = now, ev.id
+def _signed_in(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.last_activity_at, a.last_activity_event = now, eid
     pid = d.person_id
     if pid and pid not in a.logged_in:  # most sign-ins are by someone already seen
         a.logged_in = with_member(a.logged_in, pid)
 
 
-def _posted(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.last_activity_at, a.last_activity_event = now, ev.id
+def _posted(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    a.last_activity_at, a.last_activity_event = now, eid
 
 
-def _leaver(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _leaver(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if person is not None:
-        _open_duty(a, person, "leaver", d.leaving_at, ev.id)
+        _open_duty(a, person, "leaver", d.leaving_at, eid)
 
 
-def _role_changed(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _role_changed(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if person is not None and d.person_id not in a.confirmed:
-        _open_duty(a, person, "mover", d.effective_at, ev.id)
+        _open_duty(a, person, "mover", d.effective_at, eid)
 
 
-def _leaver_cancelled(a: AccountFacts, ev: Event, d: Any, now: datetime, person: PersonFacts | None) -> None:
+def _leaver_cancelled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     duty = a.duties.get(d.person_id)
     if duty and duty.cancelled_at is None:
         duty.cancelled_at = now
 
 
-_ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, Event, Any, datetime, PersonFacts | None], None]] = {
+_ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, str, Any, datetime, PersonFacts | None], None]] = {
     "directory.account_registered": _registered,
     "directory.account_updated": _updated,
     "directory.account_retired": _retired,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,11 +35,16 @@ def stamp(t: datetime) -> str:
 
 def acted_after_leaving(event: Any, ctx: Context) -> PersonFacts | None:
     """The person behind this sign-in, post, approved MFA prompt or change, when HR says they had already left."""
-    pid = actor_of(event.type, event.data)
+    return left_by(ctx.people, actor_of(event.type, event.data), event.time)
+
+
+def left_by(people: Mapping[str, PersonFacts], pid: str | None, t: datetime) -> PersonFacts | None:
+    """The person `pid`, when HR says they had left at time t (the engine asks this of an event's actor, which it has
+    already, for the rules that act only then: RuleSpec.only_after_leaving)."""
     if pid is None:
         return None
-    person = ctx.people.get(pid)  # pid is not empty (an Id): ctx.person's test, without its call
-    if person is None or person.leaving_at is None or person.leaving_at > event.time:
+    person = people.get(pid)  # pid is not empty (an Id): ctx.person's test, without its call
+    if person is None or person.leaving_at is None or person.leaving_at > t:
         return None
     return person
 
