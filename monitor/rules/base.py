@@ -95,8 +95,8 @@ class Context:
     open_incidents: Mapping[str, datetime]
     fingerprints: Mapping[str, set[str]]  # credential fingerprint -> accounts whose current one it is (CRD-06)
     mailboxes: Mapping[str, str]  # a person's email local part, lowercased -> person id (DIR-04)
-    # (control, person_id, key) -> the status of that alert on this account, None when never raised
-    alert_status: Callable[[str, str | None, str], str | None]
+    # (control, person_id, key) -> whether a person resolved that alert on this account (not reopened since)
+    resolved_by_person: Callable[[str, str | None, str], bool]
 
     def person(self, person_id: str | None) -> PersonFacts | None:
         return self.people.get(person_id) if person_id else None

@@ -167,7 +167,7 @@ def lvr_03_acted_after_leaving(event: Any, state: State | None, ctx: Context) ->
     held = state.get(pid) if state is not None else None
     key = cause
     if held is not None:
-        resolved = ctx.alert_status("LVR-03", pid, held.key) == "resolved"
+        resolved = ctx.resolved_by_person("LVR-03", pid, held.key)
         if resolved and act_id == held.act:
             return state, ()  # a correction about the act already alerted and dealt with
         if not resolved:

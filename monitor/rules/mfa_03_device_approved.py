@@ -206,7 +206,7 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     approved_at = st.approved.get(pair)
     if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
         return state, ()
-    if pair in st.alerted and ctx.alert_status("MFA-03", pid, d.device_id) != "resolved":
+    if pair in st.alerted and not ctx.resolved_by_person("MFA-03", pid, d.device_id):
         return state, ()  # raised for this device already, and open: the sign-in adds nothing
     st = State(st.approved, st.wrong, {**st.alerted, pair: (event.time, event.id)})
     return st, (_raise(pid, d.device_id, st, ctx),)

@@ -63,3 +63,16 @@ def test_a_hijack_seen_again_after_a_person_resolved_it_locks_the_account_out_ag
     assert second[0].id.endswith("-1") or second[0].alert_id != engine.lockouts[0].alert_id, second
     _feed(engine, [login("2026-11-21T09:00:00Z", "l-3")])  # the same episode, still open: no third
     assert len(engine.lockouts) == 2, engine.lockouts
+
+
+def test_a_device_alert_a_person_resolved_reopens_after_a_snapshot_and_restore_too() -> None:
+    """Which accounts have alerts a person resolved travels in the snapshot: restored without it, MFA-03 would take
+    the alert as open and the next sign-in from the unapproved device would go unseen again."""
+    engine = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(_DIR)))
+    _feed(engine, [login("2026-02-01T08:00:00Z", "l-1")])
+    aid = alert_id("MFA-03", "acc-1", "p-1", "d-1")
+    engine.resolve(aid, "sec-1", datetime.fromisoformat("2026-02-01T10:00:00Z"), "spoke to p-1")
+    restored = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(_DIR)))
+    restored.restore(engine.snapshot())
+    _feed(restored, [login("2026-02-20T08:00:00Z", "l-2")])
+    assert (restored.alerts[aid].status, restored.alerts[aid].evidence[-1]) == ("open", "l-2")
