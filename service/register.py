@@ -191,17 +191,11 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
         )
 
     for p in d.people:
-        known = engine.people.get(p.person_id)
-        if (
-            known is None
-            or not known.in_directory
-            or known.email != p.email
-            or known.unit != p.unit
-            or known.groups != frozenset(p.groups)
-        ):
+        change = _person_change(engine.people.get(p.person_id), p.email, p.unit, frozenset(p.groups))
+        if change is not None:
             add("directory.person", p.model_dump(exclude_none=True))
             if said is not None:
-                said.append(_person_said(known, p.person_id, p.email, p.unit, frozenset(p.groups)))
+                said.append(f"{p.person_id}: {change}")
     listed = set()
     for a in d.accounts:
         listed.add(a.account_id)
@@ -244,13 +238,14 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
     return [parse_event_obj(o) for o in out]
 
 
-def _person_said(known: PersonFacts | None, pid: str, email: str, unit: str | None, groups: frozenset[str]) -> str:
-    """A person's change in words: added, or which of their fields differ (names only: no HR facts)."""
+def _person_change(known: PersonFacts | None, email: str, unit: str | None, groups: frozenset[str]) -> str | None:
+    """How a person in the file differs from the register, in words ("added to the register", "email, unit
+    changed": field names only, no HR facts), or None when they do not."""
     if known is None or not known.in_directory:
-        return f"{pid}: added to the register"
+        return "added to the register"
     fields = [name for name, old, new in (("email", known.email, email), ("unit", known.unit, unit),
                                           ("groups", known.groups, groups)) if old != new]  # fmt: skip
-    return f"{pid}: {', '.join(fields)} changed"
+    return f"{', '.join(fields)} changed" if fields else None
 
 
 def _roles_said(aid: str, pid: str, have: set[str], want: set[str]) -> str:
