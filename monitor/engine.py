@@ -49,6 +49,7 @@ _TIMERS_MIN_LIMIT = 4096  # deadlines in the heap before its copies are first dr
 _SNAPSHOT_LEVEL = 1  # zlib's fastest: at 10k accounts 447 bytes an account (403 at level 6) in a quarter of the time
 
 EVIDENCE_CAP = 50
+BY_MONITOR = "monitor"  # resolved_by of an alert the monitor resolved itself, when the evidence arrived
 LOCKOUT_ACTIONS = ["end_all_sessions", "rotate_credential", "remove_unregistered_admins"]
 LOCKOUT_NOTIFY = ["account_manager", "it_security", "comms_team"]
 GRANT_NOTIFY = ["account_manager", "it_security", "requester"]  # EMG-02: a grant is told to both
@@ -528,7 +529,7 @@ class Engine:
         if aid not in self._person_resolved:
             return False
         a = self.alerts.get(alert_id(control, aid, person_id, key))
-        return a is not None and a.status == "resolved" and a.resolved_by != "monitor"
+        return a is not None and a.status == "resolved" and a.resolved_by != BY_MONITOR
 
     def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
         slots = (_slot(only),) if only is not None else self._dispatch.get(etype)
@@ -573,7 +574,7 @@ class Engine:
                 a = self.alerts.get(alert_id(spec.control, act.account_id or aid, act.person_id, act.key))
                 if a is not None and a.status != "resolved":
                     a.add_evidence(act.evidence)
-                    a.status, a.updated_at, a.resolved_by = "resolved", now, "monitor"
+                    a.status, a.updated_at, a.resolved_by = "resolved", now, BY_MONITOR
                     a.escalate_at = None
                     self._emit(a)
             elif isinstance(act, Wake):
