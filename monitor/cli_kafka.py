@@ -24,7 +24,7 @@ from monitor.cli_common import (
 )
 from monitor.directory import DirectoryError, load_directory
 from monitor.durations import format_duration
-from monitor.engine import Engine
+from monitor.engine import BY_MONITOR, Engine
 from monitor.replay import ReplayResult, replay
 from monitor.wording import counted
 
@@ -206,6 +206,8 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
     if not args.by or not args.by.strip() or len(args.by) > 256:
         raise UsageError("say who is acting with --by NAME (up to 256 characters): the Kafka runtime has no "
                          "tokens, so the name given goes on the alert and into the work log")  # fmt: skip
+    if args.by.strip() == BY_MONITOR:
+        raise UsageError(f"--by {BY_MONITOR} is the name the monitor resolves alerts under: give your own name")
     s = broker_settings(args)
     from streams.client import TopicUnreadable, act_on_alert, current_alerts
     from streams.routing import AlertAction

@@ -352,6 +352,9 @@ class Engine:
         return self.alert(a)
 
     def resolve(self, alert_id_: str, by: str, at: datetime, note: str | None = None) -> Alert:
+        if by == BY_MONITOR:  # else a person's resolve would pass for the monitor's own (ctx.resolved_by_person)
+            raise EngineError(f"{BY_MONITOR!r} is the name the monitor resolves alerts under; a person resolves "
+                              "under their own name")  # fmt: skip
         a = self._get(alert_id_)
         if a.status != "resolved":
             a.status, a.updated_at, a.resolved_by, a.note = "resolved", max(at, a.updated_at), by, note

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
+from monitor.engine import BY_MONITOR
 from service.store import Store
 
 Role = Literal["security", "hr", "comms", "registrar", "admin"]
@@ -81,6 +82,8 @@ def create_token(store: Store, name: str, role: str, at: datetime) -> str:
     """A new random token for `name`: returned once, stored only as its SHA-256 (it has 256 bits of entropy)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if name == BY_MONITOR:
+        raise ValueError(f"{name!r} is the name the monitor resolves alerts under: give a token another name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     store.begin()
     store.conn.execute(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from monitor.directory import parse_directory
-from monitor.engine import Engine, alert_id
+from monitor.engine import BY_MONITOR, Engine, EngineError, alert_id
 from monitor.policy import load_profile
 from monitor.replay import build_engine, replay
 from monitor.rules._fixtures import account, directory, leaver, login, staff
@@ -45,6 +45,16 @@ def test_the_breach_seen_again_after_a_person_resolved_the_alert_reopens_it(
     again = engine.alert(engine.alerts[aid])
     assert (again.status, again.evidence[-1]) == ("open", "l-2"), again
     assert "2026-02-20 08:00Z" in again.summary, again.summary  # the new sign-in, not the one resolved
+
+
+def test_a_person_cannot_resolve_under_the_monitor_s_own_name() -> None:
+    """Else their resolve would count as the monitor's, and the breach seen again would not reopen the alert."""
+    engine = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(_DIR)))
+    _feed(engine, [login("2026-02-01T08:00:00Z", "l-1", mfa=False)])
+    aid = alert_id("MFA-02", "acc-1", "p-1", "no-mfa")
+    with pytest.raises(EngineError, match="the monitor resolves alerts under"):
+        engine.resolve(aid, BY_MONITOR, datetime.fromisoformat("2026-02-01T10:00:00Z"), "done")
+    assert (engine.alerts[aid].status, engine.alerts[aid].resolved_by) == ("open", None)
 
 
 def test_a_hijack_seen_again_after_a_person_resolved_it_locks_the_account_out_again_once() -> None:

@@ -649,6 +649,17 @@ def test_an_emergency_request_on_kafka_not_routed_in_time_says_so_in_one_sentenc
     assert "?." not in err.replace("?).", "")
 
 
+def test_acting_on_kafka_under_the_monitor_s_own_name_is_refused_before_the_broker_is_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import cli, cli_kafka
+
+    monkeypatch.setattr(cli_kafka, "broker_settings", lambda args: pytest.fail("the broker was asked"))
+    argv = ["alerts", "resolve", "al-1", "--broker", "kafka://127.0.0.1:1", "--by", " monitor", "--note", "done"]
+    assert cli.main(argv) == 2
+    assert "--by monitor is the name the monitor resolves alerts under" in capsys.readouterr().err
+
+
 def test_resolving_a_resolved_alert_on_kafka_says_by_whom_and_when_and_that_its_note_is_unchanged(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from monitor.engine import BY_MONITOR
 from monitor.policy import load_profile
 from service import api as api_module
 from service import auth
@@ -351,6 +352,22 @@ def test_acknowledge_and_resolve_keep_an_audit_trail(world: World) -> None:
     assert world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={}).status_code == 422
     blank = world.client.post(f"/api/alerts/{aid}/resolve", headers=sec, json={"note": "   "})
     assert blank.status_code == 422 and "note" in blank.text  # for every client, not only the CLI
+
+
+def test_no_token_can_resolve_under_the_monitor_s_own_name(world: World) -> None:
+    """A person's resolve must not pass for the monitor's own (MFA-03 and LVR-03 reopen only after a person's):
+    no token is made with that name, and one an older data folder may hold cannot resolve with it."""
+    with pytest.raises(ValueError, match="the monitor resolves alerts under"):
+        auth.create_token(world.monitor.store, BY_MONITOR, "security", NOW)
+    token = auth.TOKEN_PREFIX + "made-before-the-name-was-kept"
+    world.monitor.store.conn.execute("INSERT INTO tokens (hash, name, role, created_at) VALUES (?, ?, ?, ?)",
+                                     (auth._hash(token), BY_MONITOR, "security", NOW.isoformat()))  # fmt: skip
+    _, alerts = world.monitor.store.alerts(status=["open"], control=["MFA-02"], limit=1)
+    aid = alerts[0].id
+    r = world.client.post(f"/api/alerts/{aid}/resolve", headers={"Authorization": f"Bearer {token}"},
+                          json={"note": "done"})  # fmt: skip
+    assert r.status_code == 409 and "the monitor resolves alerts under" in r.json()["detail"], r.text
+    assert world.client.get(f"/api/alerts/{aid}", headers=world.as_("security")).json()["alert"]["status"] == "open"
 
 
 def test_alert_filters(world: World) -> None:
