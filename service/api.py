@@ -288,6 +288,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             etype = obj.get("type") if isinstance(obj, dict) else None
             if isinstance(etype, str):
                 auth.authorize(who, auth.event_permission(etype))
+            if etype == "emergency.access_requested":
+                _own_request(who, obj)
         lines = [(f"api:{who.name}", n, raw) for n, raw in ((n, _to_bytes(o)) for n, o in items)]
         result = await run_in_threadpool(monitor.submit, lines, who.name)  # may wait for the lock: not on the loop
         metrics.observe_step(result)
@@ -534,6 +536,17 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
 def _entry(e: Any) -> dict[str, Any]:
     return {"at": e.at, "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail}
+
+
+def _own_request(who: Principal, obj: dict[str, Any]) -> None:
+    """An emergency request on /api/events names the token's own person as requester, as /api/emergency-requests
+    does: else anyone with a comms token could be granted access, and lock the account out, in a colleague's name."""
+    data = obj.get("data")
+    requester = data.get("requester_id") if isinstance(data, dict) else None
+    if requester != who.name:
+        raise AuthError(403, f"an emergency request is made in the requester's own name: this token is "
+                        f"{who.name}'s, and the event names {requester!r} as data.requester_id; nothing was "
+                        "taken (POST /api/emergency-requests makes the request in your name)")  # fmt: skip
 
 
 def _split_events(body: bytes, content_type: str) -> list[tuple[int, Any]]:

@@ -447,6 +447,27 @@ class TestEmergency:
         assert "use your comms token" in r.json()["detail"]
         assert world.monitor.store.grants()[-1].account_id != "acc-013"
 
+    def test_an_emergency_request_on_events_in_someone_else_s_name_is_refused_whole(self, world: World) -> None:
+        """A comms token outside the team named a team member as requester and was granted access in their name."""
+        token = auth.create_token(world.monitor.store, "p-0398", "comms", NOW)
+
+        def request(i: int, requester: str, account: str) -> dict[str, Any]:
+            return {"specversion": "1.0", "id": f"forged-{i}", "source": "test", "type": "emergency.access_requested",
+                    "time": "2026-10-31T00:00:00Z",
+                    "data": {"account_id": account, "requester_id": requester, "reason": "hacked"}}  # fmt: skip
+
+        forged = [request(1, "p-0398", "acc-016"), request(2, world.comms_member, "acc-017")]
+        r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=forged)
+        assert r.status_code == 403, r.text
+        assert f"names {world.comms_member!r} as data.requester_id; nothing was taken" in r.json()["detail"]
+        assert not [g for g in world.monitor.store.grants() if g.account_id in ("acc-016", "acc-017")]
+        own = request(3, world.comms_member, "acc-018")
+        r = world.client.post("/api/events", headers=world.as_("comms"), json=own)
+        assert r.status_code == 202, r.text  # in one's own name, as a team member: granted as on the request API
+        assert [g.requester_id for g in world.monitor.store.grants() if g.account_id == "acc-018"] == [
+            world.comms_member
+        ]
+
     def test_blanks_around_the_account_and_a_blank_reason_are_taken_as_the_console_takes_them(
         self, world: World
     ) -> None:
