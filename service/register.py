@@ -182,7 +182,7 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
         out.append(
             {
                 "specversion": "1.0",
-                "id": f"import-{digest}-{len(out) + 1}",
+                "id": "",  # numbered at the end (see below)
                 "source": IMPORT_SOURCE,
                 "type": type_,
                 "time": now.isoformat(),
@@ -235,6 +235,11 @@ def import_events(engine: Engine, d: Directory, text: str, now: datetime, retire
     if retire_missing:
         for aid in unlisted(engine, d):
             add("directory.account_retired", {"account_id": aid})
+    # One time and source for all, so the engine takes them in the order of their ids: numbered to one width, or
+    # "-10" would come before "-9" (a role given back before every role was taken, and so lost).
+    width = len(str(len(out)))
+    for n, o in enumerate(out, 1):
+        o["id"] = f"import-{digest}-{n:0{width}d}"
     return [parse_event_obj(o) for o in out]
 
 
