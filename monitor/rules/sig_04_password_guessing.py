@@ -12,13 +12,14 @@ from monitor.rules._hijack import stamp
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(account(emergency_access="backup_admin"), people=staff("p-1", "p-2"))
+_TWO = directory(account(emergency_access="backup_admin"), account("acc-2"), people=staff("p-1", "p-2"))
 
 
-def _fail(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7") -> dict[str, Any]:
-    data: dict[str, Any] = {"account_id": "acc-1", "ip": ip, "reason": "bad password"}
+def _fail(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7", on: str = "acc-1") -> dict[str, Any]:
+    data: dict[str, Any] = {"account_id": on, "ip": ip, "reason": "bad password"}
     if person is not None:
         data["person_id"] = person
-    return ev("login.failed", f"2026-09-01T03:{minute:02d}:00Z", f"f-{person}-{ip}-{minute}", **data)
+    return ev("login.failed", f"2026-09-01T03:{minute:02d}:00Z", f"f-{on}-{person}-{ip}-{minute}", **data)
 
 
 def _ok(minute: int, person: str | None = "p-1", ip: str = "203.0.113.7") -> dict[str, Any]:
@@ -61,12 +62,6 @@ CASES = [
         _DIR,
     ),
     Case(
-        "failures without a person from different ips do not add up: no alert",
-        "none",
-        tuple(_fail(m, person=None, ip=f"203.0.113.{m}") for m in range(5)),
-        _DIR,
-    ),
-    Case(
         "one person's failures from several ips count together: alert",
         "alert",
         tuple(_fail(m, ip=f"203.0.113.{m}") for m in range(5)),
@@ -80,21 +75,45 @@ CASES = [
         severity="high",
     ),
     Case(
-        "failures spread over two people do not add up: no alert",
-        "none",
+        "failures naming different people from one ip add up: alert",
+        "alert",
         (*(_fail(m, person="p-1") for m in range(3)), *(_fail(m + 3, person="p-2") for m in range(2))),
         _DIR,
+    ),
+    Case(
+        "failures naming people and none, from several ips, add up on the account: alert",
+        "alert",
+        (*(_fail(m, person=f"p-{m % 2 + 1}", ip=f"203.0.113.{m}") for m in range(3)), _fail(3, None), _fail(4, None)),
+        _DIR,
+    ),
+    Case(
+        "failures without a person from different ips add up: alert",
+        "alert",
+        tuple(_fail(m, person=None, ip=f"203.0.113.{m}") for m in range(5)),
+        _DIR,
+    ),
+    Case(
+        "a success by someone the burst did not name, from another ip, stays medium",
+        "alert",
+        (*(_fail(m) for m in range(5)), _ok(6, person="p-2", ip="198.51.100.9")),
+        _DIR,
+        severity="medium",
+    ),
+    Case(
+        "failures spread over two accounts do not add up: no alert",
+        "none",
+        (*(_fail(m) for m in range(3)), *(_fail(m + 3, on="acc-2") for m in range(2))),
+        _TWO,
     ),
     Case("a success before the threshold: no alert", "none", (*(_fail(m) for m in range(3)), _ok(4)), _DIR),
 ]
 
-MAX_SUBJECTS = 256
-PRUNE_AT = 32
-Fail = tuple[datetime, str]
-# A person's or an ip's recent failures (at most guessing_count, oldest first) and the open burst's key.
-Subject = tuple[tuple[Fail, ...], str | None]
-# The latest failure's time, failures by person, failures without a person by ip.
-State = tuple[datetime, dict[str, Subject], dict[str, Subject]]
+MAX_NAMED = 64  # people and ips a burst remembers, to tell a success that follows it from anyone else's
+# A failure: its time, event id, person (or None) and ip.
+Fail = tuple[datetime, str, str | None, str]
+# The account's recent failures (at most guessing_count, oldest first); the open burst's key, the person the alert
+# is about (None when the burst names several or none), and the people and ips it named (for a success after it).
+State = tuple[tuple[Fail, ...], str | None, str | None, frozenset[str]]
 
 
 @rule(
@@ -107,109 +126,94 @@ State = tuple[datetime, dict[str, Subject], dict[str, Subject]]
     cases=CASES,
 )
 def sig_04_password_guessing(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert on guessing_count failed logins in guessing_window for one person or ip; high if a success follows."""
+    """Alert on guessing_count failed logins to one account in guessing_window, whoever and wherever they name
+    (guessing spread over people or ips is guessing too); high if a person or ip the burst named then signs in."""
     # A burst opens when the count reaches N (key: the failure that reached it) and stays open while failures
     # keep coming within the window of the previous one; a success within the window of its latest failure
-    # raises the same alert to high. The window is inclusive. Stale entries are dropped when a table grows
-    # or the whole state is older than the window, not on every event.
+    # raises the same alert to high. The window is inclusive.
     if event.type == "login.succeeded":
-        if state is None:
-            return None, ()
-        d = event.data
-        pid = d.person_id
-        mine = state[1].get(pid) if pid is not None else None
-        theirs = state[2].get(d.ip)
-        if (mine is None or mine[1] is None) and (theirs is None or theirs[1] is None):
+        if state is None or state[1] is None:
             return state, ()
-        return state, _success(event, ctx, mine, theirs)
+        return state, _success(event, ctx, state)
     return _failure(event, state, ctx)
 
 
-def _success(event: Any, ctx: Context, mine: Subject | None, theirs: Subject | None) -> Sequence[Action]:
-    """Raise an open burst to high when the person or ip it is about signs in within the window."""
+def _success(event: Any, ctx: Context, state: State) -> Sequence[Action]:
+    """Raise the open burst to high when a person or ip it named signs in within the window of its last failure."""
     d = event.data
-    pid = d.person_id
-    window = ctx.params.guessing_window
+    fails, key, person, named = state
     now = event.time
-    actions: list[Action] = []
-    for subject, person in ((mine, pid), (theirs, None)):
-        if subject is None or subject[1] is None or now - subject[0][-1][0] > window:
-            continue
-        who = f"person {person}" if person else f"ip {d.ip}"
-        actions.append(
-            Raise(
-                key=subject[1],
-                person_id=person,
-                severity="high",
-                evidence=(event.id,),
-                summary=f"{_burst_text(ctx, who, subject[0])}, then {pid or 'an unidentified person'} signed in "
-                f"from {d.ip} at {stamp(now)}: the guessing likely succeeded",
-                next_step=_next_step(ctx),
-            )
-        )
-    return actions
+    if key is None or now - fails[-1][0] > ctx.params.guessing_window:
+        return ()
+    pid = d.person_id
+    if d.ip not in named and (pid is None or pid not in named):
+        return ()
+    return (
+        Raise(
+            key=key,
+            person_id=person,
+            severity="high",
+            evidence=(event.id,),
+            summary=f"{_burst_text(ctx, fails)}, then {pid or 'an unidentified person'} signed in from {d.ip} at "
+            f"{stamp(now)}: the guessing likely succeeded",
+            next_step=_next_step(ctx),
+        ),
+    )
 
 
 def _failure(event: Any, state: State | None, ctx: Context) -> tuple[State, Sequence[Action]]:
-    """Count the failure for its person (or ip) and raise when the burst reaches guessing_count."""
+    """Count the failure on the account and raise when the burst reaches guessing_count."""
     d = event.data
     p = ctx.params
     now = event.time
-    window = p.guessing_window
-    cutoff = now - window
-    if state is None or now - state[0] > window:
-        state = (now, {}, {})
-    pid = d.person_id
-    name = pid or d.ip
-    by_person, by_ip = state[1], state[2]
-    table = by_person if pid else by_ip
-    old = table.get(name)
+    cutoff = now - p.guessing_window
     fails: tuple[Fail, ...] = ()
-    key: str | None = None
-    if old is not None and old[0][-1][0] >= cutoff:
-        fails = old[0]
-        first = 0
-        while fails[first][0] < cutoff:
-            first += 1
-        fails = fails[first:]
-        key = old[1]
-    fails = (*fails, (now, event.id))
+    key = person = None
+    named: frozenset[str] = frozenset()
+    if state is not None and state[0][-1][0] >= cutoff:
+        fails, key, person, named = state
+        fails = tuple(f for f in fails if f[0] >= cutoff)
+    pid = d.person_id
+    fails = (*fails, (now, event.id, pid, d.ip))
     if len(fails) > 1 and fails[-2][0] > now:
-        fails = tuple(sorted(fails))
+        fails = tuple(sorted(fails, key=lambda f: (f[0], f[1])))
     fails = fails[-p.guessing_count :]
-    actions: Sequence[Action] = ()
     if key is None and len(fails) >= p.guessing_count:
         key = event.id
-    if key is not None:
-        who = f"person {pid}" if pid else f"ip {d.ip}"
-        evidence = tuple(i for _, i in fails) if key == event.id else (event.id,)
-        actions = (
-            Raise(
-                key=key,
-                person_id=pid,
-                evidence=evidence,
-                summary=f"{_burst_text(ctx, who, fails)}: someone may be guessing the password",
-                next_step=_next_step(ctx),
-            ),
-        )
-    if len(table) >= PRUNE_AT:
-        new_table = {k: v for k, v in table.items() if v[0][-1][0] >= cutoff}
-        while len(new_table) >= MAX_SUBJECTS:
-            del new_table[next(iter(new_table))]
-    else:
-        new_table = dict(table)
-    new_table[name] = (fails, key)
-    newest = now if now > state[0] else state[0]
-    return ((newest, new_table, by_ip) if pid else (newest, by_person, new_table)), actions
-
-
-def _burst_text(ctx: Context, who: str, fails: tuple[Fail, ...]) -> str:
-    """'at least 5 failed logins to acc-1 for person p-1 within 15m (03:00Z to 03:04Z)'."""
-    window = format_duration(ctx.params.guessing_window)
-    return (
-        f"at least {len(fails)} failed logins to {ctx.account.account_id} for {who} within {window} "
-        f"({stamp(fails[0][0])} to {stamp(fails[-1][0])})"
+        people = {f[2] for f in fails}
+        person = pid if people == {pid} else None
+        named = frozenset({*(f[2] for f in fails if f[2] is not None), *(f[3] for f in fails)})
+    elif key is not None and len(named) < MAX_NAMED:
+        named = named | {d.ip} | ({pid} if pid is not None else set())
+    if key is None:
+        return (fails, None, None, named), ()
+    evidence = tuple(f[1] for f in fails) if key == event.id else (event.id,)
+    raise_ = Raise(
+        key=key,
+        person_id=person,
+        evidence=evidence,
+        summary=f"{_burst_text(ctx, fails)}: someone may be guessing the password",
+        next_step=_next_step(ctx),
     )
+    return (fails, key, person, named), (raise_,)
+
+
+def _burst_text(ctx: Context, fails: tuple[Fail, ...]) -> str:
+    """'at least 5 failed logins to acc-1 within 15m (03:00Z to 03:04Z) for p-1 and p-2, from 203.0.113.7'."""
+    window = format_duration(ctx.params.guessing_window)
+    people = sorted({f[2] for f in fails if f[2] is not None})
+    if not people:
+        who = "naming no person"
+    else:
+        who = f"for {_listed(people)}" + (" and without a person named" if any(f[2] is None for f in fails) else "")
+    return (
+        f"at least {len(fails)} failed logins to {ctx.account.account_id} within {window} "
+        f"({stamp(fails[0][0])} to {stamp(fails[-1][0])}) {who}, from {_listed(sorted({f[3] for f in fails}))}"
+    )
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _next_step(ctx: Context) -> str:
