@@ -38,6 +38,7 @@ from streams.logfilter import limit_repeats
 from streams.partition import PartitionEngine
 from streams.routing import DeadLetter, Routed, arrival, lane_name, redact, route, watermark_message, work_messages
 from streams.settings import StreamSettings
+from streams.sideclient import SideClient
 from streams.snapshots import SnapshotStore
 from streams.topics import ALERTS, DEAD_LETTER, INPUTS, LOCKOUTS, WORK
 
@@ -200,7 +201,7 @@ class _Router:
     def __init__(self, app: faust.App, aligner: Aligner[Any, tuple[Any, Routed | DeadLetter]],
                  topics: set[str], bootstrap: str) -> None:  # fmt: skip
         self.app, self.aligner, self.topics, self.bootstrap = app, aligner, topics, bootstrap
-        self._offsets: AIOKafkaConsumer | None = None  # the router's own client for offset questions
+        self._offsets = SideClient(bootstrap, f"{app.conf.id}-router-offsets", OFFSETS_TIMEOUT_S)
         self.lock = asyncio.Lock()
         self.paused: set[Any] = set()  # input partitions this router paused
         self.earliest: dict[Any, tuple[float, int]] = {}  # tp -> (when asked, earliest offset)
@@ -219,24 +220,12 @@ class _Router:
         connection's requests in order, so a question on the consumer's connection waited behind the poll: in a
         live feed every message waited that long for an idle partition's end to be confirmed.
         """
-        if self._offsets is None:
-            client = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                      client_id=f"{self.app.conf.id}-router-offsets")  # fmt: skip
-            await client.start()
-            self._offsets = client
         parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        try:
-            ask = self._offsets.end_offsets if end else self._offsets.beginning_offsets
-            got = await asyncio.wait_for(ask(parts), timeout=OFFSETS_TIMEOUT_S)
-        except BaseException:
-            await self.close()  # a fresh client next time
-            raise
+        got = await self._offsets.ask(lambda c: c.end_offsets(parts) if end else c.beginning_offsets(parts))
         return {tp: int(got[p]) for tp, p in zip(tps, parts, strict=True) if got.get(p) is not None}
 
     async def close(self) -> None:
-        client, self._offsets = self._offsets, None
-        if client is not None:
-            await client.stop()
+        await self._offsets.close()
 
     def highwater(self, tp: Any) -> int | None:
         try:

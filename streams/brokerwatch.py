@@ -10,12 +10,10 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 
 from monitor.durations import format_duration
 from streams import metrics
+from streams.sideclient import SideClient
 
 log = logging.getLogger("streams")
 
@@ -33,12 +31,12 @@ class BrokerWatch:
     """
 
     def __init__(self, bootstrap: str, client_id: str, timeout: float = CHECK_TIMEOUT_S) -> None:
-        self.bootstrap, self.client_id, self.timeout = bootstrap, client_id, timeout
+        self.bootstrap = bootstrap
+        self._side = SideClient(bootstrap, client_id, timeout, request_timeout_ms=NODE_TIMEOUT_MS)
         self.failed = 0  # checks unanswered in a row
         self.failing_since: datetime | None = None  # wall clock of the first of them, for people
         self._failing_at: float | None = None  # monotonic, for durations
         self.error: str | None = None
-        self._client: Any = None
         self._closed = False
 
     async def run(self, interval: float = CHECK_INTERVAL_S) -> None:
@@ -53,16 +51,8 @@ class BrokerWatch:
     async def check(self) -> bool:
         """Ask once; True when a broker answered within the timeout."""
         try:
-            if self._client is None:
-                client = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                          request_timeout_ms=NODE_TIMEOUT_MS, enable_auto_commit=False)  # fmt: skip
-                self._client = client
-                await asyncio.wait_for(client.start(), timeout=self.timeout)
-            await asyncio.wait_for(self._client.topics(), timeout=self.timeout)
-        except BaseException as exc:  # refused, timed out, anything the client raises; cancelled: drop it all the same
-            await self._drop()
-            if not isinstance(exc, Exception):
-                raise
+            await self._side.ask(lambda client: client.topics())
+        except Exception as exc:  # refused, timed out, anything the client raises
             if not self._closed:
                 self._failed(exc)
             return False
@@ -97,14 +87,6 @@ class BrokerWatch:
                 f"(since {self.failing_since.isoformat(timespec='seconds')}; {self.error}): reading and sending "
                 "wait on it; the worker carries on by itself once it answers")  # fmt: skip
 
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await asyncio.wait_for(client.stop(), timeout=self.timeout)
-            except Exception as exc:  # a client that cannot even stop is dropped all the same
-                log.debug("broker watch: stopping its client: %r", exc)
-
     async def close(self) -> None:
         self._closed = True
-        await self._drop()
+        await self._side.close()

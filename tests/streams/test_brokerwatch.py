@@ -55,7 +55,7 @@ def test_the_watch_says_down_only_after_checks_in_a_row_fail_and_names_the_broke
     warning = seen[-1][2]
     assert warning is not None and f"the Kafka broker at {address} has not answered" in warning, warning
     assert metrics.REGISTRY.get_sample_value("monitor_broker_up") == 0.0
-    assert watch._client is None  # nothing left open
+    assert watch._side._client is None  # nothing left open
 
 
 def test_the_gauge_is_nan_until_the_first_answer_rather_than_down() -> None:
@@ -77,4 +77,4 @@ def test_run_stops_and_closes_its_client_when_cancelled(silent_listener: str) ->
             await task
 
     asyncio.run(cancel_mid_check())
-    assert watch._client is None and watch._closed
+    assert watch._side._client is None and watch._closed
