@@ -105,6 +105,43 @@ CASES = [
         _ON,
     ),
     Case(
+        "disabled on the platform, then the directory edited to say on: still open (nothing turned it on)",
+        "alert",
+        (_START, _mfa("disabled", "2026-01-06T09:00:00Z", "m-1"), _update("2026-01-06T10:00:00Z", "d-1", True)),
+        _ON,
+        status="open",
+    ),
+    Case(
+        "disabled on the platform, then enabled there: resolves though the directory never changed",
+        "alert",
+        (
+            _START,
+            _mfa("disabled", "2026-01-06T09:00:00Z", "m-1"),
+            _update("2026-01-06T10:00:00Z", "d-1", True),
+            _mfa("enabled", "2026-01-06T11:00:00Z", "m-2"),
+        ),
+        _ON,
+        status="resolved",
+    ),
+    Case(
+        "re-registered with MFA on after it was disabled while retired: alert, saying the platform disabled it",
+        "alert",
+        (
+            _START,
+            ev("directory.account_retired", "2026-01-05T09:00:00Z", "d-1", account_id="acc-1"),
+            _mfa("disabled", "2026-01-06T09:00:00Z", "m-1"),
+            ev(
+                "directory.account_registered",
+                "2026-01-07T09:00:00Z",
+                "d-2",
+                **{k: v for k, v in _ON["accounts"][0].items() if k not in ("admins", "manager")},
+            ),
+        ),
+        _ON,
+        until="2026-01-07T10:00:00Z",
+        status="open",
+    ),
+    Case(
         "registered off and retired within the grace period: no alert",
         "none",
         (_START, ev("directory.account_retired", "2026-01-05T09:30:00Z", "d-1", account_id="acc-1")),
@@ -136,7 +173,8 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
     """Alert while the latest word on an account's MFA is off or unknown: a password alone is not enough.
 
     The latest word is the directory's (registration, or an update that sets mfa_enabled) or the
-    platform's (mfa.enabled, mfa.disabled); a registration gets `registration_grace` to turn MFA on.
+    platform's (mfa.enabled, mfa.disabled), except that the directory saying on does not overrule the platform
+    saying it was disabled; a registration gets `registration_grace` to turn MFA on.
     State: (MFA on?, the id of the event that said so). One alert per account, reopened if MFA goes off again.
     """
     a = ctx.account
@@ -145,6 +183,9 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
         if state is None or state[1] != event.key or state[0] or not a.registered or a.retired:
             return state, ()
         grace = format_duration(ctx.params.registration_grace)
+        if a.mfa_registered:  # registered as on, but the platform's last word is off
+            what = f"was registered with MFA on, but the platform's last word is that {a.mfa_changed_by} disabled it"
+            return state, (_raise(ctx, event.key, f"{what}, still so {grace} after registration,"),)
         return state, (_raise(ctx, event.key, f"was registered with MFA off and it was still off {grace} later,"),)
     if etype == "directory.account_retired":
         return None, (Resolve(key=_KEY, evidence=(event.id,)),)
@@ -155,9 +196,13 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
     if etype == "directory.account_updated":
         if event.data.mfa_enabled is None:
             return state, ()
-        on, what = a.mfa_registered, "was recorded in the directory as having MFA off"
+        # The register says what should be; a platform that said MFA was disabled still has the last word on what is.
+        on = bool(a.mfa_registered and a.mfa_on)
+        what = (f"was recorded in the directory as having MFA on, but the platform's last word is that "
+                f"{a.mfa_changed_by} disabled it" if a.mfa_registered else
+                "was recorded in the directory as having MFA off")  # fmt: skip
     else:
-        on, what = a.mfa_on, f"had MFA disabled by {event.data.actor_id}"
+        on, what = bool(a.mfa_on), f"had MFA disabled by {event.data.actor_id}"
     if on:
         return (True, event.id), (Resolve(key=_KEY, evidence=(event.id,)),)
     if not a.registered or a.retired:
