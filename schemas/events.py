@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -386,7 +385,8 @@ class Rejected(Exception):
         self.event_id = event_id
 
 
-# Field names that say they hold a secret. Matched on whole words of the key.
+# Field names that say they hold a secret. Matched on whole words of the key (snake, kebab and camel case, and
+# letters against digits: "Password1", "2fa_code").
 _SECRET_WORDS = frozenset(
     {
         "password",
@@ -408,24 +408,46 @@ _SECRET_WORDS = frozenset(
         "pin",
     }
 )
-_SECRET_PAIRS = frozenset(
+# Secrets named by two or three words, matched on adjacent words run together, so "secret_key", "SecretKey" and
+# "secretkey" are one name, as are "2fa_code" and "2FACode".
+_SECRET_COMPOUNDS = frozenset(
     {
-        ("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("recovery", "code"),
-        ("backup", "code"), ("mfa", "code"), ("auth", "code"), ("verification", "code"), ("security", "code"),
-        ("sms", "code"), ("login", "code"), ("one", "time"), ("session", "id"), ("pass", "word"), ("pass", "code"),
+        "secretkey", "accesskey", "apikey", "privatekey", "signingkey", "encryptionkey", "masterkey", "sessionkey",
+        "recoverycode", "backupcode", "mfacode", "2facode", "tfacode", "authcode", "authorizationcode",
+        "verificationcode", "securitycode", "smscode", "logincode", "resetcode", "unlockcode", "activationcode",
+        "onetime", "onetimecode", "otpcode", "pincode", "sessionid", "sessionids", "password", "passcode",
+        "passphrase", "passwd",
     }
 )  # fmt: skip
-_WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# The last word of a name says what it holds: a count or a type of tokens holds no token. Only these few, whose
+# values cannot be the secret; "password_hash" or "token_id" still hold one.
+_ABOUT_A_SECRET = frozenset({"count", "length", "type", "kind", "policy", "expiry", "ttl"})
+# "credential" alone says little: "credential_id" and "credential_model" name it, "new_credential" and
+# "credential_value" hold it. A name is a credential when it ends in the word or in one of these.
+_CREDENTIAL_VALUE = frozenset(
+    {
+        "new", "old", "current", "previous", "prev", "temp", "temporary", "initial", "value", "plain", "plaintext",
+        "cleartext", "raw", "text", "string", "str", "data", "blob", "bytes", "json", "b64", "base64", "encoded",
+        "hash",
+    }
+)  # fmt: skip
+_FLAG_WORDS = frozenset({"has", "is"})  # "has_credential": a flag, not the credential
+_WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[a-zA-Z])(?=[0-9])|(?<=[0-9])(?=[a-zA-Z])")
 
 
 def secret_field_name(key: str) -> bool:
     """True when a field name says it holds a password, secret, token, one-time code or credential."""
     words = [_singular(w.lower()) for w in _WORD_SPLIT.split(key) if w]
+    if not words or words[-1] in _ABOUT_A_SECRET:
+        return False
     if any(w in _SECRET_WORDS or w.endswith(("password", "secret", "token")) for w in words):
         return True
-    if words == ["credential"]:  # "credential(s)" alone; not "credential_model", "credential_id", "has_credential"
+    # runs of up to three words, the longest a compound has: a name of thousands of words costs linear time
+    if any("".join(words[i : i + n]) in _SECRET_COMPOUNDS for n in (1, 2, 3) for i in range(len(words) - n + 1)):
         return True
-    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
+    if "credential" in words and words[0] not in _FLAG_WORDS:
+        return words[-1] == "credential" or words[-1] in _CREDENTIAL_VALUE or "".join(words[-2:]) in _CREDENTIAL_VALUE
+    return False
 
 
 def _singular(word: str) -> str:
