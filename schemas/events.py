@@ -19,7 +19,13 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+# An event's size is its compact JSON in UTF-8 (`compact_json`), however it arrived: spaced out, with its text as
+# \u escapes, or re-encoded by the API. A line or message over MAX_LINE_BYTES is refused without reading it.
 MAX_EVENT_BYTES = 64 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+# Re-encoded compactly, JSON grows only where a number has an exponent ("1E15" -> "1000000000000000.0"), never to
+# 4 times its length: a line of a quarter of the limit fits without measuring, so most events cost nothing here.
+_FITS_UNMEASURED = MAX_EVENT_BYTES // 4
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -516,8 +522,8 @@ def parse_event(raw: bytes | str) -> Event:
     """Decode one event from JSON, or raise Rejected naming what is wrong."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise Rejected(f"event is {len(raw)} bytes, over the {MAX_EVENT_BYTES}-byte limit", _event_id(raw))
+    if len(raw) > _FITS_UNMEASURED:
+        _check_size(raw)
     try:
         ev: Event = _validate_json(raw)
     except ValidationError as err:
@@ -541,6 +547,28 @@ def parse_event(raw: bytes | str) -> Event:
     return ev
 
 
+def compact_json(obj: Any) -> bytes:
+    """An event as compact JSON in UTF-8, the form its size is measured in (a lone surrogate, which UTF-8 cannot
+    hold, as its \\u escape)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
+def _check_size(raw: bytes) -> None:
+    """Reject a line over MAX_LINE_BYTES unread, or an event over MAX_EVENT_BYTES as compact JSON."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise Rejected(
+            f"line is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit on a line "
+            f"(an event is at most {MAX_EVENT_BYTES} bytes as compact JSON)",
+            _event_id(raw),
+        )
+    try:
+        size = len(compact_json(json.loads(raw)))
+    except (ValueError, RecursionError):
+        size = len(raw)  # not JSON: its own length; when that fits, the decoder says what is wrong
+    if size > MAX_EVENT_BYTES:
+        raise Rejected(f"event is {size} bytes as compact JSON, over the {MAX_EVENT_BYTES}-byte limit", _event_id(raw))
+
+
 def _secret_in_extras(ev: Event) -> str | None:
     """The path of a secret-looking field among the unknown fields of the envelope, data and geo."""
     found = None
@@ -557,4 +585,4 @@ def _secret_in_extras(ev: Event) -> str | None:
 
 def parse_event_obj(obj: dict[str, Any]) -> Event:
     """Decode one event from an already-parsed JSON object (the same checks as parse_event)."""
-    return parse_event(json.dumps(obj, separators=(",", ":")))
+    return parse_event(compact_json(obj))

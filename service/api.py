@@ -26,14 +26,14 @@ from monitor.rules._hijack import unknown_account
 from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.directory import MAX_REGISTER_BYTES
-from schemas.events import Event
+from schemas.events import Event, compact_json
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
 from service.embedded import EmbeddedMonitor, StepResult
 from service.sinks import unset_url_warning
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
-MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB (EVENTS.md)
+MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB as compact JSON (EVENTS.md)
 LARGER_BODIES = {"/api/register/import": MAX_REGISTER_BYTES}
 
 
@@ -570,9 +570,10 @@ def _split_events(body: bytes, content_type: str) -> list[tuple[int, Any]]:
 
 
 def _to_bytes(obj: Any) -> bytes:
+    """An event of the body as the decoder takes it: as compact JSON in UTF-8, which its size is measured in."""
     if isinstance(obj, bytes):
         return obj
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return compact_json(obj)
 
 
 def _submit_response(result: StepResult) -> SubmitResponse:

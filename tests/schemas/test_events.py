@@ -11,8 +11,17 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
-from schemas import directory
-from schemas.events import EVENT_MODELS, MAX_EVENT_BYTES, Rejected, parse_event, parse_time, secret_field_name
+from schemas import directory, events
+from schemas.events import (
+    EVENT_MODELS,
+    MAX_EVENT_BYTES,
+    MAX_LINE_BYTES,
+    Rejected,
+    parse_event,
+    parse_time,
+    secret_field_name,
+)
+from tests.event_sizes import size_cases
 
 
 def _login(**over: Any) -> dict[str, Any]:
@@ -145,11 +154,48 @@ def test_rejection_names_the_event_id_when_it_can() -> None:
     assert _reject(b'{"id":"evt-79","type":"hr.leaver",').event_id == "evt-79"  # not JSON: the first found
 
 
-def test_over_64_kib_is_rejected_before_parsing() -> None:
+def test_over_64_kib_is_rejected() -> None:
     e = _login()
     e["data"]["note"] = "x" * MAX_EVENT_BYTES
     rej = _reject(e)
     assert "over the 65536-byte limit" in rej.reason
+
+
+@pytest.mark.parametrize(("name", "raw", "accepted"), size_cases("schemas"), ids=lambda x: str(x)[:20])
+def test_the_size_limit_is_on_compact_json_in_utf8_however_the_event_is_written(
+    name: str, raw: bytes, accepted: bool
+) -> None:
+    if accepted:
+        assert parse_event(raw).id.startswith("size-")
+        assert parse_event(raw.decode()).id.startswith("size-")
+    else:
+        assert re.fullmatch(r"event is \d+ bytes as compact JSON, over the 65536-byte limit", _reject(raw).reason)
+
+
+def test_a_line_over_the_line_limit_is_refused_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    e = _login()
+    raw = json.dumps(e).encode()
+    raw = raw[:1] + b" " * (MAX_LINE_BYTES + 1 - len(raw)) + raw[1:]  # one byte over, though the event is small
+
+    def unread(*_: Any) -> Any:
+        raise AssertionError("a line over the line limit was read")
+
+    monkeypatch.setattr(events.json, "loads", unread)
+    rej = _reject(raw)
+    assert rej.reason.startswith(f"line is {MAX_LINE_BYTES + 1} bytes, over the {MAX_LINE_BYTES}-byte limit")
+    assert rej.event_id == "e-1"
+
+
+def test_an_event_of_a_quarter_of_the_limit_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unmeasured(*_: Any) -> Any:
+        raise AssertionError("measured")
+
+    monkeypatch.setattr(events, "compact_json", unmeasured)
+    e = _login()
+    e["data"]["note"] = "x"
+    e["data"]["note"] = "x" * (MAX_EVENT_BYTES // 4 - len(json.dumps(e)) + 1)
+    assert len(json.dumps(e)) == MAX_EVENT_BYTES // 4
+    assert parse_event(json.dumps(e)).id == "e-1"
 
 
 def test_not_json() -> None:

@@ -17,11 +17,14 @@ from fastapi.testclient import TestClient
 
 from monitor.engine import BY_MONITOR
 from monitor.policy import load_profile
+from schemas.events import Rejected, parse_event
 from service import api as api_module
 from service import auth
 from service.api import build_api
+from service.dropfolder import DropFolder
 from service.embedded import EmbeddedMonitor
 from service.sinks import SinkConfig
+from tests.event_sizes import size_cases
 from tests.service.conftest import NOW, demo_lines
 
 ROLES = ("security", "hr", "comms", "registrar", "admin")
@@ -322,6 +325,45 @@ def test_jsonl_bodies_are_taken_line_by_line(world: World) -> None:
     assert r.status_code == 422
     assert r.json()["accepted"] == 3
     assert r.json()["rejected"][0]["line"] == 4
+
+
+@pytest.mark.parametrize("body", ["array", "object", "jsonl"])
+def test_an_event_gets_the_same_size_verdict_by_the_api_as_from_a_file(world: World, body: str) -> None:
+    cases = size_cases(f"api-{body}")
+    headers = world.as_("security")
+    for name, raw, accepted in cases:
+        if body == "jsonl":
+            r = world.client.post("/api/events", headers={**headers, "Content-Type": "application/x-ndjson"},
+                                  content=raw + b"\n")  # fmt: skip
+        else:
+            content = raw if body == "object" else b"[" + raw + b"]"
+            r = world.client.post("/api/events", headers={**headers, "Content-Type": "application/json"},
+                                  content=content)  # fmt: skip
+        assert r.status_code == (202 if accepted else 422), (name, r.text[:300])
+        if not accepted:
+            assert "bytes as compact JSON, over the 65536-byte limit" in r.json()["rejected"][0]["reason"]
+
+
+def test_a_lone_surrogate_is_judged_by_the_api_as_in_a_file(world: World) -> None:
+    raw = json.dumps(_event("post.published", "t-surrogate", {"account_id": "acc-002", "note": "\ud800"})).encode()
+    with pytest.raises(Rejected) as file_verdict:
+        parse_event(raw)
+    r = world.client.post("/api/events", headers=world.as_("security"), content=raw)
+    reason = r.json()["rejected"][0]["reason"]
+    assert r.status_code == 422 and reason.split(" at line")[0] == file_verdict.value.reason.split(" at line")[0]
+    assert reason.startswith("not valid JSON")  # the API re-encodes compactly: only the column differs
+
+
+def test_an_event_gets_the_same_size_verdict_from_the_drop_folder(world: World, tmp_path: Path) -> None:
+    cases = size_cases("drop-folder")
+    inbox = tmp_path / "inbox"
+    folder = DropFolder(world.monitor, inbox)
+    (inbox / "sizes.jsonl").write_bytes(b"".join(raw + b"\n" for _, raw, _ in cases))
+    folder.take(inbox / "sizes.jsonl")
+    errors = (inbox / "rejected" / "sizes.jsonl.errors").read_text()
+    for n, (name, _, accepted) in enumerate(cases, 1):
+        assert (f"line {n}:" in errors) is not accepted, (name, errors)
+    assert "bytes as compact JSON, over the 65536-byte limit" in errors
 
 
 def test_acknowledge_and_resolve_keep_an_audit_trail(world: World) -> None:

@@ -35,6 +35,7 @@ from streams.routing import (
     work_events,
     work_messages,
 )
+from tests.event_sizes import size_cases
 from tests.streams.cases import case_stream
 from tests.streams.worklog import LANE, with_watermarks
 
@@ -64,6 +65,15 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_no_secret() -> None
     scrubbed = redact(raw)
     assert b"s3cr3t" not in scrubbed and json.loads(scrubbed)["data"]["api_token"] == "[REDACTED]"
     assert redact(b"{not json") == b"{not json"
+
+
+@pytest.mark.parametrize(("name", "raw", "accepted"), size_cases("kafka"), ids=lambda x: str(x)[:20])
+def test_the_router_judges_an_event_s_size_as_the_file_and_the_api_do(name: str, raw: bytes, accepted: bool) -> None:
+    r = route(raw, 4)
+    if accepted:
+        assert isinstance(r, Routed) and r.event.id.startswith("size-")
+    else:
+        assert isinstance(r, DeadLetter) and "bytes as compact JSON, over the 65536-byte limit" in r.reason
 
 
 def test_an_event_stamped_further_ahead_of_its_message_than_allowed_is_a_dead_letter() -> None:
