@@ -463,12 +463,14 @@ class Engine:
             person = self.people.get(subject)
             if person is None:
                 person = self.people[subject] = PersonFacts(subject)
+        elif etype == "directory.access_confirmed":  # a confirmed mover's leaving then takes the account (facts)
+            person = self.people.get(d.person_id)
         if etype == "credential.rotated":
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
         actor = actor_of(etype, d)  # who acted on the account, if anybody: folded, and asked below if they had left
         eid: str = ev.id
         fold_account(facts, eid, etype, d, t, person, actor)  # a notice open for the person covers this account
-        if person is not None and aid not in person.accounts:  # most events come from people who reach it already
+        if subject and person is not None and aid not in person.accounts:  # most come from people who reach it
             person.reaches(facts.account_id)
         slots = self._dispatch.get(etype)
         if slots:

@@ -226,11 +226,9 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
     elif t == "hr.leaver":
         p.leaving_at = d.leaving_at
         p.leaver_event = ev.id
-    elif t == "hr.leaver_cancelled":
+    elif t == "hr.leaver_cancelled":  # withdraws the leaving only: a move HR gave notice of still stands
         p.leaving_at = None
         p.leaver_event = None
-        p.moved_at = None
-        p.mover_event = None
     elif t == "hr.role_changed":
         p.moved_at = d.effective_at
         p.new_role = d.new_role
@@ -344,6 +342,9 @@ def _access_confirmed(a: AccountFacts, eid: str, d: Any, now: datetime, person: 
     duty = a.duties.get(d.person_id)
     if duty and duty.kind == "mover" and duty.confirmed_at is None:
         duty.confirmed_at = now
+        # kept for the new role, not past a leaving HR has given notice of: that duty now holds the account
+        if person is not None and person.leaver_event is not None and person.leaving_at is not None:
+            _open_duty(a, person, "leaver", person.leaving_at, person.leaver_event, now)
 
 
 def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
@@ -402,18 +403,23 @@ def _posted(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFact
 
 def _leaver(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if person is not None:
-        _open_duty(a, person, "leaver", d.leaving_at, eid)
+        _open_duty(a, person, "leaver", d.leaving_at, eid, now)
 
 
 def _role_changed(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if person is not None and d.person_id not in a.confirmed:
-        _open_duty(a, person, "mover", d.effective_at, eid)
+        _open_duty(a, person, "mover", d.effective_at, eid, now)
 
 
 def _leaver_cancelled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     duty = a.duties.get(d.person_id)
-    if duty and duty.cancelled_at is None:
-        duty.cancelled_at = now
+    if duty is None or duty.kind != "leaver" or duty.cancelled_at is not None:
+        return  # a mover's duty stays: the move was not withdrawn
+    duty.cancelled_at = now
+    # a leaving that took the account over from a move (it came first) hands it back to the move
+    if person is not None and _move_covers(person, a):
+        assert person.moved_at is not None and person.mover_event is not None
+        _open_duty(a, person, "mover", person.moved_at, person.mover_event, now)
 
 
 _ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, str, Any, datetime, PersonFacts | None], None]] = {
@@ -438,23 +444,28 @@ _ACCOUNT_FOLDS: dict[str, Callable[[AccountFacts, str, Any, datetime, PersonFact
 }
 
 
+def _move_covers(person: PersonFacts, a: AccountFacts) -> bool:
+    """HR's notice of the person's move is open and the account is not confirmed for their new role."""
+    return person.mover_event is not None and person.moved_at is not None and person.person_id not in a.confirmed
+
+
 def _reached(a: AccountFacts, person: PersonFacts, now: datetime) -> None:
     """The person gained access to the account while HR's notice about them is open: the duty covers this
     account too, as if they had reached it when the notice came. A leaver notice covers any time after it; a move,
-    access gained before it takes effect (after it, the access is for the new role)."""
+    access gained before it takes effect (after it, the access is for the new role); with both open, the duty
+    already held here (`_holds`), else the notice that takes effect first."""
     pid = person.person_id
+    notices: list[tuple[datetime, DutyKind, str]] = []
     if person.leaver_event is not None and person.leaving_at is not None:
-        kind: DutyKind = "leaver"
-        due_from, cause = person.leaving_at, person.leaver_event
-    elif person.mover_event is not None and person.moved_at is not None and now < person.moved_at:
-        if pid in a.confirmed:
-            return
-        kind, due_from, cause = "mover", person.moved_at, person.mover_event
-    else:
+        notices.append((person.leaving_at, "leaver", person.leaver_event))
+    if _move_covers(person, a) and person.moved_at is not None and now < person.moved_at:
+        notices.append((person.moved_at, "mover", person.mover_event or ""))
+    if not notices:
         return
+    due_from, kind, cause = min(notices, key=lambda n: (n[0], n[1] != "leaver"))
     duty = a.duties.get(pid)
-    if duty is None or duty.cause != cause:
-        _open_duty(a, person, kind, due_from, cause)
+    if duty is None or (duty.cause != cause and not _holds(duty, kind, due_from, now)):
+        _open_duty(a, person, kind, due_from, cause, now)
         return
     if duty.cancelled_at is not None or duty.confirmed_at is not None:
         return
@@ -467,11 +478,24 @@ def _reached(a: AccountFacts, person: PersonFacts, now: datetime) -> None:
         duty.knew_credential, duty.rotated_at, duty.rotation_evidence = True, None, None
 
 
-def _open_duty(a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: datetime, cause: str) -> None:
+def _holds(old: Duty, kind: DutyKind, due_from: datetime, now: datetime) -> bool:
+    """The person's duty of the other kind keeps the account against a new notice: one duty per person and account,
+    held by the notice that takes effect first (the access is due to go by the earlier deadline), a tie going to the
+    leaving. A leaving already come keeps it; a move done (confirmed, or the access removed) gives way."""
+    if old.kind == kind or old.cancelled_at is not None:
+        return False
+    if old.kind == "leaver":
+        return old.due_from <= due_from or old.due_from <= now
+    return not old.done and old.due_from < due_from
+
+
+def _open_duty(
+    a: AccountFacts, person: PersonFacts, kind: DutyKind, due_from: datetime, cause: str, now: datetime
+) -> None:
     pid = person.person_id
     old = a.duties.get(pid)
-    if old and old.kind == "leaver" and kind == "mover" and old.cancelled_at is None:
-        return  # leaving outranks moving
+    if old is not None and _holds(old, kind, due_from, now):
+        return
     duty = a.duties[pid] = Duty(
         kind=kind,
         person_id=pid,

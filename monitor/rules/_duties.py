@@ -9,6 +9,9 @@ from monitor.facts import DUTY_REACH, Duty, DutyKind
 from monitor.rules.base import Action, Context, Raise, Resolve, Wake
 
 EVIDENCE_TYPES = ("platform.admin_removed", "credential.rotated", "hr.leaver_cancelled", "directory.access_confirmed")
+# Events that change one person's duty on the account and name them as `person_id`: a notice, a cancelled leaving
+# (a move it had taken the account from gets it back) and access confirmed (a leaving then takes it from the move).
+PERSON_DUTY_TYPES = ("hr.leaver", "hr.role_changed", "hr.leaver_cancelled", "directory.access_confirmed")
 # Events by which a person gains access to an account: one during an open notice adds that account to the duty.
 REACH_TYPES = tuple(DUTY_REACH)
 
@@ -67,8 +70,9 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
             )
         )
         return watched, actions
-    if reach is not None or etype in ("hr.leaver", "hr.role_changed"):
-        # A notice (re)opened the person's duty, or they gained access while one is open (facts._reached)
+    if reach is not None or etype in PERSON_DUTY_TYPES:
+        # A notice (re)opened the person's duty, or handed it to the other kind (facts._holds), or they gained access
+        # while one is open (facts._reached)
         pid = getattr(event.data, reach or "person_id")
         duty = ctx.account.duties.get(pid) if pid else None
         previous = watched.get(pid) if pid else None
@@ -81,10 +85,12 @@ def duty_rule(kind: DutyKind, event: Any, state: dict[str, str] | None, ctx: Con
         if duty is not None and current is not None:
             watched[pid] = current
             deadline = duty.due_from + p.leaver_deadline
-            # access gained past the deadline is judged when it is gained, not before the event that showed it
-            actions.append(Wake(deadline if reach is None else max(deadline, ctx.now), current))
+            # a notice's deadline is its own (a late report alerts as of it); a duty the account passed to this one,
+            # or access gained past the deadline, is judged when that happened, not before the event that showed it
+            late_ok = etype in ("hr.leaver", "hr.role_changed")
+            actions.append(Wake(deadline if late_ok else max(deadline, ctx.now), current))
         return watched or None, actions
-    # evidence: seat removed, credential rotated, leaver cancelled, access confirmed
+    # evidence: seat removed, credential rotated
     for pid, cause in list(watched.items()):
         duty = ctx.account.duties.get(pid)
         if duty is None or duty.cause != cause or duty.done:

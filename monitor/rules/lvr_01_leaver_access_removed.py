@@ -13,6 +13,7 @@ from monitor.rules._fixtures import (
     login,
     platform_admin_added,
     platform_admin_removed,
+    role_changed,
     rotated,
     shared,
     sport_account,
@@ -173,6 +174,33 @@ CASES = [
         until="2026-11-08T00:00:00Z",
     ),
     Case(
+        "a move taking effect before the leaving holds the duty: no LVR-01 alert (LVR-02 raises it)",
+        "none",
+        (_LEAVER, role_changed("2026-11-02T10:00:00Z", "hr-3", "p-1", "2026-11-04T09:00:00Z")),
+        _DIR,
+        until="2026-11-12T00:00:00Z",
+    ),
+    Case(
+        "a move after the leaving: LVR-01 alerts",
+        "alert",
+        (_LEAVER, role_changed("2026-11-02T10:00:00Z", "hr-3", "p-1", "2026-11-20T09:00:00Z")),
+        _DIR,
+        until="2026-11-08T00:00:00Z",
+        status="open",
+    ),
+    Case(
+        "a mover kept on the account, then leaving: alert",
+        "alert",
+        (
+            role_changed("2026-11-01T09:00:00Z", "hr-3", "p-1", "2026-11-02T09:00:00Z"),
+            _LEAVER,
+            ev("directory.access_confirmed", "2026-11-02T10:00:00Z", "cf-1", account_id="acc-1", person_id="p-1"),
+        ),
+        _DIR,
+        until="2026-11-08T00:00:00Z",
+        status="open",
+    ),
+    Case(
         "seat removed after leaving, then given back to them: the alert opens",
         "alert",
         (
@@ -203,10 +231,14 @@ CASES = [
     title="Leaver's access removed by the deadline",
     severity="high",
     sources=['001 "Corporate Social Media Accounts"', '001 "Account security"', "003 §5.4", "004 Section 3"],
-    on=("hr.leaver", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
+    on=("hr.leaver", "hr.role_changed", "hr.leaver_cancelled", "tick", *EVIDENCE_TYPES, *REACH_TYPES),
     window="leaver_deadline, then leaver_escalation",
     cases=CASES,
 )
 def lvr_01_leaver_access_removed(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert when a leaver's seat or known credential outlives the deadline; escalate; resolve on evidence."""
+    """Alert when a leaver's seat or known credential outlives the deadline; escalate; resolve on evidence.
+
+    A move HR gave notice of that takes effect before the leaving keeps the account under LVR-02 (its deadline comes
+    first, and one seat raises one alert); see LVR-02.
+    """
     return duty_rule("leaver", event, state, ctx)

@@ -27,6 +27,7 @@ _DIR = directory(
 _MOVE = role_changed("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _POSTPONED = role_changed("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-13T17:00:00Z")  # HR corrects the date
 _LATE = role_changed("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # HR reports two days after
+_LEAVES_LATER = leaver("2026-11-09T09:00:00Z", "hr-2", "p-1", "2026-11-20T17:00:00Z")  # after the move's deadline
 
 
 # acc-2 has named logins and p-1 holds no role there
@@ -113,19 +114,61 @@ CASES = [
         status="resolved",
     ),
     Case(
-        "the move then becomes a leaving: LVR-01 takes over, the mover alert resolves",
+        "a later leaving does not resolve the overdue mover alert: it stays open",
         "alert",
-        (_MOVE, leaver("2026-11-09T09:00:00Z", "hr-2", "p-1", "2026-11-20T17:00:00Z")),
+        (_MOVE, _LEAVES_LATER),
+        _DIR,
+        until="2026-11-10T00:00:00Z",
+        status="open",
+    ),
+    Case(
+        "a later leaving noticed before the move's deadline: alert at the move's deadline all the same",
+        "alert",
+        (_MOVE, leaver("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-20T17:00:00Z")),
+        _DIR,
+        until="2026-11-07T17:00:00Z",
+        status="open",
+    ),
+    Case(
+        "the leaving comes before the move took effect (reported late): LVR-01 takes over, the mover alert resolves",
+        "alert",
+        (_MOVE, leaver("2026-11-09T09:00:00Z", "hr-2", "p-1", "2026-11-05T17:00:00Z")),
         _DIR,
         until="2026-11-10T00:00:00Z",
         status="resolved",
     ),
     Case(
-        "move withdrawn: no alert",
-        "none",
-        (_MOVE, ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1")),
+        "a leaving before the move, noticed and withdrawn before the move: alert at the move's deadline",
+        "alert",
+        (
+            _MOVE,
+            leaver("2026-11-03T09:00:00Z", "hr-2", "p-1", "2026-11-05T17:00:00Z"),
+            ev("hr.leaver_cancelled", "2026-11-04T10:00:00Z", "hr-3", person_id="p-1"),
+        ),
         _DIR,
-        until="2026-11-09T00:00:00Z",
+        until="2026-11-07T17:00:00Z",
+        status="open",
+    ),
+    Case(
+        "a later leaving noticed and withdrawn: the move stands, alert",
+        "alert",
+        (_MOVE, _LEAVES_LATER, ev("hr.leaver_cancelled", "2026-11-09T10:00:00Z", "hr-3", person_id="p-1")),
+        _DIR,
+        until="2026-11-10T00:00:00Z",
+        status="open",
+    ),
+    Case(
+        "a later leaving noticed, the access removed late: resolved",
+        "alert",
+        (
+            _MOVE,
+            _LEAVES_LATER,
+            rotated("2026-11-09T10:00:00Z", "v-1"),
+            _seat_removed("2026-11-09T11:00:00Z", "pa-1"),
+        ),
+        _DIR,
+        until="2026-11-10T00:00:00Z",
+        status="resolved",
     ),
     Case(
         "move postponed by a second notice: no alert at the first notice's deadline",
@@ -186,5 +229,13 @@ CASES = [
     cases=CASES,
 )
 def lvr_02_mover_access_removed(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert when a mover's seat or known credential outlives the deadline, unless confirmed; escalate; resolve."""
+    """Alert when a mover's seat or known credential outlives the deadline, unless confirmed; escalate; resolve.
+
+    A leaving HR gives notice of too does not lift the move's duty: the access is due to go by the earlier of the two
+    deadlines, so the notice that takes effect first holds the person's one duty on the account (facts._holds) and
+    one alert is raised for it, not one per notice. A leaving after the move (even before the move's deadline) leaves
+    the duty and its alert to LVR-02, through the leaving; a leaving no later than the move hands it to LVR-01, and
+    back to LVR-02 if HR withdraws it (hr.leaver_cancelled withdraws a leaving, never a move). Confirming that the
+    mover keeps the account hands it to LVR-01 when a leaving is noticed.
+    """
     return duty_rule("mover", event, state, ctx)
