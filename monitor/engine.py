@@ -31,6 +31,7 @@ from monitor.facts import (
     apply_account,
     apply_person,
     fold_account,
+    is_latest_rotation,
     pickled_by_fields,
 )
 from monitor.gcpause import collector_paused
@@ -182,7 +183,8 @@ class Engine:
         # A partition of a larger deployment owns some accounts; of the others it only sees the broadcast
         # credential rotations, to keep the fingerprint index whole (CRD-06).
         self.owns = owns
-        self._foreign_fingerprints: dict[str, str | None] = {}
+        # another partition's account -> the time and fingerprint of its latest rotation
+        self._foreign_fingerprints: dict[str, tuple[datetime, str | None]] = {}
         self.people: dict[str, PersonFacts] = {}
         self.accounts: dict[str, AccountFacts] = {}
         self.rule_state: dict[str, dict[str, Any]] = {}  # account -> control -> that rule's state
@@ -446,9 +448,11 @@ class Engine:
         aid: str = d.account_id
         if self.owns is not None and not self.owns(aid):
             if etype == "credential.rotated":
-                old = self._foreign_fingerprints.get(aid)
-                self._foreign_fingerprints[aid] = d.fingerprint
-                self._index_fingerprint(aid, old, d.fingerprint)
+                known = self._foreign_fingerprints.get(aid)
+                if known is not None and t < known[0]:
+                    return  # a late (older) rotation: the newer credential's fingerprint stays (is_latest_rotation)
+                self._foreign_fingerprints[aid] = (t, d.fingerprint)
+                self._index_fingerprint(aid, known[1] if known is not None else None, d.fingerprint)
             # a rule acting on other accounts (CRD-06) runs here too, for its actions on accounts owned here
             for spec in self._cross_account.get(etype, ()):
                 self._run_rules(ev, etype, AccountFacts(aid), only=spec)
@@ -465,7 +469,7 @@ class Engine:
                 person = self.people[subject] = PersonFacts(subject)
         elif etype == "directory.access_confirmed":  # a confirmed mover's leaving then takes the account (facts)
             person = self.people.get(d.person_id)
-        if etype == "credential.rotated":
+        if etype == "credential.rotated" and is_latest_rotation(facts, t):
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
         actor = actor_of(etype, d)  # who acted on the account, if anybody: folded, and asked below if they had left
         eid: str = ev.id

@@ -146,7 +146,7 @@ class AccountFacts:
     roles: dict[str, frozenset[str]] = field(default_factory=dict)  # person -> roles, a shared frozenset
     # the sets below start as the shared empty one (most accounts never fill some) and get their own on a first add
     platform_admins: set[str] | frozenset[str] = _EMPTY_SET
-    holders: dict[str, datetime] = field(default_factory=dict)
+    holders: dict[str, datetime] = field(default_factory=dict)  # who knows the current credential -> given it at
     mfa_on: bool | None = None
     mfa_changed_by: str | None = None
     rotated_at: datetime | None = None
@@ -166,6 +166,7 @@ class AccountFacts:
     # person -> (time, event id) of the platform.admin_removed that took their seat away, until a seat is given back;
     # None until the first removal (most accounts never see one)
     seats_removed: dict[str, tuple[datetime, str]] | None = None
+    mfa_changed_at: datetime | None = None  # the time of the mfa.enabled or mfa.disabled that set mfa_on
 
     __reduce__ = pickled_by_fields
 
@@ -308,7 +309,7 @@ def fold_account(
 
 def _registered(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     a.registered, a.retired = True, False
-    if a.registered_at is None:
+    if a.registered_at is None or now < a.registered_at:  # the first registration, though it arrive late
         a.registered_at = now
     _updated(a, eid, d, now, person)
 
@@ -348,16 +349,35 @@ def _access_confirmed(a: AccountFacts, eid: str, d: Any, now: datetime, person: 
 
 
 def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.rotated_at, a.rotation_event = now, eid
-    a.fingerprint = d.fingerprint  # None: the new one is unknown
-    a.holders = {d.actor_id: now} if d.actor_id in a.holders else {}
+    if is_latest_rotation(a, now):  # a late (older) rotation leaves the newer credential's facts as they are
+        a.rotated_at, a.rotation_event = now, eid
+        a.fingerprint = d.fingerprint  # None: the new one is unknown
+    # Those given the credential after this rotation still hold it (a rotation arriving after the share).
+    holders = {p: t for p, t in a.holders.items() if t > now}
+    if d.actor_id in a.holders and d.actor_id not in holders:
+        holders[d.actor_id] = now
+    a.holders = holders
     for duty in a.duties.values():
-        if duty.knew_credential and duty.rotated_at is None and now >= duty.due_from:
+        if (
+            duty.knew_credential
+            and duty.rotated_at is None
+            and now >= duty.due_from
+            and not a.shared_since(duty.person_id, now)
+        ):
             duty.rotated_at, duty.rotation_evidence = now, eid
 
 
+def is_latest_rotation(a: AccountFacts, t: datetime) -> bool:
+    """A rotation at `t` is the account's current credential: none newer has been seen (a tie: the later to arrive)."""
+    return a.rotated_at is None or t >= a.rotated_at
+
+
 def _shared(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.holders[d.recipient_id] = now
+    if a.rotated_at is not None and now < a.rotated_at:
+        return  # arriving late, a share of a credential rotated since: they do not hold the current one
+    given = a.holders.get(d.recipient_id)
+    if given is None or now > given:
+        a.holders[d.recipient_id] = now
 
 
 def _admin_added(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
@@ -376,29 +396,37 @@ def _admin_removed(a: AccountFacts, eid: str, d: Any, now: datetime, person: Per
         a.platform_admins.discard(d.person_id)
     if a.seats_removed is None:
         a.seats_removed = {}
-    a.seats_removed[d.person_id] = (now, eid)
+    removed = a.seats_removed.get(d.person_id)
+    if removed is None or now >= removed[0]:  # the latest removal is the evidence kept
+        a.seats_removed[d.person_id] = (now, eid)
     duty = a.duties.get(d.person_id)
     if duty and duty.seat_removed_at is None:
         duty.seat_removed_at, duty.seat_evidence = now, eid
 
 
 def _mfa_enabled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.mfa_on, a.mfa_changed_by = True, d.actor_id
+    if a.mfa_changed_at is None or now >= a.mfa_changed_at:  # a late (older) change does not undo a newer one
+        a.mfa_on, a.mfa_changed_by, a.mfa_changed_at = True, d.actor_id, now
 
 
 def _mfa_disabled(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.mfa_on, a.mfa_changed_by = False, d.actor_id
+    if a.mfa_changed_at is None or now >= a.mfa_changed_at:
+        a.mfa_on, a.mfa_changed_by, a.mfa_changed_at = False, d.actor_id, now
 
 
 def _signed_in(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.last_activity_at, a.last_activity_event = now, eid
+    last = a.last_activity_at
+    if last is None or now >= last:  # a late sign-in is older than the activity kept
+        a.last_activity_at, a.last_activity_event = now, eid
     pid = d.person_id
     if pid and pid not in a.logged_in:  # most sign-ins are by someone already seen
         a.logged_in = with_member(a.logged_in, pid)
 
 
 def _posted(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.last_activity_at, a.last_activity_event = now, eid
+    last = a.last_activity_at
+    if last is None or now >= last:
+        a.last_activity_at, a.last_activity_event = now, eid
 
 
 def _leaver(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:

@@ -32,6 +32,20 @@ CASES = [
         (temporary_access("2026-03-10T11:30:00Z", "v-21", "p-3", "2026-03-10T15:00:00Z"),),
         _DIR,
     ),
+    Case(
+        "a rotation from before the share arriving after it: the alert stays open",
+        "alert",
+        (_SHARE, rotated("2026-03-10T10:00:00Z", "v-23")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "a share from before the last rotation arriving after it: raised and resolved, as in order",
+        "alert",
+        (rotated("2026-03-10T12:00:00Z", "v-23"), _SHARE),
+        _DIR,
+        status="resolved",
+    ),
     Case("a rotation is not a share: no alert", "none", (rotated("2026-03-10T11:30:00Z", "v-22"),), _DIR),
 ]
 
@@ -48,8 +62,8 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
     """Alert on every credential share when password_sharing is "forbidden"; under "logged" the facts log it.
 
     The key is the share's event id: each share is its own breach, raised against the person who shared.
-    A rotation after the share resolves it, since the recipient's copy no longer works. State: share
-    event id -> sharer, for the alerts still open.
+    A rotation after the share resolves it, since the recipient's copy no longer works; a rotation arriving late,
+    older than the share, does not. State: share event id -> (sharer, time of the share), for the alerts still open.
     """
     if ctx.params.password_sharing != "forbidden":
         return None, ()
@@ -57,9 +71,19 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
     if event.type == "credential.rotated":
         if not state:
             return None, ()
-        return None, [Resolve(key=k, person_id=actor, evidence=(event.id,)) for k, actor in state.items()]
+        now = event.time
+        done = {k: actor for k, (actor, at) in state.items() if at <= now}
+        left = {k: v for k, v in state.items() if k not in done}
+        return left or None, [Resolve(key=k, person_id=actor, evidence=(event.id,)) for k, actor in done.items()]
     a = d.account_id
-    return {**(state or {}), event.id: d.actor_id}, (
+    rotated = ctx.account.rotated_at
+    if rotated is not None and event.time < rotated:  # arriving late: the credential was rotated since, as in order
+        evidence = (ctx.account.rotation_event or event.id,)
+        later: tuple[Action, ...] = (Resolve(key=event.id, person_id=d.actor_id, evidence=evidence),)
+    else:
+        later = ()
+    state = {**(state or {}), event.id: (d.actor_id, event.time)} if not later else state
+    return state, (
         Raise(
             key=event.id,
             person_id=d.actor_id,
@@ -69,4 +93,5 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
             next_step=f"Rotate the credential of {a}, give {d.recipient_id} a named login of their own "
             f"instead, and remind {d.actor_id} that passwords are not shared",
         ),
+        *later,
     )

@@ -105,6 +105,8 @@ def crd_06_unique_credentials(event: Any, state: Any, ctx: Context) -> tuple[Any
     after this event). State: this account's current fingerprint. Alert key: the fingerprint; it resolves
     when the account rotates away from it, or when no other account shares it any more.
     """
+    if ctx.account.rotation_event not in (None, event.id):
+        return state, ()  # a late (older) rotation: the account's current credential is a newer one
     index = ctx.fingerprints
     me = ctx.account.account_id
     new: str | None = event.data.fingerprint

@@ -95,6 +95,7 @@ def test_state_records_pickle_by_their_fields_and_come_back_equal() -> None:
     acc = AccountFacts("acc-1", True, t, False, "x", "@h", "r@x.ac.uk", "shared_credential", True, True, "p-2")
     acc.roles["p-1"] = {"admin"}
     acc.seats_removed = {"p-3": (t, "ev-5")}
+    acc.mfa_changed_at = t
     acc.duties["p-1"] = records[1]
     records.append(acc)
     for r in records:
