@@ -57,6 +57,7 @@ class Params(BaseModel):
     credential_max_age: Duration = timedelta(days=90)
     takeover_grace: Duration = timedelta(hours=24)
     device_reapproval: Duration = timedelta(days=180)
+    admin_session: Duration = timedelta(hours=12)  # how long after an unmanaged sign-in an admin action is put to it
     mfa_fatigue_count: int = Field(5, ge=1)
     mfa_fatigue_window: Duration = timedelta(minutes=10)
     travel_max_kmh: float = Field(900.0, gt=0)

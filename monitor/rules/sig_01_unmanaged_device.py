@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, rotated, staff, temporary_access
@@ -80,6 +81,8 @@ CASES = [
 ]
 
 MAX_TRACKED = 64
+# person -> the device and time of their latest sign-in here, kept only while that device is unmanaged
+State = dict[str, tuple[str, datetime]]
 
 
 @rule(
@@ -88,23 +91,24 @@ MAX_TRACKED = 64
     severity="medium",
     sources=["004 Section 3"],
     on=("login.succeeded", *CHANGE_TYPES, "device.approved"),
+    window="admin_session",
     cases=CASES,
 )
-def sig_01_unmanaged_device(event: Any, state: dict[str, str] | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert on a sign-in, or an admin action after a sign-in, from an unmanaged device, which policy does not trust."""
-    # State: person -> device of their latest sign-in here, kept only while that device is unmanaged.
+def sig_01_unmanaged_device(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
+    """Alert on a sign-in, or an admin action within admin_session after a sign-in, from an unmanaged device, which
+    policy does not trust; an action later than that is not put down to a sign-in that long ago."""
     d = event.data
     if event.type == "login.succeeded":
         pid = d.person_id
         if d.device_managed:
-            if state is None or pid not in state:
+            if state is None or pid not in state or state[pid][1] > event.time:  # a late one ends no later session
                 return state, ()
             rest = {p: dev for p, dev in state.items() if p != pid}
             return rest or None, ()
         a = ctx.account.account_id
         device = d.device_id
-        if pid is not None and (state is None or state.get(pid) != device):
-            state = _remember(state, pid, device)
+        if pid is not None:
+            state = _remember(state, pid, device, event.time)
         who = pid or "an unidentified person"
         return state, (
             Raise(
@@ -119,9 +123,10 @@ def sig_01_unmanaged_device(event: Any, state: dict[str, str] | None, ctx: Conte
             ),
         )
     actor = d.actor_id
-    device = state.get(actor) if state is not None else None
-    if device is None:
+    seen = state.get(actor) if state is not None else None
+    if seen is None or not timedelta(0) <= event.time - seen[1] <= ctx.params.admin_session:
         return state, ()
+    device = seen[0]
     a = ctx.account.account_id
     return state, (
         Raise(
@@ -136,10 +141,11 @@ def sig_01_unmanaged_device(event: Any, state: dict[str, str] | None, ctx: Conte
     )
 
 
-def _remember(state: dict[str, str] | None, pid: str, device: str) -> dict[str, str]:
-    """The state with pid's latest unmanaged device, the earliest-tracked person dropped when full."""
+def _remember(state: State | None, pid: str, device: str, at: datetime) -> State:
+    """The state with pid's latest unmanaged sign-in, the earliest-tracked person dropped when full."""
     new = dict(state) if state else {}
     if pid not in new and len(new) >= MAX_TRACKED:
         del new[next(iter(new))]
-    new[pid] = device
+    if pid not in new or new[pid][1] <= at:  # a late sign-in does not replace a later one
+        new[pid] = (device, at)
     return new

@@ -14,7 +14,7 @@ from monitor.directory import parse_directory
 from monitor.engine import BY_MONITOR, Engine, EngineError, alert_id
 from monitor.policy import load_profile
 from monitor.replay import build_engine, replay
-from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules._fixtures import account, directory, leaver, login, rotated, staff
 
 _DIR = directory(account(), people=staff("p-1", "p-2"))
 
@@ -86,3 +86,21 @@ def test_a_device_alert_a_person_resolved_reopens_after_a_snapshot_and_restore_t
     restored.restore(engine.snapshot())
     _feed(restored, [login("2026-02-20T08:00:00Z", "l-2")])
     assert (restored.alerts[aid].status, restored.alerts[aid].evidence[-1]) == ("open", "l-2")
+
+
+@pytest.mark.parametrize(
+    ("rotated_at", "reopens"),
+    [("2026-01-01T10:00:00Z", True), ("2026-01-01T21:00:00Z", True), ("2026-01-01T21:00:01Z", False),
+     ("2026-06-01T09:00:00Z", False), ("2026-01-01T08:00:00Z", False)],
+)  # fmt: skip
+def test_an_admin_action_is_put_to_an_unmanaged_sign_in_only_within_the_admin_session(
+    rotated_at: str, reopens: bool
+) -> None:
+    """SIG-01 put a rotation five months later to an unmanaged sign-in, reopening the alert a person had resolved;
+    an action within admin_session (12h) after the sign-in is still put to it, one before it never."""
+    engine = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(_DIR)))
+    _feed(engine, [login("2026-01-01T09:00:00Z", "l-1", device_id="d-9", managed=False)])
+    aid = alert_id("SIG-01", "acc-1", "p-1", "d-9")
+    engine.resolve(aid, "sec-1", datetime.fromisoformat("2026-01-01T09:30:00Z"), "spoke to p-1")
+    _feed(engine, [rotated(rotated_at, "v-1", actor_id="p-1")])
+    assert (engine.alerts[aid].status == "open") is reopens, engine.alert(engine.alerts[aid])
