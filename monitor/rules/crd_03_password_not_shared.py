@@ -24,6 +24,24 @@ CASES = [
         status="resolved",
     ),
     Case(
+        "shared, then the recipient rotates the credential: they still hold it, the alert stays open",
+        "alert",
+        (_SHARE, rotated("2026-03-10T12:00:00Z", "v-23", actor_id="p-3")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "shared, rotated by the recipient, then by somebody else: the alert resolves itself",
+        "alert",
+        (
+            _SHARE,
+            rotated("2026-03-10T12:00:00Z", "v-23", actor_id="p-3"),
+            rotated("2026-03-10T13:00:00Z", "v-24", actor_id="p-1"),
+        ),
+        _DIR,
+        status="resolved",
+    ),
+    Case(
         "password shared where the profile logs sharing (bangor): no alert", "none", (_SHARE,), _DIR, profile="bangor"
     ),
     Case(
@@ -62,8 +80,11 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
     """Alert on every credential share when password_sharing is "forbidden"; under "logged" the facts log it.
 
     The key is the share's event id: each share is its own breach, raised against the person who shared.
-    A rotation after the share resolves it, since the recipient's copy no longer works; a rotation arriving late,
-    older than the share, does not. State: share event id -> (sharer, time of the share), for the alerts still open.
+    A rotation after the share by anybody but its recipient resolves it, since the recipient's copy no longer
+    works; one by the recipient leaves them holding the new password, so that share stays open, and a rotation
+    arriving late, older than the share, resolves nothing. A share arriving late, older than the last rotation, is
+    resolved at once, as in time order (the facts do not keep who made that rotation). State: share event id ->
+    (sharer, recipient, time of the share), for the alerts still open.
     """
     if ctx.params.password_sharing != "forbidden":
         return None, ()
@@ -71,10 +92,12 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
     if event.type == "credential.rotated":
         if not state:
             return None, ()
-        now = event.time
-        done = {k: actor for k, (actor, at) in state.items() if at <= now}
+        now, actor = event.time, d.actor_id
+        done = {k: v for k, v in state.items() if v[2] <= now and v[1] != actor}
         left = {k: v for k, v in state.items() if k not in done}
-        return left or None, [Resolve(key=k, person_id=actor, evidence=(event.id,)) for k, actor in done.items()]
+        return left or None, [
+            Resolve(key=k, person_id=sharer, evidence=(event.id,)) for k, (sharer, _, _) in done.items()
+        ]
     a = d.account_id
     rotated = ctx.account.rotated_at
     if rotated is not None and event.time < rotated:  # arriving late: the credential was rotated since, as in order
@@ -82,7 +105,7 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
         later: tuple[Action, ...] = (Resolve(key=event.id, person_id=d.actor_id, evidence=evidence),)
     else:
         later = ()
-    state = {**(state or {}), event.id: (d.actor_id, event.time)} if not later else state
+    state = {**(state or {}), event.id: (d.actor_id, d.recipient_id, event.time)} if not later else state
     return state, (
         Raise(
             key=event.id,
