@@ -10,9 +10,10 @@ from typing import Any, NamedTuple
 from monitor.facts import AccountFacts, PersonFacts
 from monitor.rules.base import Action, Context, Raise, Resolve, Wake
 
-# Events that can change who is current staff or who holds a role on an account.
+# Events that can change who is current staff or who holds a role on an account (`directory.person`: who is in the
+# directory's people, which `is_current` asks).
 STAFF_EVENTS = (
-    "directory.admin_assigned", "directory.admin_unassigned", "directory.access_confirmed",
+    "directory.admin_assigned", "directory.admin_unassigned", "directory.access_confirmed", "directory.person",
     "hr.leaver", "hr.leaver_cancelled", "hr.role_changed",
 )  # fmt: skip
 # Events that change the register entry itself.

@@ -90,6 +90,19 @@ CASES = [
         status="open",
     ),
     Case(
+        "two admins the directory lists nowhere, then both listed there: resolved",
+        "alert",
+        (
+            _REG,
+            _assign("2026-11-02T10:05:00Z", "as-1", "p-1"),
+            _assign("2026-11-02T10:20:00Z", "as-2", "p-2"),
+            *(ev("directory.person", "2026-11-02T12:00:00Z", f"dp-{p['person_id']}", groups=[], **p) for p in _PEOPLE),
+        ),
+        None,
+        until="2026-11-03T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
         "an admin leaves: alert at their leaving time",
         "alert",
         (_START, leaver("2026-11-03T09:00:00Z", "hr-1", "p-2", "2026-11-06T17:00:00Z")),

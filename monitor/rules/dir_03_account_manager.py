@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.rules._fixtures import account, admin_assigned, directory, leaver, person, post
+from monitor.rules._fixtures import DOMAIN, account, admin_assigned, directory, leaver, person, post
 from monitor.rules._register import (
     REGISTER_EVENTS,
     STAFF_EVENTS,
@@ -27,6 +27,15 @@ _START = post("2026-11-02T09:00:00Z", "post-0")
 _LATER = "2026-11-03T00:00:00Z"
 # p-3, the manager, gives notice.
 _NOTICE = leaver("2026-11-03T09:00:00Z", "hr-1", "p-3", "2026-11-04T17:00:00Z")
+
+# p-3, the manager in the register, whom the directory's people do not list until this entry.
+_LISTED = ev("directory.person", "2026-11-02T12:00:00Z", "dp-3", person_id="p-3", email=f"p3@{DOMAIN}", groups=[])
+
+
+def _unlisted(admins: list[str], manager: str | None) -> dict[str, Any]:
+    """The register with only p-1 and p-2 among the directory's people."""
+    return directory(account(admins=admins, manager=manager), people=_PEOPLE[:2])
+
 
 CASES = [
     Case(
@@ -77,6 +86,22 @@ CASES = [
         _dir(["p-1", "p-2"], "p-3"),
         until="2026-11-06T00:00:00Z",
     ),
+    Case(
+        "the manager is not in the directory's people: alert",
+        "alert",
+        (_START,),
+        _unlisted(["p-1", "p-2"], "p-3"),
+        until=_LATER,
+        status="open",
+    ),
+    Case(
+        "the manager, not in the directory's people, is then listed there: resolved",
+        "alert",
+        (_START, _LISTED),
+        _unlisted(["p-1", "p-2"], "p-3"),
+        until="2026-11-05T00:00:00Z",
+        status="resolved",
+    ),
 ]
 
 
@@ -86,7 +111,7 @@ def _check(ctx: Context) -> Finding | None:
         return None
     aid = acc.account_id
     gone = gone_holders(ctx, "manager", ctx.now)
-    why = f"its account manager is no longer current staff ({'; '.join(gone)})" if gone else "no account manager"
+    why = f"its account manager is not current staff ({'; '.join(gone)})" if gone else "no account manager"
     return Finding(
         summary=f"{aid} has {len(acc.roles)} people in the register ({', '.join(sorted(acc.roles))}) and {why}",
         next_step=f"Agree one overall account manager for {aid} who is current staff and record them in the register "

@@ -154,7 +154,7 @@ def _check(ctx: Context) -> Finding | None:
     title="Emergency access for the comms team: backup admin seat or escrow record",
     severity="medium",
     sources=['001 "Account security"', "003 §5.2"],
-    on=(*REGISTER_EVENTS, *STAFF_EVENTS, "platform.admin_added", "platform.admin_removed", "directory.person"),
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS, "platform.admin_added", "platform.admin_removed"),
     window="registration_grace",
     initial=dict,
     cases=CASES,
