@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.rules._fixtures import DOMAIN, account, admin_assigned, directory, leaver, person, post
+from monitor.rules._fixtures import (
+    DOMAIN,
+    account,
+    admin_assigned,
+    directory,
+    leaver,
+    person,
+    platform_admin_added,
+    post,
+    rotated,
+    shared,
+    sport_account,
+)
 from monitor.rules._register import (
     REGISTER_EVENTS,
     STAFF_EVENTS,
@@ -15,6 +27,12 @@ from monitor.rules._register import (
     register_check,
 )
 from monitor.rules.base import Action, Case, Context, ev, rule
+
+# Events that change who has access besides the register: platform seats and the credential log.
+ACCESS_EVENTS = (
+    "platform.admin_added", "platform.admin_removed",
+    "credential.shared", "credential.temporary_access", "credential.rotated",
+)  # fmt: skip
 
 _PEOPLE = [person(p, email=f"{p}@uni.example.ac.uk") for p in ("p-1", "p-2", "p-3")]
 
@@ -36,6 +54,14 @@ def _unlisted(admins: list[str], manager: str | None) -> dict[str, Any]:
     """The register with only p-1 and p-2 among the directory's people."""
     return directory(account(admins=admins, manager=manager), people=_PEOPLE[:2])
 
+
+# @UniSport, one credential shared by its people: p-1 alone in the register, no manager.
+_SPORT = directory(sport_account(admins=["p-1"], manager=None), people=_PEOPLE)
+_SHARES = (
+    _START,
+    shared("2026-11-02T09:10:00Z", "v-1", "p-2", actor_id="p-1"),
+    shared("2026-11-02T09:11:00Z", "v-2", "p-3", actor_id="p-1"),
+)
 
 CASES = [
     Case(
@@ -87,6 +113,40 @@ CASES = [
         until="2026-11-06T00:00:00Z",
     ),
     Case(
+        "one admin in the register, the credential shared with two more (bangor): alert",
+        "alert",
+        _SHARES,
+        _SPORT,
+        until=_LATER,
+        profile="bangor",
+        status="open",
+    ),
+    Case(
+        "one admin in the register who gives another a platform seat: alert",
+        "alert",
+        (_START, platform_admin_added("2026-11-02T09:12:00Z", "pa-1", "p-2", actor_id="p-1")),
+        _dir(["p-1"], None),
+        until=_LATER,
+        status="open",
+    ),
+    Case(
+        "the shared credential rotated by its admin: nobody else holds it, resolved",
+        "alert",
+        (*_SHARES, rotated("2026-11-02T12:00:00Z", "v-3", actor_id="p-1")),
+        _SPORT,
+        until=_LATER,
+        profile="bangor",
+        status="resolved",
+    ),
+    Case(
+        "one admin who shares with nobody on a shared credential (bangor): no alert",
+        "none",
+        (_START, rotated("2026-11-02T09:10:00Z", "v-1", actor_id="p-1")),
+        _SPORT,
+        until=_LATER,
+        profile="bangor",
+    ),
+    Case(
         "the manager is not in the directory's people: alert",
         "alert",
         (_START,),
@@ -107,13 +167,15 @@ CASES = [
 
 def _check(ctx: Context) -> Finding | None:
     acc = ctx.account
-    if len(acc.roles) < 2 or current_holders(ctx, "manager", ctx.now):
+    # who has access (`AccountFacts.has_access`): roles in the register, platform seats, holders of the credential
+    people = set(acc.roles).union(acc.platform_admins, acc.holders)
+    if len(people) < 2 or current_holders(ctx, "manager", ctx.now):
         return None
     aid = acc.account_id
     gone = gone_holders(ctx, "manager", ctx.now)
     why = f"its account manager is not current staff ({'; '.join(gone)})" if gone else "no account manager"
     return Finding(
-        summary=f"{aid} has {len(acc.roles)} people in the register ({', '.join(sorted(acc.roles))}) and {why}",
+        summary=f"{aid} has {len(people)} people with access ({', '.join(sorted(people))}) and {why}",
         next_step=f"Agree one overall account manager for {aid} who is current staff and record them in the register "
         "(directory.admin_assigned, role manager)",
     )
@@ -124,11 +186,11 @@ def _check(ctx: Context) -> Finding | None:
     title="One account manager who is current staff where several people have access",
     severity="high",
     sources=['001 "Corporate Social Media Account Management"', '001 "Account security"'],
-    on=(*REGISTER_EVENTS, *STAFF_EVENTS),
+    on=(*REGISTER_EVENTS, *STAFF_EVENTS, *ACCESS_EVENTS),
     window="registration_grace",
     initial=dict,
     cases=CASES,
 )
 def dir_03_account_manager(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Alert when two or more people hold roles on an account and none is a current manager, after the grace."""
+    """Alert when two or more people have access to an account and none is a current manager, after the grace."""
     return register_check(event, state, ctx, "manager", _check, staff=True)
