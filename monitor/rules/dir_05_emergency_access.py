@@ -9,10 +9,12 @@ from monitor.rules._fixtures import (
     DOMAIN,
     account,
     account_updated,
+    admin_assigned,
     directory,
     leaver,
     person,
     platform_admin_added,
+    platform_admin_removed,
     post,
     staff,
 )
@@ -37,6 +39,7 @@ def _groups(time: str, id_: str, pid: str, *groups: str) -> dict[str, Any]:
 
 
 _LATER = "2026-11-03T00:00:00Z"
+_SEAT_REMOVED = platform_admin_removed("2026-11-02T12:00:00Z", "pr-1", "p-5", actor_id="p-2")
 
 CASES = [
     Case(
@@ -71,6 +74,37 @@ CASES = [
             platform_admin_added("2026-11-02T09:20:00Z", "pa-1", "p-5", actor_id="p-1"),
         ),
         _dir("backup_admin"),
+        until=_LATER,
+    ),
+    Case(
+        "the platform removes the comms-team backup admin's seat: alert",
+        "alert",
+        (_START, _SEAT_REMOVED),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until=_LATER,
+        status="open",
+    ),
+    Case(
+        "the backup admin's seat removed, then added again on the platform: the alert resolves itself",
+        "alert",
+        (_START, _SEAT_REMOVED, platform_admin_added("2026-11-02T14:00:00Z", "pa-1", "p-5", actor_id="p-2")),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until=_LATER,
+        status="resolved",
+    ),
+    Case(
+        "the backup admin's seat removed, then assigned again in the register: the alert resolves itself",
+        "alert",
+        (_START, _SEAT_REMOVED, admin_assigned("2026-11-02T14:00:00Z", "as-1", "p-5")),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
+        until=_LATER,
+        status="resolved",
+    ),
+    Case(
+        "the platform removes the seat of an admin outside the comms team: no alert",
+        "none",
+        (_START, platform_admin_removed("2026-11-02T12:00:00Z", "pr-1", "p-1", actor_id="p-2")),
+        _dir("backup_admin", ("p-1", "p-2", "p-5")),
         until=_LATER,
     ),
     Case(
@@ -130,14 +164,21 @@ def _check(ctx: Context) -> Finding | None:
     if acc.emergency_access == "escrow":
         return None
     if acc.emergency_access == "backup_admin":
-        seats = {p for p, r in acc.roles.items() if r & {"admin", "manager"}} | acc.platform_admins
+        removed = acc.seats_removed or {}  # by the platform, until given back (`AccountFacts.has_seat`)
+        seats = {p for p, r in acc.roles.items() if r & {"admin", "manager"} and p not in removed} | acc.platform_admins
         for pid in seats:
             person = ctx.person(pid)
             if person is not None and COMMS_GROUP in person.groups and is_current(person, acc, ctx.now):
                 return None
+        taken = [
+            f"{pid} at {at:%Y-%m-%d %H:%M}Z"
+            for pid, (at, _) in sorted(removed.items())
+            if (who := ctx.person(pid)) is not None and COMMS_GROUP in who.groups
+        ]
+        why = f" (the platform removed the seat of {', '.join(taken)})" if taken else ""
         return Finding(
             summary=f"{aid} records a backup admin seat for emergencies, but no current member of {COMMS_GROUP} "
-            "holds an admin seat on it",
+            f"holds an admin seat on it{why}",
             next_step=f"Give a {COMMS_GROUP} member an admin seat on {aid} and record it (directory.admin_assigned), "
             "or record an escrow of the credential (directory.account_updated, emergency_access: escrow)",
         )
