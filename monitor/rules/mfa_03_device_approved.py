@@ -7,16 +7,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from monitor.durations import format_duration
-from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules._fixtures import account, directory, leaver, login, role_changed, staff
 from monitor.rules._hijack import stamp
+from monitor.rules._register import is_current, not_current_reason
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
-_DIR = directory(
-    account(
-        platform="youtube", handle="UniTV", registration_email="tv@uni.example.ac.uk", emergency_access="backup_admin"
-    ),
-    people=staff("p-1", "p-2"),
+_ACCOUNT = account(
+    platform="youtube", handle="UniTV", registration_email="tv@uni.example.ac.uk", emergency_access="backup_admin"
 )
+_DIR = directory(_ACCOUNT, people=staff("p-1", "p-2"))
 
 
 def _approve(time: str, id_: str, person: str = "p-1", device: str = "d-1", actor: str = "p-2") -> dict[str, Any]:
@@ -25,6 +24,8 @@ def _approve(time: str, id_: str, person: str = "p-1", device: str = "d-1", acto
 
 
 _APPROVED = _approve("2026-01-01T09:00:00Z", "a-1")
+# HR: p-2, the manager, moves to another role on 5 January.
+_MOVE = role_changed("2026-01-02T09:00:00Z", "hr-1", "p-2", "2026-01-05T09:00:00Z")
 
 CASES = [
     Case(
@@ -93,6 +94,37 @@ CASES = [
         _DIR,
     ),
     Case(
+        "approved by the manager after their move took effect, not confirmed in the role: does not count, alert",
+        "alert",
+        (_MOVE, _approve("2026-01-10T09:00:00Z", "a-1"), login("2026-02-01T08:00:00Z", "l-1")),
+        _DIR,
+        status="open",
+    ),
+    Case(
+        "approved by the manager after their move, their access confirmed for the account: no alert",
+        "none",
+        (
+            _MOVE,
+            ev("directory.access_confirmed", "2026-01-06T09:00:00Z", "c-1", account_id="acc-1", person_id="p-2"),
+            _approve("2026-01-10T09:00:00Z", "a-1"),
+            login("2026-02-01T08:00:00Z", "l-1"),
+        ),
+        _DIR,
+    ),
+    Case(
+        "approved by the manager before their move takes effect: no alert",
+        "none",
+        (_MOVE, _approve("2026-01-04T09:00:00Z", "a-1"), login("2026-02-01T08:00:00Z", "l-1")),
+        _DIR,
+    ),
+    Case(
+        "approved by a manager the directory's people do not list: does not count, alert",
+        "alert",
+        (_APPROVED, login("2026-02-01T08:00:00Z", "l-1")),
+        directory(_ACCOUNT, people=staff("p-1")),
+        status="open",
+    ),
+    Case(
         "approved by a non-manager, then by the manager: no alert",
         "none",
         (
@@ -140,11 +172,12 @@ CASES = [
 
 
 class _Wrong(NamedTuple):
-    """An approval that does not count: by whom, when, and its event."""
+    """An approval that does not count: by whom, when, its event, and why not."""
 
     actor: str
     at: datetime
     event: str
+    why: str
 
 
 class State(NamedTuple):
@@ -159,12 +192,15 @@ class State(NamedTuple):
 _EMPTY = State({}, {}, {})
 
 
-def _may_approve(actor: str | None, ctx: Context) -> bool:
-    """The account's manager in the register, not gone by now: the one person policy lets approve a device."""
-    if actor is None or "manager" not in ctx.account.roles.get(actor, frozenset()):
-        return False
+def _why_not(actor: str, ctx: Context) -> str | None:
+    """Why `actor` may not approve a device now, or None: only the account's manager in the register who is current
+    staff (as the register checks judge it: a mover only once their access to the account is confirmed) may."""
+    if "manager" not in ctx.account.roles.get(actor, frozenset()):
+        return "not the account manager"
     person = ctx.person(actor)
-    return person is None or not person.left_by(ctx.now)
+    if not is_current(person, ctx.account, ctx.now):
+        return f"the account manager is not current staff ({not_current_reason(person, ctx.now)})"
+    return None
 
 
 def _without(d: dict[tuple[str, str], Any], pair: tuple[str, str]) -> dict[tuple[str, str], Any]:
@@ -184,12 +220,13 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     """Alert on a sign-in from a device not approved for that person, or approved too long ago, so the manager vets it.
 
     Only the account manager's approval counts (001 "Account security": the overall account manager authorises
-    first device connections and periodic approvals); one by anybody else, an admin included, is remembered so the
-    alert names it, and joins an open alert's evidence. Key: the device, with the person as the alert's person; the
-    manager's approval of that pair resolves it. An approval exactly `device_reapproval` old is still valid. A
-    sign-in from a pair already alerted and not yet approved does not raise again while the alert is open (most
-    sign-ins, where devices go unapproved, cost one lookup); once a person has resolved it without the manager's
-    approval, the next one reopens it.
+    first device connections and periodic approvals), and only while they are current staff as the register checks
+    judge it (DIR-03: not left, not a mover unless confirmed on the account); one by anybody else, an admin included,
+    is remembered with why it does not count so the alert names it, and joins an open alert's evidence. Key: the
+    device, with the person as the alert's person; the manager's approval of that pair resolves it. An approval
+    exactly `device_reapproval` old is still valid. A sign-in from a pair already alerted and not yet approved does
+    not raise again while the alert is open (most sign-ins, where devices go unapproved, cost one lookup); once a
+    person has resolved it without the manager's approval, the next one reopens it.
     """
     d = event.data
     pid = d.person_id
@@ -198,10 +235,11 @@ def mfa_03_device_approved(event: Any, state: State | None, ctx: Context) -> tup
     pair = (pid, d.device_id)
     st = state or _EMPTY
     if event.type == "device.approved":
-        if _may_approve(d.actor_id, ctx):
+        why = _why_not(d.actor_id, ctx)
+        if why is None:
             new = State({**st.approved, pair: event.time}, _without(st.wrong, pair), _without(st.alerted, pair))
             return new, (Resolve(key=d.device_id, person_id=pid, evidence=(event.id,)),)
-        st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id)}, st.alerted)
+        st = State(st.approved, {**st.wrong, pair: _Wrong(d.actor_id, event.time, event.id, why)}, st.alerted)
         return st, (_raise(pid, d.device_id, st, ctx),) if pair in st.alerted else ()
     approved_at = st.approved.get(pair)
     if approved_at is not None and event.time - approved_at <= ctx.params.device_reapproval:
@@ -226,7 +264,7 @@ def _raise(pid: str, device: str, st: State, ctx: Context) -> Raise:
     evidence: tuple[str, ...] = (cause,)
     wrong = st.wrong.get(pair)
     if wrong is not None:
-        why += f"; its approval by {wrong.actor} at {stamp(wrong.at)} does not count: not the account manager"
+        why += f"; its approval by {wrong.actor} at {stamp(wrong.at)} does not count: {wrong.why}"
         evidence = (cause, wrong.event)
     return Raise(
         key=device,
