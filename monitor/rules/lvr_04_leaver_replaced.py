@@ -13,7 +13,7 @@ from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, 
 ROLES = frozenset({"admin", "manager"})
 ON = (
     "hr.leaver", "hr.leaver_cancelled", "hr.role_changed", "directory.admin_assigned",
-    "directory.admin_unassigned", "directory.access_confirmed", "directory.account_retired", "tick",
+    "directory.admin_unassigned", "directory.access_confirmed", "directory.account_retired", "directory.person", "tick",
 )  # fmt: skip
 Entry = tuple[str, tuple[str, ...], bool, str]  # (leaver event id, roles to replace, alert open, latest evidence)
 
@@ -57,6 +57,25 @@ CASES = [
         "a replacement assigned inside the window: resolved",
         "alert",
         (_NOTICE, admin_assigned("2026-11-20T09:00:00Z", "as-1", "p-3")),
+        _dir(["p-1", "p-2"]),
+        until="2026-11-21T00:00:00Z",
+        status="resolved",
+    ),
+    Case(
+        "a replacement the directory's people do not list yet, then listed there: resolved",
+        "alert",
+        (
+            _NOTICE,
+            admin_assigned("2026-11-20T09:00:00Z", "as-1", "p-5"),
+            ev(
+                "directory.person",
+                "2026-11-20T12:00:00Z",
+                "dp-5",
+                person_id="p-5",
+                email="p-5@uni.example.ac.uk",
+                groups=[],
+            ),
+        ),
         _dir(["p-1", "p-2"]),
         until="2026-11-21T00:00:00Z",
         status="resolved",
