@@ -37,7 +37,7 @@ from monitor.facts import (
 from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
-from monitor.rules._hijack import left_by
+from monitor.rules._hijack import left_by, stamp
 from monitor.rules.base import Context, Envelope, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
@@ -85,6 +85,19 @@ def alert_id(control: str, account_id: str | None, person_id: str | None, key: s
 def grant_id(account_id: str, request_id: str) -> str:
     """The id of the grant an emergency request earns (its lockout command names it as `alert_id`)."""
     return "gr-" + hashlib.blake2b(f"{account_id}\x1f{request_id}".encode(), digest_size=10).hexdigest()
+
+
+def _step(lockout: str, rest: str) -> str:
+    """An alert's next step: what was done about the lockout, then the rule's own step."""
+    return f"{lockout} {rest}" if lockout else rest
+
+
+def _covered_text(account: str, lockout_id: str, issued_at: datetime) -> str:
+    """The next step's words for a sign that an earlier-issued lockout (at or after the sign) already cuts off."""
+    when = stamp(issued_at)
+    return (
+        f"Emergency lockout {lockout_id}, issued for {account} at {when}, covers this sign, so no new one was issued."
+    )
 
 
 # Everything an engine folds from its input; a snapshot holds exactly these.
@@ -193,7 +206,7 @@ class Engine:
         self.fingerprints: dict[str, set[str]] = {}
         self.mailboxes: dict[str, str] = {}
         self.lockouts: list[LockoutCommand] = []
-        self._locked: dict[str, str] = {}  # account -> the alert whose lockout is under way
+        self._locked: dict[str, tuple[str, datetime]] = {}  # account -> (id, issued_at) of its latest alert lockout
         self._person_resolved: set[str] = set()  # accounts on which a person has resolved an alert (Context)
         self._ctx = Context(
             datetime.min,
@@ -643,40 +656,44 @@ class Engine:
             if escalate_at is not None:
                 self._schedule(escalate_at, aid, "", aid_)
             if act.lockout:
-                self._lockout(spec, a, now)
+                a.next_step = _step(self._lockout(spec, a, now), act.next_step)
             self._emit(a)
             return
         changed = a.add_evidence(act.evidence)
+        next_step = act.next_step
         if a.status == "resolved":
             a.status, a.resolved_by, a.note = "open", None, None
             changed = True
             if act.lockout:
-                self._lockout(spec, a, now)
+                next_step = _step(self._lockout(spec, a, now), next_step)
+        elif act.lockout:
+            # A later sign joining an open alert: the lockout it had stands (or covers it), and the step says which.
+            next_step = _step(self._lockout_standing(spec, a, now), next_step)
         if SEVERITIES.index(severity) > SEVERITIES.index(a.severity):
             a.severity = severity
             changed = True
         if changed:
-            a.summary, a.next_step = act.summary, act.next_step
+            a.summary, a.next_step = act.summary, next_step
             a.updated_at = max(now, a.updated_at)
             self._emit(a)
 
-    def _lockout(self, spec: RuleSpec, a: AlertState, now: datetime) -> None:
-        """Issue an emergency lockout, unless the control is only advisory or one is already under way.
-
-        An alert reopened here (its status set back to open before this call) was the one whose lockout the account
-        had: that lockout belonged to the episode a person resolved, so it does not count as under way.
-        """
-        if self.profile.controls[spec.control].mode != "enforce" or not a.account_id:
-            return
-        issuer = self._locked.get(a.account_id)
-        if issuer is not None and issuer != a.id and issuer in self.alerts and self.alerts[issuer].status != "resolved":
-            return
-        self._locked[a.account_id] = a.id
+    def _lockout(self, spec: RuleSpec, a: AlertState, now: datetime) -> str:
+        """Issue an emergency lockout for the sign at `now`, unless one already issued at or after it covers it (a
+        lockout cuts off only what came before it, whichever alert issued it, open or not); what was done, in words,
+        to lead the alert's next step, which must never claim a lockout that was not issued."""
+        acc = a.account_id or ""
+        held = self._locked.get(acc)
+        if held is not None and held[1] >= now:
+            return _covered_text(acc, *held)
+        if self.profile.controls[spec.control].mode != "enforce" or not acc:
+            return ""
         n = sum(1 for x in self.lockouts if x.alert_id == a.id)
+        lid = f"lk-{a.id[3:]}-{n}"
+        self._locked[acc] = (lid, now)
         self.lockouts.append(
             LockoutCommand(
-                id=f"lk-{a.id[3:]}-{n}",
-                account_id=a.account_id or "",
+                id=lid,
+                account_id=acc,
                 alert_id=a.id,
                 issued_at=now,
                 reason=a.summary,
@@ -684,6 +701,22 @@ class Engine:
                 notify=LOCKOUT_NOTIFY,
             )
         )
+        return (
+            f"Emergency lockout {lid} issued for {acc} at {stamp(now)}: the executor ends every session, rotates "
+            "the credential and removes admins not in the register, and the manager, IT security and the comms team "
+            "are told."
+        )
+
+    def _lockout_standing(self, spec: RuleSpec, a: AlertState, now: datetime) -> str:
+        """The lockout an open alert's later sign joins, in words: the account's latest one, or none yet (advisory)."""
+        acc = a.account_id or ""
+        held = self._locked.get(acc)
+        if held is None:
+            return self._lockout(spec, a, now)
+        lid, at = held
+        if at >= now:
+            return _covered_text(acc, lid, at)
+        return f"Emergency lockout {lid}, the latest for {acc}, was issued at {stamp(at)}; this sign joins it."
 
     def _schedule(self, at: datetime, aid: str, control: str, key: str) -> None:
         timers = self._timers

@@ -185,9 +185,8 @@ def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any,
             key=key,
             evidence=(key, event.id),
             summary=summary,
-            next_step=f"Emergency lockout issued for {a} (sessions ended, credential rotated, admins not in the "
-            "register removed; manager, IT security and comms team told): confirm the account is back under "
-            "control, then have an admin or the manager rotate the credential, which closes this episode",
+            next_step=f"Confirm {a} is back under control, then have an admin or the manager rotate the credential, "
+            "which closes this episode",
             lockout=True,
         ),
     )

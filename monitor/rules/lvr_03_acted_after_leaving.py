@@ -210,7 +210,7 @@ def _raise(leaver: PersonFacts, key: str, cause: str, act_id: str, what: str, ct
         person_id=pid,
         evidence=(cause, act_id),
         summary=f"{left_text(leaver)}, {what}",
-        next_step=f"Treat {a} as hijacked: the emergency lockout ends its sessions and rotates the credential; "
-        f"remove {pid}'s platform seat, check every change made since their leaving time and tell IT security",
+        next_step=f"Treat {a} as hijacked: remove {pid}'s platform seat, check every change made since their leaving "
+        "time and tell IT security",
         lockout=True,
     )

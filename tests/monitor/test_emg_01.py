@@ -1,0 +1,97 @@
+"""EMG-01's lockouts, which a rule case cannot count: a hijack gets a lockout unless one issued at or after its sign
+covers it, whatever alert issued that one, and the next step says which."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from monitor.directory import parse_directory
+from monitor.engine import Engine
+from monitor.policy import Profile, load_profile
+from monitor.replay import build_engine, replay
+from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules.base import ev
+
+_DIR = directory(account(), people=staff("p-1", "p-2"))
+_EXECUTOR = "lockout-executor"
+
+
+def _engine(events: list[dict[str, Any]], profile: str | Profile = "default") -> Engine:
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    engine = build_engine(prof, parse_directory(yaml.safe_dump(_DIR)))
+    result = replay(engine, [("test", i + 1, json.dumps(e).encode()) for i, e in enumerate(events)])
+    assert not result.rejected and not engine.stats.rule_errors
+    return engine
+
+
+def _with_executor() -> Profile:
+    """The default profile, naming the lockout executor as a service actor."""
+    p = load_profile("default")
+    return p.model_copy(update={"parameters": p.parameters.model_copy(update={"service_actors": (_EXECUTOR,)})})
+
+
+def _emg_01(engine: Engine) -> list[Any]:
+    return [a for a in engine.final_alerts() if a.control == "EMG-01"]
+
+
+def _issued(engine: Engine) -> list[datetime]:
+    return [x.issued_at for x in engine.lockouts]
+
+
+def _t(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+def _report(time: str, id_: str = "cr-1") -> dict[str, Any]:
+    return ev("account.compromise_reported", time, id_, account_id="acc-1", reporter_id="p-2")
+
+
+def _mfa_off(time: str, id_: str, actor: str = "p-x") -> dict[str, Any]:
+    return ev("mfa.disabled", time, id_, account_id="acc-1", actor_id=actor)
+
+
+# HR reports p-1's leaving a day after they signed in: LVR-03 raises, with a lockout, when the report comes.
+_LATE_LEAVER = [
+    login("2026-07-02T08:00:00Z", "l-1"),
+    leaver("2026-07-03T09:00:00Z", "hr-1", "p-1", "2026-07-01T17:00:00Z"),
+]
+
+
+def test_a_hijack_after_another_alert_s_lockout_gets_its_own() -> None:
+    """LVR-03's lockout of the day before, still open, cannot cut off a stranger disabling MFA now."""
+    engine = _engine([*_LATE_LEAVER, _mfa_off("2026-07-04T03:00:00Z", "m-1")])
+    assert _issued(engine) == [_t("2026-07-03T09:00:00Z"), _t("2026-07-04T03:00:00Z")], engine.lockouts
+    [alert] = _emg_01(engine)
+    second = engine.lockouts[1]
+    assert second.alert_id == alert.id, second
+    assert f"Emergency lockout {second.id} issued" in alert.next_step, alert.next_step
+
+
+def test_a_sign_before_a_lockout_under_way_is_covered_by_it_and_the_next_step_says_so() -> None:
+    """A sign stamped before LVR-03's lockout (judged late, at its own time) is cut off by that lockout: no second."""
+    engine = _engine([*_LATE_LEAVER, _mfa_off("2026-07-03T08:00:00Z", "m-1")])
+    assert len(engine.lockouts) == 1, engine.lockouts
+    [alert] = _emg_01(engine)
+    first = engine.lockouts[0]
+    assert first.id in alert.next_step and "covers" in alert.next_step, alert.next_step
+
+
+def test_a_leaver_s_act_raising_lvr_03_and_emg_01_at_once_gets_one_lockout_both_name() -> None:
+    engine = _engine([leaver("2026-07-01T09:00:00Z", "hr-1", "p-1", "2026-07-01T17:00:00Z"),
+                      login("2026-07-02T08:00:00Z", "l-1")])  # fmt: skip
+    [lockout] = engine.lockouts
+    named = [a for a in engine.final_alerts() if a.control in ("EMG-01", "LVR-03")]
+    assert len(named) == 2 and all(lockout.id in a.next_step for a in named), named
+
+
+def test_an_advisory_emg_01_names_an_enforced_lvr_03_lockout_that_covers_it() -> None:
+    """Under london-met LVR-03 is enforced: a leaver's act after EMG-01's advice gets LVR-03's lockout, and a
+    stranger's change after that lockout is covered by it only when stamped before it."""
+    engine = _engine([*_LATE_LEAVER, _mfa_off("2026-07-03T08:00:00Z", "m-1")], "london-met")
+    [lockout] = engine.lockouts
+    [alert] = _emg_01(engine)
+    assert lockout.id in alert.next_step and "covers" in alert.next_step, alert.next_step
