@@ -87,6 +87,14 @@ def grant_id(account_id: str, request_id: str) -> str:
     return "gr-" + hashlib.blake2b(f"{account_id}\x1f{request_id}".encode(), digest_size=10).hexdigest()
 
 
+# The next step's first words where the profile only advises a lockout: the control issues none.
+_ADVISED = (
+    "No lockout issued: {control} is advisory in the {profile} profile. Unless a lockout already under way covers "
+    "this (monitor lockouts list), lock {account} out by hand now: end every session, rotate the credential, remove "
+    "admins not in the register, and tell the manager, IT security and the comms team."
+)
+
+
 def _step(lockout: str, rest: str) -> str:
     """An alert's next step: what was done about the lockout, then the rule's own step."""
     return f"{lockout} {rest}" if lockout else rest
@@ -686,7 +694,7 @@ class Engine:
         if held is not None and held[1] >= now:
             return _covered_text(acc, *held)
         if self.profile.controls[spec.control].mode != "enforce" or not acc:
-            return ""
+            return _ADVISED.format(control=spec.control, profile=self.profile.name, account=acc) if acc else ""
         n = sum(1 for x in self.lockouts if x.alert_id == a.id)
         lid = f"lk-{a.id[3:]}-{n}"
         self._locked[acc] = (lid, now)

@@ -56,6 +56,14 @@ def _mfa_off(time: str, id_: str, actor: str) -> dict[str, Any]:
 CASES = [
     Case("a hack report: critical alert and lockout", "alert", (_REPORT,), _DIR, severity="critical", status="open"),
     Case(
+        "a hack report where the profile only advises EMG-01: a low alert, the lockout advised, not issued",
+        "alert",
+        (_REPORT,),
+        _DIR,
+        severity="low",
+        profile="london-met",
+    ),
+    Case(
         "a leaver signs in after leaving: alert",
         "alert",
         (

@@ -1,5 +1,5 @@
 """EMG-01's lockouts, which a rule case cannot count: a hijack gets a lockout unless one issued at or after its sign
-covers it, whatever alert issued that one, and the next step says which."""
+covers it, whatever alert issued that one, and the next step says what was done: issued, covered, or only advised."""
 
 from __future__ import annotations
 
@@ -86,6 +86,14 @@ def test_a_leaver_s_act_raising_lvr_03_and_emg_01_at_once_gets_one_lockout_both_
     [lockout] = engine.lockouts
     named = [a for a in engine.final_alerts() if a.control in ("EMG-01", "LVR-03")]
     assert len(named) == 2 and all(lockout.id in a.next_step for a in named), named
+
+
+def test_an_advisory_emg_01_says_the_lockout_is_advised_not_issued() -> None:
+    engine = _engine([_report("2026-07-01T20:00:00Z")], "london-met")
+    assert engine.lockouts == []
+    [alert] = _emg_01(engine)
+    assert "issued for" not in alert.next_step and "by hand" in alert.next_step, alert.next_step
+    assert "end every session" in alert.next_step, alert.next_step
 
 
 def test_an_advisory_emg_01_names_an_enforced_lvr_03_lockout_that_covers_it() -> None:
