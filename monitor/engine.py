@@ -225,6 +225,7 @@ class Engine:
             self.fingerprints,
             self.mailboxes,
             self._resolved_by_person,
+            self._locked_at,
         )
         self.grants: list[EmergencyGrant] = []
         self.stats = Stats()
@@ -295,7 +296,7 @@ class Engine:
         self._timers_limit = max(_TIMERS_MIN_LIMIT, 2 * len(self._timers))
         self._ctx = Context(
             datetime.min, AccountFacts(""), self.people, self.params, self.open_incidents, self.fingerprints,
-            self.mailboxes, self._resolved_by_person,
+            self.mailboxes, self._resolved_by_person, self._locked_at,
         )  # fmt: skip
 
     # ----- input -------------------------------------------------------------------------------
@@ -561,6 +562,11 @@ class Engine:
         a = self.alerts.get(alert_id(control, aid, person_id, key))
         return a is not None and a.status == "resolved" and a.resolved_by != BY_MONITOR
 
+    def _locked_at(self) -> datetime | None:
+        """When the latest alert lockout on the account the context is aimed at was issued (Context.locked_at)."""
+        held = self._locked.get(self._ctx.account.account_id)
+        return held[1] if held is not None else None
+
     def _run_rules(self, ev: Any, etype: str, facts: AccountFacts, only: RuleSpec | None = None) -> None:
         slots = (_slot(only),) if only is not None else self._dispatch.get(etype)
         if slots:
@@ -673,7 +679,13 @@ class Engine:
             a.status, a.resolved_by, a.note = "open", None, None
             changed = True
             if act.lockout:
+                a.summary = act.summary  # the lockout's reason: this sign, not the one resolved
                 next_step = _step(self._lockout(spec, a, now), next_step)
+        elif act.lockout and act.relock:
+            a.summary = act.summary
+            n = len(self.lockouts)
+            next_step = _step(self._lockout(spec, a, now), next_step)
+            changed = changed or len(self.lockouts) > n
         elif act.lockout:
             # A later sign joining an open alert: the lockout it had stands (or covers it), and the step says which.
             next_step = _step(self._lockout_standing(spec, a, now), next_step)

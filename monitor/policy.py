@@ -73,6 +73,8 @@ class Params(BaseModel):
     forbidden_abbreviations: tuple[str, ...] = ()
     org_domains: tuple[str, ...] = ()
     service_actors: tuple[str, ...] = ()  # e.g. the lockout executor: may rotate credentials and admins
+    # EMG-01: a hijack sign this long after the episode's last lockout shows that lockout did not hold
+    relock_after: Duration = timedelta(hours=1)
 
     @model_validator(mode="after")
     def _emergency_within_max(self) -> Params:

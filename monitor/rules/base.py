@@ -23,6 +23,8 @@ class Raise:
     severity: Severity | None = None
     escalate_at: datetime | None = None
     lockout: bool = False
+    # With lockout, on an alert already open: this sign shows the lockout under way did not hold, so issue another
+    relock: bool = False
     account_id: str | None = None  # act on this account instead of the event's (CRD-06: all sharers)
 
 
@@ -97,6 +99,8 @@ class Context:
     mailboxes: Mapping[str, str]  # a person's email local part, lowercased -> person id (DIR-04)
     # (control, person_id, key) -> whether a person resolved that alert on this account (not reopened since)
     resolved_by_person: Callable[[str, str | None, str], bool]
+    # when the latest emergency lockout of an alert on this account was issued, or None
+    locked_at: Callable[[], datetime | None] = lambda: None
 
     def person(self, person_id: str | None) -> PersonFacts | None:
         return self.people.get(person_id) if person_id else None

@@ -1,4 +1,4 @@
-"""EMG-01: a likely hijack gets one emergency lockout at once, per account and episode."""
+"""EMG-01: a likely hijack gets an emergency lockout at once, and another when it shows the last did not hold."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ CASES = [
     ),
 ]
 
-_NONE: tuple[None, None, None] = (None, None, None)
+_NONE: tuple[None, None, None, None] = (None, None, None, None)
 
 
 @rule(
@@ -155,39 +155,51 @@ _NONE: tuple[None, None, None] = (None, None, None)
     cases=CASES,
 )
 def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
-    """Lock the account out on the first sign of a hijack, once per episode, so an attacker is cut off at once."""
-    # State: (first sign's event id, its time, emergency grants) or None. An episode starts at the first sign
-    # (a leaver acting, a no-access password change, a CRD-05 change such as MFA disabled by a non-admin, or
-    # a hack report): its id keys the alert and the lockout; later signs add evidence. It ends, and the alert
-    # resolves, when an admin, the manager or a comms-team grant holder rotates the credential at or after
-    # that first sign; the next sign starts a new episode. A sign while a person has resolved the alert but
-    # no such rotation came reopens it and locks out again.
+    """Lock the account out on the first sign of a hijack, and again on a sign showing that lockout did not hold."""
+    # State: (first sign's event id, its time, emergency grants, when the lockout executor last rotated the
+    # credential in this episode) or None. An episode starts at the first sign (a leaver acting, a no-access
+    # password change, a CRD-05 change such as MFA disabled by a non-admin, or a hack report): its id keys the
+    # alert, which asks for a lockout. It ends, and the alert resolves, when an admin, the manager or a comms-team
+    # grant holder rotates the credential at or after that first sign; the next sign starts a new episode. The
+    # executor's own rotation (a service actor) is the lockout carried out, not the owners taking the account back,
+    # so it is noted and ends nothing. A sign while a person has resolved the alert reopens it and locks out again.
+    #
+    # A later sign adds evidence, and asks for another lockout when it comes after the account's latest one and
+    # either the executor has rotated the credential since (the lockout was carried out and the attacker is still,
+    # or again, acting) or more than `relock_after` has passed since it (time enough to carry it out; this alone
+    # serves where no executor is named in service_actors). Signs before either are the burst the lockout under way
+    # is cutting off: an ongoing hijack gets one lockout per burst, not one per event.
     if event.type in SELF_ACTS and acted_after_leaving(event, ctx) is None:
         return state, ()
     key: str | None
     since: datetime | None
     grants: Grants | None
-    key, since, grants = state if state is not None else _NONE
+    done: datetime | None
+    key, since, grants, done = state if state is not None else _NONE
     if event.type == "emergency.access_requested":
-        return _pack(key, since, with_grant(grants, event, ctx)), ()
+        return _pack(key, since, with_grant(grants, event, ctx), done), ()
     reason = hijack_sign(event, ctx, grants)
     if reason is None:
-        if (
-            key is None
-            or since is None
-            or event.type != "credential.rotated"
-            or event.time < since
-            or not may_change(ctx, event.data.actor_id, grants)
-        ):
+        if key is None or since is None or event.type != "credential.rotated" or event.time < since:
             return state, ()
-        return _pack(None, None, grants), (Resolve(key=key, evidence=(event.id,)),)
+        actor = event.data.actor_id
+        if actor in ctx.params.service_actors:
+            return (key, since, grants, event.time), ()
+        if not may_change(ctx, actor, grants):
+            return state, ()
+        return _pack(None, None, grants, None), (Resolve(key=key, evidence=(event.id,)),)
     a = ctx.account.account_id
     summary = f"Likely hijack of {a} at {stamp(event.time)}: {reason}"
+    relock = False
     if key is None or since is None:
-        key, since = event.id, event.time
-        state = (key, since, grants)
+        key, since, done = event.id, event.time, None
+        state = (key, since, grants, done)
     else:
         summary += f" (episode open since {stamp(since)}, first sign {key})"
+        last = ctx.locked_at()
+        relock = last is None or (
+            event.time > last and ((done is not None and done >= last) or event.time - last > ctx.params.relock_after)
+        )
     return state, (
         Raise(
             key=key,
@@ -196,12 +208,13 @@ def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any,
             next_step=f"Confirm {a} is back under control, then have an admin or the manager rotate the credential, "
             "which closes this episode",
             lockout=True,
+            relock=relock,
         ),
     )
 
 
-def _pack(key: str | None, since: datetime | None, grants: Grants | None) -> Any:
+def _pack(key: str | None, since: datetime | None, grants: Grants | None, done: datetime | None) -> Any:
     """The state tuple, or None when there is no episode and no grant to keep."""
     if key is None and grants is None:
         return None
-    return (key, since, grants)
+    return (key, since, grants, done)

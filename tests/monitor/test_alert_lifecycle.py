@@ -71,6 +71,7 @@ def test_a_hijack_seen_again_after_a_person_resolved_it_locks_the_account_out_ag
     second = engine.lockouts[1:]
     assert len(second) == 1 and second[0].issued_at == datetime.fromisoformat("2026-11-21T08:00:00Z"), second
     assert second[0].id.endswith("-1") or second[0].alert_id != engine.lockouts[0].alert_id, second
+    assert "2026-11-21 08:00Z" in second[0].reason, second[0].reason  # the sign that reopened it, not the old one
     _feed(engine, [login("2026-11-21T09:00:00Z", "l-3")])  # the same episode, still open: no third
     assert len(engine.lockouts) == 2, engine.lockouts
 

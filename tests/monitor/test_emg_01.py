@@ -1,10 +1,11 @@
 """EMG-01's lockouts, which a rule case cannot count: a hijack gets a lockout unless one issued at or after its sign
-covers it, whatever alert issued that one, and the next step says what was done: issued, covered, or only advised."""
+covers it, whatever alert issued that one; the next step says what was done (issued, covered, or advised only);
+and an attacker back in after the episode's lockout gets another, once per burst."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
@@ -13,7 +14,7 @@ from monitor.directory import parse_directory
 from monitor.engine import Engine
 from monitor.policy import Profile, load_profile
 from monitor.replay import build_engine, replay
-from monitor.rules._fixtures import account, directory, leaver, login, staff
+from monitor.rules._fixtures import account, directory, leaver, login, platform_admin_added, rotated, staff
 from monitor.rules.base import ev
 
 _DIR = directory(account(), people=staff("p-1", "p-2"))
@@ -103,3 +104,64 @@ def test_an_advisory_emg_01_names_an_enforced_lvr_03_lockout_that_covers_it() ->
     [lockout] = engine.lockouts
     [alert] = _emg_01(engine)
     assert lockout.id in alert.next_step and "covers" in alert.next_step, alert.next_step
+
+
+def test_the_attacker_back_after_the_lockout_gets_a_second_once_per_burst() -> None:
+    """The reviewer's case, executor unnamed (service_actors empty): its rotation ten minutes after the lockout is
+    part of the burst the lockout cut off; the stranger's rotation three hours later shows the lockout did not hold,
+    and the admin they add a minute after belongs to that second burst."""
+    engine = _engine([
+        _report("2026-07-01T20:00:00Z"),
+        rotated("2026-07-01T20:10:00Z", "v-0", actor_id=_EXECUTOR),
+        rotated("2026-07-01T23:00:00Z", "v-1", actor_id="p-x"),
+        platform_admin_added("2026-07-01T23:01:00Z", "pa-1", "p-x", actor_id="p-x"),
+    ])  # fmt: skip
+    assert _issued(engine) == [_t("2026-07-01T20:00:00Z"), _t("2026-07-01T23:00:00Z")], engine.lockouts
+    [alert] = _emg_01(engine)
+    assert {x.alert_id for x in engine.lockouts} == {alert.id}
+    assert engine.lockouts[1].id in alert.next_step, alert.next_step
+    assert "at 2026-07-01 23:00Z" in engine.lockouts[1].reason, engine.lockouts[1].reason  # the sign it is for
+
+
+def test_signs_within_the_relock_interval_of_the_lockout_join_it() -> None:
+    interval = load_profile("default").parameters.relock_after
+    end = _t("2026-07-01T20:00:00Z") + interval
+    engine = _engine([
+        _report("2026-07-01T20:00:00Z"),
+        rotated("2026-07-01T20:30:00Z", "v-1", actor_id="p-x"),
+        _mfa_off(end.isoformat().replace("+00:00", "Z"), "m-1"),  # exactly at the end of the interval: still in it
+    ])  # fmt: skip
+    assert len(engine.lockouts) == 1, engine.lockouts
+    later = end + timedelta(seconds=1)
+    engine = _engine([_report("2026-07-01T20:00:00Z"), _mfa_off(later.isoformat().replace("+00:00", "Z"), "m-1")])
+    assert len(engine.lockouts) == 2, engine.lockouts
+
+
+def test_a_sign_after_the_named_executor_acted_gets_a_second_lockout_at_once() -> None:
+    """The executor's rotation (a service actor) carried the lockout out; a stranger's change after it, even within
+    the interval, shows it did not hold. The executor's own rotation neither alerts nor ends the episode."""
+    engine = _engine([
+        _report("2026-07-01T20:00:00Z"),
+        rotated("2026-07-01T20:10:00Z", "v-0", actor_id=_EXECUTOR),
+        rotated("2026-07-01T20:20:00Z", "v-1", actor_id="p-x"),
+        platform_admin_added("2026-07-01T20:21:00Z", "pa-1", "p-x", actor_id="p-x"),
+    ], _with_executor())  # fmt: skip
+    assert _issued(engine) == [_t("2026-07-01T20:00:00Z"), _t("2026-07-01T20:20:00Z")], engine.lockouts
+    [alert] = _emg_01(engine)
+    assert alert.status == "open" and "v-0" not in alert.evidence, alert
+    assert not [a for a in engine.final_alerts() if a.control == "CRD-05" and "v-0" in a.evidence]
+
+
+def test_the_named_executor_s_rotation_alone_brings_no_second_lockout() -> None:
+    engine = _engine([_report("2026-07-01T20:00:00Z"), rotated("2026-07-01T23:10:00Z", "v-0", actor_id=_EXECUTOR)],
+                     _with_executor())  # fmt: skip
+    assert len(engine.lockouts) == 1, engine.lockouts
+    [alert] = _emg_01(engine)
+    assert alert.status == "open", alert
+
+
+def test_a_replay_issues_the_same_lockouts_with_the_same_ids() -> None:
+    events = [_report("2026-07-01T20:00:00Z"), rotated("2026-07-01T23:00:00Z", "v-1", actor_id="p-x")]
+    first, again = _engine(events), _engine(events)
+    assert [x.id for x in first.lockouts] == [x.id for x in again.lockouts] and len(first.lockouts) == 2
+    assert len({x.id for x in first.lockouts}) == 2

@@ -23,6 +23,7 @@ _FIRST = leaver("2026-11-02T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")
 _LATE = leaver("2026-11-08T09:00:00Z", "hr-1", "p-1", "2026-11-06T17:00:00Z")  # after the act
 _CORRECTED = leaver("2026-11-09T09:00:00Z", "hr-9", "p-1", "2026-11-05T17:00:00Z")  # a day earlier, new id
 _ACT = login("2026-11-07T08:00:00Z", "l-1")
+_ACT_AT = datetime.fromisoformat("2026-11-07T08:00:00Z")
 _ALERT = alert_id("LVR-03", "acc-1", "p-1", "hr-1")  # keyed on the first report, as before
 
 
@@ -58,10 +59,12 @@ def test_a_corrected_report_joins_the_alert_rather_than_raising_a_second(events:
 
 
 def test_the_leaver_acting_again_after_a_correction_joins_the_same_alert() -> None:
+    """LVR-03 joins; EMG-01 locks out again: the leaver back three days after the lockout shows it did not hold."""
     engine = _engine([_FIRST, _ACT, _CORRECTED, login("2026-11-10T08:00:00Z", "l-2")])
     [alert] = _lvr_03(engine)
     assert alert.id == _ALERT and alert.evidence[-1] == "l-2", alert
-    assert len(engine.lockouts) == 1, engine.lockouts
+    assert [x.issued_at for x in engine.lockouts] == [_ACT_AT, datetime.fromisoformat("2026-11-10T08:00:00Z")]
+    assert engine.lockouts[1].alert_id == alert_id("EMG-01", "acc-1", None, "l-1"), engine.lockouts
 
 
 def _resolve_all(engine: Engine, at: str) -> None:
