@@ -489,7 +489,7 @@ class TestEmergency:
         assert "use your comms token" in r.json()["detail"]
         assert world.monitor.store.grants()[-1].account_id != "acc-013"
 
-    def test_an_emergency_request_on_events_in_someone_else_s_name_is_refused_whole(self, world: World) -> None:
+    def test_an_emergency_request_on_events_in_someone_else_s_name_is_rejected(self, world: World) -> None:
         """A comms token outside the team named a team member as requester and was granted access in their name."""
         token = auth.create_token(world.monitor.store, "p-0398", "comms", NOW)
 
@@ -498,17 +498,24 @@ class TestEmergency:
                     "time": "2026-10-31T00:00:00Z",
                     "data": {"account_id": account, "requester_id": requester, "reason": "hacked"}}  # fmt: skip
 
-        forged = [request(1, "p-0398", "acc-016"), request(2, world.comms_member, "acc-017")]
-        r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=forged)
-        assert r.status_code == 403, r.text
-        assert f"names {world.comms_member!r} as data.requester_id; nothing was taken" in r.json()["detail"]
+        batch = [request(1, "p-0398", "acc-016"), request(2, world.comms_member, "acc-017")]
+        r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=batch)
+        assert r.status_code == 422, r.text
+        out = r.json()
+        ((rejected),) = out["rejected"]
+        assert (rejected["line"], rejected["event_id"]) == (2, "forged-2")
+        assert f"names {world.comms_member!r} as data.requester_id" in rejected["reason"]
+        assert out["accepted"] == 1  # their own request is taken, and refused by EMG-02 as from outside the team
         assert not [g for g in world.monitor.store.grants() if g.account_id in ("acc-016", "acc-017")]
+        assert any(world.monitor.store.alerts(control=["EMG-02"], account_id="acc-016")[1])
         own = request(3, world.comms_member, "acc-018")
         r = world.client.post("/api/events", headers=world.as_("comms"), json=own)
         assert r.status_code == 202, r.text  # in one's own name, as a team member: granted as on the request API
         assert [g.requester_id for g in world.monitor.store.grants() if g.account_id == "acc-018"] == [
             world.comms_member
         ]
+        r = world.client.post("/api/events", headers=world.as_("admin"), json=request(4, world.comms_member, "acc-019"))
+        assert r.status_code == 202, r.text  # an admin may name anyone: it can make a token for anyone anyway
 
     def test_blanks_around_the_account_and_a_blank_reason_are_taken_as_the_console_takes_them(
         self, world: World
