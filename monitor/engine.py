@@ -38,7 +38,19 @@ from monitor.gcpause import collector_paused
 from monitor.policy import SEVERITIES, Params, Profile, Severity
 from monitor.rules import RULES
 from monitor.rules._hijack import left_by, stamp
-from monitor.rules.base import Context, Envelope, Grant, Raise, Resolve, RuleFn, RuleSpec, Tick, Wake, _none
+from monitor.rules.base import (
+    Context,
+    Envelope,
+    Grant,
+    Precondition,
+    Raise,
+    Resolve,
+    RuleFn,
+    RuleSpec,
+    Tick,
+    Wake,
+    _none,
+)
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.events import Event, parse_event
 
@@ -65,8 +77,20 @@ _NOT_ACCOUNT_EVENTS = PERSON_FANOUT | {"directory.person", "incident.declared", 
 _Slot = tuple[str, RuleFn, Callable[[], Any] | None, RuleSpec]
 
 
+# The slots to run, and those to run when the event's actor had not left (None when no rule waits for a leaver).
+_Plan = tuple[tuple[_Slot, ...], tuple[_Slot, ...] | None]
+
+
 def _slot(spec: RuleSpec) -> _Slot:
     return (spec.control, spec.fn, None if spec.initial is _none else spec.initial, spec)
+
+
+def _quiet() -> None:
+    """In a slot's place of the initial state factory: the rule is quiet on this event while it has no state."""
+
+
+def _quiet_slot(slot: _Slot) -> _Slot:
+    return (slot[0], slot[1], _quiet, slot[3])
 
 
 def alert_id(control: str, account_id: str | None, person_id: str | None, key: str) -> str:
@@ -255,6 +279,20 @@ class Engine:
             for t, slots in self._dispatch.items()
             if any(t in s[3].only_after_leaving for s in slots)
         }
+        # Per event type on which some rule is quiet under a precondition (RuleSpec.quiet_when): the distinct
+        # preconditions, and per combination of them holding (a bit each) the slots to run and those to run when the
+        # actor had not left (or None); a rule quiet under one that holds is marked to be skipped while it has no state.
+        self._quiet: dict[str, tuple[tuple[Precondition, ...], tuple[_Plan, ...]]] = {}
+        for t, slots in self._dispatch.items():
+            conds = tuple(dict.fromkeys(s[3].quiet_when[t] for s in slots if t in s[3].quiet_when))
+            if conds:
+                variants: list[_Plan] = []
+                for mask in range(1 << len(conds)):
+                    holding = {c for i, c in enumerate(conds) if mask >> i & 1}
+                    marked = tuple(_quiet_slot(s) if s[3].quiet_when.get(t) in holding else s for s in slots)
+                    not_left = tuple(s for s in marked if t not in s[3].only_after_leaving)
+                    variants.append((marked, not_left if t in self._not_left else None))
+                self._quiet[t] = (conds, tuple(variants))
         self._cross_account: dict[str, tuple[RuleSpec, ...]] = {
             t: tuple(s for s in self.rules if s.cross_account and t in s.on)
             for t in {t for s in self.rules if s.cross_account for t in s.on}
@@ -501,7 +539,17 @@ class Engine:
         slots = self._dispatch.get(etype)
         if slots:
             event = Envelope(eid, etype, t, d)
-            not_left = self._not_left.get(etype)
+            quiet = self._quiet.get(etype)
+            if quiet is None:
+                not_left = self._not_left.get(etype)
+            else:
+                conds, variants = quiet
+                mask, bit = 0, 1
+                for cond in conds:
+                    if cond(d, facts):
+                        mask |= bit
+                    bit <<= 1
+                slots, not_left = variants[mask]
             if not_left is not None and left_by(self.people, actor, t) is None:  # acted_after_leaving(event, ...)
                 slots = not_left
             self._run_slots(event, t, slots, facts)
@@ -583,6 +631,8 @@ class Engine:
         for control, fn, initial, spec in slots:
             stored = state = get(control)
             if state is None and initial is not None:
+                if initial is _quiet:
+                    continue
                 state = initial()
             try:
                 new_state, actions = fn(ev, state, ctx)

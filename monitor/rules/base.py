@@ -112,6 +112,9 @@ def _none() -> None:
 
 
 RuleFn = Callable[[Any, Any, Context], tuple[Any, Sequence[Action]]]
+# A cheap test of an event's data and its account's facts (after the event) that a rule names for a type in its spec
+# (RuleSpec.quiet_when): rules naming the same function share one call per event.
+Precondition = Callable[[Any, AccountFacts], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,10 @@ class RuleSpec:
     # then (`_hijack.acted_after_leaving`): the engine asks that once for all such rules, and runs them on those types
     # only when it holds. Most events are sign-ins, and two rules would each ask on every one.
     only_after_leaving: frozenset[str] = frozenset()
+    # Event type -> a precondition under which the rule does nothing on that type (no state and no actions) while it
+    # has no state on the account: the engine asks each precondition once per event and does not call such rules.
+    # Most sign-ins are ordinary, and on them most rules return at once.
+    quiet_when: Mapping[str, Precondition] = field(default_factory=dict, hash=False)
 
 
 RULES: dict[str, RuleSpec] = {}
@@ -167,6 +174,7 @@ def rule(
     initial: Callable[[], Any] = _none,
     cross_account: bool = False,
     only_after_leaving: Collection[str] = (),
+    quiet_when: Mapping[str, Precondition] | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule under its control ID, with its spec and its example cases."""
 
@@ -175,6 +183,8 @@ def rule(
             raise ValueError(f"control {control} registered twice ({RULES[control].fn.__name__}, {fn.__name__})")
         if not set(only_after_leaving) <= set(on):
             raise ValueError(f"control {control}: only_after_leaving names types it is not on")
+        if not set(quiet_when or ()) <= set(on):
+            raise ValueError(f"control {control}: quiet_when names types it is not on")
         RULES[control] = RuleSpec(
             control=control,
             title=title,
@@ -186,6 +196,7 @@ def rule(
             kind=kind,
             cross_account=cross_account,
             only_after_leaving=frozenset(only_after_leaving),
+            quiet_when=dict(quiet_when or {}),
             initial=initial,
             cases=tuple(cases),
         )

@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, rotated, shared, staff, temporary_access
+from monitor.rules._quiet import ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, rule
 
 _DIR = directory(
@@ -102,6 +103,7 @@ _UNLOGGED = "holder-not-in-log"
     sources=['001 "Account security"'],
     on=("credential.shared", "credential.temporary_access", "credential.rotated", "login.succeeded"),
     cases=CASES,
+    quiet_when={"login.succeeded": ordinary_sign_in},
 )
 def crd_04_credential_log(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert when the password goes to someone the directory does not know, or an unlogged person signs in with it.

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, post, registered, shared
+from monitor.rules._quiet import in_register, ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, ev, rule
 
 USE_EVENTS = (
@@ -84,6 +85,11 @@ CASES = [
     sources=["000 §6.1", "000 §6.5", "003 §5.1", "003 §5.3", '001 "Corporate Social Media Accounts"', "004 Section 3"],
     on=(*USE_EVENTS, "directory.account_registered"),
     cases=CASES,
+    # on sign-ins the precondition the other sign-in checks share (which implies in_register): one call, not two
+    quiet_when={
+        **dict.fromkeys((*USE_EVENTS, "directory.account_registered"), in_register),
+        "login.succeeded": ordinary_sign_in,
+    },
 )
 def dir_01_registered_before_use(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert once per account, evidence accumulating, on use while unregistered or retired; resolve on registration."""

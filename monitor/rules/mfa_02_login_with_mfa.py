@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, staff
+from monitor.rules._quiet import ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, rule
 
 _DIR = directory(
@@ -53,6 +54,7 @@ CASES = [
     sources=['001 "Account security"'],
     on=("login.succeeded",),
     cases=CASES,
+    quiet_when={"login.succeeded": ordinary_sign_in},
 )
 def mfa_02_login_with_mfa(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert on a successful sign-in that skipped MFA, since the password alone then opened the account.

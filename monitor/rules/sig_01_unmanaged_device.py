@@ -8,6 +8,7 @@ from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, rotated, staff, temporary_access
 from monitor.rules._hijack import CHANGE_TYPES, action_text, stamp
+from monitor.rules._quiet import ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(
@@ -93,6 +94,7 @@ State = dict[str, tuple[str, datetime]]
     on=("login.succeeded", *CHANGE_TYPES, "device.approved"),
     window="admin_session",
     cases=CASES,
+    quiet_when={"login.succeeded": ordinary_sign_in},
 )
 def sig_01_unmanaged_device(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert on a sign-in, or an admin action within admin_session after a sign-in, from an unmanaged device, which

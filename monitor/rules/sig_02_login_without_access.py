@@ -7,6 +7,7 @@ from typing import Any
 
 from monitor.rules._fixtures import account, directory, login, platform_admin_added, shared, staff
 from monitor.rules._hijack import stamp
+from monitor.rules._quiet import ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(
@@ -81,6 +82,7 @@ CASES = [
     sources=['001 "Account security"', "003 §5.4"],
     on=("login.succeeded",),
     cases=CASES,
+    quiet_when={"login.succeeded": ordinary_sign_in},
 )
 def sig_02_login_without_access(event: Any, state: Any, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert when someone with no role, seat or logged credential signs in: access that nobody gave them."""

@@ -9,6 +9,7 @@ from typing import Any
 from monitor.durations import format_duration
 from monitor.rules._fixtures import account, directory, login, staff
 from monitor.rules._hijack import stamp
+from monitor.rules._quiet import ordinary_sign_in
 from monitor.rules.base import Action, Case, Context, Raise, ev, rule
 
 _DIR = directory(account(emergency_access="backup_admin"), people=staff("p-1", "p-2"))
@@ -124,6 +125,7 @@ State = tuple[tuple[Fail, ...], str | None, str | None, frozenset[str]]
     on=("login.failed", "login.succeeded"),
     window="guessing_count in guessing_window",
     cases=CASES,
+    quiet_when={"login.succeeded": ordinary_sign_in},
 )
 def sig_04_password_guessing(event: Any, state: State | None, ctx: Context) -> tuple[Any, Sequence[Action]]:
     """Alert on guessing_count failed logins to one account in guessing_window, whoever and wherever they name
