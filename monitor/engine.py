@@ -24,6 +24,7 @@ from operator import itemgetter
 from typing import IO, Any, cast
 
 from monitor.facts import (
+    ACTOR_IS_SUBJECT,
     REACH_FIELD,
     AccountFacts,
     PersonFacts,
@@ -531,7 +532,8 @@ class Engine:
             person = self.people.get(d.person_id)
         if etype == "credential.rotated" and is_latest_rotation(facts, t):
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
-        actor = actor_of(etype, d)  # who acted on the account, if anybody: folded, and asked below if they had left
+        # who acted on the account, if anybody: folded, and asked below if they had left
+        actor = subject if etype in ACTOR_IS_SUBJECT else actor_of(etype, d)
         eid: str = ev.id
         fold_account(facts, eid, etype, d, t, person, actor)  # a notice open for the person covers this account
         if subject and person is not None and aid not in person.accounts:  # most come from people who reach it

@@ -260,6 +260,10 @@ ACTOR_ACTS = frozenset({
     "platform.admin_added", "platform.admin_removed", "mfa.enabled", "mfa.disabled", "device.approved",
 })  # fmt: skip
 _ACT_FIELD = {t: "person_id" for t in SELF_ACTS} | {t: "actor_id" for t in ACTOR_ACTS}
+# Types whose actor (`actor_of`) is always the person REACH_FIELD names: the engine reads that field once for both.
+ACTOR_IS_SUBJECT = frozenset(
+    t for t in SELF_ACTS | ACTOR_ACTS if t != "mfa.challenge" and REACH_FIELD.get(t) == _ACT_FIELD[t]
+)
 
 
 def actor_of(etype: str, d: Any) -> str | None:
@@ -418,7 +422,8 @@ def _signed_in(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonF
     last = a.last_activity_at
     if last is None or now >= last:  # a late sign-in is older than the activity kept
         a.last_activity_at, a.last_activity_event = now, eid
-    pid = d.person_id
+    # the sign-in's person_id, whose facts the engine hands in (REACH_FIELD) when it names one: not read again
+    pid = person.person_id if person is not None else d.person_id
     if pid and pid not in a.logged_in:  # most sign-ins are by someone already seen
         a.logged_in = with_member(a.logged_in, pid)
 
