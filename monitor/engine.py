@@ -351,8 +351,8 @@ class Engine:
 
     def submit(self, ev: Event) -> bool:
         """Take one event; False when it is a duplicate of one already taken."""
-        source = ev.source
-        key = _blake2b(f"{len(source)}:{source}{ev.id}".encode(), digest_size=_DIGEST_SIZE).digest()
+        source, eid = ev.source, ev.id
+        key = _blake2b(f"{len(source)}:{source}{eid}".encode(), digest_size=_DIGEST_SIZE).digest()
         seen = self._seen
         if key in seen:
             self.stats.duplicates += 1
@@ -365,17 +365,17 @@ class Engine:
             behind = (self._max_seen or clock) - t
             if stats.most_late is None or behind > stats.most_late:
                 stats.most_late = behind
-            self._process(ev, t)
+            self._process(ev, t, eid)
             return True
         max_seen = self._max_seen
         if max_seen is None or t > max_seen:
             self._max_seen = max_seen = t
         if self.lateness is None:  # released by advance() alone: the caller knows when its inputs have passed
-            heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
+            heapq.heappush(self._buffer, (t, source, eid, ev))
         elif not self.lateness and not self._buffer:
-            self._process(ev, t)
+            self._process(ev, t, eid)
         else:
-            heapq.heappush(self._buffer, (t, ev.source, ev.id, ev))
+            heapq.heappush(self._buffer, (t, source, eid, ev))
             # Strictly before: an event at exactly max_seen - lateness may still arrive in time.
             self._drain(max_seen - self.lateness, inclusive=False)
         return True
@@ -470,8 +470,8 @@ class Engine:
     def _drain(self, upto: datetime, inclusive: bool = True) -> None:
         buf = self._buffer
         while buf and (buf[0][0] < upto or (inclusive and buf[0][0] == upto)):
-            t, _, _, ev = heapq.heappop(buf)
-            self._process(ev, t)
+            t, _, eid, ev = heapq.heappop(buf)
+            self._process(ev, t, eid)
 
     def _start(self, t: datetime) -> None:
         """Apply the preloaded register at the first moment the engine sees."""
@@ -480,11 +480,12 @@ class Engine:
             initial, self._initial = self._initial, []
             with collector_paused():  # a register's fold builds long-lived state in one go (monitor/gcpause.py)
                 for ev in initial:
-                    self._apply(ev.model_copy(update={"time": t}), t)
+                    self._apply(ev.model_copy(update={"time": t}), t, ev.id)
 
-    def _process(self, ev: Event, t: datetime) -> None:
-        """Take one event in time order; `t` is its time (ev.time), read once: a field of an event (a pydantic model,
-        whose `__getattr__` keeps Python from specialising the read) costs about five reads of a plain attribute."""
+    def _process(self, ev: Event, t: datetime, eid: str) -> None:
+        """Take one event in time order; `t` and `eid` are its time and id (ev.time, ev.id), read once: a field of an
+        event (a pydantic model, whose `__getattr__` keeps Python from specialising the read) costs about five reads of
+        a plain attribute."""
         if self.clock is None:
             self._start(t)
         self.current = None
@@ -494,12 +495,12 @@ class Engine:
         if self.clock is None or t > self.clock:
             self.clock = t
         self.current = ev
-        self._apply(ev, t)
+        self._apply(ev, t, eid)
         pruned_at = self._seen_pruned_at
         if pruned_at is None or t - pruned_at >= self.dedup_horizon:
             self._prune_seen(t)
 
-    def _apply(self, ev: Event, t: datetime) -> None:
+    def _apply(self, ev: Event, t: datetime, eid: str) -> None:
         etype: str = ev.type
         self.stats.events[etype] += 1
         d: Any = ev.data
@@ -534,7 +535,6 @@ class Engine:
             self._index_fingerprint(facts.account_id, facts.fingerprint, d.fingerprint)
         # who acted on the account, if anybody: folded, and asked below if they had left
         actor = subject if etype in ACTOR_IS_SUBJECT else actor_of(etype, d)
-        eid: str = ev.id
         fold_account(facts, eid, etype, d, t, person, actor)  # a notice open for the person covers this account
         if subject and person is not None and aid not in person.accounts:  # most come from people who reach it
             person.reaches(facts.account_id)
