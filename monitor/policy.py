@@ -72,7 +72,7 @@ class Params(BaseModel):
     handle_prefix: str | None = None
     forbidden_abbreviations: tuple[str, ...] = ()
     org_domains: tuple[str, ...] = ()
-    service_actors: tuple[str, ...] = ()  # e.g. the lockout executor: may rotate credentials and admins
+    service_actors: tuple[str, ...] = ()  # e.g. the lockout executor: may rotate the credential and remove admins
     # EMG-01: a hijack sign this long after the episode's last lockout shows that lockout did not hold
     relock_after: Duration = timedelta(hours=1)
 

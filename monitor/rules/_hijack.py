@@ -21,6 +21,9 @@ CHANGE_TYPES: tuple[str, ...] = (
 _CHANGES = frozenset(CHANGE_TYPES)
 # Events that set a new password on the account (a rotation, or a temporary one for a takeover).
 _CREDENTIAL_CHANGES = frozenset({"credential.rotated", "credential.temporary_access"})
+# What a service actor (the lockout executor, Params.service_actors) may do: what a lockout asks of it. Anything else
+# it does (MFA off, an admin added, a temporary password) is judged like anybody's change.
+SERVICE_CHANGES = frozenset({"credential.rotated", "platform.admin_removed"})
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _DETAIL_MAX = 200
 
@@ -123,16 +126,20 @@ def with_grant(grants: Grants | None, event: Any, ctx: Context) -> Grants | None
     return kept or None
 
 
-def may_change(ctx: Context, actor: str | None, grants: Grants | None) -> bool:
-    """An admin or the manager in the register, or a comms-team member inside an emergency grant and its grace."""
-    if ctx.account.may_administer(actor) or (actor is not None and actor in ctx.params.service_actors):
+def may_change(ctx: Context, actor: str | None, grants: Grants | None, etype: str) -> bool:
+    """An admin or the manager in the register, a service actor doing what a lockout asks of it (SERVICE_CHANGES),
+    or a comms-team member inside an emergency grant and its grace."""
+    if ctx.account.may_administer(actor) or (
+        actor is not None and etype in SERVICE_CHANGES and actor in ctx.params.service_actors
+    ):
         return True
     return grants is not None and actor is not None and grants.get(actor, _NEVER) >= ctx.now
 
 
 def unauthorised_change(event: Any, ctx: Context, grants: Grants | None) -> bool:
     """A credential, MFA or admin change on a registered account by someone who may not make it (CRD-05)."""
-    return event.type in _CHANGES and ctx.account.registered and not may_change(ctx, event.data.actor_id, grants)
+    etype = event.type
+    return etype in _CHANGES and ctx.account.registered and not may_change(ctx, event.data.actor_id, grants, etype)
 
 
 def no_access_credential_change(event: Any, ctx: Context, grants: Grants | None) -> bool:
@@ -140,7 +147,7 @@ def no_access_credential_change(event: Any, ctx: Context, grants: Grants | None)
     if event.type not in _CREDENTIAL_CHANGES or not ctx.account.registered:
         return False
     actor = event.data.actor_id
-    return not ctx.account.has_access(actor) and not may_change(ctx, actor, grants)
+    return not ctx.account.has_access(actor) and not may_change(ctx, actor, grants, event.type)
 
 
 def hijack_sign(event: Any, ctx: Context, grants: Grants | None) -> str | None:

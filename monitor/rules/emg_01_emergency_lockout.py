@@ -185,7 +185,7 @@ def emg_01_emergency_lockout(event: Any, state: Any, ctx: Context) -> tuple[Any,
         actor = event.data.actor_id
         if actor in ctx.params.service_actors:
             return (key, since, grants, event.time), ()
-        if not may_change(ctx, actor, grants):
+        if not may_change(ctx, actor, grants, "credential.rotated"):
             return state, ()
         return _pack(None, None, grants, None), (Resolve(key=key, evidence=(event.id,)),)
     a = ctx.account.account_id

@@ -165,3 +165,15 @@ def test_a_replay_issues_the_same_lockouts_with_the_same_ids() -> None:
     first, again = _engine(events), _engine(events)
     assert [x.id for x in first.lockouts] == [x.id for x in again.lockouts] and len(first.lockouts) == 2
     assert len({x.id for x in first.lockouts}) == 2
+
+
+def test_a_named_executor_may_do_what_a_lockout_asks_and_nothing_more() -> None:
+    """service_actors let the executor make any change unseen: MFA off or an admin added under its name is a likely
+    hijack like anybody's, while its rotation and its removal of an admin are the lockout carried out."""
+    removed = ev("platform.admin_removed", "2026-07-01T20:06:00Z", "pr-1", account_id="acc-1", actor_id=_EXECUTOR,
+                 person_id="p-x")  # fmt: skip
+    mfa_off = ev("mfa.disabled", "2026-07-02T09:00:00Z", "m-1", account_id="acc-1", actor_id=_EXECUTOR)
+    engine = _engine([rotated("2026-07-01T20:05:00Z", "v-1", actor_id=_EXECUTOR), removed, mfa_off], _with_executor())
+    crd_05 = [a for a in engine.final_alerts() if a.control == "CRD-05"]
+    assert [a.evidence for a in crd_05] == [["m-1"]], crd_05
+    assert [a.evidence[0] for a in _emg_01(engine)] == ["m-1"]
