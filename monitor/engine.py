@@ -734,10 +734,13 @@ class Engine:
                 a.summary = act.summary  # the lockout's reason: this sign, not the one resolved
                 next_step = _step(self._lockout(spec, a, now), next_step)
         elif act.lockout and act.relock:
-            a.summary = act.summary
+            before, a.summary = a.summary, act.summary  # the lockout's reason: this sign
             n = len(self.lockouts)
             next_step = _step(self._lockout(spec, a, now), next_step)
-            changed = changed or len(self.lockouts) > n
+            if len(self.lockouts) > n:
+                changed = True
+            elif not changed:
+                a.summary = before  # nothing issued and nothing new: the alert stays as last emitted
         elif act.lockout:
             # A later sign joining an open alert: the lockout it had stands (or covers it), and the step says which.
             next_step = _step(self._lockout_standing(spec, a, now), next_step)
