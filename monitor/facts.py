@@ -186,6 +186,10 @@ class AccountFacts:
         """In the register, holding a platform seat, or in the credential log."""
         return person_id in self.roles or person_id in self.platform_admins or person_id in self.holders
 
+    def with_access(self) -> set[str]:
+        """Everyone `has_access` is true of: the register's role holders, platform seats and the credential log."""
+        return set(self.roles).union(self.platform_admins, self.holders)
+
     def has_seat(self, person_id: str) -> bool:
         """A login of their own on the platform (not the shared credential), unless the platform removed it."""
         if person_id in self.platform_admins:
@@ -377,7 +381,7 @@ def is_latest_rotation(a: AccountFacts, t: datetime) -> bool:
 
 
 def _shared(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    if a.rotated_at is not None and now < a.rotated_at:
+    if not is_latest_rotation(a, now):
         return  # arriving late, a share of a credential rotated since: they do not hold the current one
     given = a.holders.get(d.recipient_id)
     if given is None or now > given:

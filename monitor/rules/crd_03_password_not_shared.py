@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
+from monitor.facts import is_latest_rotation
 from monitor.rules._fixtures import directory, library_account, rotated, shared, staff, temporary_access
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, rule
 
@@ -99,8 +100,7 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
             Resolve(key=k, person_id=sharer, evidence=(event.id,)) for k, (sharer, _, _) in done.items()
         ]
     a = d.account_id
-    rotated = ctx.account.rotated_at
-    if rotated is not None and event.time < rotated:  # arriving late: the credential was rotated since, as in order
+    if not is_latest_rotation(ctx.account, event.time):  # arriving late: the credential was rotated since, as in order
         evidence = (ctx.account.rotation_event or event.id,)
         later: tuple[Action, ...] = (Resolve(key=event.id, person_id=d.actor_id, evidence=evidence),)
     else:

@@ -168,7 +168,7 @@ CASES = [
 def _check(ctx: Context) -> Finding | None:
     acc = ctx.account
     # who has access (`AccountFacts.has_access`): roles in the register, platform seats, holders of the credential
-    people = set(acc.roles).union(acc.platform_admins, acc.holders)
+    people = acc.with_access()
     if len(people) < 2 or current_holders(ctx, "manager", ctx.now):
         return None
     aid = acc.account_id

@@ -7,6 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from monitor.durations import format_duration
+from monitor.facts import AccountFacts
 from monitor.rules._fixtures import account, account_updated, directory, post, staff
 from monitor.rules.base import Action, Case, Context, Raise, Resolve, Wake, ev, rule
 
@@ -184,7 +185,7 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
             return state, ()
         grace = format_duration(ctx.params.registration_grace)
         if a.mfa_registered:  # registered as on, but the platform's last word is off
-            what = f"was registered with MFA on, but the platform's last word is that {a.mfa_changed_by} disabled it"
+            what = f"was registered with MFA on, but {_platform_off(a)}"
             return state, (_raise(ctx, event.key, f"{what}, still so {grace} after registration,"),)
         return state, (_raise(ctx, event.key, f"was registered with MFA off and it was still off {grace} later,"),)
     if etype == "directory.account_retired":
@@ -198,8 +199,7 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
             return state, ()
         # The register says what should be; a platform that said MFA was disabled still has the last word on what is.
         on = bool(a.mfa_registered and a.mfa_on)
-        what = (f"was recorded in the directory as having MFA on, but the platform's last word is that "
-                f"{a.mfa_changed_by} disabled it" if a.mfa_registered else
+        what = (f"was recorded in the directory as having MFA on, but {_platform_off(a)}" if a.mfa_registered else
                 "was recorded in the directory as having MFA off")  # fmt: skip
     else:
         on, what = bool(a.mfa_on), f"had MFA disabled by {event.data.actor_id}"
@@ -208,6 +208,11 @@ def mfa_01_mfa_enabled(event: Any, state: Any, ctx: Context) -> tuple[Any, Seque
     if not a.registered or a.retired:
         return (False, event.id), ()
     return (False, event.id), (_raise(ctx, event.id, what),)
+
+
+def _platform_off(a: AccountFacts) -> str:
+    """What the platform said last where the register says MFA is on."""
+    return f"the platform's last word is that {a.mfa_changed_by} disabled it"
 
 
 def _raise(ctx: Context, evidence: str, what: str) -> Raise:
