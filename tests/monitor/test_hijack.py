@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from monitor.rules import RULES
 from monitor.rules._fixtures import account, directory, login, staff, temporary_access
-from monitor.rules._hijack import ACTING_TYPES, CHANGE_TYPES
+from monitor.rules._hijack import ACTING_TYPES, CHANGE_TYPES, stamp
 from monitor.rules.base import Case
 from tests.monitor.caserun import run_case
 
@@ -33,3 +38,16 @@ def test_a_temporary_password_set_from_an_unmanaged_device_is_evidence_of_sig_01
     (sig,) = [a for a in alerts if a.control == "SIG-01"]
     assert sig.evidence == ["l-1", "v-1"]
     assert "set a temporary password for p-2 (takeover until 2026-04-02 09:00Z) on acc-1" in sig.summary
+
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=11))])
+
+
+@given(st.datetimes(timezones=_ZONES))
+def test_stamp_is_strftime_to_the_minute_in_utc(t: datetime) -> None:
+    # stamp spells the time out by hand for speed; it must stay the text strftime gives, years before 1000 included.
+    try:
+        expected = f"{t.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+    except OverflowError:
+        return
+    assert stamp(t) == expected
