@@ -6,6 +6,7 @@ Handlers are thin: authenticate, authorize, call the monitor, shape the answer.
 """
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -34,6 +35,8 @@ from service.sinks import unset_url_warning
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB as compact JSON (EVENTS.md)
+log = logging.getLogger("service.api")
+
 LARGER_BODIES = {"/api/register/import": MAX_REGISTER_BYTES}
 
 
@@ -293,6 +296,9 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
                 event_id = obj.get("id")
                 refused.append(RejectedItem(line=n, event_id=event_id if isinstance(event_id, str) else None,
                                             reason=reason))  # fmt: skip
+                metrics.observe_refused(reason)
+                log.warning("/api/events item %d refused: an emergency request in another's name, by %s's token", n,
+                            who.name)  # fmt: skip
         skip = {r.line for r in refused}
         lines = [(f"api:{who.name}", n, _to_bytes(o)) for n, o in items if n not in skip]
         result = await run_in_threadpool(monitor.submit, lines, who.name)  # may wait for the lock: not on the loop

@@ -35,6 +35,11 @@ def observe_step(result: StepResult) -> None:
         ALERTS.labels(a.control, a.severity).inc()
 
 
+def observe_refused(reason: str) -> None:
+    """Count an event the API refused before the monitor's step saw it."""
+    REJECTED.labels(reason_label(reason)).inc()
+
+
 def _catch_up(counter: Counter, totals: Mapping[str, int], seen: dict[str, int]) -> None:
     """Add to a labelled counter what an engine-side running total gained since the last scrape."""
     for label, n in totals.items():

@@ -498,9 +498,16 @@ class TestEmergency:
                     "time": "2026-10-31T00:00:00Z",
                     "data": {"account_id": account, "requester_id": requester, "reason": "hacked"}}  # fmt: skip
 
+        def refused_so_far() -> float:
+            counted = world.client.get("/metrics").text
+            line = 'monitor_events_rejected_total{reason="not_own_request"} '
+            return sum(float(x.split(" ")[-1]) for x in counted.splitlines() if x.startswith(line))
+
+        before = refused_so_far()
         batch = [request(1, "p-0398", "acc-016"), request(2, world.comms_member, "acc-017")]
         r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=batch)
         assert r.status_code == 422, r.text
+        assert refused_so_far() == before + 1  # counted with the other rejections, under its own reason
         out = r.json()
         ((rejected),) = out["rejected"]
         assert (rejected["line"], rejected["event_id"]) == (2, "forged-2")
