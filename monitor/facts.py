@@ -166,6 +166,9 @@ class AccountFacts:
     # person -> (time, event id) of the platform.admin_removed that took their seat away, until a seat is given back;
     # None until the first removal (most accounts never see one)
     seats_removed: dict[str, tuple[datetime, str]] | None = None
+    # person -> the time of the platform.admin_added that last gave them a seat, so that a removal arriving late,
+    # older than that, leaves the seat; None until the first seat is given (most accounts never see one)
+    seats_added: dict[str, datetime] | None = None
     mfa_changed_at: datetime | None = None  # the time of the mfa.enabled or mfa.disabled that set mfa_on
 
     __reduce__ = pickled_by_fields
@@ -389,8 +392,17 @@ def _shared(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFact
 
 
 def _admin_added(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
-    a.platform_admins = with_item(a.platform_admins, d.person_id)
-    _seat_given(a, d.person_id)
+    pid = d.person_id
+    removed = a.seats_removed.get(pid) if a.seats_removed is not None else None
+    if removed is not None and removed[0] > now:
+        return  # arriving late, a seat the platform has removed since
+    a.platform_admins = with_item(a.platform_admins, pid)
+    if a.seats_added is None:
+        a.seats_added = {}
+    added = a.seats_added.get(pid)
+    if added is None or now > added:
+        a.seats_added[pid] = now
+    _seat_given(a, pid)
 
 
 def _seat_given(a: AccountFacts, pid: str) -> None:
@@ -400,6 +412,9 @@ def _seat_given(a: AccountFacts, pid: str) -> None:
 
 
 def _admin_removed(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
+    added = a.seats_added.get(d.person_id) if a.seats_added is not None else None
+    if added is not None and added > now:
+        return  # arriving late, a removal of a seat the platform has given back since
     if isinstance(a.platform_admins, set):
         a.platform_admins.discard(d.person_id)
     if a.seats_removed is None:

@@ -156,3 +156,36 @@ def test_a_late_rotation_on_another_partitions_account_leaves_the_index_and_a_sn
     restored = build_engine(load_profile("default"), parse_directory(yaml.safe_dump(register)))
     restored.restore(engine.snapshot())
     assert restored._foreign_fingerprints == engine._foreign_fingerprints
+
+
+def _seat_changes() -> tuple[dict[str, Any], ...]:
+    from monitor.rules._fixtures import platform_admin_added, platform_admin_removed
+
+    return (
+        platform_admin_added("2026-02-01T09:00:00Z", "pa-1", "p-9", actor_id="p-2"),
+        platform_admin_removed("2026-02-03T09:00:00Z", "pr-1", "p-9", actor_id="p-2"),
+        platform_admin_added("2026-02-05T09:00:00Z", "pa-2", "p-9", actor_id="p-2"),
+    )
+
+
+def test_a_late_seat_removal_older_than_the_seat_given_back_leaves_the_seat() -> None:
+    """p-9's seat removed on 3 Feb and given back on 5 Feb, the removal arriving last; p-9 leaves on 7 Feb: the seat
+    they still hold is LVR-01's to report, whichever order the platform's log arrived in."""
+    add, removal, back = _seat_changes()
+    notice = leaver("2026-02-06T09:00:00Z", "hr-1", "p-9", "2026-02-07T17:00:00Z")
+    in_order, late = _both_orders(
+        [_START, add, removal, back, notice], [0, 1, 3, 2, 4], _NAMED, "2026-02-20T00:00:00Z", "LVR-01"
+    )
+    assert len(in_order) == 1 and in_order[0].startswith("LVR-01 open"), in_order
+    assert late == in_order
+
+
+def test_a_late_seat_given_older_than_its_removal_does_not_give_it_back() -> None:
+    """p-9's seat given on 1 Feb and removed on 3 Feb, the giving arriving last; p-9 leaves on 7 Feb with no seat left:
+    nothing to report, whichever order the platform's log arrived in."""
+    add, removal, _ = _seat_changes()
+    notice = leaver("2026-02-06T09:00:00Z", "hr-1", "p-9", "2026-02-07T17:00:00Z")
+    in_order, late = _both_orders(
+        [_START, add, removal, notice], [0, 2, 1, 3], _NAMED, "2026-02-20T00:00:00Z", "LVR-01"
+    )
+    assert in_order == [] and late == in_order
