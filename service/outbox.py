@@ -4,7 +4,9 @@
 deliveries are committed together or not at all. A `Deliverer` (its own connection, its own thread)
 POSTs due rows and retries failures with capped exponential backoff; no row is ever dropped. Every
 request carries `Idempotency-Key: <sink>:<alert_id>:<version>` so a receiver can drop the duplicates
-that at-least-once delivery may produce. Sink URLs are secrets: they are read from the environment
+that at-least-once delivery may produce; the version (`sinks.alert_version`) is the alert's updated_at and
+a digest of its JSON, so every distinct version is queued and keyed apart, and the same one queued again
+(a replay after a restart) is one row. Sink URLs are secrets: they are read from the environment
 at delivery time and never stored, logged, or put in an error message.
 """
 

@@ -8,6 +8,7 @@ variable that holds it (`url_env`); the URL itself is read at delivery time and 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -178,9 +179,22 @@ def matching(sinks: Sequence[SinkConfig], alert: Alert) -> list[SinkConfig]:
     return [s for s in sinks if s.wants(alert)]
 
 
-def alert_version(alert: Alert) -> str:
-    """The version of an alert: its `updated_at` in UTC, ISO 8601 (with the id, what a receiver de-duplicates on)."""
+def _updated(alert: Alert) -> str:
+    """The alert's `updated_at` in UTC, ISO 8601, as shown in a message."""
     return alert.updated_at.astimezone(UTC).isoformat()
+
+
+def alert_version(alert: Alert) -> str:
+    """The version of an alert (with the id, what the outbox and a receiver de-duplicate on): `updated_at` in UTC,
+    `~`, and a digest of the version's JSON.
+
+    `updated_at` alone does not tell versions apart: the engine keeps it when a change comes at or before it (an
+    alert stamped ahead of the wall clock then resolved, new evidence within the lateness after an acknowledge),
+    and such a version was taken for a copy and never sent. The digest differs for every distinct version and is
+    the same for the same version queued again (a replay after a restart), which is still one delivery.
+    """
+    digest = hashlib.sha256(alert.model_dump_json().encode("utf-8")).hexdigest()[:16]
+    return f"{_updated(alert)}~{digest}"
 
 
 def console_link(console_url: str, alert: Alert) -> str:
@@ -226,7 +240,7 @@ def _slack(alert: Alert, console_url: str | None) -> dict[str, Any]:
         link = console_link(console_url, alert)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open in the console>"}})
     blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": e(f"alert {alert.id} · {alert_version(alert)}")}]}
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": e(f"alert {alert.id} · {_updated(alert)}")}]}
     )
     text = _clip(f"[{sev}] {e(alert.control)} {alert.status}: {e(alert.summary)}", _SLACK_TEXT_LIMIT)
     return {"text": text, "blocks": blocks}
@@ -242,7 +256,7 @@ def _teams(alert: Alert, console_url: str | None) -> dict[str, Any]:
         {"name": "Person", "value": alert.person_id or "-"},
         {"name": "Next step", "value": alert.next_step},
         {"name": "Alert id", "value": alert.id},
-        {"name": "Updated", "value": alert_version(alert)},
+        {"name": "Updated", "value": _updated(alert)},
     ]
     card: dict[str, Any] = {
         "@type": "MessageCard",

@@ -8,17 +8,20 @@ import random
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from schemas.alerts import Alert
 from service import outbox
+from service.embedded import EmbeddedMonitor
 from service.outbox import Deliverer, create_tables, enqueue, pending
 from service.sinks import SinkConfig, alert_version
+from tests.service.conftest import NOW
 from tests.service.test_sinks import T0, make_alert
 
 SECRET_PATH = "/hooks/T000/SECRETVALUE"
@@ -152,9 +155,9 @@ def test_sink_down_loses_nothing_then_everything_arrives(
         assert (report.delivered, report.failed, report.pending) == (5, 0, 0)
     got = receivers[0].requests
     assert [r["body"]["alert"]["id"] for r in got] == [f"alr-{i:04d}" for i in range(5)]
-    version = alert_version(alerts(1)[0])
     for r in got:
         alert_id = r["body"]["alert"]["id"]
+        version = alert_version(Alert.model_validate(r["body"]["alert"]))
         assert r["path"] == SECRET_PATH
         assert r["headers"]["Idempotency-Key"] == f"hook:{alert_id}:{version}"
         assert r["headers"]["X-Monitor-Alert-Id"] == alert_id
@@ -179,7 +182,7 @@ def test_flaky_receiver_gets_everything_at_least_once(
                 break
             clock.t += 5.0
         assert d.run_once().pending == 0
-    expected = {f"hook:alr-{i:04d}:{alert_version(alerts(1)[0])}" for i in range(10)}
+    expected = {f"hook:{a.id}:{alert_version(a)}" for a in alerts(10)}
     keys = rec.keys()
     assert set(keys) == expected  # every alert arrived; duplicates only ever repeat the same key
     assert len(keys) > len(expected)  # the 500s were retried
@@ -366,3 +369,61 @@ def test_an_emergency_grant_s_lockout_reaches_the_sinks(
     assert got["body"]["lockout"]["account_id"] == "acc-005"
     assert got["body"]["lockout"]["notify"] == ["account_manager", "it_security", "requester"]
     assert got["headers"]["Idempotency-Key"] == f"hook:{result.lockouts[0].id}:lockout"
+
+
+def test_a_version_stamped_the_same_time_as_the_last_is_queued_under_a_key_of_its_own(
+    db: tuple[Path, sqlite3.Connection], port: int, receivers: list[Receiver]
+) -> None:
+    """An alert version with the updated_at of an earlier one (a resolve of an alert stamped ahead of the wall
+    clock, or new evidence in the lateness window after an acknowledge) is a new version: queued, and delivered
+    under its own Idempotency-Key; the same version queued again (a replay after a restart) is still one row."""
+    path, conn = db
+    clock = Clock()
+    opened = make_alert()
+    acked = make_alert(status="acknowledged", resolved_by="sec", note="on it")
+    more = make_alert(status="acknowledged", resolved_by="sec", note="on it", evidence=["e-1", "e-2", "e-3"])
+    resolved = make_alert(status="resolved", resolved_by="sec", note="called them", evidence=["e-1", "e-2", "e-3"])
+    assert len({a.updated_at for a in (opened, acked, more, resolved)}) == 1
+    for a in (opened, acked, more, resolved):
+        assert enqueue(conn, SINKS, a, now=clock()) == 1, a.status
+    for a in (opened, resolved):  # the same versions, read back as after a restart: nothing new
+        assert enqueue(conn, SINKS, Alert.model_validate_json(a.model_dump_json()), now=clock()) == 0
+    conn.commit()
+    receivers.append(Receiver(port))
+    with deliverer(path, f"http://127.0.0.1:{port}{SECRET_PATH}", clock) as d:
+        assert d.run_once().delivered == 4
+    got = receivers[0].requests
+    assert [r["body"]["alert"]["status"] for r in got] == ["open", "acknowledged", "acknowledged", "resolved"]
+    assert [r["body"]["alert"]["evidence"][-1] for r in got] == ["e-2", "e-2", "e-3", "e-3"]
+    assert len(set(receivers[0].keys())) == 4
+    assert len({r["body"]["delivery_id"] for r in got}) == 4
+    assert receivers[0].keys() == [f"hook:alr-0001:{alert_version(a)}" for a in (opened, acked, more, resolved)]
+
+
+def test_an_alert_resolved_while_stamped_ahead_of_the_clock_reaches_the_sinks_resolved(
+    make_monitor: Callable[..., EmbeddedMonitor],
+) -> None:
+    """A platform clock a couple of minutes fast (taken: up to 1 h ahead) stamps the alert's updated_at in the
+    future; resolving it keeps that updated_at. The resolution was not queued, so the sink showed it open."""
+    sinks = [SinkConfig(name="siem", kind="webhook", url_env="SIEM_URL")]
+    m = make_monitor(sinks=sinks, lateness=timedelta(seconds=5))
+    m.advance(NOW - timedelta(minutes=1))
+
+    def sign_in(n: int, at: datetime) -> tuple[str, int | None, bytes]:
+        data = {"account_id": "acc-001", "person_id": "p-0001", "device_id": "d-9", "device_managed": False,
+                "mfa": False, "ip": "203.0.113.9"}  # fmt: skip
+        ev = {"specversion": "1.0", "id": f"l-{n}", "source": "x/audit", "type": "login.succeeded",
+              "time": at.isoformat(), "data": data}  # fmt: skip
+        return "api", None, json.dumps(ev).encode()
+
+    ahead = NOW + timedelta(minutes=2)
+    result = m.submit([sign_in(1, ahead), sign_in(2, ahead + timedelta(seconds=10))], "sec")
+    assert result.alerts
+    opened = result.alerts[0]
+    assert opened.updated_at == ahead and opened.status == "open"
+    resolved = m.resolve(opened.id, "sec", "called them")
+    assert (resolved.status, resolved.updated_at) == ("resolved", ahead)  # the engine keeps the later stamp
+    queued = m.store.conn.execute(
+        "SELECT json_extract(payload, '$.alert.status') FROM outbox WHERE alert_id = ? ORDER BY id", (opened.id,)
+    ).fetchall()
+    assert [s for (s,) in queued] == ["open", "resolved"]

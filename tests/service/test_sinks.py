@@ -194,9 +194,22 @@ def test_webhook_payload_carries_alert_and_delivery_id() -> None:
     body = payload("webhook", a, console_url="https://monitor.example")
     assert body["alert"] == json.loads(a.model_dump_json())
     assert body["alert"]["id"] == "alr-0001"
-    assert body["delivery_id"] == "alr-0001:2026-11-02T09:05:00+00:00"  # the version, normalised to UTC
     assert body["delivery_id"] == f"{a.id}:{alert_version(a)}"
+    assert body["delivery_id"].startswith("alr-0001:2026-11-02T09:05:00+00:00~")  # updated_at, normalised to UTC
     json.dumps(body)  # JSON-ready
+
+
+def test_alert_version_differs_for_every_distinct_version_and_not_for_the_same_one_again() -> None:
+    """Two versions stamped the same time (a resolve of an alert stamped ahead of the clock) get different
+    versions, so neither is taken for a copy of the other; the same version read back keeps its version."""
+    opened = make_alert()
+    resolved = make_alert(status="resolved", resolved_by="sec", note="called them")
+    assert opened.updated_at == resolved.updated_at
+    assert alert_version(opened) != alert_version(resolved)
+    assert alert_version(make_alert(evidence=["e-1", "e-2", "e-3"])) != alert_version(opened)
+    assert alert_version(Alert.model_validate_json(resolved.model_dump_json())) == alert_version(resolved)
+    shifted = make_alert(updated_at=opened.updated_at.astimezone(timezone(timedelta(hours=1))))
+    assert alert_version(shifted).split("~")[0] == alert_version(opened).split("~")[0] == "2026-11-02T09:05:00+00:00"
 
 
 def test_slack_payload_blocks_and_escaping() -> None:
