@@ -809,13 +809,15 @@ def _run_embedded(args: argparse.Namespace) -> int:
 
     from service.embedded import StateMismatch
     from service.runner import CannotListen, check_listen, prepare_demo, serve
-    from service.sinks import SinkConfigError
+    from service.sinks import SinkConfigError, check_urls, load_sinks
 
     s = _service_settings(args)
     logging.basicConfig(level=s.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         _check_host(s.web_host, s.web_port)
         check_listen(s.web_host, s.web_port)  # before the demo prints tokens it would then not use
+        if s.sinks:
+            check_urls(load_sinks(s.sinks))  # a URL that cannot be used, before anything is made or shown
         _usable_data_dir(s.data_dir)  # after: a port that is taken leaves nothing made
         s = _as_first_started(s, args)
         if args.demo:

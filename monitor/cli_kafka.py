@@ -426,7 +426,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     import threading
 
     s = stream_settings(args)
-    from service.sinks import SinkConfigError, load_sinks, unset_url_warning
+    from service.sinks import SinkConfigError, check_urls, load_sinks, unset_url_warning
     from streams.delivery import run_delivery
 
     path = args.sinks or os.environ.get("MONITOR_SINKS")
@@ -434,6 +434,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         raise UsageError("name the delivery routes with --sinks FILE (or MONITOR_SINKS); README: Alert delivery")
     try:
         sinks = load_sinks(path)
+        check_urls(sinks)  # set but unusable: every delivery would fail and be retried for ever
     except SinkConfigError as exc:
         raise UsageError(str(exc)) from None
     if not sinks:

@@ -30,7 +30,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.alerts import Alert, LockoutCommand
-from service.sinks import SinkConfig, alert_version, lockout_payload, matching, payload
+from service.sinks import SinkConfig, alert_version, lockout_payload, matching, payload, sink_url
 
 log = logging.getLogger(__name__)
 
@@ -278,11 +278,9 @@ class Deliverer:
         sink = self.sinks.get(sink_name)
         if sink is None:
             return None, f"sink {sink_name} is not configured"
-        url = self.env.get(sink.url_env)
-        if not url:
-            return None, f"environment variable {sink.url_env} is not set"
-        if urlsplit(url).scheme not in ("http", "https"):
-            return None, f"environment variable {sink.url_env} does not hold an http(s) URL"
+        url, problem = sink_url(sink, self.env)
+        if url is None:
+            return None, problem
         _REDACT.add(url)
         return url, None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -158,11 +159,42 @@ def _control_ids() -> list[str]:
     return sorted(RULES)
 
 
+def _env_url(sink: SinkConfig, environ: Mapping[str, str] | None) -> str:
+    """The value of the sink's `url_env`, surrounding whitespace stripped ("" when unset): the one place a URL is
+    read. A Kubernetes Secret made from a file usually ends in a newline, which httpx refuses in a URL."""
+    env = os.environ if environ is None else environ
+    return env.get(sink.url_env, "").strip()
+
+
+def sink_url(sink: SinkConfig, environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(the sink's URL, None), or (None, why it has none usable), naming the variable and never the value."""
+    url = _env_url(sink, environ)
+    if not url:
+        return None, f"environment variable {sink.url_env} is not set"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):  # its message can quote part of the URL: not kept
+        return None, f"environment variable {sink.url_env} does not hold a URL that can be parsed"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return None, f"environment variable {sink.url_env} does not hold an http(s) URL"
+    return url, None
+
+
 def without_url(sinks: Sequence[SinkConfig], environ: Mapping[str, str] | None = None) -> list[SinkConfig]:
     """The sinks whose `url_env` is unset or empty: their deliveries fail, and wait, until it is set and the
     monitor restarted."""
-    env = os.environ if environ is None else environ
-    return [s for s in sinks if not env.get(s.url_env, "").strip()]
+    return [s for s in sinks if not _env_url(s, environ)]
+
+
+def check_urls(sinks: Sequence[SinkConfig], environ: Mapping[str, str] | None = None) -> None:
+    """Raise SinkConfigError, naming the sink and its variable (never the value), for a URL that is set but
+    cannot be used: every delivery to it would fail and be retried for ever. An unset one is only warned of."""
+    for s in sinks:
+        if not _env_url(s, environ):
+            continue
+        _, problem = sink_url(s, environ)
+        if problem:
+            raise SinkConfigError(f"sink {s.name}: {problem}: set it to the sink's http(s) URL")
 
 
 def unset_url_warning(sinks: Sequence[SinkConfig]) -> str | None:

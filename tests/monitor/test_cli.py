@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -90,6 +92,32 @@ def test_bad_arguments_policy_or_directory_exit_2_with_the_reason(tmp_path: Path
         run = monitor(*args)
         assert run.returncode == 2, (args, run.stderr)
         assert reason in run.stderr.decode(), (args, run.stderr)
+
+
+def test_run_refuses_a_sink_url_it_cannot_use_naming_the_variable_never_the_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL httpx cannot parse failed every delivery, retried for ever, with only 'request failed (InvalidURL)'
+    on /health: the start refuses it, naming the variable (the URL may hold a secret, so it is not shown)."""
+    import service.runner
+    from monitor import cli
+
+    served: list[object] = []
+    monkeypatch.setattr(service.runner, "serve", lambda s, out: served.append(s))
+    monkeypatch.setattr(os, "_exit", served.append)  # what `run` ends with once served
+    sinks = tmp_path / "sinks.yaml"
+    sinks.write_text("sinks:\n  - {name: siem, kind: webhook, url_env: SIEM_WEBHOOK_URL}\n")
+    base = ["run", "--sinks", str(sinks), "--data-dir", str(tmp_path / "d"), "--web-port", "65003"]
+    deliver = ["deliver", "--sinks", str(sinks), "--outbox", str(tmp_path / "delivery.db")]  # before any broker
+    for url in ("https://hooks.example.org:SECRET/x", "https://hooks.example.org/SECRET\nx", "hooks.example/SECRET"):
+        monkeypatch.setenv("SIEM_WEBHOOK_URL", url)
+        for argv in [base] + ([deliver] if importlib.util.find_spec("kafka") else []):
+            assert cli.main(argv) == 2, (argv[0], url)
+            err = capsys.readouterr().err
+            assert "sink siem: environment variable SIEM_WEBHOOK_URL" in err, err
+            assert "SECRET" not in err and "hooks.example" not in err, err
+    assert served == []
+    assert not (tmp_path / "d").exists() and not (tmp_path / "delivery.db").exists()
 
 
 # Every option that takes a time, with the arguments its command needs besides.

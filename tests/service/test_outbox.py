@@ -427,3 +427,19 @@ def test_an_alert_resolved_while_stamped_ahead_of_the_clock_reaches_the_sinks_re
         "SELECT json_extract(payload, '$.alert.status') FROM outbox WHERE alert_id = ? ORDER BY id", (opened.id,)
     ).fetchall()
     assert [s for (s,) in queued] == ["open", "resolved"]
+
+
+def test_a_sink_url_ending_in_a_newline_is_delivered_to(
+    db: tuple[Path, sqlite3.Connection], port: int, receivers: list[Receiver]
+) -> None:
+    """A Kubernetes Secret made from a file usually ends in a newline: httpx refused the URL (InvalidURL) and
+    every delivery was retried for ever, while the start said nothing (it strips the value to see it is set)."""
+    path, conn = db
+    clock = Clock()
+    enqueue(conn, SINKS, make_alert(), now=clock())
+    conn.commit()
+    receivers.append(Receiver(port))
+    with deliverer(path, f"  http://127.0.0.1:{port}{SECRET_PATH}\n", clock) as d:
+        report = d.run_once()
+    assert (report.delivered, report.failed, report.pending) == (1, 0, 0), rows(conn)
+    assert [r["path"] for r in receivers[0].requests] == [SECRET_PATH]

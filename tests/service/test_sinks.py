@@ -14,10 +14,12 @@ from service.sinks import (
     SinkConfig,
     SinkConfigError,
     alert_version,
+    check_urls,
     load_sinks,
     lockout_payload,
     matching,
     payload,
+    sink_url,
     slack_escape,
     unset_url_warning,
     without_url,
@@ -312,3 +314,29 @@ def test_a_sink_without_its_url_is_named_with_its_variable(monkeypatch: pytest.M
     assert unset_url_warning(sinks) == "no URL in the environment for b (NOT_SET): their deliveries wait"
     monkeypatch.setenv("NOT_SET", "https://hooks.example/y")
     assert unset_url_warning(sinks) is None
+
+
+def test_a_sink_url_is_read_stripped_and_one_that_cannot_be_used_is_refused_naming_its_variable() -> None:
+    """A URL ending in a newline (a Kubernetes Secret made from a file) is used without it; one httpx cannot parse,
+    or not http(s), is refused at the start, naming the sink and the variable, never the value (a secret)."""
+    sink = SinkConfig(name="siem", kind="webhook", url_env="SIEM_URL")
+    assert sink_url(sink, {"SIEM_URL": " https://hooks.example/T0/SECRET\n"}) == (
+        "https://hooks.example/T0/SECRET",
+        None,
+    )
+    assert sink_url(sink, {"SIEM_URL": " \n"}) == (None, "environment variable SIEM_URL is not set")
+    assert without_url([sink], {"SIEM_URL": "\n"}) == [sink]
+    check_urls([sink], {})  # unset: warned of at the start, not refused
+    check_urls([sink], {"SIEM_URL": "https://hooks.example/T0/SECRET\n"})
+    for bad, why in [
+        ("https://hooks.example/T0/SECRET\nx", "does not hold a URL that can be parsed"),
+        ("https://hooks.example:SECRET/x", "does not hold a URL that can be parsed"),
+        ("hooks.example/T0/SECRET", "does not hold an http(s) URL"),
+        ("ftp://hooks.example/SECRET", "does not hold an http(s) URL"),
+        ("https:///SECRET", "does not hold an http(s) URL"),
+    ]:
+        assert sink_url(sink, {"SIEM_URL": bad}) == (None, f"environment variable SIEM_URL {why}"), bad
+        with pytest.raises(SinkConfigError) as err:
+            check_urls([sink], {"SIEM_URL": bad})
+        assert str(err.value).startswith(f"sink siem: environment variable SIEM_URL {why}"), bad
+        assert "SECRET" not in str(err.value) and "hooks.example" not in str(err.value)
