@@ -48,6 +48,7 @@ from monitor.durations import parse_duration
 from monitor.engine import Engine
 from monitor.policy import CONTROL_IDS, ProfileError, builtin_names, load_profile
 from monitor.replay import ReplayResult, build_engine, read_lines, rejected_lines, replay, summary, write_alerts
+from monitor.visible import visible
 from monitor.wording import counted
 from schemas.directory import MAX_REGISTER_BYTES
 
@@ -211,7 +212,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         with _writing(args.lockouts), open(args.lockouts, "w", encoding="utf-8") as fh:  # checked, yet a disk fills
             for cmd in result.engine.lockouts:
                 fh.write(cmd.model_dump_json() + "\n")
-    print(summary(result), file=sys.stderr)
+    print(visible(summary(result), lines=True), file=sys.stderr)  # rejected lines name events' ids
     _warn(result)
     return 0
 
@@ -232,7 +233,7 @@ def cmd_report_leavers(args: argparse.Namespace) -> int:
     no_duty = all(r.account_id is None for r in rows)
     _print_leaver_rows(args, rows, why_no_rows(result.engine) if no_duty else None)
     print(summary(result).splitlines()[0], file=sys.stderr)
-    for line in rejected_lines(result):  # as replay lists them: the count alone says nothing of which
+    for line in map(visible, rejected_lines(result)):  # as replay lists them: the count alone says nothing of which
         print(line, file=sys.stderr)
     _warn(result)
     return 0
@@ -263,7 +264,10 @@ def _print_leaver_rows(args: argparse.Namespace, rows: list[Any], note: str | No
             print(row.model_dump_json())
         if note:
             print(f"monitor: note: {note}", file=sys.stderr)
-    elif rows and note:
+        return
+    # People's and accounts' ids are events' text: shown as visible escapes, each in its own cell
+    rows = [row.model_copy(update={k: visible(v) for k, v in row if isinstance(v, str)}) for row in rows]
+    if rows and note:
         print(f"{format_report(rows)}\n\n{note}")
     else:
         print(note or format_report(rows))
@@ -330,7 +334,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     print(alert_table(engine.final_alerts(), limit=args.limit))
     print()
-    print(summary(result))
+    print(visible(summary(result), lines=True))
     print(
         f"\nfiles: {directory_path} and {events_path}\n"
         f"replay them yourself: monitor replay --policy {args.policy} --directory {directory_path} {events_path}"
@@ -571,15 +575,15 @@ def cmd_emergency_request(args: argparse.Namespace) -> int:
         "the console's Emergency access page lists the requests and how each went, before you ask again",
     )
     g = out["grant"]
-    print(f"request {out['request_id']}: {out['status']}")
+    print(visible(f"request {out['request_id']}: {out['status']}"))
     if g:
-        print(f"  access to {g['account_id']} for {g['requester_id']} until {g['expires_at']}")
+        print(visible(f"  access to {g['account_id']} for {g['requester_id']} until {g['expires_at']}"))
         granted = _parse_stamp(g["expires_at"]) - _parse_stamp(g["granted_at"])
         if args.minutes is not None and granted < timedelta(minutes=args.minutes):  # the policy's most, not asked
             print(f"  that is {counted(int(granted.total_seconds() // 60), 'minute')}, the most the policy grants, "
                   f"not the {args.minutes} asked for")  # fmt: skip
     for cmd in out["lockouts"]:
-        print(f"  lockout {cmd['id']}: {', '.join(cmd['actions'])}; notify {', '.join(cmd['notify'])}")
+        print(visible(f"  lockout {cmd['id']}: {', '.join(cmd['actions'])}; notify {', '.join(cmd['notify'])}"))
     print(f"  follow it: {url}/console/emergency/{quote(out['request_id'], safe='')} (the lockout, the access "
           "ending and the credential's rotation after it)")  # fmt: skip
     return 0
@@ -651,9 +655,11 @@ def cmd_lockouts_list(args: argparse.Namespace) -> int:
         for c in shown:
             print(json.dumps(c.model_dump(mode="json"), separators=(",", ":")))
         return 0
+    v = visible  # ids and the reason are events' text (an alert's summary): never sent raw to the terminal
     for c in shown:
-        print(f"{c.issued_at.astimezone(UTC):%Y-%m-%d %H:%M}Z  {c.id}  {c.account_id}  for {c.alert_id}\n"
-              f"  do:     {', '.join(c.actions)}\n  notify: {', '.join(c.notify)}\n  why:    {c.reason}")  # fmt: skip
+        print(f"{c.issued_at.astimezone(UTC):%Y-%m-%d %H:%M}Z  {v(c.id)}  {v(c.account_id)}  for {v(c.alert_id)}\n"
+              f"  do:     {v(', '.join(c.actions))}\n  notify: {v(', '.join(c.notify))}\n"
+              f"  why:    {v(c.reason)}")  # fmt: skip
     print(f"\n{len(shown)} of {len(found)} lockout commands, newest first")
     return 0
 
@@ -670,7 +676,7 @@ def cmd_alerts_ack(args: argparse.Namespace) -> int:
         return act_on_topic(args, "ack")
     body = {"note": args.note} if args.note else None
     out = _call(args, lambda c: c.call("POST", _alert_path(args.id, "acknowledge"), json=body))
-    print(f"{out['id']} {out['control']} {out['status']}")
+    print(visible(f"{out['id']} {out['control']} {out['status']}"))
     return 0
 
 
@@ -691,7 +697,7 @@ def cmd_alerts_resolve(args: argparse.Namespace) -> int:
         return after, after["note"] != args.note.strip()  # resolved by someone else in between
 
     out, already = _call(args, resolve)
-    print(already_resolved(out, args.note) if already else f"{out['id']} {out['control']} {out['status']}")
+    print(already_resolved(out, args.note) if already else visible(f"{out['id']} {out['control']} {out['status']}"))
     return 0
 
 
@@ -1298,8 +1304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args))
         sys.stdout.flush()  # what is still buffered fails here, said in words, rather than as Python exits
         return code
-    except UsageError as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
+    except UsageError as exc:  # it may quote an id, or the API's answer quoting an event: escapes made visible
+        print(f"monitor: {visible(str(exc), lines=True)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except _Interrupted as exc:
         print(f"monitor: {exc}", file=sys.stderr)

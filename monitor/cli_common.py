@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from monitor.policy import Profile, ProfileError, load_profile
+from monitor.visible import visible
 from monitor.wording import counted
 
 EXIT_BAD_INPUT = 2
@@ -59,7 +60,8 @@ def already_resolved(alert: dict[str, Any], note: str) -> str:
     kept = repr(alert["note"]) if alert.get("note") else "none"
     line = (f"{alert['id']} {alert['control']} resolved already, by {alert.get('resolved_by') or 'an unknown actor'} "
             f"at {when:%Y-%m-%d %H:%M}Z: nothing changed, its note stays {kept}")  # fmt: skip
-    return line if alert.get("note") == note.strip() else f"{line} (yours, {note.strip()!r}, was not kept)"
+    # the id, who resolved it and the note are anyone's text: shown as visible escapes, on one line
+    return visible(line if alert.get("note") == note.strip() else f"{line} (yours, {note.strip()!r}, was not kept)")
 
 
 def tell_reach(person: str, accounts: list[str] | None, register_only: bool = False) -> None:
@@ -71,13 +73,14 @@ def tell_reach(person: str, accounts: list[str] | None, register_only: bool = Fa
 
     from monitor.wording import counted
 
+    person = visible(person)  # ids are anyone's text: shown as visible escapes
     if accounts is None:
         print(f"monitor: note: the register's directory does not name {person}, so no account of theirs is "
               "known and nothing is checked now; the report is kept and counts if they turn up on an account. "
               "If the id is mistyped, report the right one", file=sys.stderr)  # fmt: skip
     elif accounts:
         print(f"{person} reaches {counted(len(accounts), 'registered account')}: "
-              f"{', '.join(accounts)}; the monitor checks that each loses their access "
+              f"{visible(', '.join(accounts))}; the monitor checks that each loses their access "
               f"(`monitor alerts list --person {person}` shows what is still open)")  # fmt: skip
     elif register_only:
         print(f"{person} has no role on an account in the register: nothing there to revoke (the workers still "
@@ -89,7 +92,7 @@ def tell_reach(person: str, accounts: list[str] | None, register_only: bool = Fa
 def say_changes(lines: list[str], total: int) -> None:
     """A dry run's changes in words, one a line (`lines`: the first of `total`), for the comms team to review."""
     for line in lines:
-        print(f"  {line}")
+        print(f"  {visible(line)}")  # they name the register's ids
     if total > len(lines):
         print(f"  and {total - len(lines):,} more")
 
@@ -99,7 +102,7 @@ def say_unlisted(missing: int, first: list[str], retire: bool, dry_run: bool) ->
     retired (on stdout) or kept (a note)."""
     if not missing:
         return
-    ids = ", ".join(first) + (f" and {missing - len(first):,} more" if missing > len(first) else "")
+    ids = visible(", ".join(first)) + (f" and {missing - len(first):,} more" if missing > len(first) else "")
     if retire:
         done = "would retire" if dry_run else "retired"
         print(f"{done} {counted(missing, 'registered account')} the file does not list: {ids}")

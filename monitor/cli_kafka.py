@@ -26,6 +26,7 @@ from monitor.directory import DirectoryError, load_directory
 from monitor.durations import format_duration
 from monitor.engine import BY_MONITOR, Engine
 from monitor.replay import ReplayResult, replay
+from monitor.visible import visible
 from monitor.wording import counted
 
 
@@ -146,13 +147,13 @@ def emergency_on_topics(args: argparse.Namespace, ev: dict[str, Any]) -> int:
         return 1
     m = out.message
     if out.granted:
-        print(f"request {ev['id']}: granted")
-        print(f"  {m['reason']}")
-        print(f"  lockout {m['id']}: {', '.join(m['actions'])}; notify {', '.join(m['notify'])}")
+        print(f"request {ev['id']}: granted")  # the topics' text (the reason quotes events) as visible escapes
+        print(f"  {visible(m['reason'])}")
+        print(visible(f"  lockout {m['id']}: {', '.join(m['actions'])}; notify {', '.join(m['notify'])}"))
         return 0
     # EMG-02's words say why: the requester is not in the comms team, or the account is not in the register
-    print(f"monitor: {m.get('summary') or 'refused'}; request {ev['id']} was recorded and IT security alerted "
-          f"({m['control']} {m['severity']} alert {m['id']})", file=sys.stderr)  # fmt: skip
+    print(visible(f"monitor: {m.get('summary') or 'refused'}; request {ev['id']} was recorded and IT security "
+                  f"alerted ({m['control']} {m['severity']} alert {m['id']})"), file=sys.stderr)  # fmt: skip
     return EXIT_BAD_INPUT
 
 
@@ -226,7 +227,7 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
         if kind == "resolve":
             print(already_resolved(current, args.note))
         else:
-            print(f"{current['id']} {current['control']} {current['status']} (already)")
+            print(visible(f"{current['id']} {current['control']} {current['status']} (already)"))
         return 0
     note = args.note.strip() if args.note else args.note  # as the API keeps it
     action = AlertAction(kind, args.id, args.by.strip(), datetime.now(UTC), note)
@@ -239,7 +240,7 @@ def act_on_topic(args: argparse.Namespace, kind: str) -> int:
     if kind == "resolve" and (out.get("note") != note or out.get("resolved_by") != action.by):
         print(already_resolved(out, args.note))  # resolved by someone else after the alerts topic was read
         return 0
-    print(f"{out['id']} {out['control']} {out['status']}")
+    print(visible(f"{out['id']} {out['control']} {out['status']}"))
     return 0
 
 

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.engine import EngineError
 from monitor.policy import CONTROL_IDS
+from monitor.visible import visible as visible_text
 from schemas.alerts import Alert
 from service import api, auth, metrics, register
 from service.auth import AuthError, Principal
@@ -46,8 +47,6 @@ REASON_MAX = 4096
 STATUSES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("critical", "high", "medium", "low")
 _CONTROL = re.compile(r"^[A-Z]{3}-\d{2}$")
-# C0/C1 controls (not tab or newline) and the bidirectional overrides that can disguise text
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
@@ -132,8 +131,7 @@ def visible(value: Any) -> Any:
         return value
     if isinstance(value, datetime):
         return when(value)
-    text = str(value)
-    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return visible_text(str(value), lines=True)  # as the terminal commands show it, keeping tab and newline
 
 
 def when(value: datetime | str | None) -> str:

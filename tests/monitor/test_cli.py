@@ -677,6 +677,46 @@ def test_an_emergency_request_on_kafka_not_routed_in_time_says_so_in_one_sentenc
     assert "?." not in err.replace("?).", "")
 
 
+# What an event may carry in an id: a window title set, the screen cleared, a fake all-clear in red.
+HOSTILE = "d\x1b]0;owned\x07\x1b[2J\x1b[1;31mFAKE: all clear\x1b[0m"
+# Control characters (C0 but newline, DEL, C1) and bidirectional overrides: none may reach the terminal raw.
+RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+SHOWN = "d\\u001b]0;owned\\u0007\\u001b[2J\\u001b[1;31mFAKE: all clear\\u001b[0m"
+
+
+def test_event_text_from_the_kafka_topics_reaches_the_terminal_as_visible_escapes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An emergency's grant or refusal and an alert resolved already, as the topics have them: their ids, reasons and
+    names are anyone's text, printed raw they could clear the screen and forge lines."""
+    import streams.client
+    from monitor import cli, cli_kafka
+
+    pytest.importorskip("kafka", reason="needs the 'kafka' extra")
+    monkeypatch.setattr(cli_kafka, "reach_broker", lambda s: None)  # the clients are stand-ins: no broker is asked
+    lockout = {"id": f"lk-{HOSTILE}", "reason": f"because {HOSTILE}\nforged", "actions": [HOSTILE], "notify": [HOSTILE]}
+    refusal = {"id": f"al-{HOSTILE}", "control": "EMG-02", "severity": "high", "summary": f"refused {HOSTILE}"}
+    argv = ["emergency", "request", "acc-1", "--reason", "hacked", "--by", "p-1", "--broker", "kafka://127.0.0.1:1"]
+    for decision, code in ((streams.client.EmergencyDecision(True, lockout), 0),
+                           (streams.client.EmergencyDecision(False, refusal), 2)):  # fmt: skip
+        monkeypatch.setattr(streams.client, "request_emergency_access", lambda *a, decision=decision, **kw: decision)
+        assert cli.main(argv) == code
+        out, err = capsys.readouterr()
+        assert not RAW.search(out + err), repr(out + err)
+        assert SHOWN in (out if code == 0 else err), (out, err)
+    done = {"id": f"al-{HOSTILE}", "control": "LVR-01", "updated_at": "2026-11-03T10:00:00+01:00",
+            "resolved_by": HOSTILE, "note": HOSTILE}  # fmt: skip
+    monkeypatch.setattr(streams.client, "act_on_alert", lambda *a, **kw: pytest.fail("nothing to send"))
+    base = ["--broker", "kafka://127.0.0.1:1", "--by", "bob"]
+    for status, act in (("resolved", ["resolve", done["id"], *base, "--note", "again"]),
+                        ("acknowledged", ["ack", done["id"], *base])):  # fmt: skip
+        monkeypatch.setattr(streams.client, "current_alerts", lambda s, st=status: ([{**done, "status": st}], []))
+        assert cli.main(["alerts", *act]) == 0
+        out, err = capsys.readouterr()
+        assert not RAW.search(out + err), (act[0], repr(out + err))
+        assert out.startswith(f"al-{SHOWN} LVR-01 {status}"), (act[0], out, err)
+
+
 def test_acting_on_kafka_under_the_monitor_s_own_name_is_refused_before_the_broker_is_asked(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -489,3 +489,55 @@ def test_retire_missing_with_a_file_that_lists_no_accounts_is_refused_and_change
     assert api.monitor.store.last_seq() == before
     code, out, _ = run_as(api, "comms", capsys, monkeypatch, "directory", "import", str(path))  # without: kept
     assert code == 0 and out.startswith("0 changes"), out
+
+
+# What an event may carry in an id: a window title set, the screen cleared, a fake all-clear in red.
+HOSTILE = "d\x1b]0;owned\x07\x1b[2J\x1b[1;31mFAKE: all clear\x1b[0m"
+# Control characters (C0 but newline, DEL, C1) and bidirectional overrides: none may reach the terminal raw.
+RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+SHOWN = "d\\u001b]0;owned\\u0007\\u001b[2J\\u001b[1;31mFAKE: all clear\\u001b[0m"
+
+
+def test_event_text_reaches_the_terminal_as_visible_escapes_in_alerts_lockouts_leavers_and_emergencies(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids and summaries come from events: printed raw, a device id's escape sequences cleared the analyst's screen
+    and set the window title (`monitor alerts list`); the console already shows them as escapes."""
+    from schemas.alerts import LockoutCommand
+
+    api.monitor.advance(NOW)
+    data = {"account_id": "acc-001", "person_id": "p-0001", "device_id": HOSTILE, "device_managed": False,
+            "mfa": False, "ip": "203.0.113.9"}  # fmt: skip
+    ev = {"specversion": "1.0", "id": "l-1", "source": "x/audit", "type": "login.succeeded",
+          "time": "2026-11-02T09:00:00Z", "data": data}  # fmt: skip
+    made = api.monitor.submit([("test", None, json.dumps(ev).encode())], "test").alerts
+    assert any(HOSTILE in a.summary for a in made)
+    code, out, err = run_as(api, "security", capsys, monkeypatch, "alerts", "list")
+    assert code == 0 and not RAW.search(out), repr(out)
+    assert "from device d\\u001b]0;owned\\u0007\\u001b[2J" in out, out  # the rest cut at the table's width
+
+    cmd = LockoutCommand(id=f"lk-{HOSTILE}", account_id=f"acc-{HOSTILE}", alert_id=f"al-{HOSTILE}", issued_at=NOW,
+                         reason=f"because {HOSTILE}\nforged line", actions=[HOSTILE], notify=[HOSTILE])  # fmt: skip
+    api.monitor.store.begin()
+    api.monitor.store.put_lockout(cmd)
+    api.monitor.store.commit()
+    code, out, err = run_as(api, "security", capsys, monkeypatch, "lockouts", "list")
+    assert code == 0 and not RAW.search(out), repr(out)
+    assert f"  why:    because {SHOWN}\\u000aforged line\n" in out and f"  do:     {SHOWN}\n" in out, out
+
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", f"p-{HOSTILE}", "--leaving-at",
+                            "2026-11-01T17:00:00Z")  # fmt: skip
+    assert code == 0 and not RAW.search(out + err), repr(out + err)
+    api.monitor.advance(NOW)
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "report", "leavers", "--url")
+    assert code == 0 and not RAW.search(out), repr(out)
+    assert f"p-{SHOWN}" in out, out
+
+    granted = {"request_id": f"er-{HOSTILE}", "status": "granted", "lockouts": [{"id": f"lk-{HOSTILE}",
+               "actions": [HOSTILE], "notify": [HOSTILE]}], "grant": {"account_id": f"acc-{HOSTILE}",
+               "requester_id": f"p-{HOSTILE}", "granted_at": "2026-11-02T09:00:00Z",
+               "expires_at": "2026-11-02T10:00:00Z"}}  # fmt: skip
+    monkeypatch.setattr(Client, "call", lambda c, method, path, **kw: granted)
+    code, out, err = run_as(api, "comms", capsys, monkeypatch, "emergency", "request", "acc-001", "--reason", "x")
+    assert code == 0 and not RAW.search(out), repr(out)
+    assert f"  access to acc-{SHOWN} for p-{SHOWN} until" in out and f"  lockout lk-{SHOWN}: {SHOWN};" in out, out
