@@ -5,6 +5,7 @@ request bodies against them; writing that by hand would be a second copy of the 
 Handlers are thin: authenticate, authorize, call the monitor, shape the answer.
 """
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from monitor.rules._hijack import unknown_account
 from monitor.yamlfile import dump_yaml
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
 from schemas.directory import MAX_REGISTER_BYTES
-from schemas.events import Event, compact_json
+from schemas.events import Event, Rejected, compact_json, parse_event
 from service import auth, metrics, register
 from service.auth import AuthError, Principal
 from service.embedded import EmbeddedMonitor, StepResult
@@ -283,25 +284,40 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         """Submit events (EVENTS.md): one JSON object, a JSON array, or JSONL (Content-Type application/x-ndjson).
 
         Each event is checked; rejected ones are listed with their position and reason and the valid ones
-        are taken all the same. 202 when all were taken, 422 when any was rejected.
+        are taken all the same. 202 when all were taken, 422 when any was rejected. Besides the contract's checks,
+        an emergency request must be in the token's own name, and a directory.person event may not change who is
+        in the comms-team group from a comms token, nor the groups of the token's own person (but from an admin's).
         """
         body = await request.body()
         items = _split_events(body, request.headers.get("content-type", ""))
         refused: list[RejectedItem] = []
+        people: list[tuple[int, Event]] = []  # directory.person events, judged against the register under its lock
         for n, obj in items:
             etype = obj.get("type") if isinstance(obj, dict) else None
             if isinstance(etype, str):
                 auth.authorize(who, auth.event_permission(etype))
             if etype == "emergency.access_requested" and (reason := _not_own_request(who, obj)):
-                event_id = obj.get("id")
-                refused.append(RejectedItem(line=n, event_id=event_id if isinstance(event_id, str) else None,
-                                            reason=reason))  # fmt: skip
-                metrics.observe_refused(reason)
+                refused.append(_refused_item(n, obj, reason))
                 log.warning("/api/events item %d refused: an emergency request in another's name, by %s's token", n,
                             who.name)  # fmt: skip
-        skip = {r.line for r in refused}
-        lines = [(f"api:{who.name}", n, _to_bytes(o)) for n, o in items if n not in skip]
-        result = await run_in_threadpool(monitor.submit, lines, who.name)  # may wait for the lock: not on the loop
+            elif etype == "directory.person" and who.role != "admin":
+                with contextlib.suppress(Rejected):  # else the step rejects it, with its reason
+                    people.append((n, parse_event(_to_bytes(obj))))
+
+        def take(engine: Engine, _: Any) -> StepResult:
+            # Judged and taken in one hold of the engine's lock: no change to the person can come in between.
+            if people:
+                judge = register.group_change_judge(engine, who.name, who.role)
+                for n, ev in people:
+                    if reason := judge(ev.data.person_id, ev.data.groups):
+                        refused.append(_refused_item(n, {"id": ev.id}, reason))
+                        log.warning("/api/events item %d refused: a change to %s's groups, by %s's %s token", n,
+                                    ev.data.person_id, who.name, who.role)  # fmt: skip
+            skip = {r.line for r in refused}
+            lines = [(f"api:{who.name}", n, _to_bytes(o)) for n, o in items if n not in skip]
+            return monitor.submit(lines, who.name)
+
+        result = await run_in_threadpool(monitor.read, take)  # may wait for the lock: not on the loop
         metrics.observe_step(result)
         out = _submit_response(result)
         if refused:
@@ -433,6 +449,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
         They are in effect when the call returns: event time moves to the import's moment, past the lateness.
         With dry_run, the changes are worked out and said, and none is made (503 until the register is applied).
+        A file that changes groups the token may not change (see POST /api/events) is refused whole (403).
         """
         body = await request.body()
         try:
@@ -450,12 +467,23 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
             elif monitor.read(lambda e, _: e.clock is None):
                 monitor.advance(now)  # the file's register first: the import is what differs from it
             said: list[str] = []
-            events, missing = monitor.read(
-                lambda e, _: (register.import_events(e, d, text, now, retire_missing, said), register.unlisted(e, d))
-            )
-            if dry_run:
-                return events, missing, said, StepResult()
-            result = monitor.submit_events(events, who.name, action="register.imported", in_effect_at=now)
+
+            def diff_and_take(e: Engine, _: Any) -> tuple[list[Event], list[str], StepResult]:
+                # One hold of the engine's lock: the groups judged are the ones the changes are made to.
+                events = register.import_events(e, d, text, now, retire_missing, said)
+                refused: list[str] = []
+                if people := [ev.data for ev in events if ev.type == "directory.person"]:
+                    judge = register.group_change_judge(e, who.name, who.role)
+                    refused = [reason for p in people if (reason := judge(p.person_id, p.groups))]
+                if refused:
+                    raise _import_refused(who, refused)
+                missing = register.unlisted(e, d)
+                if dry_run:
+                    return events, missing, StepResult()
+                return events, missing, monitor.submit_events(events, who.name, action="register.imported",
+                                                              in_effect_at=now)  # fmt: skip
+
+            events, missing, result = monitor.read(diff_and_take)
             return events, missing, said, result
 
         events, missing, said, result = await run_in_threadpool(take)
@@ -563,6 +591,29 @@ def _not_own_request(who: Principal, obj: dict[str, Any]) -> str | None:
     return (f"an emergency request is made in the requester's own name: this token is {who.name}'s, and the "
             f"event names {requester!r} as data.requester_id (POST /api/emergency-requests makes the request in "
             "your name)")  # fmt: skip
+
+
+def _refused_item(n: int, obj: Any, reason: str) -> RejectedItem:
+    """An event of the body the API refuses before the monitor's step sees it, counted with the rejections."""
+    metrics.observe_refused(reason)
+    event_id = obj.get("id") if isinstance(obj, dict) else None
+    return RejectedItem(line=n, event_id=event_id if isinstance(event_id, str) else None, reason=reason)
+
+
+GROUP_REFUSALS_SAID = 5  # the refused changes to groups an import's refusal names, at most
+
+
+def _import_refused(who: Principal, reasons: list[str]) -> AuthError:
+    """An import that changes groups the token may not change is refused whole (403), each change counted: its
+    answer has no list of refused changes for a client to show (`monitor directory import` prints the counts), so
+    taking the rest would leave a register that differs from the file while looking imported."""
+    for reason in reasons:
+        metrics.observe_refused(reason)
+    log.warning("register import refused: %d changes to groups by %s's %s token", len(reasons), who.name, who.role)
+    more = f"; and {len(reasons) - GROUP_REFUSALS_SAID} more" if len(reasons) > GROUP_REFUSALS_SAID else ""
+    return AuthError(403, "import refused, nothing was changed: " + "; ".join(reasons[:GROUP_REFUSALS_SAID]) + more
+                     + ". Keep their groups as the register has them (`monitor directory export`), or have the "
+                     "change made by whom the reason names")  # fmt: skip
 
 
 def _split_events(body: bytes, content_type: str) -> list[tuple[int, Any]]:

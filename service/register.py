@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -117,6 +118,47 @@ def is_comms_member(engine: Engine, person_id: str, now: datetime) -> bool:
     """A current member of the comms-team group in the register (who EMG-02 lets in during a hack)."""
     p = engine.people.get(person_id)
     return p is not None and COMMS_TEAM in p.groups and not p.left_by(now)
+
+
+GROUP_WHY = f"the {COMMS_TEAM} group decides who is granted emergency access, EMG-02"
+
+
+def group_change_judge(engine: Engine, who: str, role: str) -> Callable[[str, Iterable[str]], str | None]:
+    """For the token of `who` with `role`: a function telling why a directory.person event (or an import's change)
+    giving a person groups is refused, or None when it may be made. Made once per batch, and used under the
+    engine's lock, with which the change is taken.
+
+    EMG-02 grants emergency access to the comms-team group's current members, so the group is not for its
+    candidates to keep: a comms token may not put anyone into it or take anyone out of it, and no token but an
+    admin's may change its own person's groups (a registrar who also holds a comms token would otherwise put
+    themselves in the team). A registrar keeps everyone else's groups, the team among them: they keep the
+    register's people. An admin may do anything, as it can make a token for anyone.
+
+    Judged against the person's groups now and against each change to them still waiting in the engine's reorder
+    buffer: an event that keeps them as they are now, sorted after a waiting one, would undo it.
+    """
+    if role == "admin":
+        return lambda person_id, groups: None
+    waiting: dict[str, list[frozenset[str]]] = defaultdict(list)
+    for _, _, _, ev in engine._buffer:
+        if ev.type == "directory.person":
+            waiting[ev.data.person_id].append(frozenset(ev.data.groups))
+
+    def judge(person_id: str, groups: Iterable[str]) -> str | None:
+        wanted = frozenset(groups)
+        known = engine.people.get(person_id)
+        states = [known.groups if known is not None else frozenset(), *waiting.get(person_id, ())]
+        if person_id == who and any(s != wanted for s in states):
+            return (f"a token may not change its own person's groups: this token is {who}'s, and the event gives "
+                    f"{person_id} the groups {sorted(wanted)} ({GROUP_WHY}; an admin, or for a registrar another "
+                    "registrar, makes that change)")  # fmt: skip
+        if role == "comms" and any((COMMS_TEAM in s) != (COMMS_TEAM in wanted) for s in states):
+            change = f"put {person_id} into it" if COMMS_TEAM in wanted else f"take {person_id} out of it"
+            return (f"a comms token may not add anyone to or remove anyone from the {COMMS_TEAM} group: the event "
+                    f"would {change} ({GROUP_WHY}; a registrar or an admin makes that change)")  # fmt: skip
+        return None
+
+    return judge
 
 
 def export(engine: Engine, directory: Directory | None) -> dict[str, Any]:
@@ -318,6 +360,7 @@ __all__ = [
     "changes_in_words",
     "check_retire_missing",
     "export",
+    "group_change_judge",
     "import_events",
     "is_comms_member",
     "people",

@@ -54,7 +54,8 @@ WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
                            "Watermarks sent below the wall clock less the lateness: a backlog was held or unread",
                            registry=REGISTRY)  # fmt: skip
 
-# A phrase of a rejection's reason -> its label. The last is the API's: an emergency request in another's name.
+# A phrase of a rejection's reason -> its label. The last two are the API's: an emergency request in another's name,
+# and a change to the groups that decide who is granted emergency access (service.register.group_change_refused).
 _REASONS = {
     r: r.replace(" ", "_")
     for r in (
@@ -69,6 +70,7 @@ _REASONS = {
     )
 }
 _REASONS["in the requester's own name"] = "not_own_request"
+_REASONS["group decides who is granted emergency access"] = "group_change"
 
 
 def reason_label(reason: str) -> str:

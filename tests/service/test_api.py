@@ -20,6 +20,7 @@ from monitor.policy import load_profile
 from schemas.events import Rejected, parse_event
 from service import api as api_module
 from service import auth
+from service import register as register_module
 from service.api import build_api
 from service.dropfolder import DropFolder
 from service.embedded import EmbeddedMonitor
@@ -535,6 +536,139 @@ class TestEmergency:
                               json={"account_id": "acc-015", "reason": "   "})  # fmt: skip
         assert r.status_code == 422 and "reason" in r.text, r.text  # access is not granted without a reason
         assert not [g for g in world.monitor.store.grants() if g.account_id == "acc-015"]
+
+
+def _rejected_metric(client: TestClient, label: str) -> float:
+    """monitor_events_rejected_total for one reason label, from /metrics."""
+    line = f'monitor_events_rejected_total{{reason="{label}"}} '
+    return sum(float(x.split(" ")[-1]) for x in client.get("/metrics").text.splitlines() if x.startswith(line))
+
+
+def _person(m: EmbeddedMonitor, id_: str, person_id: str, groups: list[str], when: str = "2026-10-31T10:00:00Z",
+            **changed: str) -> dict[str, Any]:  # fmt: skip
+    """A directory.person event giving `person_id` (as the register has them) `groups`."""
+    p = m.engine.people[person_id]
+    data = {"person_id": person_id, "email": p.email, "groups": groups, **({"unit": p.unit} if p.unit else {})}
+    return {**_event("directory.person", id_, {**data, **changed}), "time": when}
+
+
+class TestCommsTeamMembership:
+    """EMG-02 grants emergency access to the comms-team group's current members: a token that may edit the register
+    could put its own person in the group and be granted access, so who may change the group is limited."""
+
+    def test_a_comms_token_may_not_change_who_is_in_the_comms_team(self, world: World) -> None:
+        m, outsider = world.monitor, "p-0397"
+        assert not register_module.is_comms_member(m.engine, outsider, NOW)
+        headers = {"Authorization": f"Bearer {auth.create_token(m.store, outsider, 'comms', NOW)}"}
+        r = world.client.post("/api/emergency-requests", headers=headers, json={"account_id": "acc-020", "reason": "x"})
+        assert r.status_code == 403, r.text
+        before = _rejected_metric(world.client, "group_change")
+        batch = [
+            _person(m, "gc-1", outsider, ["comms-team"]),  # itself into the team
+            _person(m, "gc-2", "p-0396", ["comms-team"]),  # someone else into it
+            _person(m, "gc-3", world.comms_member, []),  # a member out of it
+            _person(m, "gc-4", "p-0395", [], unit="School of Music"),  # someone else's unit: taken
+            _person(m, "gc-5", "p-0002", ["comms-team", "press-office"]),  # another group, the team kept: taken
+        ]
+        r = world.client.post("/api/events", headers=headers, json=batch)
+        assert r.status_code == 422, r.text
+        out = r.json()
+        assert [(x["line"], x["event_id"]) for x in out["rejected"]] == [(1, "gc-1"), (2, "gc-2"), (3, "gc-3")]
+        assert "may not change its own person's groups" in out["rejected"][0]["reason"]
+        comms_only = "a comms token may not add anyone to or remove anyone from the comms-team group"
+        assert comms_only in out["rejected"][1]["reason"]
+        assert f"{world.comms_member} out of it" in out["rejected"][2]["reason"]
+        assert out["accepted"] == 2  # the rest of the batch is taken
+        assert _rejected_metric(world.client, "group_change") == before + 3
+        assert m.engine.people["p-0395"].unit == "School of Music"
+        assert m.engine.people["p-0002"].groups == {"comms-team", "press-office"}
+        assert not register_module.is_comms_member(m.engine, "p-0396", NOW)
+        assert register_module.is_comms_member(m.engine, world.comms_member, NOW)
+        r = world.client.post("/api/emergency-requests", headers=headers, json={"account_id": "acc-021", "reason": "x"})
+        assert r.status_code == 403, r.text  # still outside the team: no access, no lockout
+        assert not [g for g in m.store.grants() if g.account_id == "acc-021"]
+
+    def test_a_registrar_may_change_the_comms_team_but_not_its_own_groups(self, world: World) -> None:
+        """Registrars keep the register's people, the comms team among them; but a registrar who also holds a comms
+        token could put themselves in the team and be granted access with it."""
+        m = world.monitor
+        registrar = {"Authorization": f"Bearer {auth.create_token(m.store, 'p-0398', 'registrar', NOW)}"}
+        r = world.client.post("/api/events", headers=registrar, json=[
+            _person(m, "gr-1", "p-0399", ["comms-team"]),  # someone else into the team: taken
+            _person(m, "gr-2", "p-0398", ["comms-team"]),  # itself: refused
+            _person(m, "gr-3", "p-0398", ["press-office"]),  # any group of its own: refused
+            _person(m, "gr-4", "p-0398", [], unit="School of Music"),  # its own unit, groups as they are: taken
+        ])  # fmt: skip
+        assert r.status_code == 422, r.text
+        assert [x["line"] for x in r.json()["rejected"]] == [2, 3] and r.json()["accepted"] == 2
+        assert "this token is p-0398's" in r.json()["rejected"][0]["reason"]
+        assert register_module.is_comms_member(m.engine, "p-0399", NOW)
+        assert not m.engine.people["p-0398"].groups
+        admin = {"Authorization": f"Bearer {auth.create_token(m.store, 'p-0398', 'admin', NOW)}"}
+        r = world.client.post("/api/events", headers=admin, json=_person(m, "ga-1", "p-0398", ["comms-team"]))
+        assert r.status_code == 202, r.text  # an admin may: it can make a token for anyone anyway
+        r = world.client.post("/api/events", headers=registrar, json=[
+            _person(m, "gr-5", "p-0399", []), _person(m, "gr-6", "p-0398", []),
+        ])  # fmt: skip
+        assert [x["line"] for x in r.json()["rejected"]] == [2]  # its own way out of the team, too
+        world.client.post("/api/events", headers=admin, json=_person(m, "ga-2", "p-0398", []))
+        assert not register_module.is_comms_member(m.engine, "p-0398", NOW)
+
+    def test_a_change_waiting_in_the_reorder_buffer_is_judged_too(
+        self, make_monitor: Callable[..., EmbeddedMonitor]
+    ) -> None:
+        """A comms token's event that keeps a member in the team as the engine has it now, sorted after a
+        registrar's removal still in the reorder buffer, would have put them back."""
+        m = make_monitor(lateness=timedelta(seconds=30))
+        m.tick()
+        client = TestClient(build_api(m, console=False))
+        registrar = {"Authorization": f"Bearer {auth.create_token(m.store, 'registrar-1', 'registrar', NOW)}"}
+        comms = {"Authorization": f"Bearer {auth.create_token(m.store, 'p-0001', 'comms', NOW)}"}
+        at = NOW.isoformat()
+        r = client.post("/api/events", headers=registrar, json=_person(m, "out", "p-0002", [], at))
+        assert r.status_code == 202 and register_module.is_comms_member(m.engine, "p-0002", NOW)  # waiting
+        later = (NOW + timedelta(seconds=1)).isoformat()
+        r = client.post("/api/events", headers=comms, json=_person(m, "back", "p-0002", ["comms-team"], later))
+        assert r.status_code == 422 and "p-0002 into it" in r.text, r.text
+        m.advance(NOW + timedelta(minutes=1))
+        assert not register_module.is_comms_member(m.engine, "p-0002", NOW)
+
+    def test_an_import_may_not_change_the_comms_team_from_a_comms_token(
+        self, make_monitor: Callable[..., EmbeddedMonitor]
+    ) -> None:
+        """The import is refused whole, naming the people: the answer has no list of refused changes for its
+        clients to show, and a register left half as the file says would be taken for the file."""
+        m = make_monitor()
+        m.tick()
+        client = TestClient(build_api(m, console=False))
+
+        def as_(name: str, role: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {auth.create_token(m.store, name, role, NOW)}"}
+
+        comms, registrar, own = as_("p-0001", "comms"), as_("registrar-1", "registrar"), as_("p-0040", "registrar")
+        file = yaml.safe_load(client.get("/api/register/export", headers=registrar).text)
+        people = {p["person_id"]: p for p in file["people"]}
+        people["p-0040"]["groups"] = ["comms-team"]
+        people["p-0040"]["unit"] = "School of Music"
+        people["p-0395"]["unit"] = "School of Music"
+        body = yaml.safe_dump(file).encode()
+        seq, before = m.store.last_seq(), _rejected_metric(client, "group_change")
+        for dry_run in ("true", "false"):
+            r = client.post("/api/register/import", headers=comms, params={"dry_run": dry_run}, content=body)
+            assert r.status_code == 403, r.text
+            detail = r.json()["detail"]
+            assert detail.startswith("import refused, nothing was changed: ") and "p-0040 into it" in detail, detail
+        assert m.store.last_seq() == seq and m.engine.people["p-0395"].unit != "School of Music"
+        assert _rejected_metric(client, "group_change") == before + 2
+        r = client.post("/api/register/import", headers=own, content=body)
+        assert r.status_code == 403 and "this token is p-0040's" in r.json()["detail"], r.text
+        r = client.post("/api/register/import", headers=registrar, content=body)
+        assert r.status_code == 200, r.text  # a registrar keeps the team, for others
+        assert register_module.is_comms_member(m.engine, "p-0040", NOW)
+        people["p-0002"]["groups"] = []
+        r = client.post("/api/register/import", headers=comms, content=yaml.safe_dump(file).encode())
+        assert r.status_code == 403 and "p-0002 out of it" in r.json()["detail"], r.text
+        assert register_module.is_comms_member(m.engine, "p-0002", NOW)
 
 
 def test_an_unknown_emergency_request_is_404_saying_what(world: World) -> None:
