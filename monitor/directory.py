@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from monitor.policy import Params
-from monitor.yamlfile import compose_yaml, load_yaml, node_line, top_level_value
-from schemas.directory import Directory, Organisation
+from monitor.yamlfile import load_yaml, node_lines, top_level_value
+from schemas.directory import Directory, DirectoryAccount, DirectoryPerson, Organisation
 from schemas.events import Event, parse_event_obj, secret_field_name
 
 SOURCE = "directory-file"
@@ -34,18 +34,64 @@ def parse_directory(text: str, origin: str = "<directory>") -> Directory:
         ) from None
     if not isinstance(data, dict):
         raise DirectoryError(f"{origin}:1: the directory is a mapping with organisation, people and accounts")
-    try:
-        directory = Directory.model_validate(data)
-    except ValidationError as err:
-        lines = []
-        node = compose_yaml(text)
-        for e in err.errors(include_url=False):
-            line = node_line(node, tuple(e["loc"]))
-            where = ".".join(str(p) for p in e["loc"])
-            lines.append(f"{origin}:{line or 1}: {where}: {_problem(e)}")
-        raise DirectoryError("\n".join(lines)) from None
+    directory = _validate(data, text, origin)
     _check_references(directory, text, origin)
     return directory
+
+
+PROBLEMS_SAID = 20  # the problems a refused directory file is said with, at most; the rest are counted
+_CHUNK = 1_000  # people or accounts checked at once
+_LISTS: dict[str, TypeAdapter[list[Any]]] = {
+    "people": TypeAdapter(list[DirectoryPerson]),
+    "accounts": TypeAdapter(list[DirectoryAccount]),
+}
+_SECTIONS = {"organisation": 0, "people": 1, "accounts": 2}  # the order the check lists problems in, then the rest
+
+
+def _validate(data: dict[str, Any], text: str, origin: str) -> Directory:
+    """`data` as a Directory, or DirectoryError saying its first PROBLEMS_SAID problems, in the order and words of
+    checking it whole, each with its line, and counting the rest.
+
+    People and accounts are checked _CHUNK at a time, and only the first problems' details are kept. Checked whole,
+    every problem was held and said, its line found in the document composed whole: 20,000 entries that are no
+    account (9 problems each) made a 10 MB refusal, in 3.8 s and 200 MB, and a 64 MiB file holds millions."""
+    lists = {k: data[k] for k in _LISTS if isinstance(data.get(k), list)}
+    total = 0  # the problems, counted
+    said: list[Any] = []  # the first ones' details
+    try:  # the organisation, lists that are not lists, keys that are not sections
+        Directory.model_validate({**data, **{k: [] for k in lists}})
+        top: list[Any] = []
+    except ValidationError as err:
+        total += err.error_count()
+        top = err.errors(include_url=False)
+
+    def rank(e: Any) -> int:
+        return _SECTIONS.get((e["loc"] or ("",))[0], len(_SECTIONS))
+
+    checked: dict[str, list[Any]] = {}
+    for section in range(len(_SECTIONS) + 1):
+        said += [e for e in top if rank(e) == section][: PROBLEMS_SAID - len(said)]
+        name = next((k for k, v in _SECTIONS.items() if v == section and k in lists), None)
+        if name is None:
+            continue
+        entries, checked[name] = lists[name], []
+        for start in range(0, len(entries), _CHUNK):
+            try:
+                checked[name] += _LISTS[name].validate_python(entries[start : start + _CHUNK])
+            except ValidationError as err:
+                total += err.error_count()
+                if len(said) < PROBLEMS_SAID:
+                    said += [{**e, "loc": (name, start + int(e["loc"][0]), *e["loc"][1:])}
+                             for e in err.errors(include_url=False)[: PROBLEMS_SAID - len(said)]]  # fmt: skip
+    if not total:
+        return Directory.model_validate({**data, **checked})  # the entries as checked: not checked again
+    lines = [
+        f"{origin}:{line or 1}: {'.'.join(str(p) for p in e['loc'])}: {_problem(e)}"
+        for e, line in zip(said, node_lines(text, [tuple(e["loc"]) for e in said]), strict=True)
+    ]
+    if total > len(said):
+        lines.append(f"... and {total - len(said):,} more")
+    raise DirectoryError("\n".join(lines))
 
 
 SECRET_FIELD = (
@@ -64,18 +110,18 @@ def _problem(error: Any) -> str:
 
 
 def _check_references(d: Directory, text: str, origin: str) -> None:
-    """No person or account listed twice (the file's text is composed again only to name the line)."""
+    """No person or account listed twice (the file's text is parsed again only to name the line)."""
     ids = [p.person_id for p in d.people]
     seen: set[str] = set()
     for i, pid in enumerate(ids):
         if pid in seen:
-            line = node_line(compose_yaml(text), ("people", i))
+            (line,) = node_lines(text, [("people", i)])
             raise DirectoryError(f"{origin}:{line}: person {pid} is listed twice")
         seen.add(pid)
     accounts: set[str] = set()
     for i, acc in enumerate(d.accounts):
         if acc.account_id in accounts:
-            line = node_line(compose_yaml(text), ("accounts", i))
+            (line,) = node_lines(text, [("accounts", i)])
             raise DirectoryError(f"{origin}:{line}: account {acc.account_id} is listed twice")
         accounts.add(acc.account_id)
 

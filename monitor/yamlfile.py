@@ -337,3 +337,88 @@ def node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         else:
             break
     return line
+
+
+class _Path:
+    """Error locations sharing a path from the document's root: all of them below here, those that end here, and
+    the next part of each path (by the part, and by its text, which a mapping's key is compared with)."""
+
+    __slots__ = ("ends", "ids", "named", "next")
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.ends: list[int] = []
+        self.next: dict[Any, _Path] = {}
+        self.named: dict[str, _Path] = {}
+
+
+class _AllFound(Exception):
+    pass
+
+
+def _line(ev: yaml.Event) -> int:
+    """The 1-based line an event starts on (the parser marks every one)."""
+    return ev.start_mark.line + 1 if ev.start_mark is not None else 1
+
+
+def node_lines(text: str, locs: list[tuple[Any, ...]]) -> list[int | None]:
+    """What `node_line` gives for each location in the document, read from the parser's events, stopping as soon as
+    every location's line is known: no node is built and the rest of the file is not read. Composing a register
+    whole to name a few problems' lines took seconds and hundreds of megabytes. A path through an alias is left to
+    `node_line` on the composed document, which follows it."""
+    root = _Path()
+    for i, loc in enumerate(locs):
+        at = root
+        at.ids.append(i)
+        for part in loc:
+            if part not in at.next:
+                at.next[part] = at.named.setdefault(str(part), _Path())
+            at = at.next[part]
+            at.ids.append(i)
+        at.ends.append(i)
+    lines: list[int | None] = [None] * len(locs)
+    known: set[int] = set()
+    events = yaml.parse(text, Loader=_LOADER)
+
+    def settle(ids: list[int]) -> None:
+        known.update(ids)
+        if len(known) == len(locs):
+            raise _AllFound
+
+    def walk(ev: yaml.Event, at: _Path | None, line: int) -> None:
+        """Consume the node that starts with `ev`, `at` the locations that pass through it (None: none do)."""
+        if at is not None:
+            for i in at.ids:
+                if i not in known:
+                    lines[i] = line
+            if isinstance(ev, yaml.AliasEvent):  # node_line goes on in, or names, the node it stands for
+                raise _Unusual("a path through an alias")
+            settle(at.ends)
+        if isinstance(ev, yaml.MappingStartEvent):
+            while not isinstance(key := next(events), yaml.MappingEndEvent):
+                if isinstance(key, yaml.ScalarEvent):
+                    inner = at.named.get(key.value) if at is not None else None
+                else:
+                    walk(key, None, 0)  # a key that is a collection: no path names it
+                    inner = None
+                walk(next(events), inner, _line(key))
+        elif isinstance(ev, yaml.SequenceStartEvent):
+            n = 0
+            while not isinstance(item := next(events), yaml.SequenceEndEvent):
+                inner = at.next.get(n) if at is not None else None
+                walk(item, inner, _line(item))
+                n += 1
+        if at is not None:
+            settle(at.ids)
+
+    try:
+        for ev in events:
+            if isinstance(ev, yaml.NodeEvent):  # the document's root
+                walk(ev, root, _line(ev))
+                break
+    except _AllFound:
+        pass
+    except _Unusual:
+        node = compose_yaml(text)
+        return [node_line(node, loc) for loc in locs]
+    return lines

@@ -178,3 +178,56 @@ def test_a_secret_looking_field_is_refused_as_a_secret_without_its_value(
     d["accounts"][0]["notes"] = "a field that is not a secret"  # any other field is refused as before
     with pytest.raises(DirectoryError, match=r"accounts\.0\.notes: Extra inputs are not permitted"):
         parse_directory(_text(d), "register.yaml")
+
+
+def _said_in_full(text: str, origin: str) -> list[str]:
+    """Every problem of a file that is not a Directory, as the refusal said them all before it was cut short."""
+    from pydantic import ValidationError
+
+    from monitor.directory import _problem
+    from schemas.directory import Directory
+
+    try:
+        Directory.model_validate(yamlfile.load_yaml(text))
+    except ValidationError as err:
+        node = yamlfile.compose_yaml(text)
+        return [f"{origin}:{yamlfile.node_line(node, tuple(e['loc'])) or 1}: {'.'.join(str(p) for p in e['loc'])}: "
+                f"{_problem(e)}" for e in err.errors(include_url=False)]  # fmt: skip
+    raise AssertionError("the file is a Directory")
+
+
+def test_a_file_with_thousands_of_problems_is_refused_with_the_first_twenty_and_a_count_of_the_rest() -> None:
+    """20,000 entries that are no account made a 10 MB refusal, with every problem's line found in a document
+    composed whole (3.8 s and 200 MB through the API); `monitor directory import` printed it all too."""
+    text = "organisation:\n  domains: [a.example]\npeople: []\naccounts:\n" + "".join(
+        f"- {{x: {i}}}\n" for i in range(20_000)
+    )
+    with pytest.raises(DirectoryError) as err:
+        parse_directory(text, "import")
+    said = str(err.value).splitlines()
+    assert said[:3] == ["import:5: accounts.0.account_id: Field required", "import:5: accounts.0.platform: Field "
+                        "required", "import:5: accounts.0.handle: Field required"]  # fmt: skip
+    assert said[19:] == ["import:7: accounts.2.platform: Field required", "... and 179,980 more"]
+    assert len(str(err.value)) < 2_000
+
+
+@pytest.mark.parametrize("valid_first", [0, 30, 1_500])
+def test_the_first_twenty_problems_are_the_ones_the_whole_file_s_check_lists_first(
+    register: dict[str, Any], valid_first: int
+) -> None:
+    """People and accounts are checked a thousand at a time: the same problems, in the same order and words and
+    with the same lines, as the whole file's check lists, wherever they begin, and the same count of them."""
+    people = [{**p, "person_id": f"{p['person_id']}-{k}"} for k in range(valid_first // len(register["people"]) + 1)
+              for p in register["people"]][:valid_first]  # fmt: skip
+    people += [{"person_id": "p-x", "mail": "x"}, "p-y", None, [1], {"person_id": "p-z", "email": "z@x", "groups": 1}]
+    accounts = [{**a, "mfa_enabled": "yes"} for a in register["accounts"]] * 300
+    organisation = {"handle_prefix": 7, "note": 1}
+    for d in [{**register, "people": people, "accounts": accounts, "extra": 1},  # many problems
+              {**register, "people": people, "extra": 1, "organisation": organisation},  # a few: all said
+              {"people": {"p-1": 1}, "accounts": accounts[:3], "organisation": register["organisation"]}]:  # fmt: skip
+        text = _text(d)
+        full = _said_in_full(text, "register.yaml")
+        with pytest.raises(DirectoryError) as err:
+            parse_directory(text, "register.yaml")
+        more = [f"... and {len(full) - 20:,} more"] if len(full) > 20 else []
+        assert str(err.value).splitlines() == [*full[:20], *more]

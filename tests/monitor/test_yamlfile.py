@@ -243,3 +243,37 @@ def test_anything_else_is_left_to_the_dumper_and_written_the_same(data: Any) -> 
     with pytest.raises(yamlfile._Unusual):
         yamlfile._dump_plain(data)
     assert yamlfile.dump_yaml(data) == _dumper(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n  b: [1, {c: 2,\n   d: 3}]\n  e:\n  - f: 4\n    g:\n    - 5\n    - 6\n",
+        "- {x: 1}\n- y\n- [z, {0: w}]\n",
+        "base: &b\n  k: 1\nother:\n  <<: *b\n  j: 2\nref: *b\n[1, 2]: 3\nafter: {m: 1}\n",
+        "- &a {k: 1}\n- x\n- *a\n",
+        "just a scalar\n",
+        "\n\n# a comment\nkey:\n\n  value\n",
+    ],
+    ids=["nested", "sequence", "anchors", "an-alias-in-a-sequence", "scalar", "blank-lines"],
+)
+def test_lines_read_from_the_parser_s_events_are_those_of_the_composed_document(text: str) -> None:
+    """node_lines (the parser's events, stopping when all are known) gives the line node_line gives on the
+    document composed whole, for paths that are there, that stop short, and that are not there at all."""
+
+    def paths(x: yaml.Node, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        out = [at, (*at, "missing"), (*at, 99)]
+        if isinstance(x, yaml.MappingNode):
+            for k, v in x.value:
+                out += paths(v, (*at, k.value)) if isinstance(k, yaml.ScalarNode) else []
+        elif isinstance(x, yaml.SequenceNode):
+            for i, v in enumerate(x.value):
+                out += paths(v, (*at, i))
+        return out
+
+    node = yamlfile.compose_yaml(text)
+    assert node is not None
+    locs = paths(node)
+    assert yamlfile.node_lines(text, locs) == [yamlfile.node_line(node, loc) for loc in locs]
+    for one in locs:
+        assert yamlfile.node_lines(text, [one]) == [yamlfile.node_line(node, one)]
