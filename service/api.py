@@ -36,6 +36,8 @@ from service.sinks import unset_url_warning
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB as compact JSON (EVENTS.md)
+MAX_EVENTS = 10_000  # events in one request to /api/events: each is checked, and a rejected one written down
+REJECTED_SHOWN = 100  # the rejected events an answer lists, at most (rejected_total counts them all)
 log = logging.getLogger("service.api")
 
 LARGER_BODIES = {"/api/register/import": MAX_REGISTER_BYTES}
@@ -100,7 +102,8 @@ class RejectedItem(BaseModel):
 class SubmitResponse(BaseModel):
     accepted: int
     duplicates: int
-    rejected: list[RejectedItem]
+    rejected: list[RejectedItem] = Field(description=f"the first {REJECTED_SHOWN} rejected, by position")
+    rejected_total: int = Field(0, description="how many were rejected")
     alerts: list[str] = Field(description="ids of alert versions this submission produced")
 
 
@@ -283,13 +286,18 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     async def submit_events(request: Request, who: Who) -> JSONResponse:
         """Submit events (EVENTS.md): one JSON object, a JSON array, or JSONL (Content-Type application/x-ndjson).
 
-        Each event is checked; rejected ones are listed with their position and reason and the valid ones
-        are taken all the same. 202 when all were taken, 422 when any was rejected. Besides the contract's checks,
+        Each event is checked; rejected ones are listed with their position and reason (the first 100, and
+        `rejected_total` counts them) and the valid ones are taken all the same. 202 when all were taken, 422 when
+        any was rejected, 413 with none taken for over 10,000 events in one request. Besides the contract's checks,
         an emergency request must be in the token's own name, and a directory.person event may not change who is
         in the comms-team group from a comms token, nor the groups of the token's own person (but from an admin's).
         """
         body = await request.body()
         items = _split_events(body, request.headers.get("content-type", ""))
+        if len(items) > MAX_EVENTS:  # whole: the events past a cut would be lost unseen
+            return JSONResponse({"detail": f"{len(items):,} events in one request, over the limit of {MAX_EVENTS:,} a "
+                                 f"request: nothing was taken; send them in requests of at most {MAX_EVENTS:,}"},
+                                status_code=413)  # fmt: skip
         refused: list[RejectedItem] = []
         people: list[tuple[int, Event]] = []  # directory.person events, judged against the register under its lock
         for n, obj in items:
@@ -319,10 +327,8 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
         result = await run_in_threadpool(monitor.read, take)  # may wait for the lock: not on the loop
         metrics.observe_step(result)
-        out = _submit_response(result)
-        if refused:
-            out.rejected = sorted([*out.rejected, *refused], key=lambda r: r.line or 0)
-        return JSONResponse(out.model_dump(), status_code=422 if out.rejected else 202)
+        out = _submit_response(result, refused)
+        return JSONResponse(out.model_dump(), status_code=422 if out.rejected_total else 202)
 
     # ----- alerts --------------------------------------------------------------------------------
 
@@ -643,11 +649,18 @@ def _to_bytes(obj: Any) -> bytes:
     return compact_json(obj)
 
 
-def _submit_response(result: StepResult) -> SubmitResponse:
+def _submit_response(result: StepResult, refused: list[RejectedItem] | None = None) -> SubmitResponse:
+    """The answer to a step: with `refused`, the events the API refused before the step, listed with the step's
+    rejections by position. The first REJECTED_SHOWN are listed, all counted: every one listed made the answer to
+    `[0,0,...]` 38 times the request's size."""
+    rejected = [RejectedItem(line=r.line, event_id=r.event_id, reason=r.reason) for r in result.rejected]
+    if refused:
+        rejected = sorted([*rejected, *refused], key=lambda r: r.line or 0)
     return SubmitResponse(
         accepted=result.accepted,
         duplicates=result.duplicates,
-        rejected=[RejectedItem(line=r.line, event_id=r.event_id, reason=r.reason) for r in result.rejected],
+        rejected=rejected[:REJECTED_SHOWN],
+        rejected_total=len(rejected),
         alerts=[a.id for a in result.alerts],
     )
 

@@ -315,6 +315,46 @@ def test_bad_events_are_listed_and_the_good_ones_taken(world: World) -> None:
     assert all("hunter2" not in r[0] for r in rows)
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_request_of_more_events_than_the_limit_is_refused_whole_taking_nothing(
+    world: World, content_type: str
+) -> None:
+    """200 KB of `[0,0,...]` (100,000 items) made a 7.7 MB answer listing each, held the engine 5 s and wrote
+    100,000 rows of rejections. Refused whole, naming the limit: taking part of it would lose the rest unseen."""
+    good = json.dumps(_event("post.published", "t-over-1", {"account_id": "acc-002", "person_id": "p-0001"}))
+    items = [good, *["0"] * 100_000]
+    body = ("[" + ",".join(items) + "]" if content_type == "application/json" else "\n".join(items)).encode()
+    seq = world.monitor.store.last_seq()
+    rows = world.monitor.store.conn.execute("SELECT count(*) FROM rejections").fetchone()[0]
+    r = world.client.post("/api/events", headers={**world.as_("security"), "Content-Type": content_type},
+                          content=body)  # fmt: skip
+    assert r.status_code == 413, r.text[:300]
+    assert r.json() == {"detail": "100,001 events in one request, over the limit of 10,000 a request: nothing was "
+                        "taken; send them in requests of at most 10,000"}  # fmt: skip
+    assert world.monitor.store.last_seq() == seq
+    assert world.monitor.store.conn.execute("SELECT count(*) FROM rejections").fetchone()[0] == rows
+
+
+def test_the_rejections_listed_are_the_first_hundred_and_all_are_counted(world: World) -> None:
+    """Each of 10,000 rejections was listed in the answer (38 bytes of answer for each 2 of request)."""
+    bad = [0] * 9_999
+    good = _event("post.published", "t-many-1", {"account_id": "acc-002", "person_id": "p-0001"})
+    r = world.client.post("/api/events", headers=world.as_("security"), json=[*bad[:150], good, *bad[150:]])
+    assert r.status_code == 422
+    out = r.json()
+    assert (out["accepted"], out["rejected_total"], len(out["rejected"])) == (1, 9_999, 100)
+    assert [x["line"] for x in out["rejected"]] == list(range(1, 101))
+    assert len(r.content) < 20_000
+    token = auth.create_token(world.monitor.store, "p-0398", "comms", NOW)  # refused by the API, counted alike
+    forged = {**_event("emergency.access_requested", "t-many-2", {"account_id": "acc-003", "reason": "x",
+                                                                   "requester_id": "p-0001"})}  # fmt: skip
+    r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=[*bad[:200], forged])
+    out = r.json()
+    assert (out["rejected_total"], len(out["rejected"]), out["rejected"][-1]["line"]) == (201, 100, 100)
+    r = world.client.post("/api/events", headers={"Authorization": f"Bearer {token}"}, json=[forged, 0])
+    assert [x["line"] for x in r.json()["rejected"]] == [1, 2] and r.json()["rejected_total"] == 2
+
+
 def test_jsonl_bodies_are_taken_line_by_line(world: World) -> None:
     lines = [
         _event("post.published", f"t-jsonl-{i}", {"account_id": "acc-003", "person_id": "p-0001"}) for i in range(3)
