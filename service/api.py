@@ -423,15 +423,19 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
 
     @app.get("/api/register/people", response_model=list[register.PersonView], tags=["register"])
     def people(who: Annotated[Principal, Depends(needs("register:read"))]) -> list[register.PersonView]:
-        """Every person of the register's directory, with the accounts they reach; 503 until it is applied."""
+        """Every person of the register's directory, with the accounts they reach; 503 until it is applied.
+
+        Their leaving dates only to the roles that may read the leaver report."""
         require_applied()
-        return monitor.read(register.people)
+        leavers = auth.allowed(who.role, "leavers:read")
+        return monitor.read(lambda engine, _: register.people(engine, leavers=leavers))
 
     @app.get("/api/register/people/{person_id}", response_model=register.PersonView, tags=["register"])
     def person(person_id: str, who: Annotated[Principal, Depends(needs("register:read"))]) -> Any:
         """One person of the register's directory, with the accounts they reach; 404 when it does not name them."""
         require_applied()
-        found = monitor.read(lambda engine, _: register.person(engine, person_id))
+        leavers = auth.allowed(who.role, "leavers:read")  # their leaving date only to those who may read the report
+        found = monitor.read(lambda engine, _: register.person(engine, person_id, leavers=leavers))
         if found is None:
             return JSONResponse({"detail": f"no person with id {person_id} in the register"}, status_code=404)
         return found

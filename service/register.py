@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from monitor.directory import DirectoryError
 from monitor.engine import Engine
@@ -49,7 +49,8 @@ class PersonView(BaseModel):
     email: str | None
     unit: str | None
     groups: list[str]
-    leaving_at: datetime | None
+    leaving_at: datetime | None = Field(description="when HR said they leave (or left): shown only to the roles "
+                                        "that may read the leaver report, and null to others")  # fmt: skip
     accounts: list[str]
 
 
@@ -93,23 +94,28 @@ def _account_view(a: AccountFacts, failing: list[str], open_alerts: int) -> Acco
     )
 
 
-def people(engine: Engine, store: Store) -> list[PersonView]:
-    return [_person_view(p) for _, p in sorted(engine.people.items()) if p.in_directory]
+def people(engine: Engine, store: Store | None = None, *, leavers: bool = False) -> list[PersonView]:
+    """The people of the register's directory (`store` unused: a read's second argument); their leaving dates only
+    with `leavers` (see `person`)."""
+    return [_person_view(p, leavers) for _, p in sorted(engine.people.items()) if p.in_directory]
 
 
-def person(engine: Engine, person_id: str) -> PersonView | None:
-    """One person of the register's directory, or None when the directory does not name them."""
+def person(engine: Engine, person_id: str, *, leavers: bool = False) -> PersonView | None:
+    """One person of the register's directory, or None when the directory does not name them.
+
+    Their leaving date only with `leavers`, for a caller who may read the leaver report: HR's dates, future ones
+    told in confidence among them, are not for every role that may read the register (registrar, comms)."""
     p = engine.people.get(person_id)
-    return _person_view(p) if p is not None and p.in_directory else None
+    return _person_view(p, leavers) if p is not None and p.in_directory else None
 
 
-def _person_view(p: PersonFacts) -> PersonView:
+def _person_view(p: PersonFacts, leavers: bool) -> PersonView:
     return PersonView(
         person_id=p.person_id,
         email=p.email,
         unit=p.unit,
         groups=sorted(p.groups),
-        leaving_at=p.leaving_at,
+        leaving_at=p.leaving_at if leavers else None,
         accounts=sorted(p.accounts),
     )
 

@@ -711,6 +711,20 @@ class TestCommsTeamMembership:
         assert register_module.is_comms_member(m.engine, "p-0002", NOW)
 
 
+def test_a_leaving_date_is_shown_only_to_those_who_may_read_the_leaver_report(world: World) -> None:
+    """HR's leaving dates (future ones told in confidence among them) were served to registrar and comms on the
+    register's people, though both are refused the leaver report."""
+    leaver = _event("hr.leaver", "t-leaving-1", {"person_id": "p-0394", "leaving_at": "2026-12-20T17:00:00Z"})
+    assert world.client.post("/api/events", headers=world.as_("hr"), json=leaver).status_code == 202
+    for role in ROLES:
+        one = world.client.get("/api/register/people/p-0394", headers=world.as_(role)).json()
+        (listed,) = [p for p in world.client.get("/api/register/people", headers=world.as_(role)).json()
+                     if p["person_id"] == "p-0394"]  # fmt: skip
+        may = role in EXPECTED["leavers:read"]
+        assert one["leaving_at"] == listed["leaving_at"] == ("2026-12-20T17:00:00Z" if may else None), role
+        assert "2026-12-20" not in world.client.get("/api/register/export", headers=world.as_(role)).text
+
+
 def test_an_unknown_emergency_request_is_404_saying_what(world: World) -> None:
     r = world.client.get("/api/emergency-requests/er-nope", headers=world.as_("security"))
     assert r.status_code == 404
