@@ -37,6 +37,7 @@ from service.sinks import unset_url_warning
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB as compact JSON (EVENTS.md)
 MAX_EVENTS = 10_000  # events in one request to /api/events: each is checked, and a rejected one written down
+MAX_OFFSET = 10**9  # alerts to pass over in a page, at most: more than any store holds
 REJECTED_SHOWN = 100  # the rejected events an answer lists, at most (rejected_total counts them all)
 log = logging.getLogger("service.api")
 
@@ -341,7 +342,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         account_id: str | None = None,
         person_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,  # SQLite's integers end at 2^63: a 500 past it
     ) -> AlertPage:
         """Alerts, newest first, filtered by any of status, control, severity, account and person."""
         total, page = monitor.read(

@@ -304,10 +304,22 @@ def _nav(who: Principal) -> list[tuple[str, str]]:
     return [(path, label) for perm, path, label in items if perm is None or auth.allowed(who.role, perm)]
 
 
+FORM_FIELDS_MAX = 50  # the console's forms have a few
+
+
+class _BadForm(Exception):
+    """A form body the console will not read: a 400 page saying why."""
+
+
 async def _form(request: Request) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body as a dict (the last value of each field)."""
+    """An application/x-www-form-urlencoded body as a dict (the last value of each field); _BadForm for one of more
+    than FORM_FIELDS_MAX fields, which the parser refuses with ValueError (a 500, before anyone was signed in)."""
     body = await request.body()
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
+    try:
+        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=FORM_FIELDS_MAX)
+    except ValueError:
+        raise _BadForm(f"This form sent more than {FORM_FIELDS_MAX} fields, and the console's forms have a few. "
+                       "Nothing was changed. Go back, reload the page and try again.") from None  # fmt: skip
     return {k: v[-1] for k, v in parsed.items()}
 
 
@@ -461,8 +473,14 @@ def mount(app: FastAPI, monitor: EmbeddedMonitor) -> None:
             request, "refused.html", exc.who, status=403, title=exc.title, message=exc.message, roles=exc.roles
         )
 
+    async def bad_form(request: Request, exc: Exception) -> Response:
+        return c.page(
+            request, "refused.html", None, status=400, title="Form not understood", message=str(exc), roles=[]
+        )
+
     app.add_exception_handler(_LoginNeeded, login_needed)
     app.add_exception_handler(_Refused, refused)
+    app.add_exception_handler(_BadForm, bad_form)
 
     # ----- login and logout ----------------------------------------------------------------------
 

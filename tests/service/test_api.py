@@ -453,6 +453,20 @@ def test_no_token_can_resolve_under_the_monitor_s_own_name(world: World) -> None
     assert world.client.get(f"/api/alerts/{aid}", headers=world.as_("security")).json()["alert"]["status"] == "open"
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("/api/alerts?offset={}", 9_223_372_036_854_775_808), ("/api/alerts?offset={}", 10**20),
+     ("/api/alerts?offset={}", 10**9 + 1), ("/api/alerts?limit={}", 2**64), ("/api/audit?limit={}", 2**64)],
+)  # fmt: skip
+def test_a_number_out_of_range_in_the_query_is_422_naming_it_not_500(world: World, path: str, value: int) -> None:
+    """An offset past SQLite's integers (2^63) reached the store and crashed the request (OverflowError: 500)."""
+    client = TestClient(build_api(world.monitor, console=False), raise_server_exceptions=False)
+    r = client.get(path.format(value), headers=world.as_("admin"))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("query." + path.split("?")[1].split("=")[0] + ": "), r.text
+    assert client.get("/api/alerts?offset=1000000000", headers=world.as_("admin")).json()["alerts"] == []
+
+
 def test_alert_filters(world: World) -> None:
     sec = world.as_("security")
     page = world.client.get("/api/alerts", headers=sec, params={"control": "LVR-01", "limit": 1000}).json()
