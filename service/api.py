@@ -33,6 +33,7 @@ from service import auth, metrics, register
 from service.auth import AuthError, Principal
 from service.embedded import EmbeddedMonitor, StepResult
 from service.sinks import unset_url_warning
+from service.store import storable
 
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}-\d{2}$")]
 MAX_BODY = 1 << 20  # 1 MiB per request; one event is at most 64 KiB as compact JSON (EVENTS.md)
@@ -190,7 +191,11 @@ class ImportResponse(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(description="ok, or degraded when a warning says what is wrong (the monitor still runs)")
-    warnings: list[str] = Field(default_factory=list, description="configuration problems, e.g. a sink with no URL")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="configuration problems, e.g. a sink with no URL, and "
+        "trouble taking input: the drop folder or the clock failing, a file set aside",
+    )
     clock: str | None
     log_entries: int
     alerts: dict[str, int]
@@ -258,7 +263,7 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
     def health() -> Health:
         """Answers at once, even while a long step (a large register's fold, an import, a snapshot) runs."""
         s = monitor.status()
-        warnings = [w for w in (unset_url_warning(monitor.sinks),) if w]
+        warnings = [w for w in (unset_url_warning(monitor.sinks), *monitor.warnings()) if w]
         return Health(
             status="degraded" if warnings else "ok",
             warnings=warnings,
@@ -608,7 +613,7 @@ def _refused_item(n: int, obj: Any, reason: str) -> RejectedItem:
     """An event of the body the API refuses before the monitor's step sees it, counted with the rejections."""
     metrics.observe_refused(reason)
     event_id = obj.get("id") if isinstance(obj, dict) else None
-    return RejectedItem(line=n, event_id=event_id if isinstance(event_id, str) else None, reason=reason)
+    return RejectedItem(line=n, event_id=storable(event_id) if isinstance(event_id, str) else None, reason=reason)
 
 
 GROUP_REFUSALS_SAID = 5  # the refused changes to groups an import's refusal names, at most

@@ -6,6 +6,10 @@ hold the very secret it was rejected for) in rejected/NAME.errors. The copy kept
 secret either: a rejected line's secret-looking fields are redacted (as the Kafka runtime's dead letters
 are), and a rejected line that is not a JSON object, with no field names to judge by, is blanked (line
 numbers stay).
+
+A file whose taking fails (not a bad line: those are rejected one by one; an error reading it, say) never stops
+the files after it: it is tried again on the next passes, and after MAX_TRIES failures in a row moved to rejected/
+as it was, with the reason in rejected/NAME.errors and on /health until a file of that name is taken.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from service import metrics
 from service.embedded import EmbeddedMonitor
+from service.store import storable
 from streams.routing import redact
 
 log = logging.getLogger("service.dropfolder")
@@ -27,6 +32,7 @@ BATCH = 2000
 SETTLE_SECONDS = 1.0  # a file changed more recently than this may still be being written
 # How long the clock waits for settling files at most: a feeder that never stops writing must not stop deadlines.
 TICK_HOLD_SECONDS = 60.0
+MAX_TRIES = 3  # passes in a row a file's taking may fail before the file is set aside in rejected/
 
 
 class DropFolder:
@@ -40,6 +46,7 @@ class DropFolder:
         self.actor = actor
         for d in (inbox, self.done, self.rejected):
             d.mkdir(parents=True, exist_ok=True)
+        self._tries: dict[str, int] = {}  # a file's progress key -> passes in a row its taking failed
 
     def ready(self, now: float | None = None) -> list[Path]:
         """Files in the inbox that have settled: to take."""
@@ -62,21 +69,65 @@ class DropFolder:
         return out
 
     def poll(self, now: float | None = None) -> int:
-        """Take every ready file; the number of files taken."""
-        files = self.ready(now)
-        for path in files:
-            self.take(path)
-        return len(files)
+        """Take every ready file; the number of files taken. One whose taking fails is tried again on the next
+        passes, and set aside after MAX_TRIES failures in a row; the files after it are taken all the same."""
+        taken = 0
+        for path in self.ready(now):
+            try:
+                self.take(path)
+            except Exception as exc:
+                self._failed(path, exc)
+            else:
+                taken += 1
+        return taken
+
+    def _key(self, path: Path) -> str:
+        """The progress mark's key: the file's name, size and time of change (a file changed since is new)."""
+        st = path.stat()
+        return f"inbox:{shown(path.name)}:{st.st_size}:{st.st_mtime_ns}"
+
+    def _failed(self, path: Path, exc: Exception) -> None:
+        """Taking `path` raised `exc`: try it again on the next pass, or set it aside after MAX_TRIES in a row."""
+        name, reason = shown(path.name), storable(f"{type(exc).__name__}: {exc}")
+        try:
+            key = self._key(path)
+        except FileNotFoundError:  # moved away meanwhile: nothing to try again
+            log.warning("%s: taking it failed (%s), and it has gone from the inbox since", name, reason)
+            return
+        except OSError:  # cannot even be looked at: counted by its name
+            key = f"inbox:{name}"
+        tries = self._tries[key] = self._tries.get(key, 0) + 1
+        if tries < MAX_TRIES:
+            log.error("%s: taking it failed (%d of %d tries); trying again on the next pass", name, tries, MAX_TRIES,
+                      exc_info=exc)  # fmt: skip
+            return
+        log.error("%s: taking it failed %d times in a row; setting it aside", name, tries, exc_info=exc)
+        target = _free(self.rejected / path.name)
+        try:
+            path.replace(target)  # as it was: what the lines after the failure hold was never judged
+            with (self.rejected / f"{path.name}.errors").open("a", encoding="utf-8", errors="backslashreplace") as out:
+                out.write(
+                    f"file not taken ({reason}; {tries} tries): moved to {shown(target)} as it was; put it back in "
+                    "the inbox once the cause is fixed (events already taken are not taken twice)\n"
+                )
+        except OSError:
+            log.exception("%s: could not set it aside in %s; trying again on the next pass", name, self.rejected)
+            return
+        del self._tries[key]
+        self.monitor.warn(
+            f"drop folder file {path.name}",
+            f"the drop folder could not take {name} ({reason}; {tries} tries): it was moved to {shown(target)}; put "
+            "it back in the inbox once the cause is fixed",
+        )
 
     def take(self, path: Path) -> None:
-        st = path.stat()
-        key = f"inbox:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+        key = self._key(path)
         start = int(self.monitor.progress(key) or 0)
         started = time.perf_counter()
         accepted = duplicates = 0
         errors: list[str] = []
         rejected: set[int] = set()
-        origin = path.name
+        origin = shown(path.name)  # a name that is not UTF-8 with its bytes as escapes
         if start:
             log.info("%s: resuming after line %d", origin, start)
         with path.open("rb") as fh:
@@ -101,11 +152,9 @@ class DropFolder:
             accepted, duplicates = accepted + a, duplicates + d
             errors.extend(e)
         if errors:
-            with (self.rejected / f"{path.name}.errors").open("a", encoding="utf-8") as out:
+            with (self.rejected / f"{path.name}.errors").open("a", encoding="utf-8", errors="backslashreplace") as out:
                 out.writelines(f"{e}\n" for e in errors)
-        target = self.done / path.name
-        if target.exists():
-            target = self.done / f"{path.stem}.{int(time.time())}{path.suffix}"
+        target = _free(self.done / path.name)
         if rejected or start:
             # A rejected line may hold the secret it was rejected for; after a crash, the lines taken before it
             # were judged by the run that crashed, so they are scrubbed too.
@@ -118,9 +167,11 @@ class DropFolder:
             accepted,
             duplicates,
             len(errors),
-            f" (reasons in {self.rejected / (path.name + '.errors')})" if errors else "",
-            target,
+            f" (reasons in {shown(self.rejected / (path.name + '.errors'))})" if errors else "",
+            shown(target),
         )
+        self._tries.pop(key, None)
+        self.monitor.warn(f"drop folder file {path.name}", None)  # put back and taken: set aside no longer
 
     def _submit(
         self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int, rejected: set[int]
@@ -143,6 +194,17 @@ class DropFolder:
                 log.exception("drop folder %s: taking a file failed; retrying in %.0fs", self.inbox, interval * 10)
                 stop.wait(interval * 10)
             stop.wait(interval)
+
+
+def shown(path: Path | str) -> str:
+    """A file's name or path as text UTF-8 can hold (a log, the database, /health): bytes of a name that are not
+    UTF-8, which Python holds as surrogate escapes, as `\\xe9`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _free(target: Path) -> Path:
+    """`target`, or a name beside it with the time in it when a file of that name is there already."""
+    return target if not target.exists() else target.with_name(f"{target.stem}.{int(time.time())}{target.suffix}")
 
 
 def scrubbed(line: bytes) -> bytes:

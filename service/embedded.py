@@ -35,7 +35,7 @@ from schemas.directory import Directory, Organisation
 from schemas.events import Event, Rejected, parse_event, parse_event_obj
 from service import outbox
 from service.sinks import SinkConfig
-from service.store import Store, connect
+from service.store import Store, connect, storable
 
 log = logging.getLogger("service.embedded")
 
@@ -144,6 +144,8 @@ class EmbeddedMonitor:
         self._busy: list[tuple[str, float]] = []  # what holds the lock, outermost first, and since when (monotonic)
         self._reader_lock = threading.Lock()
         self._reader: Store | None = None  # a connection of its own for `status`, opened on first use
+        self._warnings: dict[str, str] = {}  # what /health says is wrong, by what reports it (see `warn`)
+        self._warnings_lock = threading.Lock()
         self._held = _hold(db_path.with_name(db_path.name + ".lock"))
         try:
             self.store = Store(connect(db_path))
@@ -308,6 +310,19 @@ class EmbeddedMonitor:
             rule_errors=dict(engine.stats.rule_errors),
         )
 
+    def warn(self, about: str, warning: str | None) -> None:
+        """Say what is wrong with `about` (the drop folder, the clock, a file) on /health, or (None) that it is over."""
+        with self._warnings_lock:
+            if warning is None:
+                self._warnings.pop(about, None)
+            else:
+                self._warnings[about] = warning
+
+    def warnings(self) -> list[str]:
+        """What /health names as wrong, besides the configuration (see `warn`)."""
+        with self._warnings_lock:
+            return list(self._warnings.values())
+
     def snapshot(self) -> None:
         """Save the engine's state beside the log, so the next start folds only what came after."""
         with self._holding("saving a snapshot"):
@@ -389,8 +404,10 @@ class EmbeddedMonitor:
                     if self.max_ahead is not None:
                         refuse_if_ahead(ev, now, self.max_ahead)
                 except Rejected as rej:
-                    result.rejected.append(Rejection(origin, line, rej.event_id, rej.reason))
-                    self.store.reject(at, origin, line, rej.event_id, rej.reason)
+                    # Named as UTF-8 can hold it: the rejection is stored, answered in JSON and written to .errors.
+                    event_id = None if rej.event_id is None else storable(rej.event_id)
+                    result.rejected.append(Rejection(origin, line, event_id, storable(rej.reason)))
+                    self.store.reject(at, origin, line, event_id, rej.reason)
                     continue
                 self._take(ev, raw, result)
             if result.accepted or result.rejected:

@@ -15,10 +15,11 @@ from monitor.directory import load_directory, read_directory_text
 from monitor.policy import Profile, load_profile
 from service import auth, metrics
 from service.client import DEFAULT_URL
-from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder
+from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder, shown
 from service.embedded import EmbeddedMonitor, utcnow
 from service.settings import ServiceSettings
 from service.sinks import SinkConfig, load_sinks, unset_url_warning
+from service.store import storable
 
 log = logging.getLogger("service")
 _TIME_FIELDS = ("leaving_at", "effective_at", "ends_at")
@@ -160,6 +161,75 @@ def tick_held(folder: DropFolder, since: float | None, now: float) -> float | No
     return since
 
 
+FAILING_PASSES = 3  # passes in a row the drop folder or the clock may fail before /health says so
+
+
+class Ingest:
+    """One thread takes the drop folder, then moves the clock: a tick never overtakes a file being read, nor one
+    still being written (for TICK_HOLD_SECONDS at most). A first tick that ran before a freshly written file would
+    date the register at that moment and judge the whole file late: the register checks would wait out their hour
+    of grace after it.
+
+    The clock moves on even when the drop folder fails: a folder that cannot be read must not stop the deadlines.
+    Either failing FAILING_PASSES times in a row makes /health degraded, naming it, until it goes through again.
+    """
+
+    def __init__(self, monitor: EmbeddedMonitor, folder: DropFolder, tick_seconds: float) -> None:
+        self.monitor = monitor
+        self.folder = folder
+        self.tick_seconds = tick_seconds
+        self.held_since: float | None = None
+        self.failing: dict[str, tuple[int, datetime]] = {}  # "drop folder" or "clock": failures in a row, since
+
+    def once(self) -> float:
+        """One pass: the drop folder, then the clock; how long to wait before the next."""
+        interval = self.tick_seconds if self.tick_seconds > 0 else 1.0
+        try:
+            self.folder.poll()
+        except Exception as exc:
+            self._failed("drop folder", exc)
+        else:
+            self._went_through("drop folder")
+        if self.tick_seconds <= 0:
+            return interval
+        try:
+            self.held_since = tick_held(self.folder, self.held_since, time.monotonic())
+            if self.held_since is None:
+                metrics.observe_step(self.monitor.tick())
+            else:
+                interval = min(interval, SETTLE_SECONDS / 2)  # take the file as soon as it settles
+        except Exception as exc:
+            self._failed("clock", exc)
+        else:
+            self._went_through("clock")
+        return interval
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        n, since = self.failing.get(what, (0, utcnow()))
+        self.failing[what] = (n + 1, since)
+        log.error("the %s failed (%d passes in a row); trying again on the next pass", what, n + 1, exc_info=exc)
+        if n + 1 < FAILING_PASSES:
+            return
+        error = storable(f"{type(exc).__name__}: {exc}")
+        at = since.isoformat(timespec="seconds")
+        if what == "clock":
+            warning = (f"the clock has failed its last {n + 1} moves (since {at}; {error}): event time stands "
+                       "still, so no deadline falls due; it is tried again on every pass")  # fmt: skip
+        else:
+            warning = (f"the drop folder {shown(self.folder.inbox)} has failed its last {n + 1} passes (since {at}; "
+                       f"{error}): its files wait in the inbox; it is tried again on every pass")  # fmt: skip
+        self.monitor.warn(what, warning)
+
+    def _went_through(self, what: str) -> None:
+        if self.failing.pop(what, None) is not None:
+            log.info("the %s works again", what)
+            self.monitor.warn(what, None)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            stop.wait(self.once())
+
+
 def _let_uvicorn_return(signum: int, frame: object) -> None:
     """Take the signal uvicorn raises again once it has stopped serving (see `serve`)."""
 
@@ -201,27 +271,9 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
     stop = threading.Event()
     folder = DropFolder(monitor, s.inbox_dir)
 
-    def ingest() -> None:
-        # One thread takes the drop folder, then moves the clock: a tick never overtakes a file being read, nor
-        # one still being written (for TICK_HOLD_SECONDS at most). A first tick that ran before a freshly written
-        # file would date the register at that moment and judge the whole file late: the register checks would
-        # wait out their hour of grace after it.
-        held_since: float | None = None
-        while not stop.is_set():
-            interval = s.tick_seconds if s.tick_seconds > 0 else 1.0
-            try:
-                folder.poll()
-                if s.tick_seconds > 0:
-                    held_since = tick_held(folder, held_since, time.monotonic())
-                    if held_since is None:
-                        metrics.observe_step(monitor.tick())
-                    else:
-                        interval = min(interval, SETTLE_SECONDS / 2)  # take the file as soon as it settles
-            except Exception:
-                log.exception("ingest loop failed; retrying")
-            stop.wait(interval)
-
-    threads = [threading.Thread(target=ingest, name="ingest", daemon=True)]
+    threads = [
+        threading.Thread(target=Ingest(monitor, folder, s.tick_seconds).run, args=(stop,), name="ingest", daemon=True)
+    ]
     if monitor.sinks:
         deliverer = Deliverer(s.db_path, monitor.sinks, max_backoff=s.delivery_max_backoff)
         threads.append(threading.Thread(target=deliverer.run_forever, args=(stop,), name="deliver", daemon=True))

@@ -56,6 +56,19 @@ class AuditEntry:
     detail: str | None
 
 
+def storable(text: str) -> str:
+    """`text` as SQLite can hold it. UTF-8 cannot hold a lone surrogate, which valid JSON can (`"\\udc00"`, taken by
+    Python's decoder, as in the id a rejected line is named by): one is kept as its backslash escape, so an id from
+    outside never makes a step fail."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in WAL mode with full fsync on commit: a committed step survives a power cut."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,11 +102,11 @@ class Store:
     # ----- meta ----------------------------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (storable(key),)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (storable(key), storable(value)))
 
     # ----- the log -------------------------------------------------------------------------------
 
@@ -268,7 +281,7 @@ class Store:
     def reject(self, at: str, origin: str, line: int | None, event_id: str | None, reason: str) -> None:
         self.conn.execute(
             "INSERT INTO rejections (at, origin, line, event_id, reason) VALUES (?, ?, ?, ?, ?)",
-            (at, origin, line, event_id, reason),
+            (at, storable(origin), line, None if event_id is None else storable(event_id), storable(reason)),
         )
 
     def rejections(self, limit: int = 200) -> list[dict[str, Any]]:

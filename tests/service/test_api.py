@@ -937,3 +937,24 @@ def test_a_request_waiting_for_the_engine_does_not_hold_up_the_server(
         gate.set()
     assert (still_waiting, other) == (True, 404)
     assert status in (200, 202)
+
+
+def test_an_id_utf8_cannot_hold_rejects_that_event_only(make_monitor: Callable[..., EmbeddedMonitor]) -> None:
+    """`{"id":"\\udc00"}` needs no permission (it has no type), and its id, a lone surrogate, made the monitor's step
+    fail: 500, and the valid events of the same body lost. An emergency request refused for naming someone else
+    with such an id answered 500 too, after the rest had been taken."""
+    m = make_monitor()
+    hr = {"Authorization": f"Bearer {auth.create_token(m.store, 'hr-1', 'hr', NOW)}"}
+    comms = {"Authorization": f"Bearer {auth.create_token(m.store, 'p-0001', 'comms', NOW)}"}
+    client = TestClient(build_api(m, console=False))
+    good = _event("hr.leaver", "hr-ok", {"person_id": "p-0040", "leaving_at": "2026-12-20T17:00:00Z"})
+    good["time"] = "2026-11-02T08:00:00Z"
+    body = json.dumps(good).encode() + b'\n{"id":"x\\udc00"}\n'
+    r = client.post("/api/events", headers={**hr, "content-type": "application/x-ndjson"}, content=body)
+    assert r.status_code == 422 and r.json()["accepted"] == 1
+    assert [(x["line"], x["event_id"]) for x in r.json()["rejected"]] == [(2, "x\\udc00")]
+    # ensure_ascii: the id goes as the escape "\ud800"
+    request = _event("emergency.access_requested", "er\ud800", {"account_id": "acc-001", "requester_id": "p-0002",
+                                                                 "reason": "hacked"})  # fmt: skip
+    r = client.post("/api/events", headers={**comms, "content-type": "application/json"}, content=json.dumps(request))
+    assert r.status_code == 422 and r.json()["rejected"][0]["event_id"] == "er\\ud800"

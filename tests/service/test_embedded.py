@@ -435,3 +435,25 @@ def test_the_drop_folder_takes_the_first_line_after_a_byte_order_mark(
     assert DropFolder(m, inbox).poll(now=time.time() + 5) == 1
     assert not (inbox / "rejected" / "excel.jsonl.errors").exists()
     assert any(b'"bom-1"' in body for _, _, body in m.store.log())
+
+
+def test_an_id_utf8_cannot_hold_is_rejected_by_its_escape_and_its_batch_taken(
+    make_monitor: Callable[..., EmbeddedMonitor],
+) -> None:
+    """A rejected event is named by its id, read with Python's own JSON decoder, which takes `"\\udc00"`: a lone
+    surrogate that UTF-8, and so SQLite, cannot hold. Storing the rejection raised; the whole batch rolled back,
+    the engine was rebuilt from the log, and the valid events with it were lost."""
+    m = make_monitor()
+    good = (b'{"specversion":"1.0","id":"hr-ok","source":"hr","type":"hr.leaver","time":"2026-11-02T08:00:00Z",'
+            b'"data":{"person_id":"p-0040","leaving_at":"2026-12-20T17:00:00Z"}}')  # fmt: skip
+    engine = m.engine
+    result = m.submit([("api:hr-1", 1, good), ("api:hr-1", 2, b'{"id":"x\\udc00"}')], "hr-1")
+    assert result.accepted == 1 and m.engine is engine
+    ((line, event_id, reason),) = [(r.line, r.event_id, r.reason) for r in result.rejected]
+    assert (line, event_id) == (2, "x\\udc00")
+    assert reason.startswith("not valid JSON (Invalid JSON: lone leading surrogate in hex escape")
+    assert m.store.rejections()[0]["event_id"] == "x\\udc00"
+    # a progress mark named after a file whose name is not UTF-8 is kept and read back
+    key = "inbox:" + os.fsdecode(b"caf\xe9.jsonl") + ":1:2"
+    m.submit([], "drop-folder", mark=(key, "7"))
+    assert m.progress(key) == "7"

@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from monitor.demo import write_demo
 from monitor.policy import load_profile
+from service.api import build_api
 from service.dropfolder import TICK_HOLD_SECONDS, DropFolder
 from service.embedded import EmbeddedMonitor
-from service.runner import shift_demo, tick_held
+from service.runner import Ingest, shift_demo, tick_held
 from service.store import Store, connect
+from tests.service.conftest import NOW
 from tests.service.test_embedded import _health
 
 
@@ -190,3 +193,43 @@ def test_the_demo_s_commands_to_try_name_its_address_when_it_is_not_the_commands
     tries = [line for line in out.getvalue().splitlines() if ".venv/bin/monitor " in line]
     assert len(tries) == 4, out.getvalue()
     assert all(line.startswith(f"  {said}MONITOR_TOKEN=<") for line in tries), tries
+
+
+def test_the_clock_moves_on_while_the_drop_folder_fails_and_health_says_so(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tick came after the poll in one try: a drop folder failing on every pass stopped event time too, so no
+    deadline fell due, while /health said ok. The clock moves on regardless; after three failed passes in a row
+    /health is degraded, naming what fails and why, until a pass goes through."""
+    m = make_monitor()
+    folder = DropFolder(m, tmp_path / "inbox")
+    ingest = Ingest(m, folder, tick_seconds=1.0)
+    client = TestClient(build_api(m, console=False))
+
+    def unreadable(now: float | None = None) -> int:
+        raise OSError("the inbox is on a share that went away")
+
+    monkeypatch.setattr(folder, "poll", unreadable)
+    ingest.once()
+    assert m.engine.clock == NOW  # the tick happened all the same
+    ingest.once()
+    assert client.get("/health").json()["status"] == "ok"  # one or two failures: not yet
+    ingest.once()
+    health = client.get("/health").json()
+    assert health["status"] == "degraded"
+    (warning,) = health["warnings"]
+    assert warning.startswith(f"the drop folder {tmp_path / 'inbox'} has failed its last 3 passes")
+    assert "the inbox is on a share that went away" in warning
+    monkeypatch.undo()
+    ingest.once()
+    health = client.get("/health").json()
+    assert (health["status"], health["warnings"]) == ("ok", [])
+
+    def stuck() -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(m, "tick", stuck)
+    for _ in range(3):
+        ingest.once()
+    (warning,) = client.get("/health").json()["warnings"]
+    assert warning.startswith("the clock has failed its last 3 moves") and "disk I/O error" in warning

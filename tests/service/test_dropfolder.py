@@ -1,0 +1,101 @@
+"""The drop folder: one bad line, file name or file never stops the files after it."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+from service.dropfolder import DropFolder
+from service.embedded import EmbeddedMonitor, StepResult
+
+
+def _leaver(event_id: str, person: str = "p-0040") -> bytes:
+    return (
+        b'{"specversion":"1.0","id":"' + event_id.encode() + b'","source":"hr","type":"hr.leaver",'
+        b'"time":"2026-11-02T08:00:00Z","data":{"person_id":"' + person.encode() + b'",'
+        b'"leaving_at":"2026-12-20T17:00:00Z"}}\n'
+    )
+
+
+def _taken(m: EmbeddedMonitor, event_id: str) -> bool:
+    return any(f'"id":"{event_id}"'.encode() in body for _, _, body in m.store.log())
+
+
+def test_a_line_whose_id_is_a_lone_surrogate_is_rejected_and_the_rest_of_the_file_taken(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path
+) -> None:
+    """`{"id":"x\\udc00"}` is valid JSON; its id, kept to name the rejected line by, is a lone surrogate, which UTF-8
+    and so SQLite cannot hold. Storing the rejection raised, the batch rolled back and the engine was rebuilt, on
+    every pass: the file never left the inbox and the valid line before it was never taken."""
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    folder = DropFolder(m, inbox)
+    (inbox / "feed.jsonl").write_bytes(_leaver("hr-ok") + b'{"id":"x\\udc00"}\n')
+    engine = m.engine
+    assert folder.poll(now=time.time() + 5) == 1
+    assert m.engine is engine  # no failed step, no rebuild
+    assert [p.name for p in (inbox / "done").iterdir()] == ["feed.jsonl"]
+    errors = (inbox / "rejected" / "feed.jsonl.errors").read_text()
+    assert errors.startswith("line 2: not valid JSON (Invalid JSON: lone leading surrogate in hex escape")
+    assert errors.endswith("(event x\\udc00)\n")  # the id named as its escape
+    assert _taken(m, "hr-ok")
+    assert m.store.rejections()[0]["event_id"] == "x\\udc00"
+
+
+def test_a_file_whose_name_is_not_utf8_is_taken(make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path) -> None:
+    """A name like b'caf\\xe9.jsonl' (Latin-1, from a Windows share) is text Python holds with a surrogate escape; the
+    file's progress mark, named after it, could not be stored, so the file failed on every pass."""
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    folder = DropFolder(m, inbox)
+    name = os.fsdecode(b"caf\xe9.jsonl")
+    (inbox / name).write_bytes(_leaver("hr-cafe") + b"not json\n")
+    assert folder.poll(now=time.time() + 5) == 1
+    assert os.listdir(os.fsencode(inbox / "done")) == [b"caf\xe9.jsonl"]
+    assert _taken(m, "hr-cafe")
+    assert (inbox / "rejected" / f"{name}.errors").read_text().startswith("line 2: not valid JSON")
+    assert m.store.rejections()[0]["origin"] == "caf\\xe9.jsonl"  # the name's bytes as escapes
+
+
+def test_a_file_that_cannot_be_taken_is_set_aside_after_three_tries_and_the_files_after_it_are_taken(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever makes taking one file fail (here a read error), the files after it are taken on the same pass; the
+    file is tried again on the next passes and then moved to rejected/ with the reason, and /health names it until a
+    file of that name is taken."""
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    folder = DropFolder(m, inbox)
+    (inbox / "a.jsonl").write_bytes(_leaver("hr-a"))
+    (inbox / "b.jsonl").write_bytes(_leaver("hr-b", "p-0041"))
+    real = m.submit
+
+    def failing(lines: Iterable[tuple[str, int | None, bytes]], actor: str, mark: tuple[str, str] | None = None
+                ) -> StepResult:  # fmt: skip
+        lines = list(lines)
+        if any(origin == "a.jsonl" for origin, _, _ in lines):
+            raise OSError("read error on a.jsonl")
+        return real(lines, actor, mark)
+
+    monkeypatch.setattr(m, "submit", failing)
+    later = time.time() + 5
+    assert folder.poll(now=later) == 1
+    assert [p.name for p in (inbox / "done").iterdir()] == ["b.jsonl"] and _taken(m, "hr-b")
+    assert (inbox / "a.jsonl").exists()  # tried again on the next pass
+    folder.poll(now=later)
+    assert (inbox / "a.jsonl").exists()
+    folder.poll(now=later)  # the third failure in a row: set aside
+    assert not (inbox / "a.jsonl").exists()
+    assert (inbox / "rejected" / "a.jsonl").read_bytes() == _leaver("hr-a")  # as it was dropped
+    errors = (inbox / "rejected" / "a.jsonl.errors").read_text()
+    assert errors.startswith("file not taken (OSError: read error on a.jsonl; 3 tries)")
+    (warning,) = m.warnings()
+    assert "a.jsonl" in warning and "read error on a.jsonl" in warning
+    monkeypatch.setattr(m, "submit", real)  # the cause fixed, the file put back
+    (inbox / "rejected" / "a.jsonl").replace(inbox / "a.jsonl")
+    assert folder.poll(now=later) == 1
+    assert _taken(m, "hr-a") and m.warnings() == []
