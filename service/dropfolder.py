@@ -2,10 +2,11 @@
 
 Progress through a file is committed with each batch, so after a crash the file is picked up at the first
 line not yet taken. Rejected lines are listed (line number and reason, never the line itself, which may
-hold the very secret it was rejected for) in rejected/NAME.errors. The copy kept in done/ never holds a
-secret either: a rejected line's secret-looking fields are redacted (as the Kafka runtime's dead letters
-are), and a rejected line that is not a JSON object, with no field names to judge by, is blanked (line
-numbers stay).
+hold the very secret it was rejected for) in rejected/NAME.errors, each batch's before its progress mark
+commits: a crash loses none, and the resume, which takes that batch again, lists none twice. The copy kept
+in done/ never holds a secret either: a rejected line's secret-looking fields are redacted (as the Kafka
+runtime's dead letters are), and a rejected line that is not a JSON object, with no field names to judge
+by, is blanked (line numbers stay).
 
 A file whose taking fails (not a bad line: those are rejected one by one; an error reading it, say) never stops
 the files after it: it is tried again on the next passes, and after MAX_TRIES failures in a row moved to rejected/
@@ -17,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
 
 from service import metrics
-from service.embedded import EmbeddedMonitor
+from service.embedded import EmbeddedMonitor, StepResult
 from service.store import storable
 from streams.routing import redact
 
@@ -122,10 +124,10 @@ class DropFolder:
 
     def take(self, path: Path) -> None:
         key = self._key(path)
-        start = int(self.monitor.progress(key) or 0)
+        listed = self.rejected / f"{path.name}.errors"
+        start = self._resume(key, listed)
         started = time.perf_counter()
-        accepted = duplicates = 0
-        errors: list[str] = []
+        accepted = duplicates = errors = 0
         rejected: set[int] = set()
         origin = shown(path.name)  # a name that is not UTF-8 with its bytes as escapes
         if start:
@@ -143,17 +145,12 @@ class DropFolder:
                 if line:
                     batch.append((origin, n, line))
                 if len(batch) >= BATCH:
-                    a, d, e = self._submit(batch, key, n, rejected)
-                    accepted, duplicates = accepted + a, duplicates + d
-                    errors.extend(e)
+                    a, d, e = self._submit(batch, key, n, rejected, listed)
+                    accepted, duplicates, errors = accepted + a, duplicates + d, errors + e
                     batch = []
                     log.info("%s: %d lines taken (%.0f/s)", origin, n, (n - start) / (time.perf_counter() - started))
-            a, d, e = self._submit(batch, key, last, rejected)
-            accepted, duplicates = accepted + a, duplicates + d
-            errors.extend(e)
-        if errors:
-            with (self.rejected / f"{path.name}.errors").open("a", encoding="utf-8", errors="backslashreplace") as out:
-                out.writelines(f"{e}\n" for e in errors)
+            a, d, e = self._submit(batch, key, last, rejected, listed)
+            accepted, duplicates, errors = accepted + a, duplicates + d, errors + e
         target = _free(self.done / path.name)
         if rejected or start:
             # A rejected line may hold the secret it was rejected for; after a crash, the lines taken before it
@@ -166,24 +163,36 @@ class DropFolder:
             origin,
             accepted,
             duplicates,
-            len(errors),
-            f" (reasons in {shown(self.rejected / (path.name + '.errors'))})" if errors else "",
+            errors,
+            f" (reasons in {shown(listed)})" if errors else "",
             shown(target),
         )
         self._tries.pop(key, None)
         self.monitor.warn(f"drop folder file {path.name}", None)  # put back and taken: set aside no longer
 
+    def _resume(self, key: str, listed: Path) -> int:
+        """The last line of the file already taken (0: none). A crash after a batch's rejected lines were listed
+        in `listed` and before its mark committed left them there: the batch is taken again, so they are taken out.
+        """
+        upto, _, size = (self.monitor.progress(key) or "0").partition(" ")  # a mark of older code has no size
+        if size:
+            _unlist_after(listed, int(size), int(upto))
+        return int(upto)
+
     def _submit(
-        self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int, rejected: set[int]
-    ) -> tuple[int, int, list[str]]:
-        result = self.monitor.submit(batch, self.actor, mark=(key, str(upto)))
+        self, batch: list[tuple[str, int | None, bytes]], key: str, upto: int, rejected: set[int], listed: Path
+    ) -> tuple[int, int, int]:
+        def mark(result: StepResult) -> str:
+            # Called before the step commits: the batch's rejected lines are on disk before the mark saying it was
+            # taken, which keeps the size `listed` had after them (what a resume cuts back to: see _resume).
+            entries = [f"line {r.line}: {r.reason}" + (f" (event {_one_line(r.event_id)})" if r.event_id else "")
+                       for r in result.rejected]  # fmt: skip
+            return f"{upto} {_append(listed, entries)}"
+
+        result = self.monitor.submit(batch, self.actor, mark=(key, mark))
         metrics.observe_step(result)
         rejected.update(r.line for r in result.rejected if r.line is not None)
-        return (
-            result.accepted,
-            result.duplicates,
-            [f"line {r.line}: {r.reason}" + (f" (event {r.event_id})" if r.event_id else "") for r in result.rejected],
-        )
+        return result.accepted, result.duplicates, len(result.rejected)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Poll until `stop` is set; an error on one file is logged and the folder is tried again later."""
@@ -194,6 +203,47 @@ class DropFolder:
                 log.exception("drop folder %s: taking a file failed; retrying in %.0fs", self.inbox, interval * 10)
                 stop.wait(interval * 10)
             stop.wait(interval)
+
+
+def _append(listed: Path, entries: list[str]) -> int:
+    """Add `entries` to the file `listed`, on disk when it returns; its size after them."""
+    if not entries:
+        try:
+            return listed.stat().st_size
+        except FileNotFoundError:
+            return 0
+    with listed.open("ab") as out:
+        out.write("".join(f"{e}\n" for e in entries).encode("utf-8", "backslashreplace"))
+        out.flush()
+        os.fsync(out.fileno())
+        return out.tell()
+
+
+_ENTRY = re.compile(rb"line (\d+): ")
+
+
+def _one_line(text: str) -> str:
+    """`text` with its line breaks escaped: an id may hold one, and each entry is one line (see _unlist_after)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _unlist_after(listed: Path, size: int, upto: int) -> None:
+    """Take out of `listed`, past its first `size` bytes, the entries for lines after `upto` (a note that is not a
+    line's entry, such as why the file was set aside, stays)."""
+    try:
+        fh = listed.open("r+b")
+    except FileNotFoundError:
+        return
+    with fh:
+        fh.seek(size)
+        tail = fh.read()
+        kept = b"".join(e for e in tail.splitlines(keepends=True) if not ((m := _ENTRY.match(e)) and int(m[1]) > upto))
+        if kept != tail:
+            fh.seek(size)
+            fh.write(kept)
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def shown(path: Path | str) -> str:

@@ -386,16 +386,19 @@ class EmbeddedMonitor:
             return value, result
 
     def submit(
-        self, lines: Iterable[tuple[str, int | None, bytes]], actor: str, mark: tuple[str, str] | None = None
+        self,
+        lines: Iterable[tuple[str, int | None, bytes]],
+        actor: str,
+        mark: tuple[str, str | Callable[[StepResult], str]] | None = None,
     ) -> StepResult:
         """Validate and take raw events (origin, line, bytes); bad ones are recorded with their reason.
 
-        `mark` (key, value) is stored in the same transaction: a reader's progress through a file.
+        `mark` (key, value) is stored in the same transaction: a reader's progress through a file. A value that is
+        a function is given the step's result just before the commit, under the lock (the drop folder writes the
+        batch's rejected lines there, so that no mark is committed before them), and returns the value.
         """
 
         def work(result: StepResult) -> None:
-            if mark is not None:
-                self.store.set_meta(*mark)
             now = self.clock()
             at = now.isoformat()
             for origin, line, raw in lines:
@@ -417,6 +420,9 @@ class EmbeddedMonitor:
                     "rejected": len(result.rejected),
                 }
                 self.store.audit(at, actor, "events.submitted", None, detail)
+            if mark is not None:
+                key, value = mark
+                self.store.set_meta(key, value if isinstance(value, str) else value(result))
 
         return self._step(work, "taking events")[1]
 

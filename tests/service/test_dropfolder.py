@@ -6,11 +6,14 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from service import dropfolder
 from service.dropfolder import DropFolder
 from service.embedded import EmbeddedMonitor, StepResult
+from service.store import Store
 
 
 def _leaver(event_id: str, person: str = "p-0040") -> bytes:
@@ -19,6 +22,10 @@ def _leaver(event_id: str, person: str = "p-0040") -> bytes:
         b'"time":"2026-11-02T08:00:00Z","data":{"person_id":"' + person.encode() + b'",'
         b'"leaving_at":"2026-12-20T17:00:00Z"}}\n'
     )
+
+
+class Killed(BaseException):
+    """kill -9: nothing after it runs (a BaseException, as the monitor's step lets it through after its rollback)."""
 
 
 def _taken(m: EmbeddedMonitor, event_id: str) -> bool:
@@ -99,3 +106,81 @@ def test_a_file_that_cannot_be_taken_is_set_aside_after_three_tries_and_the_file
     (inbox / "rejected" / "a.jsonl").replace(inbox / "a.jsonl")
     assert folder.poll(now=later) == 1
     assert _taken(m, "hr-a") and m.warnings() == []
+
+
+def test_the_lines_rejected_before_a_crash_are_listed_after_the_resume(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reasons were kept in memory and written when the file ended: after a crash, the lines rejected in the
+    batches already committed were never listed, since the resume starts after them."""
+    monkeypatch.setattr(dropfolder, "BATCH", 1)
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    (inbox).mkdir()
+    (inbox / "feed.jsonl").write_bytes(b'{"id":"bad-1","type":"nope"}\n' + _leaver("hr-ok"))
+    real = m.submit
+    calls = 0
+
+    def dies_at_the_second_batch(*args: Any, **kw: Any) -> StepResult:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Killed
+        return real(*args, **kw)
+
+    monkeypatch.setattr(m, "submit", dies_at_the_second_batch)
+    with pytest.raises(Killed):
+        DropFolder(m, inbox).poll(now=time.time() + 5)
+    monkeypatch.setattr(m, "submit", real)
+    assert DropFolder(m, inbox).poll(now=time.time() + 5) == 1  # the restarted monitor resumes at line 2
+    assert _taken(m, "hr-ok")
+    assert (inbox / "rejected" / "feed.jsonl.errors").read_text() == "line 1: unknown event type 'nope' (event bad-1)\n"
+
+
+def test_the_lines_of_a_batch_whose_mark_a_crash_cut_off_are_listed_once(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's reasons are written before its progress mark commits, so a crash between the two loses none; the
+    resume takes that batch again and lists its reasons once, not twice."""
+    monkeypatch.setattr(dropfolder, "BATCH", 1)
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    (inbox).mkdir()
+    (inbox / "feed.jsonl").write_bytes(
+        b'{"id":"bad-1","type":"nope"}\n{"id":"bad-2","type":"nope"}\n' + _leaver("hr-ok")
+    )
+    real = Store.commit
+    commits = 0
+
+    def dies_at_the_second_commit(store: Store) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 2:
+            raise Killed
+        real(store)
+
+    monkeypatch.setattr(m.store, "commit", dies_at_the_second_commit.__get__(m.store))
+    with pytest.raises(Killed):
+        DropFolder(m, inbox).poll(now=time.time() + 5)
+    monkeypatch.setattr(m.store, "commit", real.__get__(m.store))
+    assert DropFolder(m, inbox).poll(now=time.time() + 5) == 1
+    assert _taken(m, "hr-ok")
+    assert (inbox / "rejected" / "feed.jsonl.errors").read_text() == (
+        "line 1: unknown event type 'nope' (event bad-1)\nline 2: unknown event type 'nope' (event bad-2)\n"
+    )
+    assert [r["line"] for r in m.store.rejections()] == [2, 1]  # and the monitor's own list has each once
+
+
+def test_an_id_with_a_line_break_is_listed_on_one_line(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path
+) -> None:
+    """Each entry of NAME.errors is one line: a resume tells them apart by their line number (and an id must not
+    write an entry of its own)."""
+    m = make_monitor()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "feed.jsonl").write_bytes(b'{"id":"bad\\nline 9: fine","type":"nope"}\n')
+    assert DropFolder(m, inbox).poll(now=time.time() + 5) == 1
+    assert (inbox / "rejected" / "feed.jsonl.errors").read_text().splitlines() == [
+        "line 1: unknown event type 'nope' (event bad\\nline 9: fine)"
+    ]
