@@ -896,7 +896,10 @@ def _as_first_started(s: Any, args: argparse.Namespace) -> Any:
 
 
 def _usable_data_dir(path: Path) -> None:
-    """The data folder, made if missing; UsageError saying why when it cannot be made or written."""
+    """The data folder, made if missing (for the monitor's user alone); UsageError saying why when it cannot be made
+    or written."""
+    with suppress(OSError):  # _folder_problem says what is wrong
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     problem = _folder_problem(path)
     if problem:
         raise UsageError(f"cannot use {path} as the data folder: {problem}; choose another with --data-dir "

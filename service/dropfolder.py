@@ -26,7 +26,7 @@ from pathlib import Path
 
 from service import metrics
 from service.embedded import EmbeddedMonitor, StepResult
-from service.store import storable
+from service.store import private_folder, storable
 from streams.routing import redact
 
 log = logging.getLogger("service.dropfolder")
@@ -46,8 +46,9 @@ class DropFolder:
         self.done = inbox / "done"
         self.rejected = inbox / "rejected"
         self.actor = actor
-        for d in (inbox, self.done, self.rejected):
-            d.mkdir(parents=True, exist_ok=True)
+        private_folder(inbox)  # made earlier and open: warned about, as a feed from another account may write there
+        private_folder(self.done, tighten=True)  # a copy of every event taken
+        private_folder(self.rejected, tighten=True)
         self._tries: dict[str, int] = {}  # a file's progress key -> passes in a row its taking failed
 
     def ready(self, now: float | None = None) -> list[Path]:

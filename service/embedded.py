@@ -35,7 +35,7 @@ from schemas.directory import Directory, Organisation
 from schemas.events import Event, Rejected, parse_event, parse_event_obj
 from service import outbox
 from service.sinks import SinkConfig
-from service.store import Store, connect, storable
+from service.store import Store, connect, private_folder, storable
 
 log = logging.getLogger("service.embedded")
 
@@ -55,7 +55,7 @@ class InUse(StateMismatch):
 
 def _hold(lock_path: Path) -> int:
     """An exclusive lock on `lock_path`, held until the descriptor is closed or the process ends (even kill -9)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(lock_path.parent)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

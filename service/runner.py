@@ -19,7 +19,7 @@ from service.dropfolder import SETTLE_SECONDS, TICK_HOLD_SECONDS, DropFolder, sh
 from service.embedded import EmbeddedMonitor, utcnow
 from service.settings import ServiceSettings
 from service.sinks import SinkConfig, load_sinks, unset_url_warning
-from service.store import storable
+from service.store import private_folder, storable
 
 log = logging.getLogger("service")
 _TIME_FIELDS = ("leaving_at", "effective_at", "ends_at")
@@ -72,8 +72,9 @@ def prepare_demo(s: ServiceSettings, out: TextIO) -> ServiceSettings:
     demo_dir = s.data_dir / "demo"
     first = not s.db_path.exists()
     if first:
+        private_folder(s.data_dir)
         _, events_path = write_demo(demo_dir)
-        s.inbox_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(s.inbox_dir)
         staged = s.inbox_dir / "demo-month.jsonl.part"
         n = shift_demo(events_path, staged, utcnow())
         staged.replace(s.inbox_dir / "demo-month.jsonl")

@@ -8,14 +8,20 @@ either all of a step or none of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from schemas.alerts import Alert, EmergencyGrant, LockoutCommand
+
+log = logging.getLogger("service.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,9 +75,57 @@ def storable(text: str) -> str:
     return text
 
 
+_warned: set[Path] = set()  # folders and files open to others already warned about, once a process
+
+
+def private_folder(path: Path, *, tighten: bool = False) -> None:
+    """Make the folder `path` for the monitor's user alone (0700) if it is missing; the monitor's data (the HR
+    leaver reports, the alerts, the audit trail, the token hashes) is no other local user's business.
+
+    One made earlier that other users may enter is made 0700 too when `tighten` (done/, rejected/: the monitor's
+    alone), else warned about once and left: an account that feeds the drop folder may need to reach the inbox."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    if tighten and _tightened(path, mode, mode & 0o700):
+        return
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("%s may be read by other users (mode %o); the monitor makes its folders 0700: `chmod 700 %s` "
+                    "unless an account that feeds the drop folder needs it", path, mode, path)  # fmt: skip
+
+
+def _private_files(db: Path) -> None:
+    """The database made for its user alone (0600) before SQLite opens it: SQLite gives the -wal and -shm files it
+    makes later the database's mode. Files an earlier version made open to others are made 0600."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(p.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077 and not _tightened(p, mode, mode & 0o600) and p not in _warned:
+            _warned.add(p)
+            log.warning("%s may be read by other users (mode %o): `chmod 600 %s`", p, mode, p)
+
+
+def _tightened(path: Path, mode: int, to: int) -> bool:
+    """Whether `path`, made by an earlier version with `mode`, could be given the mode `to` (said in the log)."""
+    try:
+        path.chmod(to)
+    except OSError:  # not this user's: warned about instead
+        return False
+    log.warning("%s was open to other users (mode %o): made %o", path, mode, to)
+    return True
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode with full fsync on commit: a committed step survives a power cut."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A connection in WAL mode with full fsync on commit: a committed step survives a power cut. The database and
+    its folder are made for the monitor's user alone (see private_folder)."""
+    private_folder(path.parent)
+    _private_files(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

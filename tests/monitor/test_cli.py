@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -1051,3 +1052,19 @@ def test_an_hr_report_sent_to_the_broker_is_exit_0_even_when_the_register_cannot
     err = capsys.readouterr().err
     assert code == 0 and len(sent) == 1, err
     assert "note: the report was sent, but the register on monitor.directory could not be read" in err
+
+
+def test_a_data_folder_token_create_starts_is_the_monitor_s_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under umask 022 the data folder was drwxr-xr-x and the database, with the token hashes, -rw-r--r--."""
+    from monitor import cli
+
+    monkeypatch.delenv("MONITOR_DATA_DIR", raising=False)
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["token", "create", "p-1", "--role", "hr", "--data-dir", str(tmp_path / "d")]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "d", *(tmp_path / "d").iterdir())}
+    assert "monitor.db" in modes and modes == {"d": 0o700} | {name: 0o600 for name in modes if name != "d"}

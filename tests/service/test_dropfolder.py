@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -184,3 +186,29 @@ def test_an_id_with_a_line_break_is_listed_on_one_line(
     assert (inbox / "rejected" / "feed.jsonl.errors").read_text().splitlines() == [
         "line 1: unknown event type 'nope' (event bad\\nline 9: fine)"
     ]
+
+
+def test_the_drop_folder_s_folders_are_the_monitor_s_alone(
+    make_monitor: Callable[..., EmbeddedMonitor], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """done/ keeps a copy of every event taken (HR's leaver reports among them) and rejected/ the reasons: under
+    umask 022 they, and the inbox, were made drwxr-xr-x. Made now 0700; done/ and rejected/ made earlier are
+    tightened (only the monitor uses them), an inbox made earlier is warned about (a feed from another account may
+    write there)."""
+    m = make_monitor()
+    old = os.umask(0o022)
+    try:
+        DropFolder(m, tmp_path / "new")
+        earlier = tmp_path / "earlier"
+        for d in (earlier, earlier / "done", earlier / "rejected"):
+            d.mkdir()
+        with caplog.at_level(logging.WARNING, logger="service.store"):
+            DropFolder(m, earlier)
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in sorted(tmp_path.glob("*/**"))}
+    assert {k: v for k, v in modes.items() if k.startswith(("new", "earlier"))} == {
+        "new": 0o700, "new/done": 0o700, "new/rejected": 0o700,
+        "earlier": 0o755, "earlier/done": 0o700, "earlier/rejected": 0o700,
+    }  # fmt: skip
+    assert f"{earlier} may be read by other users (mode 755)" in caplog.text

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -233,3 +234,20 @@ def test_the_clock_moves_on_while_the_drop_folder_fails_and_health_says_so(
         ingest.once()
     (warning,) = client.get("/health").json()["warnings"]
     assert warning.startswith("the clock has failed its last 3 moves") and "disk I/O error" in warning
+
+
+def test_the_demo_s_data_folder_is_the_monitor_s_alone(tmp_path: Path) -> None:
+    """Under umask 022 the data folder, its inbox and the database were open to every local user."""
+    import io
+
+    from service.runner import prepare_demo
+    from service.settings import ServiceSettings
+
+    s = ServiceSettings(data_dir=tmp_path / "d")
+    old = os.umask(0o022)
+    try:
+        prepare_demo(s, io.StringIO())
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (s.data_dir, s.inbox_dir, *s.data_dir.glob("monitor.db*"))}
+    assert modes == {"d": 0o700, "inbox": 0o700, "monitor.db": 0o600, "monitor.db.lock": 0o600}
