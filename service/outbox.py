@@ -162,11 +162,22 @@ def pending(conn: sqlite3.Connection, *, now: float | None = None) -> list[SinkS
 
 
 def status(conn: sqlite3.Connection, *, now: float | None = None) -> dict[str, dict[str, Any]]:
-    """`pending` as JSON-ready data keyed by sink name, for /health and metrics readers holding a connection."""
+    """`pending` as JSON-ready data keyed by sink name, for /health and metrics readers holding a connection.
+
+    /health answers without a token, so a last error shows the receiver's status, not the start of its answer that
+    the log keeps: a receiver that echoes what it was sent would show an alert's summary to anyone who asks."""
     return {
-        s.sink: {k: v for k, v in s.to_dict().items() if k not in ("sink", "configured")}
+        s.sink: {k: _without_body(v) if k == "last_error" else v for k, v in s.to_dict().items()
+                 if k not in ("sink", "configured")}
         for s in pending(conn, now=now)
-    }
+    }  # fmt: skip
+
+
+def _without_body(reason: str | None) -> str | None:
+    """'HTTP 404: <the receiver's answer>' as 'HTTP 404'; any other reason as it is."""
+    if reason is not None and reason.startswith("HTTP "):
+        return reason.split(":", 1)[0]
+    return reason
 
 
 class _RedactUrls(logging.Filter):

@@ -301,6 +301,7 @@ def test_backoff_doubles_to_the_cap_with_jitter_and_never_drops(
             clock.t = row[7]
     (row,) = rows(conn)
     assert row[6] == 7 and row[8] is None and row[9] == "HTTP 404: error at [sink url]"
+    assert outbox.status(conn)["hook"]["last_error"] == "HTTP 404"  # /health, which needs no token: not its answer
     for got, want in zip(delays, [1, 2, 4, 8, 8, 8, 8], strict=True):
         assert want * 0.8 <= got <= want * 1.2
     assert outbox.FAILED.labels("hook")._value.get() - before == 7
