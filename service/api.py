@@ -1,4 +1,4 @@
-"""The HTTP API (JSON, OpenAPI at /openapi.json, docs at /docs) over the embedded monitor.
+"""The HTTP API (JSON, OpenAPI at /openapi.json) over the embedded monitor.
 
 FastAPI because it turns the pydantic models we already have into the OpenAPI document and validates
 request bodies against them; writing that by hand would be a second copy of the schemas to keep in step.
@@ -215,6 +215,10 @@ def build_api(monitor: EmbeddedMonitor, *, console: bool = True) -> FastAPI:
         version="1",
         description="Alerts, the register, leavers and emergency access for an organisation's social accounts. "
         "Every /api route takes 'Authorization: Bearer TOKEN' (create one with `monitor token create`).",
+        # No /docs or /redoc: FastAPI's pages load their scripts from a public CDN, and people would paste their
+        # tokens into them. The schema at /openapi.json opens in any OpenAPI tool.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(SizeLimit)
     app.state.monitor = monitor

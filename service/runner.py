@@ -282,7 +282,7 @@ def serve(s: ServiceSettings, out: TextIO) -> None:
         t.start()
     print(
         f"monitor: embedded, state in {s.db_path}, drop folder {s.inbox_dir}\n"
-        f"monitor: console {s.base_url}/console  API {s.base_url}/docs  health {s.base_url}/health",
+        f"monitor: console {s.base_url}/console  API {s.base_url}/openapi.json  health {s.base_url}/health",
         file=out,
         flush=True,
     )

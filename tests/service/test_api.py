@@ -168,6 +168,12 @@ def test_the_matrix_covers_every_route_of_the_api(world: World) -> None:
     assert routes - covered - unauthenticated - special == set()
 
 
+def test_no_page_loads_scripts_from_elsewhere_for_people_to_paste_tokens_into(world: World) -> None:
+    # FastAPI's /docs and /redoc load their scripts from a public CDN; the schema is served, for any OpenAPI tool.
+    assert [world.client.get(p).status_code for p in ("/docs", "/redoc")] == [404, 404]
+    assert world.client.get("/openapi.json").json()["info"]["title"] == "Social account monitor"
+
+
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
