@@ -561,7 +561,8 @@ class Engine:
         if etype in PERSON_FANOUT or etype == "directory.person":
             person = self._person(d.person_id)
             previous_email = person.email
-            apply_person(person, ev)
+            if not apply_person(person, ev):
+                return  # HR's past word on a leaving, arriving after a newer one: no account is judged by it
             if etype == "directory.person":
                 if previous_email:
                     self.mailboxes.pop(previous_email.lower().rpartition("@")[0], None)

@@ -54,6 +54,8 @@ class PersonFacts:
     new_role: str | None = None
     mover_event: str | None = None
     accounts: tuple[str, ...] | set[str] = ()  # a tuple while few, then a set (`with_member`)
+    # the time of the latest hr.leaver or hr.leaver_cancelled taken: an older one arriving after it is HR's past word
+    leaver_noted_at: datetime | None = None
 
     __reduce__ = pickled_by_fields
 
@@ -222,10 +224,16 @@ _REG_FIELDS = (
 )  # fmt: skip
 
 
-def apply_person(p: PersonFacts, ev: Event) -> None:
-    """Fold a person-level event (hr.*, directory.person) into the person's facts."""
+def apply_person(p: PersonFacts, ev: Event) -> bool:
+    """Fold a person-level event (hr.*, directory.person) into the person's facts. False, and nothing changed, for a
+    notice of leaving or its withdrawal older than the latest of those taken (arriving late): a withdrawal would
+    otherwise cancel the newer notice given since, and a notice bring back a leaving HR withdrew since."""
     d: Any = ev.data
     t = ev.type
+    if t in ("hr.leaver", "hr.leaver_cancelled"):
+        if p.leaver_noted_at is not None and ev.time < p.leaver_noted_at:
+            return False
+        p.leaver_noted_at = ev.time
     if t == "directory.person":
         p.in_directory = True
         p.email = d.email
@@ -241,6 +249,7 @@ def apply_person(p: PersonFacts, ev: Event) -> None:
         p.moved_at = d.effective_at
         p.new_role = d.new_role
         p.mover_event = ev.id
+    return True
 
 
 # The person an account event gives reach to, by type: their role, seat, credential, sign-in or device.

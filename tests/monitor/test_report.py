@@ -196,3 +196,28 @@ def test_rows_dump_as_json() -> None:
     assert data[0]["due_from"] == "2026-11-06T17:00:00Z" and data[1]["met_deadline"] is False
     assert LeaverRow.model_validate(data[0]) == rows[0]
     assert json.loads(rows[1].model_dump_json())["status"] == "overdue"
+
+
+def test_a_late_cancellation_older_than_a_new_notice_does_not_cancel_it() -> None:
+    """HR gave notice (hr-1), withdrew it (hr-2, 3 Nov) and gave a new one (hr-3, 10 Nov). The withdrawal arriving
+    after the new notice is older than it: p-1 is leaving, and the report must not say the duty was cancelled."""
+    case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
+    events = (
+        case.events[0],
+        leaver("2026-11-10T09:00:00Z", "hr-3", "p-1", "2026-11-12T17:00:00Z"),
+        ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1"),
+    )
+    _, result = run_case(Case("late cancel", "alert", events, case.directory, until="2026-11-14T00:00:00Z"))
+    rows = leaver_report(result.engine)
+    assert [(r.person_id, r.account_id, r.cause, r.status) for r in rows] == [("p-1", "acc-1", "hr-3", "overdue")]
+    opened = [a.evidence for a in result.engine.final_alerts() if a.control == "LVR-01" and a.status == "open"]
+    assert opened == [["hr-3"]]  # and IT security is told, as HR is, that the access has not gone
+
+
+def test_a_late_notice_older_than_its_cancellation_does_not_bring_the_leaving_back() -> None:
+    """The withdrawal (hr-2) arrived before the notice it withdraws (hr-1, older): p-1 is not leaving."""
+    case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
+    events = (ev("hr.leaver_cancelled", "2026-11-03T10:00:00Z", "hr-2", person_id="p-1"), case.events[0])
+    _, result = run_case(Case("late notice", "none", events, case.directory, until="2026-11-09T00:00:00Z"))
+    assert [r.status for r in leaver_report(result.engine) if r.person_id == "p-1"] in ([], ["cancelled"])
+    assert not [a for a in result.engine.final_alerts() if a.control in ("LVR-01", "LVR-03")]
