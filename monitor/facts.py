@@ -56,6 +56,7 @@ class PersonFacts:
     accounts: tuple[str, ...] | set[str] = ()  # a tuple while few, then a set (`with_member`)
     # the time of the latest hr.leaver or hr.leaver_cancelled taken: an older one arriving after it is HR's past word
     leaver_noted_at: datetime | None = None
+    mover_noted_at: datetime | None = None  # the same for hr.role_changed: an older notice of a move is past word
 
     __reduce__ = pickled_by_fields
 
@@ -227,13 +228,18 @@ _REG_FIELDS = (
 def apply_person(p: PersonFacts, ev: Event) -> bool:
     """Fold a person-level event (hr.*, directory.person) into the person's facts. False, and nothing changed, for a
     notice of leaving or its withdrawal older than the latest of those taken (arriving late): a withdrawal would
-    otherwise cancel the newer notice given since, and a notice bring back a leaving HR withdrew since."""
+    otherwise cancel the newer notice given since, and a notice bring back a leaving HR withdrew since. The same for
+    a notice of a move older than the latest (a correction's date would be replaced by the one it corrected)."""
     d: Any = ev.data
     t = ev.type
     if t in ("hr.leaver", "hr.leaver_cancelled"):
         if p.leaver_noted_at is not None and ev.time < p.leaver_noted_at:
             return False
         p.leaver_noted_at = ev.time
+    elif t == "hr.role_changed":
+        if p.mover_noted_at is not None and ev.time < p.mover_noted_at:
+            return False
+        p.mover_noted_at = ev.time
     if t == "directory.person":
         p.in_directory = True
         p.email = d.email

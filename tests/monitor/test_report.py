@@ -221,3 +221,17 @@ def test_a_late_notice_older_than_its_cancellation_does_not_bring_the_leaving_ba
     _, result = run_case(Case("late notice", "none", events, case.directory, until="2026-11-09T00:00:00Z"))
     assert [r.status for r in leaver_report(result.engine) if r.person_id == "p-1"] in ([], ["cancelled"])
     assert not [a for a in result.engine.final_alerts() if a.control in ("LVR-01", "LVR-03")]
+
+
+def test_a_late_move_notice_older_than_its_correction_does_not_replace_it() -> None:
+    """HR gave notice of p-2's move (hr-3, effective 3 Nov), then corrected it (hr-4, effective 20 Nov). The first
+    notice arriving after the correction is older than it: the move is on 20 Nov, not overdue on 8 Nov."""
+    case = next(c for c in SPEC.cases if c.name == "a mover with access: a row")
+    events = (
+        role_changed("2026-11-02T12:00:00Z", "hr-4", "p-2", "2026-11-20T09:00:00Z"),
+        case.events[0],
+    )
+    _, result = run_case(Case("late move", "alert", events, case.directory, until="2026-11-08T00:00:00Z"))
+    rows = [(r.person_id, r.account_id, r.cause, r.status) for r in leaver_report(result.engine)]
+    assert rows == [("p-2", "acc-1", "hr-4", "pending")]
+    assert not [a for a in result.engine.final_alerts() if a.control == "LVR-02" and a.status == "open"]
