@@ -16,8 +16,18 @@ if TYPE_CHECKING:
     from monitor.engine import Engine
 
 Status = Literal[
-    "done", "pending", "overdue", "cancelled", "kept (confirmed)", "nothing to revoke", "not in the register"
+    "done",
+    "pending",
+    "overdue",
+    "cancelled",
+    "kept (confirmed)",
+    "no access on record",
+    "nothing to revoke",
+    "not in the register",
 ]
+# "no access on record": the person reached the account (signed in, or a device approved for them) with no role, seat
+# or credential that the register, the platform or the vault records, so nothing could be removed and nothing shows
+# it gone; the sign-in alerts (SIG-02, and LVR-03 after the leaving time) say what it is.
 # The statuses of a row with no account: HR reported the person, and no account the monitor knows gives them a role,
 # seat or credential. "not in the register": its directory does not name them either (a mistyped id, or no register).
 NO_ACCOUNT: tuple[Status, ...] = ("nothing to revoke", "not in the register")
@@ -59,6 +69,8 @@ def duty_row(account_id: str, duty: Duty, deadline: datetime, now: datetime | No
     elif duty.confirmed_at is not None:
         status, done_at = "kept (confirmed)", duty.confirmed_at
         met = done_at <= deadline
+    elif not duty.had_seat and not duty.knew_credential:  # not "done": nothing was, nor shown needed
+        status = "no access on record"
     elif duty.done:
         status, done_at = "done", duty.done_at()
         met = done_at is not None and done_at <= deadline

@@ -10,7 +10,7 @@ import pytest
 from monitor.facts import Duty
 from monitor.report import NO_ACCOUNT, LeaverRow, duty_row, format_report, leaver_report, report_json
 from monitor.rules import RULES
-from monitor.rules._fixtures import leaver, login, person, role_changed
+from monitor.rules._fixtures import account, leaver, login, person, role_changed
 from monitor.rules.base import Case, ev
 from tests.monitor.caserun import run_case
 
@@ -83,7 +83,7 @@ def _duty(**kw: object) -> Duty:
             DEADLINE + timedelta(minutes=1),
         ),
         (_duty(rotated_at=T), DEADLINE + timedelta(days=3), "overdue", False, None),
-        (_duty(had_seat=False, knew_credential=False), T, "done", True, T),
+        (_duty(had_seat=False, knew_credential=False), T, "no access on record", None, None),
         (_duty(cancelled_at=T - timedelta(days=1)), DEADLINE + timedelta(days=3), "cancelled", None, None),
         (
             _duty(kind="mover", confirmed_at=T + timedelta(hours=1)),
@@ -235,3 +235,18 @@ def test_a_late_move_notice_older_than_its_correction_does_not_replace_it() -> N
     rows = [(r.person_id, r.account_id, r.cause, r.status) for r in leaver_report(result.engine)]
     assert rows == [("p-2", "acc-1", "hr-4", "pending")]
     assert not [a for a in result.engine.final_alerts() if a.control == "LVR-02" and a.status == "open"]
+
+
+def test_a_leaver_who_signed_in_with_no_access_on_record_is_not_reported_done() -> None:
+    """p-7 has no role, seat or credential on acc-1 (named logins) but signed in to it before HR's notice. Nothing was
+    removed and nothing shows the access gone: the report said "done", in time, done at the leaving time (judged
+    before it)."""
+    case = next(c for c in SPEC.cases if "reach no account" in c.name)
+    named_logins = {**case.directory, "accounts": [account()]}
+    events = (login("2026-11-01T08:00:00Z", "l-7", person_id="p-7"), *case.events)
+    _, result = run_case(Case("signed in", "alert", events, named_logins, until="2026-11-04T00:00:00Z"))
+    [row] = leaver_report(result.engine)
+    assert (row.person_id, row.account_id, row.status, row.met_deadline, row.done_at) == (
+        "p-7", "acc-1", "no access on record", None, None,
+    )  # fmt: skip
+    assert "done" not in format_report([row]).splitlines()[2]
