@@ -173,6 +173,7 @@ class AccountFacts:
     # older than that, leaves the seat; None until the first seat is given (most accounts never see one)
     seats_added: dict[str, datetime] | None = None
     mfa_changed_at: datetime | None = None  # the time of the mfa.enabled or mfa.disabled that set mfa_on
+    rotated_by: str | None = None  # the actor of the rotation at rotated_at, who knows the credential it set
 
     __reduce__ = pickled_by_fields
 
@@ -376,7 +377,7 @@ def _access_confirmed(a: AccountFacts, eid: str, d: Any, now: datetime, person: 
 
 def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFacts | None) -> None:
     if is_latest_rotation(a, now):  # a late (older) rotation leaves the newer credential's facts as they are
-        a.rotated_at, a.rotation_event = now, eid
+        a.rotated_at, a.rotation_event, a.rotated_by = now, eid, d.actor_id
         a.fingerprint = d.fingerprint  # None: the new one is unknown
     # Those given the credential after this rotation still hold it (a rotation arriving after the share).
     holders = {p: t for p, t in a.holders.items() if t > now}
@@ -388,6 +389,7 @@ def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFac
             duty.knew_credential
             and duty.rotated_at is None
             and now >= duty.due_from
+            and duty.person_id != d.actor_id  # who set the new credential knows it
             and not a.shared_since(duty.person_id, now)
         ):
             duty.rotated_at, duty.rotation_evidence = now, eid
@@ -573,10 +575,15 @@ def _open_duty(
     )
     # What was done before HR's event arrived counts as it would have had the event come first (a late report, or
     # a corrected date): a seat already removed, and a rotation at or after the leaving or move time (`_rotated`'s
-    # test) unless the person was given the credential after it.
+    # test) unless the person made it or was given the credential after it.
     removed = a.seats_removed.get(pid) if a.seats_removed is not None else None
     if removed is not None:
         duty.had_seat = True
         duty.seat_removed_at, duty.seat_evidence = removed
-    if a.rotated_at is not None and a.rotated_at >= due_from and not a.shared_since(pid, a.rotated_at):
+    if (
+        a.rotated_at is not None
+        and a.rotated_at >= due_from
+        and a.rotated_by != pid
+        and not a.shared_since(pid, a.rotated_at)
+    ):
         duty.rotated_at, duty.rotation_evidence = a.rotated_at, a.rotation_event

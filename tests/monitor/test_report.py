@@ -250,3 +250,17 @@ def test_a_leaver_who_signed_in_with_no_access_on_record_is_not_reported_done() 
         "p-7", "acc-1", "no access on record", None, None,
     )  # fmt: skip
     assert "done" not in format_report([row]).splitlines()[2]
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["in-order", "notice-late"])
+def test_a_rotation_by_the_leaver_themselves_is_not_their_credential_rotated(late: bool) -> None:
+    """p-1 left and then rotated acc-1's shared password themselves: they know the new one. The report said
+    "rotated", "done", in time, so HR was told the credential they knew had changed; and so with HR's notice late."""
+    case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
+    own = ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-1")
+    events = (own, case.events[0]) if late else (case.events[0], own)
+    _, result = run_case(Case("own rotation", "alert", events, case.directory, until="2026-11-09T00:00:00Z"))
+    [row] = leaver_report(result.engine)
+    assert (row.rotated_at, row.status, row.met_deadline) == (None, "overdue", False)
+    assert "NOT ROTATED" in format_report([row])
+    assert [a.status for a in result.engine.final_alerts() if a.control == "LVR-01"] == ["open"]
