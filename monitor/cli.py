@@ -555,6 +555,22 @@ def cmd_hr_mover(args: argparse.Namespace) -> int:
     return _send_hr_report(args, ev)
 
 
+WITHDRAWN = "{}: the leaving HR reported, if any, is withdrawn and its duties cancelled; a move HR reported stands"
+
+
+def cmd_hr_cancel(args: argparse.Namespace) -> int:
+    """HR withdraws a leaving (a rehire, or notice withdrawn): hr.leaver_cancelled. A move HR gave notice of stands."""
+    ev = _cli_event("hr.leaver_cancelled", "hr/monitor-cli", {"person_id": args.person}, once=not args.again)
+    if on_broker(args):
+        then = f"`monitor alerts list --person {args.person}` shows what stays open"
+        return publish_one(args, ev, then)
+    out = _call(args, lambda c: c.submit([ev]), SENT_ALREADY if args.again else RETRIED)
+    code = _print_submit(out)
+    if out["accepted"]:
+        print(visible(WITHDRAWN.format(args.person)))
+    return code
+
+
 def cmd_emergency_request(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
@@ -1129,6 +1145,13 @@ def build_parser() -> argparse.ArgumentParser:
     api_args(hm)
     broker_args(hm)
     hm.set_defaults(func=cmd_hr_mover)
+    hc = hsub.add_parser("cancel", help="a leaving is withdrawn, e.g. a rehire (hr.leaver_cancelled): its duties "
+                         "are cancelled; a move stands")  # fmt: skip
+    hc.add_argument("person", type=_id, help="person id in the register")
+    again_arg(hc)
+    api_args(hc)
+    broker_args(hc)
+    hc.set_defaults(func=cmd_hr_cancel)
 
     p = sub.add_parser("emergency", help="comms: emergency access during a hack (EMG-02)")
     esub = p.add_subparsers(dest="emergency_cmd", required=True, metavar="ACTION")

@@ -95,3 +95,23 @@ def test_the_register_answers_one_person_or_404(api: Api, monkeypatch: pytest.Mo
     with pytest.raises(ClientError) as err:
         client.call("GET", "/api/register/people/p-9999")
     assert err.value.status == 404 and str(err.value) == "404: no person with id p-9999 in the register"
+
+
+def test_hr_can_withdraw_a_leaving_and_the_report_says_cancelled(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rehire or a withdrawn notice (hr.leaver_cancelled): HR had no command for it, so the leaving stood, its
+    duties fell overdue and what the person did after the date counted as acting after leaving (LVR-03)."""
+    api.monitor.tick()  # the register is folded at the monitor's first moment
+    people = api.monitor.engine.people
+    pid = next(p for p, facts in sorted(people.items()) if facts.in_directory and facts.accounts)
+    code, _, err = run_as(api, "hr", capsys, monkeypatch, "hr", "leaver", pid, "--leaving-at", "2026-12-10T17:00:00Z")
+    assert code == 0, err
+    code, out, err = run_as(api, "hr", capsys, monkeypatch, "hr", "cancel", pid)
+    assert code == 0 and out.startswith("accepted 1, duplicates 0"), err
+    assert out.splitlines()[1] == (
+        f"{pid}: the leaving HR reported, if any, is withdrawn and its duties cancelled; a move HR reported stands"
+    )
+    rows = [r for r in api.monitor.leaver_report() if r.person_id == pid]
+    assert rows and {r.status for r in rows} == {"cancelled"}
+    assert people[pid].leaving_at is None
