@@ -252,13 +252,19 @@ def test_a_leaver_who_signed_in_with_no_access_on_record_is_not_reported_done() 
     assert "done" not in format_report([row]).splitlines()[2]
 
 
-@pytest.mark.parametrize("late", [False, True], ids=["in-order", "notice-late"])
-def test_a_rotation_by_the_leaver_themselves_is_not_their_credential_rotated(late: bool) -> None:
+@pytest.mark.parametrize("late", ["", "notice", "older rotation"], ids=["in-order", "notice-late", "older-late"])
+def test_a_rotation_by_the_leaver_themselves_is_not_their_credential_rotated(late: str) -> None:
     """p-1 left and then rotated acc-1's shared password themselves: they know the new one. The report said
-    "rotated", "done", in time, so HR was told the credential they knew had changed; and so with HR's notice late."""
+    "rotated", "done", in time, so HR was told the credential they knew had changed; and so with HR's notice late,
+    or with an older rotation by someone else arriving after theirs."""
     case = next(c for c in SPEC.cases if "with access" in c.name and c.events[0]["data"]["person_id"] == "p-1")
     own = ev("credential.rotated", "2026-11-06T18:00:00Z", "v-1", account_id="acc-1", actor_id="p-1")
-    events = (own, case.events[0]) if late else (case.events[0], own)
+    older = ev("credential.rotated", "2026-11-06T17:30:00Z", "v-0", account_id="acc-1", actor_id="p-2")
+    events = {
+        "": (case.events[0], own),
+        "notice": (own, case.events[0]),
+        "older rotation": (case.events[0], own, older),
+    }[late]
     _, result = run_case(Case("own rotation", "alert", events, case.directory, until="2026-11-09T00:00:00Z"))
     [row] = leaver_report(result.engine)
     assert (row.rotated_at, row.status, row.met_deadline) == (None, "overdue", False)
