@@ -34,7 +34,7 @@ Grants = dict[str, datetime]
 def stamp(t: datetime) -> str:
     """A time for a summary, in UTC to the minute, e.g. 2026-11-06 17:00Z."""
     # The same text as f"{t.astimezone(UTC):%Y-%m-%d %H:%M}Z" (glibc's %Y does not pad), in half the time: SIG-04
-    # writes a summary on every failure of an open burst (bench/README, "Replay", session 26).
+    # writes a summary on every failure of an open burst (bench/HISTORY.md, "Replay", session 26).
     u = t if t.tzinfo is UTC else t.astimezone(UTC)
     return f"{u.year}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}Z"
 
