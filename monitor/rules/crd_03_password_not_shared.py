@@ -65,6 +65,13 @@ CASES = [
         _DIR,
         status="resolved",
     ),
+    Case(
+        "a share arriving after a later rotation by its own recipient: the alert stays open, as in order",
+        "alert",
+        (rotated("2026-03-10T12:00:00Z", "v-23", actor_id="p-3"), _SHARE),
+        _DIR,
+        status="open",
+    ),
     Case("a rotation is not a share: no alert", "none", (rotated("2026-03-10T11:30:00Z", "v-22"),), _DIR),
 ]
 
@@ -100,7 +107,8 @@ def crd_03_password_not_shared(event: Any, state: Any, ctx: Context) -> tuple[An
             Resolve(key=k, person_id=sharer, evidence=(event.id,)) for k, (sharer, _, _) in done.items()
         ]
     a = d.account_id
-    if not is_latest_rotation(ctx.account, event.time):  # arriving late: the credential was rotated since, as in order
+    if not is_latest_rotation(ctx.account, event.time) and ctx.account.rotated_by != d.recipient_id:
+        # arriving late: the credential was rotated since, as in order; unless by the recipient, who then set it
         evidence = (ctx.account.rotation_event or event.id,)
         later: tuple[Action, ...] = (Resolve(key=event.id, person_id=d.actor_id, evidence=evidence),)
     else:
