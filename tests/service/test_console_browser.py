@@ -135,13 +135,27 @@ def site() -> Iterator[Site | str]:
 
 def follow(s: Site, element: Any) -> None:
     """Click a link or submit button and wait until the browser has left the page (the next one is loading)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = s.driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(s.driver, 15).until(expected_conditions.staleness_of(page))
+
+    def left(_: Any) -> bool:
+        # staleness_of, except that Chromium may answer a question about the old page's node mid-navigation with
+        # an inspector error ("does not belong to the document") instead of a stale reference: both mean it is gone
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+        return False
+
+    WebDriverWait(s.driver, 15).until(left)
 
 
 def sign_in(s: Site, who: str, start: str = "/console") -> None:
