@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -194,16 +193,6 @@ class DropFolder:
         metrics.observe_step(result)
         rejected.update(r.line for r in result.rejected if r.line is not None)
         return result.accepted, result.duplicates, len(result.rejected)
-
-    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        """Poll until `stop` is set; an error on one file is logged and the folder is tried again later."""
-        while not stop.is_set():
-            try:
-                self.poll()
-            except Exception:
-                log.exception("drop folder %s: taking a file failed; retrying in %.0fs", self.inbox, interval * 10)
-                stop.wait(interval * 10)
-            stop.wait(interval)
 
 
 def _append(listed: Path, entries: list[str]) -> int:

@@ -85,15 +85,8 @@ def private_folder(path: Path, *, tighten: bool = False) -> None:
     One made earlier that other users may enter is made 0700 too when `tighten` (done/, rejected/: the monitor's
     alone), else warned about once and left: an account that feeds the drop folder may need to reach the inbox."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if not mode & 0o077:
-        return
-    if tighten and _tightened(path, mode, mode & 0o700):
-        return
-    if path not in _warned:
-        _warned.add(path)
-        log.warning("%s may be read by other users (mode %o); the monitor makes its folders 0700: `chmod 700 %s` "
-                    "unless an account that feeds the drop folder needs it", path, mode, path)  # fmt: skip
+    _keep_private(path, 0o700, tighten, "; the monitor makes its folders 0700: `chmod 700 {}` unless an account that "
+                  "feeds the drop folder needs it")  # fmt: skip
 
 
 def _private_files(db: Path) -> None:
@@ -102,23 +95,27 @@ def _private_files(db: Path) -> None:
     with contextlib.suppress(FileExistsError):
         os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            _keep_private(p, 0o600, True, ": `chmod 600 {}`")
+
+
+def _keep_private(path: Path, mask: int, tighten: bool, advice: str) -> None:
+    """`path` made by an earlier version open to other users: given its mode within `mask` when `tighten` (said in
+    the log), else, or when that fails (not this user's), warned about once a process with `advice` ({}: the path)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    if tighten:
         try:
-            mode = stat.S_IMODE(p.stat().st_mode)
-        except FileNotFoundError:
-            continue
-        if mode & 0o077 and not _tightened(p, mode, mode & 0o600) and p not in _warned:
-            _warned.add(p)
-            log.warning("%s may be read by other users (mode %o): `chmod 600 %s`", p, mode, p)
-
-
-def _tightened(path: Path, mode: int, to: int) -> bool:
-    """Whether `path`, made by an earlier version with `mode`, could be given the mode `to` (said in the log)."""
-    try:
-        path.chmod(to)
-    except OSError:  # not this user's: warned about instead
-        return False
-    log.warning("%s was open to other users (mode %o): made %o", path, mode, to)
-    return True
+            path.chmod(mode & mask)
+        except OSError:
+            pass
+        else:
+            log.warning("%s was open to other users (mode %o): made %o", path, mode, mode & mask)
+            return
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("%s may be read by other users (mode %o)%s", path, mode, advice.format(path))
 
 
 def connect(path: Path) -> sqlite3.Connection:
