@@ -15,7 +15,7 @@ import logging
 import pickle
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from itertools import chain, groupby, repeat
@@ -393,6 +393,10 @@ class Engine:
         self._fire_timers(until, inclusive=True)
         if self.clock is None or until > self.clock:
             self.clock = until
+
+    def waiting(self) -> Iterator[Event]:
+        """The events taken and still held in the reorder buffer, not yet applied (in no particular order)."""
+        return (ev for _, _, _, ev in self._buffer)
 
     def flush(self) -> None:
         """Process every buffered event (end of input)."""

@@ -390,7 +390,7 @@ def _rotated(a: AccountFacts, eid: str, d: Any, now: datetime, person: PersonFac
             and duty.rotated_at is None
             and now >= duty.due_from
             and duty.person_id != d.actor_id  # who set the new credential knows it
-            and (a.rotated_by != duty.person_id or a.rotated_at is None or a.rotated_at <= now)  # and set a newer
+            and (a.rotated_by != duty.person_id or is_latest_rotation(a, now))  # nor set a newer one since
             and not a.shared_since(duty.person_id, now)
         ):
             duty.rotated_at, duty.rotation_evidence = now, eid

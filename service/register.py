@@ -146,7 +146,7 @@ def group_change_judge(engine: Engine, who: str, role: str) -> Callable[[str, It
     if role == "admin":
         return lambda person_id, groups: None
     waiting: dict[str, list[frozenset[str]]] = defaultdict(list)
-    for _, _, _, ev in engine._buffer:
+    for ev in engine.waiting():
         if ev.type == "directory.person":
             waiting[ev.data.person_id].append(frozenset(ev.data.groups))
 

@@ -55,7 +55,7 @@ WALL_CLOCK_WAITS = Counter("monitor_wall_clock_waits",
                            registry=REGISTRY)  # fmt: skip
 
 # A phrase of a rejection's reason -> its label. The last two are the API's: an emergency request in another's name,
-# and a change to the groups that decide who is granted emergency access (service.register.group_change_refused).
+# and a change to the groups that decide who is granted emergency access (service.register.group_change_judge).
 _REASONS = {
     r: r.replace(" ", "_")
     for r in (
